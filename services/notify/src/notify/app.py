@@ -1,0 +1,17 @@
+"""The notify service's one composition root."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from incentives_kernel.runtime import ServiceRuntime, create_http_app
+from prometheus_client import CollectorRegistry
+
+from . import api, subscribers
+from .settings import NotifySettings
+
+
+def create_app(settings: NotifySettings | None = None, registry: CollectorRegistry | None = None) -> FastAPI:
+    settings = settings or NotifySettings()
+    runtime = ServiceRuntime(settings, migrations_package="notify", registry=registry)
+    subscribers.register(runtime)
+    return create_http_app(runtime, title="incentives notify", routers=[api.build_router(runtime)])

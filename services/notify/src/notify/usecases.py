@@ -1,0 +1,86 @@
+"""What the notify service does with each event: one text per rider, once, in their language."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from incentives_kernel import members, outbox, topics
+from incentives_kernel.consumer import APPLIED, Outcome, ignored
+from incentives_kernel.db import Conn
+from incentives_kernel.envelope import ParsedEvent, derived_event_id
+from incentives_kernel.events import Locale, NotificationCreated, PointsCredited, ReportLifecycleChanged
+
+from . import repository as repo
+from . import texts
+
+SOURCE = "/incentives/notify"
+CHANNEL = "inbox"
+
+
+async def notify(conn: Conn, event: ParsedEvent, member_id: str, kind: str, fields: dict[str, Any]) -> Outcome:
+    member = await members.get(conn, member_id)
+    locale = member.locale if member else texts.DEFAULT_LOCALE
+    text = texts.render(kind, locale, fields)
+    cause = f"{event.envelope.source}#{event.envelope.id}"
+    notification_id = derived_event_id("notification", cause, member_id, CHANNEL)
+    row = await repo.insert_notification(
+        conn,
+        notification_id=notification_id,
+        member_id=member_id,
+        kind=kind,
+        locale=text.locale,
+        title=text.title,
+        body=text.body,
+        source_event=cause,
+    )
+    if row is None:
+        return ignored("notified already")
+    await outbox.emit(
+        conn,
+        topic=topics.NOTIFICATIONS,
+        key=member_id,
+        source=SOURCE,
+        type="notification.created",
+        subject=member_id,
+        event_id=notification_id,
+        data=NotificationCreated(
+            notification_id=notification_id,
+            member_id=member_id,
+            kind=kind,
+            locale=Locale(text.locale),
+            title=text.title,
+            body=text.body,
+            created_at=row["created_at"],
+        ),
+    )
+    return APPLIED
+
+
+async def points_credited(conn: Conn, event: ParsedEvent) -> Outcome:
+    data = event.data
+    assert isinstance(data, PointsCredited)
+    return await notify(
+        conn,
+        event,
+        data.member_id,
+        "points_credited",
+        {"amount": data.amount, "reason": data.reason, "balance": data.balance},
+    )
+
+
+async def report_changed(conn: Conn, event: ParsedEvent) -> Outcome:
+    data = event.data
+    assert isinstance(data, ReportLifecycleChanged)
+    member = await members.get(conn, data.member_id)
+    locale = member.locale if member else texts.DEFAULT_LOCALE
+    return await notify(
+        conn,
+        event,
+        data.member_id,
+        f"report_{data.status.value}",
+        {
+            "report_id": data.report_id,
+            "department": data.department or texts.reason_text("department", locale),
+            "reason_text": texts.reason_text(data.reason.value if data.reason else None, locale),
+        },
+    )

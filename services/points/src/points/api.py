@@ -1,0 +1,189 @@
+"""HTTP routes of the points service: balance, ledger, leaderboard, operator adjustments."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from fastapi import APIRouter, Path, Query
+from incentives_kernel import members
+from incentives_kernel.auth import Role
+from incentives_kernel.events import ID_PATTERN
+from incentives_kernel.http_errors import ApiError
+from incentives_kernel.pagination import MAX_LIMIT, decode_cursor, encode_cursor
+from incentives_kernel.runtime import ServiceRuntime
+from pydantic import BaseModel, Field, field_validator
+
+from . import policy
+from . import repository as repo
+from .ledger import InsufficientPoints, adjustment_account, check_debit, member_account
+
+
+class BalanceOut(BaseModel):
+    member_id: str
+    available: int
+    held: int
+    star_level: int
+    earned_365d: int
+
+
+class LedgerLine(BaseModel):
+    transfer_id: str
+    kind: str
+    amount: int = Field(description="signed: positive credits the member, negative debits")
+    reason: str
+    rule_version: str
+    occurred_at: datetime
+
+
+class LedgerPage(BaseModel):
+    items: list[LedgerLine]
+    next_cursor: str | None
+
+
+class LeaderboardEntry(BaseModel):
+    rank: int
+    member_id: str
+    points: int
+
+
+class Leaderboard(BaseModel):
+    district: str | None
+    period: str
+    items: list[LeaderboardEntry]
+
+
+class AdjustmentIn(BaseModel):
+    adjustment_id: str = Field(pattern=ID_PATTERN)
+    member_id: str = Field(pattern=ID_PATTERN)
+    amount: int = Field(ge=-100_000, le=100_000, description="non-zero; negative removes points")
+    reason: str = Field(min_length=1, max_length=500)
+
+    @field_validator("amount")
+    @classmethod
+    def _non_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("must not be zero")
+        return value
+
+
+class AdjustmentOut(BaseModel):
+    adjustment_id: str
+    transfer_id: str
+    member_id: str
+    amount: int
+    available: int
+
+
+def build_router(runtime: ServiceRuntime) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["points"])
+    any_caller = runtime.require(Role.GATEWAY)
+    operator = runtime.require(Role.OPERATOR)
+
+    @router.get("/members/{member_id}/balance", response_model=BalanceOut, dependencies=[any_caller])
+    async def get_balance(member_id: str = Path(pattern=ID_PATTERN)) -> BalanceOut:
+        async with runtime.pool.acquire() as conn:
+            if await members.get(conn, member_id) is None:
+                raise ApiError(404, "not_found", f"no member {member_id}")
+            bal = await repo.balance(conn, member_id)
+            earned = await repo.earned_since(conn, member_id, datetime.now(UTC) - timedelta(days=365))
+        return BalanceOut(
+            member_id=member_id,
+            available=bal.available,
+            held=bal.held,
+            star_level=policy.star_level(earned),
+            earned_365d=earned,
+        )
+
+    @router.get("/members/{member_id}/ledger", response_model=LedgerPage, dependencies=[any_caller])
+    async def get_ledger(
+        member_id: str = Path(pattern=ID_PATTERN), limit: int = Query(50, ge=1, le=MAX_LIMIT), cursor: str | None = None
+    ) -> LedgerPage:
+        after = decode_cursor(cursor)
+        before_seq = int(after[0]) if after else None
+        async with runtime.pool.acquire() as conn:
+            rows = await repo.ledger_page(conn, member_id, before_seq, limit + 1)
+        items = [
+            LedgerLine(
+                transfer_id=r["transfer_id"],
+                kind=r["kind"],
+                amount=r["amount"] if r["is_credit"] else -r["amount"],
+                reason=r["reason"],
+                rule_version=r["rule_version"],
+                occurred_at=r["occurred_at"],
+            )
+            for r in rows[:limit]
+        ]
+        nxt = encode_cursor([rows[limit - 1]["seq"]]) if len(rows) > limit else None
+        return LedgerPage(items=items, next_cursor=nxt)
+
+    @router.get("/leaderboard", response_model=Leaderboard, dependencies=[any_caller])
+    async def leaderboard(
+        district: str | None = Query(None, max_length=64),
+        period: Literal["month", "year", "all"] = "month",
+        limit: int = Query(100, ge=1, le=MAX_LIMIT),
+    ) -> Leaderboard:
+        now = datetime.now(UTC)
+        since = {"month": now - timedelta(days=30), "year": now - timedelta(days=365), "all": None}[period]
+        async with runtime.pool.acquire() as conn:
+            rows = await repo.leaderboard(conn, district, since, limit)
+        return Leaderboard(
+            district=district,
+            period=period,
+            items=[LeaderboardEntry(rank=r["rank"], member_id=r["member_id"], points=r["points"]) for r in rows],
+        )
+
+    @router.post("/adjustments", response_model=AdjustmentOut, status_code=201, dependencies=[operator])
+    async def adjust(body: AdjustmentIn) -> AdjustmentOut:
+        transfer_id = f"adjustment:{body.adjustment_id}"
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            member = await members.get(conn, body.member_id)
+            if member is None:
+                raise ApiError(404, "not_found", f"no member {body.member_id}")
+            existing = await repo.find_transfer(conn, transfer_id)
+            if existing is not None:
+                if existing["member_id"] != body.member_id or abs(existing["amount"]) != abs(body.amount):
+                    raise ApiError(409, "conflict", "this adjustment_id was used for a different adjustment")
+                bal = await repo.balance(conn, body.member_id)
+                return AdjustmentOut(
+                    adjustment_id=body.adjustment_id,
+                    transfer_id=transfer_id,
+                    member_id=body.member_id,
+                    amount=body.amount,
+                    available=bal.available,
+                )
+            bal = await repo.lock_balance(conn, body.member_id)
+            system, mine = adjustment_account(member.district), member_account(body.member_id)
+            if body.amount < 0:
+                try:
+                    check_debit(bal, -body.amount)
+                except InsufficientPoints as exc:
+                    raise ApiError(409, "insufficient_points", str(exc)) from None
+            await repo.insert_transfer(
+                conn,
+                repo.NewTransfer(
+                    transfer_id=transfer_id,
+                    debit_account=system if body.amount > 0 else mine,
+                    credit_account=mine if body.amount > 0 else system,
+                    amount=abs(body.amount),
+                    kind="adjustment",
+                    member_id=body.member_id,
+                    rule_version=policy.RULE_VERSION,
+                    reason=body.reason,
+                    source="/incentives/points/adjustments",
+                    source_event_id=body.adjustment_id,
+                    occurred_at=datetime.now(UTC),
+                ),
+            )
+            after = await repo.apply_to_member(
+                conn, body.member_id, credit=max(body.amount, 0), debit=max(-body.amount, 0)
+            )
+        return AdjustmentOut(
+            adjustment_id=body.adjustment_id,
+            transfer_id=transfer_id,
+            member_id=body.member_id,
+            amount=body.amount,
+            available=after.available,
+        )
+
+    return router

@@ -1,0 +1,127 @@
+"""What the points service does with each event and command: credit, emit, explain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from incentives_kernel import members, outbox, topics
+from incentives_kernel.consumer import APPLIED, Outcome, ignored
+from incentives_kernel.db import Conn
+from incentives_kernel.envelope import ParsedEvent, derived_event_id
+from incentives_kernel.errors import PermanentError
+from incentives_kernel.events import (
+    AttendanceConfirmed,
+    PointsCredited,
+    ReportRatingRecorded,
+    ReportVerified,
+    SourceRef,
+)
+
+from . import policy
+from . import repository as repo
+from .ledger import Balance, issuance_account, member_account
+
+SOURCE = "/incentives/points"
+
+
+async def credit(
+    conn: Conn,
+    *,
+    member_id: str,
+    amount: int,
+    kind: str,
+    reason: str,
+    cause: tuple[str, str],
+    occurred_at: datetime,
+) -> Balance | None:
+    """Credit `amount` from the member's district issuance account; emit points.credited.
+
+    Returns None (and does nothing) when this cause was already credited.
+    """
+    member = await members.get(conn, member_id)
+    if member is None:
+        raise PermanentError("unknown_member", f"member {member_id} is not registered")
+    transfer = repo.NewTransfer(
+        transfer_id=derived_event_id("transfer", kind, *cause),
+        debit_account=issuance_account(member.district),
+        credit_account=member_account(member_id),
+        amount=amount,
+        kind=kind,
+        member_id=member_id,
+        rule_version=policy.RULE_VERSION,
+        reason=reason,
+        source=cause[0],
+        source_event_id=cause[1],
+        occurred_at=occurred_at,
+    )
+    if not await repo.insert_transfer(conn, transfer):
+        return None
+    after = await repo.apply_to_member(conn, member_id, credit=amount)
+    event = PointsCredited(
+        member_id=member_id,
+        transfer_id=transfer.transfer_id,
+        amount=amount,
+        kind=kind,
+        reason=reason,
+        rule_version=policy.RULE_VERSION,
+        balance=after.available,
+        source_event=SourceRef(source=cause[0], id=cause[1]),
+        occurred_at=occurred_at,
+    )
+    await outbox.emit(
+        conn,
+        topic=topics.POINTS,
+        key=member_id,
+        source=SOURCE,
+        type="points.credited",
+        subject=member_id,
+        data=event,
+        event_id=derived_event_id("points.credited", transfer.transfer_id),
+    )
+    return after
+
+
+async def _credit_active(
+    conn: Conn, event: ParsedEvent, member_id: str, amount: int, kind: str, reason: str
+) -> Outcome:
+    member = await members.get(conn, member_id)
+    if member is not None and not member.active:
+        return ignored(f"member {member_id} is deactivated: {kind} earns nothing")
+    done = await credit(
+        conn,
+        member_id=member_id,
+        amount=amount,
+        kind=kind,
+        reason=reason,
+        cause=(event.envelope.source, event.envelope.id),
+        occurred_at=event.envelope.time,
+    )
+    return APPLIED if done is not None else ignored("already credited")
+
+
+async def credit_report(conn: Conn, event: ParsedEvent) -> Outcome:
+    data = event.data
+    assert isinstance(data, ReportVerified)
+    amount = policy.report_points(data.category)
+    return await _credit_active(
+        conn, event, data.member_id, amount, "report", f"report {data.report_id} ({data.category.value}) verified"
+    )
+
+
+async def credit_rating(conn: Conn, event: ParsedEvent) -> Outcome:
+    data = event.data
+    assert isinstance(data, ReportRatingRecorded)
+    return await _credit_active(
+        conn, event, data.member_id, policy.RATING_POINTS, "rating", f"rated the handling of report {data.report_id}"
+    )
+
+
+async def credit_volunteering(conn: Conn, event: ParsedEvent) -> Outcome:
+    data = event.data
+    assert isinstance(data, AttendanceConfirmed)
+    amount = policy.volunteer_points(data.hours)
+    if amount == 0:
+        return ignored(f"{data.hours} h is less than half an hour: nothing to credit")
+    return await _credit_active(
+        conn, event, data.member_id, amount, "volunteer", f"volunteered {data.hours:g} h at {data.activity_title}"
+    )

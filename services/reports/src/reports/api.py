@@ -1,0 +1,122 @@
+"""HTTP routes of the reports service (thin: read models only)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+from fastapi import APIRouter, Path, Query
+from incentives_kernel.auth import Role
+from incentives_kernel.events import ID_PATTERN
+from incentives_kernel.http_errors import ApiError
+from incentives_kernel.pagination import MAX_LIMIT, decode_cursor, encode_cursor
+from incentives_kernel.runtime import ServiceRuntime
+from pydantic import BaseModel
+
+from . import repository as repo
+
+
+class StatusEntry(BaseModel):
+    status: str
+    reason: str | None
+    department: str | None
+    note: str | None
+    changed_at: datetime
+
+
+class Sla(BaseModel):
+    due_at: datetime
+    overdue: bool
+
+
+class Report(BaseModel):
+    report_id: str
+    member_id: str
+    category: str
+    description: str
+    status: str
+    rejection_reason: str | None
+    department: str | None
+    district: str | None
+    duplicate_of: str | None
+    submitted_at: datetime
+    verified_at: datetime | None
+    earns_points: bool
+    rating: int | None
+    sla: Sla
+    history: list[StatusEntry] | None = None
+
+
+class ReportPage(BaseModel):
+    items: list[Report]
+    next_cursor: str | None
+
+
+def build_router(runtime: ServiceRuntime, sla_days: int) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["reports"])
+    any_caller = runtime.require(Role.GATEWAY)
+    operator = runtime.require(Role.OPERATOR)
+    sla = timedelta(days=sla_days)
+
+    def to_model(row: asyncpg.Record, history: list[asyncpg.Record] | None = None) -> Report:
+        due = row["submitted_at"] + sla
+        open_ = row["status"] not in ("resolved", "rejected")
+        return Report(
+            report_id=row["report_id"],
+            member_id=row["member_id"],
+            category=row["category"],
+            description=row["description"],
+            status=row["status"],
+            rejection_reason=row["rejection_reason"],
+            department=row["department"],
+            district=row["district"],
+            duplicate_of=row["duplicate_of"],
+            submitted_at=row["submitted_at"],
+            verified_at=row["verified_at"],
+            earns_points=row["verified_at"] is not None and row["reversed_at"] is None,
+            rating=row["rating"],
+            sla=Sla(due_at=due, overdue=open_ and datetime.now(UTC) > due),
+            history=[StatusEntry(**dict(h)) for h in history] if history is not None else None,
+        )
+
+    async def page(limit: int, cursor: str | None, **filters: Any) -> ReportPage:
+        after = decode_cursor(cursor)
+        async with runtime.pool.acquire() as conn:
+            rows = await repo.list_reports(conn, after=after, limit=limit + 1, **filters)
+        items = [to_model(r) for r in rows[:limit]]
+        nxt = (
+            encode_cursor([rows[limit - 1]["submitted_at"].isoformat(), rows[limit - 1]["report_id"]])
+            if len(rows) > limit
+            else None
+        )
+        return ReportPage(items=items, next_cursor=nxt)
+
+    @router.get("/reports/{report_id}", response_model=Report, dependencies=[any_caller])
+    async def get_report(report_id: str = Path(pattern=ID_PATTERN)) -> Report:
+        async with runtime.pool.acquire() as conn:
+            row = await repo.get_report(conn, report_id)
+            if row is None:
+                raise ApiError(404, "not_found", f"no report {report_id}")
+            return to_model(row, await repo.history(conn, report_id))
+
+    @router.get("/members/{member_id}/reports", response_model=ReportPage, dependencies=[any_caller])
+    async def member_reports(
+        member_id: str = Path(pattern=ID_PATTERN), limit: int = Query(50, ge=1, le=MAX_LIMIT), cursor: str | None = None
+    ) -> ReportPage:
+        return await page(limit, cursor, member_id=member_id, status=None, district=None, overdue_before=None)
+
+    @router.get("/reports", response_model=ReportPage, dependencies=[operator])
+    async def list_reports(
+        status: str | None = Query(None, pattern="^(submitted|dispatched|accepted|resolved|rejected)$"),
+        district: str | None = Query(None, max_length=64),
+        overdue: bool = False,
+        limit: int = Query(50, ge=1, le=MAX_LIMIT),
+        cursor: str | None = None,
+    ) -> ReportPage:
+        overdue_before = datetime.now(UTC) - sla if overdue else None
+        return await page(
+            limit, cursor, member_id=None, status=status, district=district, overdue_before=overdue_before
+        )
+
+    return router

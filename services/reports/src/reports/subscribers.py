@@ -1,0 +1,23 @@
+"""The reports service's consumer: which event types it acts on, from which topics."""
+
+from __future__ import annotations
+
+from incentives_kernel import members, topics
+from incentives_kernel.events import INBOUND_TYPES
+from incentives_kernel.runtime import ServiceRuntime
+
+from . import usecases
+
+
+def register(runtime: ServiceRuntime) -> None:
+    runtime.consume(
+        [topics.MEMBERS, topics.REPORTS],
+        {
+            **members.USE_CASES,
+            "report.submitted": usecases.submit_report,
+            "report.status_changed": usecases.change_status,
+            "report.rated": usecases.rate_report,
+        },
+        INBOUND_TYPES,
+        description="Members (projection) and the snap-and-report loop: submitted, status changes, ratings",
+    )

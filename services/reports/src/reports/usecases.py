@@ -1,0 +1,176 @@
+"""What the reports service does with each event: one function per event type, one transaction."""
+
+from __future__ import annotations
+
+from incentives_kernel import outbox, topics
+from incentives_kernel.consumer import APPLIED, Outcome, ignored
+from incentives_kernel.db import Conn
+from incentives_kernel.envelope import ParsedEvent, derived_event_id
+from incentives_kernel.errors import PermanentError
+from incentives_kernel.events import (
+    RejectionReason,
+    ReportCategory,
+    ReportLifecycleChanged,
+    ReportRated,
+    ReportRatingRecorded,
+    ReportStatus,
+    ReportStatusChanged,
+    ReportSubmitted,
+    ReportVerificationReversed,
+    ReportVerified,
+)
+
+from . import repository as repo
+from .lifecycle import IllegalTransition, transition
+
+SOURCE = "/incentives/reports"
+
+
+async def submit_report(conn: Conn, event: ParsedEvent) -> Outcome:
+    data = event.data
+    assert isinstance(data, ReportSubmitted)
+    if not await repo.insert_report(conn, data):
+        return ignored("a report with this report_id exists already")
+    await repo.add_history(
+        conn,
+        data.report_id,
+        "submitted",
+        reason=None,
+        department=None,
+        note=None,
+        changed_at=data.submitted_at,
+        source=event.envelope.source,
+        event_id=event.envelope.id,
+    )
+    return APPLIED
+
+
+async def change_status(conn: Conn, event: ParsedEvent) -> Outcome:
+    data = event.data
+    assert isinstance(data, ReportStatusChanged)
+    report = await repo.lock_report(conn, data.report_id)
+    if report is None:
+        raise PermanentError("unknown_report", f"no report {data.report_id} to change")
+    try:
+        step = transition(
+            report["status"],
+            data.status,
+            data.reason,
+            verified=report["verified_at"] is not None,
+            duplicate=report["duplicate_of"] is not None,
+        )
+    except IllegalTransition as exc:
+        raise PermanentError("illegal_transition", str(exc)) from None
+    changed_at = data.changed_at
+    await repo.set_status(
+        conn,
+        data.report_id,
+        step.new_status,
+        reason=data.reason.value if data.reason else None,
+        department=data.department,
+        verified_at=changed_at if step.verifies else None,
+        reversed_at=changed_at if step.reverses else None,
+    )
+    await repo.add_history(
+        conn,
+        data.report_id,
+        step.new_status,
+        reason=data.reason.value if data.reason else None,
+        department=data.department,
+        note=data.note,
+        changed_at=changed_at,
+        source=event.envelope.source,
+        event_id=event.envelope.id,
+    )
+    member_id, category = report["member_id"], ReportCategory(report["category"])
+    cause = (event.envelope.source, event.envelope.id)
+    await _emit(
+        conn,
+        "report.lifecycle_changed",
+        member_id,
+        cause,
+        ReportLifecycleChanged(
+            report_id=data.report_id,
+            member_id=member_id,
+            category=category,
+            status=data.status,
+            reason=data.reason,
+            department=data.department,
+            changed_at=changed_at,
+        ),
+    )
+    if step.verifies:
+        district = await conn.fetchval("SELECT district FROM members WHERE member_id = $1", member_id)
+        await _emit(
+            conn,
+            "report.verified",
+            member_id,
+            cause,
+            ReportVerified(
+                report_id=data.report_id,
+                member_id=member_id,
+                category=category,
+                district=district or "unknown",
+                status=data.status,
+                verified_at=changed_at,
+            ),
+        )
+    if step.reverses:
+        assert data.reason is not None
+        await _emit(
+            conn,
+            "report.verification_reversed",
+            member_id,
+            cause,
+            ReportVerificationReversed(
+                report_id=data.report_id,
+                member_id=member_id,
+                reason=RejectionReason(data.reason),
+                reversed_at=changed_at,
+            ),
+        )
+    return APPLIED
+
+
+async def rate_report(conn: Conn, event: ParsedEvent) -> Outcome:
+    data = event.data
+    assert isinstance(data, ReportRated)
+    report = await repo.lock_report(conn, data.report_id)
+    if report is None:
+        raise PermanentError("unknown_report", f"no report {data.report_id} to rate")
+    if report["member_id"] != data.member_id:
+        raise PermanentError("not_reporter", "only the reporter may rate the handling of a report")
+    if report["status"] != ReportStatus.RESOLVED.value:
+        raise PermanentError("not_resolved", f"a report that is {report['status']} cannot be rated")
+    if report["rating"] is not None:
+        return ignored("this report was rated already; only the first rating counts")
+    await repo.set_rating(conn, data.report_id, data.rating, event.envelope.time)
+    await _emit(
+        conn,
+        "report.rating_recorded",
+        data.member_id,
+        (event.envelope.source, event.envelope.id),
+        ReportRatingRecorded(
+            report_id=data.report_id, member_id=data.member_id, rating=data.rating, rated_at=event.envelope.time
+        ),
+    )
+    return APPLIED
+
+
+async def _emit(
+    conn: Conn,
+    type_: str,
+    member_id: str,
+    cause: tuple[str, str],
+    data: ReportVerified | ReportLifecycleChanged | ReportVerificationReversed | ReportRatingRecorded,
+) -> None:
+    await outbox.emit(
+        conn,
+        topic=topics.REPORTS_LIFECYCLE,
+        key=member_id,
+        source=SOURCE,
+        type=type_,
+        subject=data.report_id,
+        data=data,
+        event_id=derived_event_id(type_, *cause),
+    )

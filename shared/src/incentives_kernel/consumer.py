@@ -1,0 +1,330 @@
+"""Consuming: a batch of records, one database transaction, then the offset commit.
+
+For each record, in partition order, inside the batch transaction:
+1. parse it (bytes -> envelope + typed data); a bad record is dead-lettered;
+2. claim it in the inbox (consumer, source, id); already there -> skip (a redelivery);
+3. run the use case for its type in a savepoint; a `PermanentError` rolls the savepoint back and
+   dead-letters the record; an infrastructure error rolls the whole batch back.
+Dead letters go through the outbox too, so a record is dead-lettered exactly once, atomically with
+its inbox row. The offsets are committed only after the transaction commits; on a transient error
+every partition of the batch is rewound and retried after a capped, jittered backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import structlog
+from aiokafka import ConsumerRecord, TopicPartition
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+from pydantic import BaseModel, ConfigDict
+
+from . import inbox, outbox
+from .db import Conn
+from .envelope import ParsedEvent, derived_event_id, parse_event
+from .errors import InvalidEvent, PermanentError, is_transient
+from .health import Health
+from .metrics import KernelMetrics
+from .topics import dlq_topic
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a use case did with an event, recorded in the inbox (`applied` needs no reason)."""
+
+    kind: str = "applied"  # applied | ignored | parked
+    reason: str | None = None
+
+
+APPLIED = Outcome()
+
+
+def ignored(reason: str) -> Outcome:
+    return Outcome("ignored", reason)
+
+
+def parked(reason: str) -> Outcome:
+    return Outcome("parked", reason)
+
+
+class AnyData(BaseModel):
+    """The data of a known event type that a service records but does not act on."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+async def not_ours(_conn: Conn, event: ParsedEvent) -> Outcome:
+    return ignored(f"{event.type} is not acted on by this service")
+
+
+UseCase = Callable[[Conn, ParsedEvent], Awaitable[Outcome]]
+
+
+class TransientFailure(Exception):
+    """The batch was rolled back and must be retried (offsets not committed)."""
+
+
+@dataclass
+class _Pending:
+    """Metric updates applied only once the batch transaction has committed."""
+
+    outcomes: list[tuple[str, str, str]] = field(default_factory=list)
+    dead: list[tuple[str, str]] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    times: dict[str, float] = field(default_factory=dict)
+
+
+class EventConsumer:
+    """Routes each parsed event to the use case for its type, with inbox, DLQ and retries."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        pool: asyncpg.Pool,
+        metrics: KernelMetrics,
+        health: Health,
+        use_cases: Mapping[str, UseCase],
+        types: Mapping[str, type[BaseModel]],
+        ignore_types: Collection[str] = (),
+        on_commit: Callable[[], None] = lambda: None,
+        max_consecutive_unexpected: int = 20,
+        unexpected_attempts: int = 3,
+    ) -> None:
+        self.service = service
+        self._pool = pool
+        self._metrics = metrics
+        self._health = health
+        self._use_cases = {**{t: not_ours for t in ignore_types}, **use_cases}
+        self._types: dict[str, type[BaseModel]] = {
+            **{t: AnyData for t in ignore_types},
+            **{t: m for t, m in types.items() if t in use_cases},
+        }
+        self._on_commit = on_commit
+        self._max_unexpected = max_consecutive_unexpected
+        self._unexpected_attempts = unexpected_attempts
+        self._attempts: dict[tuple[str, int, int], int] = {}
+        self._consecutive_unexpected = 0
+
+    async def handle_batch(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
+        """Handle the records in one transaction. Raises `TransientFailure` if it must be retried."""
+        if self._consecutive_unexpected >= self._max_unexpected:
+            raise TransientFailure("halted: too many consecutive unexpected failures")
+        pending = _Pending()
+        started = time.perf_counter()
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                for record in records:
+                    await self._handle_one(conn, record, pending)
+        except TransientFailure:
+            raise
+        except Exception as exc:
+            if is_transient(exc):
+                raise TransientFailure(f"{type(exc).__name__}") from exc
+            raise
+        self._on_commit()
+        self._after_commit(records, pending, time.perf_counter() - started)
+
+    async def _handle_one(self, conn: Conn, record: ConsumerRecord[Any, Any], pending: _Pending) -> None:
+        pos = inbox.Position(record.topic, record.partition, record.offset)
+        try:
+            event = parse_event(record.value, self._types)
+        except InvalidEvent as exc:
+            key = inbox.InboxKey(self.service, f"kafka:{record.topic}", f"{record.partition}/{record.offset}")
+            if await inbox.claim(conn, key, None, pos):
+                await self._dead_letter(conn, record, key, "InvalidEvent", exc.reason, exc.message, pending)
+            return
+        env = event.envelope
+        key = inbox.InboxKey(self.service, env.source, env.id)
+        bound = structlog.contextvars.bound_contextvars(
+            event_id=env.id, event_source=env.source, event_type=env.type, topic=record.topic
+        )
+        with bound:
+            if not await inbox.claim(conn, key, env.type, pos):
+                pending.duplicates.append(record.topic)
+                return
+            try:
+                async with conn.transaction():  # a savepoint: a refused event leaves no partial effect
+                    outcome = await self._use_cases[env.type](conn, event)
+            except PermanentError as exc:
+                await self._dead_letter(conn, record, key, "PermanentError", exc.reason, exc.message, pending)
+                return
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                await self._unexpected(conn, record, key, exc, pending)
+                return
+            self._consecutive_unexpected = 0
+            self._attempts.pop((record.topic, record.partition, record.offset), None)
+            if outcome.kind != "applied":
+                await inbox.set_outcome(conn, key, outcome.kind, outcome.reason)
+            pending.outcomes.append((record.topic, env.type, outcome.kind))
+            pending.times[record.topic] = env.time.timestamp()
+
+    async def _unexpected(
+        self,
+        conn: Conn,
+        record: ConsumerRecord[Any, Any],
+        key: inbox.InboxKey,
+        exc: Exception,
+        pending: _Pending,
+    ) -> None:
+        """A bug or an unforeseen input: retry the batch a few times, then dead-letter the record."""
+        where = (record.topic, record.partition, record.offset)
+        self._attempts[where] = self._attempts.get(where, 0) + 1
+        log.error("use case failed unexpectedly", error=type(exc).__name__, attempt=self._attempts[where], exc_info=exc)
+        if self._attempts[where] < self._unexpected_attempts:
+            raise TransientFailure(f"unexpected {type(exc).__name__}, attempt {self._attempts[where]}")
+        self._attempts.pop(where, None)
+        self._consecutive_unexpected += 1
+        # Only the class and SQLSTATE: database error texts can quote personal data.
+        detail = type(exc).__name__ + (f" sqlstate={exc.sqlstate}" if isinstance(exc, asyncpg.PostgresError) else "")
+        await self._dead_letter(conn, record, key, type(exc).__name__, "unexpected_error", detail, pending)
+
+    async def _dead_letter(
+        self,
+        conn: Conn,
+        record: ConsumerRecord[Any, Any],
+        key: inbox.InboxKey,
+        error_class: str,
+        reason: str,
+        message: str,
+        pending: _Pending,
+    ) -> None:
+        await inbox.set_outcome(conn, key, "dead_lettered", reason)
+        headers = [
+            *(record.headers or ()),
+            ("error.class", error_class.encode()),
+            ("error.reason", reason.encode()),
+            ("error.message", message[:1000].encode()),
+            ("error.service", self.service.encode()),
+            ("original.topic", record.topic.encode()),
+            ("original.partition", str(record.partition).encode()),
+            ("original.offset", str(record.offset).encode()),
+            ("x-first-failure-ts", str(int(time.time() * 1000)).encode()),
+        ]
+        await outbox.enqueue(
+            conn,
+            topic=dlq_topic(record.topic),
+            key=record.key,
+            value=record.value if record.value is not None else b"",
+            event_id=derived_event_id("dlq", self.service, record.topic, str(record.partition), str(record.offset)),
+            headers=headers,
+        )
+        pending.dead.append((record.topic, reason))
+        log.warning(
+            "event dead-lettered",
+            reason=reason,
+            error_class=error_class,
+            message=message[:300],
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+        )
+
+    def _after_commit(self, records: Sequence[ConsumerRecord[Any, Any]], pending: _Pending, took: float) -> None:
+        m = self._metrics
+        for topic, typ, outcome in pending.outcomes:
+            m.events_handled.labels(topic, typ, outcome).inc()
+        for topic, reason in pending.dead:
+            m.dlq.labels(topic, reason).inc()
+            m.events_handled.labels(topic, "", "dead_lettered").inc()
+        for topic in pending.duplicates:
+            m.duplicates.labels(topic).inc()
+        for topic, ts in pending.times.items():
+            m.last_event_ts.labels(topic).set(ts)
+        topics = {r.topic for r in records}
+        for topic in topics:
+            m.batch_seconds.labels(topic).observe(took)
+            m.batch_size.labels(topic).observe(sum(1 for r in records if r.topic == topic))
+
+
+def backoff_delays(max_s: float) -> Callable[[], float]:
+    """Capped exponential backoff with jitter; call to get the next delay, reset by re-creating."""
+    state = {"n": 0}
+
+    def next_delay() -> float:
+        state["n"] += 1
+        base = min(max_s, 0.1 * 2 ** min(state["n"], 20))
+        return float(base * (0.5 + random.random() / 2))
+
+    return next_delay
+
+
+def subscribe(
+    broker: KafkaBroker,
+    consumer: EventConsumer,
+    *,
+    topics: Sequence[str],
+    group_id: str,
+    max_records: int,
+    batch_timeout_ms: int,
+    session_timeout_ms: int,
+    max_backoff_s: float,
+    health: Health,
+    metrics: KernelMetrics,
+    description: str,
+) -> None:
+    """Register the service's one batch subscriber: explicit group, manual ack after the commit."""
+
+    async def raw(msg: Any) -> Any:
+        # The kernel parses records itself (to dead-letter bad bytes); FastStream must not decode.
+        return msg.body
+
+    delays = {"next": backoff_delays(max_backoff_s)}
+
+    @broker.subscriber(
+        *topics,
+        group_id=group_id,
+        batch=True,
+        max_records=max_records,
+        batch_timeout_ms=batch_timeout_ms,
+        session_timeout_ms=session_timeout_ms,
+        heartbeat_interval_ms=max(1000, session_timeout_ms // 3),
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.MANUAL,
+        decoder=raw,
+        title=f"{group_id}:consume",
+        description=description,
+    )
+    async def consume_batch(body: list[bytes], msg: KafkaMessage) -> None:
+        records: tuple[ConsumerRecord[Any, Any], ...] = msg.raw_message
+        try:
+            await consumer.handle_batch(records)
+        except TransientFailure as exc:
+            health.set("consumer", False, str(exc))
+            metrics.transient_failures.labels(records[0].topic).inc()
+            delay = delays["next"]()
+            log.warning(
+                "batch rolled back, will retry", reason=str(exc), retry_in_s=round(delay, 2), records=len(records)
+            )
+            await msg.nack()  # rewinds every partition of the batch to its first record
+            await asyncio.sleep(delay)
+            return
+        await msg.ack()
+        delays["next"] = backoff_delays(max_backoff_s)
+        health.set("consumer", True, "")
+        _observe_lag(msg, records, metrics)
+
+
+def _observe_lag(msg: KafkaMessage, records: Sequence[ConsumerRecord[Any, Any]], metrics: KernelMetrics) -> None:
+    kafka_consumer = msg.consumer
+    highwater = getattr(kafka_consumer, "highwater", None)
+    if highwater is None:
+        return
+    last: dict[tuple[str, int], int] = {}
+    for r in records:
+        last[(r.topic, r.partition)] = max(last.get((r.topic, r.partition), -1), r.offset)
+    for (topic, partition), offset in last.items():
+        hw = highwater(TopicPartition(topic, partition))
+        if hw is not None:
+            metrics.consumer_lag.labels(topic, str(partition)).set(max(0, hw - offset - 1))

@@ -1,0 +1,294 @@
+"""Pydantic models for the `data` of every event type of the public contract, with its limits.
+
+Inbound models ignore unknown fields (the contract is forward compatible). Outbound and internal
+models are what this system publishes; they document the payloads in AsyncAPI and docs/contract.md.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, model_validator
+
+ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"
+
+Identifier = Annotated[str, Field(pattern=ID_PATTERN, min_length=1, max_length=64)]
+
+
+def _https_only(url: HttpUrl) -> HttpUrl:
+    if url.scheme != "https":
+        raise ValueError("photo url must use https")
+    return url
+
+
+HttpsUrl = Annotated[HttpUrl, AfterValidator(_https_only)]
+
+
+class EventData(BaseModel):
+    """Base of inbound payloads: unknown fields are ignored, strings are stripped."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, frozen=True)
+
+
+class OutboundData(BaseModel):
+    """Base of payloads this system publishes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- members (incentives.members.v1)
+
+
+class Occupation(StrEnum):
+    COURIER = "courier"
+    FOOD_DELIVERY = "food_delivery"
+    RIDE_HAILING = "ride_hailing"
+    TRUCK_DRIVER = "truck_driver"
+    OTHER = "other"
+
+
+class Locale(StrEnum):
+    ZH_CN = "zh-CN"
+    EN = "en"
+
+
+class MemberRegistered(EventData):
+    member_id: Identifier
+    name: str = Field(min_length=1, max_length=64)
+    phone: str = Field(min_length=3, max_length=32, repr=False)
+    occupation: Occupation
+    platform: str | None = Field(default=None, max_length=64)
+    district: str = Field(min_length=1, max_length=64)
+    grid_id: str | None = Field(default=None, max_length=64)
+    locale: Locale = Locale.ZH_CN
+    registered_at: AwareDatetime
+
+
+class MemberUpdated(MemberRegistered):
+    pass
+
+
+class MemberDeactivated(EventData):
+    member_id: Identifier
+    reason: str = Field(min_length=1, max_length=500)
+
+
+# ---------------------------------------------------------------- reports (incentives.reports.v1)
+
+
+class ReportCategory(StrEnum):
+    SHARED_BIKE_PARKING = "shared_bike_parking"
+    FIRE_HAZARD = "fire_hazard"
+    TRAFFIC_SAFETY = "traffic_safety"
+    ROAD_DAMAGE = "road_damage"
+    SANITATION = "sanitation"
+    PUBLIC_FACILITY = "public_facility"
+    ELDERLY_ASSISTANCE = "elderly_assistance"
+    OTHER = "other"
+
+
+class Location(EventData):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    address: str | None = Field(default=None, max_length=256)
+
+
+class Photo(EventData):
+    url: HttpsUrl
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+
+
+class ReportSubmitted(EventData):
+    report_id: Identifier
+    member_id: Identifier
+    category: ReportCategory
+    description: str = Field(default="", max_length=2000)
+    location: Location
+    photos: list[Photo] = Field(default_factory=list, max_length=9)
+    submitted_at: AwareDatetime
+
+
+class ReportStatus(StrEnum):
+    DISPATCHED = "dispatched"
+    ACCEPTED = "accepted"
+    RESOLVED = "resolved"
+    REJECTED = "rejected"
+
+
+class RejectionReason(StrEnum):
+    DUPLICATE = "duplicate"
+    INVALID = "invalid"
+    OUT_OF_SCOPE = "out_of_scope"
+    FRAUDULENT = "fraudulent"
+
+
+class ReportStatusChanged(EventData):
+    report_id: Identifier
+    status: ReportStatus
+    department: str | None = Field(default=None, max_length=128)
+    reason: RejectionReason | None = None
+    note: str | None = Field(default=None, max_length=1000)
+    changed_at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _rejected_needs_reason(self) -> ReportStatusChanged:
+        if self.status is ReportStatus.REJECTED and self.reason is None:
+            raise ValueError("a rejected status needs a reason")
+        return self
+
+
+class ReportRated(EventData):
+    report_id: Identifier
+    member_id: Identifier
+    rating: int = Field(ge=1, le=5)
+    comment: str = Field(default="", max_length=500)
+
+
+# ---------------------------------------------------------------- volunteer (incentives.volunteer.v1)
+
+
+class AttendanceConfirmed(EventData):
+    attendance_id: Identifier
+    activity_id: Identifier
+    activity_title: str = Field(min_length=1, max_length=200)
+    member_id: Identifier
+    hours: float = Field(gt=0, le=24)
+    organizer: str = Field(min_length=1, max_length=200)
+    started_at: AwareDatetime
+    ended_at: AwareDatetime
+
+
+class AttendanceRevoked(EventData):
+    attendance_id: Identifier
+    member_id: Identifier
+    reason: str = Field(min_length=1, max_length=500)
+
+
+# ---------------------------------------------------------------- redemptions (incentives.redemptions.v1)
+
+
+class RedemptionRequested(EventData):
+    redemption_id: Identifier
+    member_id: Identifier
+    reward_id: Identifier
+
+
+# ---------------------------------------------------------------- internal: reports -> points, notify
+# Topic incentives.reports.lifecycle.v1, keyed by member_id (it touches balances: per-member order).
+
+
+class ReportVerified(OutboundData):
+    """A report first reached accepted or resolved and is not a duplicate: it may earn points."""
+
+    report_id: Identifier
+    member_id: Identifier
+    category: ReportCategory
+    district: str
+    status: ReportStatus
+    verified_at: datetime
+
+
+class ReportLifecycleChanged(OutboundData):
+    """A report moved to a new status; riders are told (dispatched, accepted, resolved, rejected)."""
+
+    report_id: Identifier
+    member_id: Identifier
+    category: ReportCategory
+    status: ReportStatus
+    reason: RejectionReason | None = None
+    department: str | None = None
+    changed_at: datetime
+
+
+class ReportVerificationReversed(OutboundData):
+    """A verified report was rejected as invalid or fraudulent: its points must be reversed."""
+
+    report_id: Identifier
+    member_id: Identifier
+    reason: RejectionReason
+    reversed_at: datetime
+
+
+class ReportRatingRecorded(OutboundData):
+    """The reporter rated the handling of their own resolved report (first rating only)."""
+
+    report_id: Identifier
+    member_id: Identifier
+    rating: int = Field(ge=1, le=5)
+    rated_at: datetime
+
+
+# ---------------------------------------------------------------- outbound: incentives.points.v1
+
+
+class PointsCredited(OutboundData):
+    member_id: Identifier
+    transfer_id: str
+    amount: int = Field(gt=0)
+    kind: str
+    reason: str
+    rule_version: str
+    balance: int
+    source_event: SourceRef
+    occurred_at: datetime
+
+
+class SourceRef(OutboundData):
+    source: str
+    id: str
+
+
+PointsCredited.model_rebuild()
+
+
+# ---------------------------------------------------------------- outbound: incentives.notifications.v1
+
+
+class NotificationCreated(OutboundData):
+    notification_id: str
+    member_id: Identifier
+    kind: str
+    locale: Locale
+    title: str
+    body: str
+    created_at: datetime
+
+
+# ---------------------------------------------------------------- type registry
+
+INBOUND_TYPES: dict[str, type[BaseModel]] = {
+    "member.registered": MemberRegistered,
+    "member.updated": MemberUpdated,
+    "member.deactivated": MemberDeactivated,
+    "report.submitted": ReportSubmitted,
+    "report.status_changed": ReportStatusChanged,
+    "report.rated": ReportRated,
+    "volunteer.attendance_confirmed": AttendanceConfirmed,
+    "volunteer.attendance_revoked": AttendanceRevoked,
+    "redemption.requested": RedemptionRequested,
+}
+
+PUBLISHED_TYPES: dict[str, type[BaseModel]] = {
+    "report.verified": ReportVerified,
+    "report.lifecycle_changed": ReportLifecycleChanged,
+    "report.rating_recorded": ReportRatingRecorded,
+    "report.verification_reversed": ReportVerificationReversed,
+    "points.credited": PointsCredited,
+    "notification.created": NotificationCreated,
+}
+
+ALL_TYPES: dict[str, type[BaseModel]] = {**INBOUND_TYPES, **PUBLISHED_TYPES}
+
+EventType = Literal[
+    "member.registered",
+    "member.updated",
+    "member.deactivated",
+    "report.submitted",
+    "report.status_changed",
+    "report.rated",
+    "volunteer.attendance_confirmed",
+    "volunteer.attendance_revoked",
+    "redemption.requested",
+]

@@ -1,0 +1,258 @@
+"""What every service process is made of, composed in one place.
+
+`ServiceRuntime` holds the pool, the broker (with FastStream's Prometheus middleware on the
+service's own registry), the outbox relay, health and metrics. `create_http_app` wraps it in a
+FastAPI app whose lifespan starts and stops it, with /healthz, /readyz, /metrics, /asyncapi and
+/docs. Building either connects to nothing; `start()` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaProducer
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPBearer
+from faststream.kafka import KafkaBroker
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.specification import AsyncAPI
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import BaseModel
+
+from . import db
+from .auth import Role, TokenAuth
+from .consumer import EventConsumer, UseCase, subscribe
+from .health import Health
+from .http_errors import ApiError, install_error_handlers
+from .logging import configure_logging
+from .metrics import KernelMetrics
+from .outbox import OutboxRelay
+from .settings import ServiceSettings
+
+log = structlog.get_logger(__name__)
+
+MAX_REQUEST_BYTES = 64 * 1024
+
+
+class ServiceRuntime:
+    def __init__(
+        self, settings: ServiceSettings, *, migrations_package: str, registry: CollectorRegistry | None = None
+    ) -> None:
+        self.settings = settings
+        self.service = settings.service
+        self.registry = registry or CollectorRegistry()
+        self.metrics = KernelMetrics(self.service, self.registry)
+        self.health = Health()
+        self.auth = TokenAuth(settings.operator_tokens.get_secret_value(), settings.gateway_tokens.get_secret_value())
+        self.pool: asyncpg.Pool = db.make_pool(
+            settings.dsn,
+            settings.db_schema,
+            min_size=settings.db_pool_min,
+            max_size=settings.db_pool_max,
+            application_name=f"incentives-{self.service}",
+        )
+        self.broker = KafkaBroker(
+            settings.bootstrap,
+            acks="all",
+            enable_idempotence=False,  # Tansu rejects InitProducerId; exactly-once effects come from the inbox
+            graceful_timeout=settings.graceful_timeout_s,
+            middlewares=[KafkaPrometheusMiddleware(registry=self.registry, app_name=self.service)],
+            client_id=f"incentives-{self.service}",
+        )
+        self._migrations = db.load_migrations(db.migrations_dir(migrations_package))
+        self.relay: OutboxRelay | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._background: list[Callable[[], Any]] = []
+
+    def consume(
+        self,
+        topics: Sequence[str],
+        use_cases: Mapping[str, UseCase],
+        types: Mapping[str, type[BaseModel]],
+        description: str,
+        ignore_types: Sequence[str] = (),
+    ) -> EventConsumer:
+        """Register the service's batch consumer for `topics` (before `start`)."""
+        s = self.settings
+        consumer = EventConsumer(
+            service=self.service,
+            pool=self.pool,
+            metrics=self.metrics,
+            health=self.health,
+            use_cases=use_cases,
+            types=types,
+            ignore_types=ignore_types,
+            on_commit=self.wake_relay,
+            max_consecutive_unexpected=s.consumer_max_consecutive_unexpected,
+        )
+        subscribe(
+            self.broker,
+            consumer,
+            topics=topics,
+            group_id=self.service,
+            max_records=s.consumer_max_records,
+            batch_timeout_ms=s.consumer_batch_timeout_ms,
+            session_timeout_ms=s.consumer_session_timeout_ms,
+            max_backoff_s=s.consumer_max_backoff_s,
+            health=self.health,
+            metrics=self.metrics,
+            description=description,
+        )
+        return consumer
+
+    def add_background(self, factory: Callable[[], Any]) -> None:
+        """A coroutine factory run as a task for the process's lifetime (timers, expiry sweeps)."""
+        self._background.append(factory)
+
+    def wake_relay(self) -> None:
+        if self.relay is not None:
+            self.relay.wake()
+
+    async def start(self) -> None:
+        s = self.settings
+        await self.pool  # connects
+        async with self.pool.acquire() as conn:
+            await db.migrate(conn, s.db_schema, self._migrations)
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=s.bootstrap,
+            acks="all",
+            enable_idempotence=False,
+            linger_ms=2,
+            client_id=f"incentives-{self.service}-relay",
+        )
+        await self._producer.start()
+        self.relay = OutboxRelay(
+            self.pool,
+            self._producer,
+            schema=s.db_schema,
+            observer=self.metrics,
+            batch_size=s.relay_batch_size,
+            idle_poll_s=s.relay_idle_poll_s,
+            retention_hours=s.outbox_retention_hours,
+            on_health=lambda ok, why: self.health.set("relay", ok, why),
+        )
+        self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        for factory in self._background:
+            self._tasks.append(asyncio.create_task(factory()))
+        await self.broker.start()
+        log.info("service started", service=self.service, http_port=s.http_port)
+
+    async def stop(self) -> None:
+        # Consumers first: the in-flight batch commits (graceful_timeout), then the relay drains.
+        await self.broker.stop()
+        if self.relay is not None:
+            self.relay.stop()
+        for task in self._tasks:
+            if task.get_name() != "outbox-relay":
+                task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, timeout=5)
+        if self._producer is not None:
+            await self._producer.stop()
+        await self.pool.close()
+        log.info("service stopped", service=self.service)
+
+    async def readiness(self) -> dict[str, Any]:
+        checks: dict[str, str] = {}
+        try:
+            async with asyncio.timeout(2):
+                async with self.pool.acquire() as conn:
+                    await conn.fetchval("SELECT 1")
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+        try:
+            ok = await self.broker.ping(timeout=2.0)
+            checks["broker"] = "ok" if ok else "unreachable"
+        except Exception as exc:
+            checks["broker"] = f"unreachable: {type(exc).__name__}"
+        for component, why in self.health.problems.items():
+            checks[component] = why
+        ready = all(v == "ok" for k, v in checks.items() if k in ("database", "broker")) and not self.health.problems
+        self.metrics.ready.set(1 if ready else 0)
+        return {"status": "ready" if ready else "not_ready", "checks": checks}
+
+    def asyncapi(self) -> Any:
+        spec = AsyncAPI(
+            self.broker,
+            title=f"incentives {self.service}",
+            version="1.0.0",
+            description=f"Events consumed and published by the {self.service} service",
+        )
+        return spec.to_specification().to_jsonable()
+
+    def require(self, *roles: Role) -> Any:
+        """A FastAPI dependency: a valid bearer token of one of `roles` (operator may do everything)."""
+        allowed = {Role.OPERATOR, *roles}
+        bearer = HTTPBearer(auto_error=False, description="operator or gateway token")
+
+        async def dependency(request: Request, _creds: Any = Depends(bearer)) -> Role:
+            role = self.auth.authenticate(request)
+            if role not in allowed:
+                raise ApiError(403, "forbidden", f"this route needs the {' or '.join(sorted(allowed))} role")
+            return role
+
+        return Depends(dependency)
+
+
+def create_http_app(runtime: ServiceRuntime, *, title: str, routers: Sequence[APIRouter]) -> FastAPI:
+    configure_logging(runtime.service, runtime.settings.log_level)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title=title, version="1.0.0", lifespan=lifespan, docs_url="/docs", openapi_url="/openapi.json")
+    app.state.runtime = runtime
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Any) -> Any:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_REQUEST_BYTES):
+            return JSONResponse(
+                {
+                    "error": {
+                        "code": "payload_too_large",
+                        "message": f"request bodies are limited to {MAX_REQUEST_BYTES} bytes",
+                    }
+                },
+                status_code=413,
+            )
+        return await call_next(request)
+
+    @app.get("/healthz", tags=["ops"], summary="The process is alive")
+    async def healthz() -> dict[str, str]:
+        return {"status": "alive", "service": runtime.service}
+
+    @app.get("/readyz", tags=["ops"], summary="Database and broker reachable, consumers healthy")
+    async def readyz() -> JSONResponse:
+        body = await runtime.readiness()
+        return JSONResponse(body, status_code=200 if body["status"] == "ready" else 503)
+
+    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", include_in_schema=True)
+    async def metrics() -> Response:
+        size, idle = runtime.pool.get_size(), runtime.pool.get_idle_size()
+        runtime.metrics.db_pool_size.set(size)
+        runtime.metrics.db_pool_in_use.set(size - idle)
+        return Response(generate_latest(runtime.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/asyncapi", tags=["ops"], summary="AsyncAPI document of the topics this service uses")
+    async def asyncapi() -> JSONResponse:
+        return JSONResponse(runtime.asyncapi())
+
+    for router in routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,100 @@
+"""Settings: one pydantic-settings class per service, each with its own env prefix.
+
+Shared fields fall back to the unprefixed variables every service reads (DATABASE_URL,
+KAFKA_BOOTSTRAP_SERVERS, INCENTIVES_OPERATOR_TOKENS, INCENTIVES_GATEWAY_TOKENS,
+INCENTIVES_ENV), so one `.run/env` or compose env file configures them all and a prefixed variable
+(POINTS_DATABASE_URL, say) overrides it for one service.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Shared field -> the unprefixed environment variable it falls back to.
+SHARED_ENV = {
+    "database_url": "DATABASE_URL",
+    "kafka_bootstrap_servers": "KAFKA_BOOTSTRAP_SERVERS",
+    "operator_tokens": "INCENTIVES_OPERATOR_TOKENS",
+    "gateway_tokens": "INCENTIVES_GATEWAY_TOKENS",
+    "env": "INCENTIVES_ENV",
+    "log_level": "INCENTIVES_LOG_LEVEL",
+    "timezone": "INCENTIVES_TIMEZONE",
+}
+
+
+class ServiceSettings(BaseSettings):
+    """Fields every service has. Subclasses set `service`, `model_config` (env prefix) and port."""
+
+    service: ClassVar[str] = "service"
+
+    model_config = SettingsConfigDict(extra="ignore", secrets_dir=None)
+
+    env: Literal["dev", "prod"] = "prod"
+    database_url: SecretStr | None = None
+    db_schema: str = Field(default="", description="PostgreSQL schema; defaults to the service name")
+    db_pool_min: int = Field(default=1, ge=1)
+    db_pool_max: int = Field(default=6, ge=1)
+    kafka_bootstrap_servers: str | None = None
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = "PLAINTEXT"
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    operator_tokens: SecretStr = SecretStr("")
+    gateway_tokens: SecretStr = SecretStr("")
+    log_level: str = "INFO"
+    timezone: str = "Asia/Shanghai"
+    event_source: str = Field(default="", description="CloudEvent source of what this service emits")
+
+    consumer_max_records: int = Field(default=500, ge=1, le=10_000)
+    consumer_batch_timeout_ms: int = Field(default=50, ge=1)
+    consumer_session_timeout_ms: int = Field(default=10_000, ge=1000)
+    consumer_max_backoff_s: float = Field(default=30.0, gt=0)
+    # arroyo's DlqLimit idea: so many unexpected failures in a row means a bug, not bad data: stall.
+    consumer_max_consecutive_unexpected: int = Field(default=20, ge=1)
+    graceful_timeout_s: float = Field(default=25.0, gt=0)
+
+    relay_batch_size: int = Field(default=500, ge=1)
+    relay_idle_poll_s: float = Field(default=0.05, gt=0)
+    outbox_retention_hours: int = Field(default=72, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shared_fallbacks(cls, values: Any) -> Any:
+        if isinstance(values, dict):
+            for field, var in SHARED_ENV.items():
+                if values.get(field) in (None, "") and os.environ.get(var):
+                    values[field] = os.environ[var]
+        return values
+
+    @model_validator(mode="after")
+    def _complete(self) -> ServiceSettings:
+        if not self.db_schema:
+            self.db_schema = self.service
+        if not self.event_source:
+            self.event_source = f"/incentives/{self.service}"
+        missing = [
+            v
+            for f, v in SHARED_ENV.items()
+            if f in ("database_url", "kafka_bootstrap_servers") and getattr(self, f) in (None, "")
+        ]
+        if missing:
+            raise ValueError(f"missing required settings: {', '.join(missing)}")
+        if self.env != "dev" and not (
+            self.operator_tokens.get_secret_value() and self.gateway_tokens.get_secret_value()
+        ):
+            # No insecure defaults outside dev mode: an API with no tokens would be unusable or open.
+            raise ValueError("INCENTIVES_OPERATOR_TOKENS and INCENTIVES_GATEWAY_TOKENS are required")
+        return self
+
+    @property
+    def dsn(self) -> str:
+        assert self.database_url is not None
+        return self.database_url.get_secret_value()
+
+    @property
+    def bootstrap(self) -> str:
+        assert self.kafka_bootstrap_servers is not None
+        return self.kafka_bootstrap_servers

@@ -1,0 +1,62 @@
+"""Every topic of the system, with the partitions and retention it is created with.
+
+One list, used by `incentives topics create`, the docker-compose init job, and the tests, so that
+no topic is ever auto-created with the wrong partition count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MEMBERS = "incentives.members.v1"
+REPORTS = "incentives.reports.v1"
+VOLUNTEER = "incentives.volunteer.v1"
+REDEMPTIONS = "incentives.redemptions.v1"
+
+POINTS = "incentives.points.v1"
+REWARDS = "incentives.rewards.v1"
+NOTIFICATIONS = "incentives.notifications.v1"
+
+# Internal: reports -> points (verified/reversed/rated) and -> notify (status changes).
+REPORTS_LIFECYCLE = "incentives.reports.lifecycle.v1"
+
+DLQ_SUFFIX = ".dlq"
+
+DAY_MS = 24 * 3600 * 1000
+
+
+def dlq_topic(topic: str) -> str:
+    return topic + DLQ_SUFFIX
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    retention_ms: int
+    key: str
+    role: str  # inbound | outbound | internal | dlq
+
+
+_BASE = [
+    TopicSpec(MEMBERS, 6, 30 * DAY_MS, "member_id", "inbound"),
+    TopicSpec(REPORTS, 6, 30 * DAY_MS, "report_id", "inbound"),
+    TopicSpec(VOLUNTEER, 6, 30 * DAY_MS, "member_id", "inbound"),
+    TopicSpec(REDEMPTIONS, 6, 30 * DAY_MS, "member_id", "inbound"),
+    TopicSpec(POINTS, 6, 30 * DAY_MS, "member_id", "outbound"),
+    TopicSpec(REWARDS, 6, 30 * DAY_MS, "member_id", "outbound"),
+    TopicSpec(NOTIFICATIONS, 6, 7 * DAY_MS, "member_id", "outbound"),
+    TopicSpec(REPORTS_LIFECYCLE, 6, 30 * DAY_MS, "member_id", "internal"),
+]
+
+# Dead letters are kept longer than their source so an operator has time to look and replay.
+ALL_TOPICS: tuple[TopicSpec, ...] = tuple(
+    _BASE + [TopicSpec(dlq_topic(t.name), 1, 90 * DAY_MS, t.key, "dlq") for t in _BASE]
+)
+
+
+def spec(name: str) -> TopicSpec:
+    for t in ALL_TOPICS:
+        if t.name == name:
+            return t
+    raise KeyError(name)
