@@ -90,7 +90,7 @@ class EventConsumer:
         self,
         *,
         service: str,
-        pool: asyncpg.Pool,
+        pool: Callable[[], asyncpg.Pool],
         metrics: KernelMetrics,
         health: Health,
         use_cases: Mapping[str, UseCase],
@@ -122,7 +122,7 @@ class EventConsumer:
         pending = _Pending()
         started = time.perf_counter()
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
+            async with self._pool().acquire() as conn, conn.transaction():
                 for record in records:
                     await self._handle_one(conn, record, pending)
         except TransientFailure:

@@ -56,7 +56,7 @@ async def _init_connection(conn: Conn) -> None:
 
 
 def make_pool(dsn: str, schema: str, *, min_size: int, max_size: int, application_name: str) -> asyncpg.Pool:
-    """A pool object that connects only when awaited (so building an app never touches the network)."""
+    """A pool that connects when awaited, in the running loop (it is bound to that loop)."""
     return asyncpg.create_pool(
         dsn,
         min_size=min_size,
@@ -73,7 +73,9 @@ async def migrate(conn: Conn, schema: str, migrations: list[Migration]) -> list[
     lock_key = int.from_bytes(hashlib.sha256(f"migrate:{schema}".encode()).digest()[:8], "big", signed=True)
     await conn.execute("SELECT pg_advisory_lock($1)", lock_key)
     try:
-        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        # In production the schema is provisioned for the service's role, which may not create schemas.
+        if not await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema):
+            await conn.execute(f'CREATE SCHEMA "{schema}"')
         await conn.execute(f'SET search_path TO "{schema}"')
         await conn.execute(
             """CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -50,13 +50,7 @@ class ServiceRuntime:
         self.metrics = KernelMetrics(self.service, self.registry)
         self.health = Health()
         self.auth = TokenAuth(settings.operator_tokens.get_secret_value(), settings.gateway_tokens.get_secret_value())
-        self.pool: asyncpg.Pool = db.make_pool(
-            settings.dsn,
-            settings.db_schema,
-            min_size=settings.db_pool_min,
-            max_size=settings.db_pool_max,
-            application_name=f"incentives-{self.service}",
-        )
+        self._pool: asyncpg.Pool | None = None
         self.broker = KafkaBroker(
             settings.bootstrap,
             acks="all",
@@ -71,6 +65,13 @@ class ServiceRuntime:
         self._tasks: list[asyncio.Task[None]] = []
         self._background: list[Callable[[], Any]] = []
 
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The connection pool; it exists from `start()` on (asyncpg binds it to the running loop)."""
+        if self._pool is None:
+            raise RuntimeError("the service is not started")
+        return self._pool
+
     def consume(
         self,
         topics: Sequence[str],
@@ -83,7 +84,7 @@ class ServiceRuntime:
         s = self.settings
         consumer = EventConsumer(
             service=self.service,
-            pool=self.pool,
+            pool=lambda: self.pool,
             metrics=self.metrics,
             health=self.health,
             use_cases=use_cases,
@@ -117,7 +118,13 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         s = self.settings
-        await self.pool  # connects
+        self._pool = await db.make_pool(
+            s.dsn,
+            s.db_schema,
+            min_size=s.db_pool_min,
+            max_size=s.db_pool_max,
+            application_name=f"incentives-{self.service}",
+        )
         async with self.pool.acquire() as conn:
             await db.migrate(conn, s.db_schema, self._migrations)
         self._producer = AIOKafkaProducer(
@@ -157,7 +164,8 @@ class ServiceRuntime:
                 await asyncio.wait_for(task, timeout=5)
         if self._producer is not None:
             await self._producer.stop()
-        await self.pool.close()
+        if self._pool is not None:
+            await self._pool.close()
         log.info("service stopped", service=self.service)
 
     async def readiness(self) -> dict[str, Any]:

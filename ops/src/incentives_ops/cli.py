@@ -1,0 +1,145 @@
+"""`incentives`: the operator's one command line.
+
+incentives run                    the whole system on this machine (embedded stack, demo traffic)
+incentives serve SERVICE          one service process (HTTP API, consumers, outbox relay)
+incentives topics create|list     every topic with its partitions (inbound, outbound, internal, .dlq)
+incentives db provision           database, one role and one schema per service
+incentives dlq replay TOPIC       re-publish dead letters of TOPIC to it (after a fix)
+incentives seed                   the reward catalogue, through the rewards API
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from incentives_kernel.topics import ALL_TOPICS
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value else default
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .services import serve
+
+    serve(args.service)
+    return 0
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from .topics_admin import create_topics, list_topics
+
+    bootstrap = args.bootstrap or _env("KAFKA_BOOTSTRAP_SERVERS")
+    if not bootstrap:
+        print("KAFKA_BOOTSTRAP_SERVERS is not set", file=sys.stderr)
+        return 2
+    if args.action == "create":
+        created = asyncio.run(create_topics(bootstrap))
+        print(f"{len(created)} created, {len(ALL_TOPICS) - len(created)} existed")
+        for name in created:
+            print(f"  + {name}")
+    else:
+        for name in asyncio.run(list_topics(bootstrap)):
+            print(name)
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from .provision import SERVICES, provision
+
+    admin = args.admin_url or _env("INCENTIVES_ADMIN_DATABASE_URL")
+    if not admin:
+        print("INCENTIVES_ADMIN_DATABASE_URL is not set", file=sys.stderr)
+        return 2
+    passwords = {}
+    for service in SERVICES:
+        password = _env(f"{service.upper()}_DB_PASSWORD")
+        if not password:
+            print(f"{service.upper()}_DB_PASSWORD is not set", file=sys.stderr)
+            return 2
+        passwords[service] = password
+    asyncio.run(provision(admin, args.database, passwords))
+    print(f"database {args.database}: roles and schemas {', '.join(SERVICES)} provisioned")
+    return 0
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    from .dlq import replay
+
+    bootstrap = args.bootstrap or _env("KAFKA_BOOTSTRAP_SERVERS")
+    if not bootstrap:
+        print("KAFKA_BOOTSTRAP_SERVERS is not set", file=sys.stderr)
+        return 2
+    n = asyncio.run(replay(bootstrap, args.topic, limit=args.limit, dry_run=args.dry_run))
+    print(f"{'would re-publish' if args.dry_run else 're-published'} {n} dead letters to {args.topic}")
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from .seed import seed_catalogue
+
+    token = args.token or _env("INCENTIVES_OPERATOR_TOKEN")
+    if not token:
+        print("an operator token is needed (--token or INCENTIVES_OPERATOR_TOKEN)", file=sys.stderr)
+        return 2
+    created, existing = seed_catalogue(args.rewards_url, token)
+    print(f"catalogue: {created} created, {existing} already there")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .run import run
+
+    return run(Path(args.state_dir), demo=os.environ.get("DEMO", "1") != "0")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="incentives", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run the whole system on this machine")
+    p.add_argument("--state-dir", default=_env("INCENTIVES_STATE_DIR", ".run"))
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("serve", help="run one service")
+    p.add_argument("service", choices=["reports", "points", "rewards", "notify"])
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("topics", help="create or list topics")
+    p.add_argument("action", choices=["create", "list"])
+    p.add_argument("--bootstrap")
+    p.set_defaults(func=cmd_topics)
+
+    p = sub.add_parser("db", help="database administration")
+    p.add_argument("action", choices=["provision"])
+    p.add_argument("--admin-url")
+    p.add_argument("--database", default=_env("INCENTIVES_DATABASE", "incentives"))
+    p.set_defaults(func=cmd_db)
+
+    p = sub.add_parser("dlq", help="dead-letter topics")
+    p.add_argument("action", choices=["replay"])
+    p.add_argument("topic", help="the original topic, e.g. incentives.reports.v1")
+    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--bootstrap")
+    p.set_defaults(func=cmd_dlq)
+
+    p = sub.add_parser("seed", help="seed the reward catalogue")
+    p.add_argument("--rewards-url", default=_env("REWARDS_URL", "http://127.0.0.1:8083"))
+    p.add_argument("--token")
+    p.set_defaults(func=cmd_seed)
+
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""Re-publishing dead letters to their original topic, once the cause is fixed.
+
+The value and key are re-published unchanged (the CloudEvent keeps its id, so an event that was
+in fact applied meanwhile is deduplicated by the inbox); the error.* headers are dropped and
+`x-replayed-from` records where it came from. A consumer group remembers what was replayed.
+"""
+
+from __future__ import annotations
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from incentives_kernel.topics import dlq_topic
+
+REPLAY_GROUP = "incentives-dlq-replay"
+
+
+async def replay(bootstrap: str, topic: str, *, limit: int | None = None, dry_run: bool = False) -> int:
+    source = dlq_topic(topic)
+    consumer = AIOKafkaConsumer(
+        source,
+        bootstrap_servers=bootstrap,
+        group_id=REPLAY_GROUP,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False)
+    await consumer.start()
+    await producer.start()
+    count = 0
+    try:
+        idle = 0
+        while (limit is None or count < limit) and idle < 3:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=500)
+            if not batch:
+                idle += 1
+                continue
+            idle = 0
+            done: dict[TopicPartition, int] = {}
+            for tp, records in batch.items():
+                for r in records:
+                    if limit is not None and count >= limit:
+                        break
+                    headers = [(k, v) for k, v in (r.headers or ()) if not k.startswith(("error.", "original.", "x-"))]
+                    headers.append(("x-replayed-from", f"{source}/{tp.partition}/{r.offset}".encode()))
+                    if not dry_run:
+                        await producer.send_and_wait(topic, r.value, key=r.key, headers=headers)
+                    count += 1
+                    done[tp] = r.offset + 1
+            if not dry_run and done:
+                await consumer.commit(done)  # positions of what was re-published, not of all fetched
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    return count

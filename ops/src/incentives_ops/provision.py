@@ -1,0 +1,66 @@
+"""Database provisioning: one database, and per service one login role owning one schema.
+
+A service's role can use only its own schema (the others are owned by other roles and grant it
+nothing), so no service can read another's tables. Idempotent: safe to run at every start.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+SERVICES = ("reports", "points", "rewards", "notify")
+
+
+def _with(dsn: str, *, user: str | None = None, password: str | None = None, database: str | None = None) -> str:
+    parts = urlsplit(dsn)
+    host = parts.hostname or "127.0.0.1"
+    port = f":{parts.port}" if parts.port else ""
+    user = user if user is not None else (parts.username or "")
+    password = password if password is not None else (parts.password or "")
+    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+    path = f"/{database}" if database is not None else parts.path
+    return urlunsplit((parts.scheme, f"{auth}{host}{port}", path, parts.query, ""))
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+async def provision(admin_dsn: str, database: str, passwords: dict[str, str]) -> dict[str, str]:
+    """Create the database, roles and schemas; return each service's own connection URL."""
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
+            await conn.execute(f"CREATE DATABASE {quote_ident(database)}")
+        for service, password in passwords.items():
+            exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", service)
+            verb = "ALTER" if exists else "CREATE"
+            # Passwords cannot be bound parameters in DDL; quote_literal via the server keeps it safe.
+            literal = await conn.fetchval("SELECT quote_literal($1)", password)
+            await conn.execute(
+                f"{verb} ROLE {quote_ident(service)} LOGIN PASSWORD {literal} NOSUPERUSER NOCREATEDB NOCREATEROLE"
+            )
+            await conn.execute(f"GRANT CONNECT ON DATABASE {quote_ident(database)} TO {quote_ident(service)}")
+    finally:
+        await conn.close()
+    conn = await asyncpg.connect(_with(admin_dsn, database=database))
+    try:
+        await conn.execute("REVOKE ALL ON SCHEMA public FROM PUBLIC")
+        for service in passwords:
+            await conn.execute(
+                f"CREATE SCHEMA IF NOT EXISTS {quote_ident(service)} AUTHORIZATION {quote_ident(service)}"
+            )
+            await conn.execute(f"REVOKE ALL ON SCHEMA {quote_ident(service)} FROM PUBLIC")
+    finally:
+        await conn.close()
+    return {s: _with(admin_dsn, user=s, password=p, database=database) for s, p in passwords.items()}
+
+
+async def drop_database(admin_dsn: str, database: str) -> None:
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {quote_ident(database)} WITH (FORCE)")
+    finally:
+        await conn.close()

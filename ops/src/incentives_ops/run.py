@@ -1,0 +1,120 @@
+"""`incentives run`: the embedded stack with a seeded catalogue and demo traffic, until Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import asyncpg
+
+from .demo import DemoTraffic
+from .seed import seed_catalogue
+from .stack import Stack, StackOptions
+
+COUNTERS_SQL = """
+SELECT (SELECT count(*) FROM reports.reports) AS reports,
+       (SELECT count(*) FROM points.transfers) AS transfers,
+       (SELECT COALESCE(sum(amount), 0) FROM points.transfers WHERE credit_account LIKE 'member:%') AS points,
+       (SELECT count(*) FROM notify.notifications) AS notifications,
+       (SELECT count(*) FROM reports.inbox WHERE outcome = 'dead_lettered')
+     + (SELECT count(*) FROM points.inbox WHERE outcome = 'dead_lettered')
+     + (SELECT count(*) FROM notify.inbox WHERE outcome = 'dead_lettered') AS dead_letters
+"""
+
+
+def _say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+async def _main(state_dir: Path, demo: bool, stop: asyncio.Event) -> None:
+    started = time.monotonic()
+    stack = Stack(
+        StackOptions(
+            state_dir=state_dir,
+            database_url=os.environ.get("DATABASE_URL") or None,
+            bootstrap=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+        )
+    )
+    try:
+        _say("starting PostgreSQL and the broker ...")
+        info = await stack.start()
+        _say("starting reports, points, rewards, notify ...")
+        await stack.wait_ready(timeout=120)
+        created, _ = await asyncio.to_thread(seed_catalogue, info.urls["rewards"], info.operator_token)
+        stack.write_env(state_dir / "env")
+        _say()
+        _say("incentives is running (ready in %.1f s)" % (time.monotonic() - started))
+        for name, url in info.urls.items():
+            _say(f"  {name:<8} {url}   docs {url}/docs   metrics {url}/metrics")
+        _say(f"  broker   {info.bootstrap}")
+        _say(f"  database {info.admin_dsn}  (schemas reports, points, rewards, notify)")
+        _say(f"  operator token  {info.operator_token}")
+        _say(f"  gateway token   {info.gateway_token}")
+        _say(f"  written to {state_dir / 'env'}; logs in {state_dir / 'logs'}; catalogue seeded ({created} new)")
+        _say(
+            f"  try: curl -H 'Authorization: Bearer {info.gateway_token}' "
+            f"{info.urls['points']}/v1/leaderboard?period=all"
+        )
+        _say("Ctrl-C stops everything.")
+        _say()
+        traffic = DemoTraffic(info.bootstrap) if demo else None
+        demo_task = asyncio.create_task(traffic.run()) if traffic else None
+        await _counters(stack, info.admin_dsn, traffic, stop, started)
+        if demo_task:
+            demo_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await demo_task
+    finally:
+        _say("\nstopping ...")
+        await asyncio.to_thread(stack.stop)
+        _say("stopped; nothing left running.")
+
+
+async def _counters(
+    stack: Stack, admin_dsn: str, traffic: DemoTraffic | None, stop: asyncio.Event, started: float
+) -> None:
+    from .provision import _with
+
+    conn = await asyncpg.connect(_with(admin_dsn, database=stack.opt.database))
+    first_points: float | None = None
+    tty = sys.stdout.isatty()
+    try:
+        while not stop.is_set():
+            for name, proc in stack.procs.items():
+                if proc.poll() is not None:
+                    _say(f"\n{name} exited with {proc.returncode}; see {stack.logs / (name + '.log')}")
+                    stop.set()
+            row = await conn.fetchrow(COUNTERS_SQL)
+            assert row is not None
+            if first_points is None and row["points"] > 0:
+                first_points = time.monotonic() - started
+            line = (
+                f"[{time.monotonic() - started:6.0f}s] events sent {traffic.stats.published if traffic else 0:>6} | "
+                f"reports {row['reports']:>5} | transfers {row['transfers']:>5} | points {row['points']:>6} | "
+                f"notifications {row['notifications']:>5} | dead letters {row['dead_letters']:>3}"
+            )
+            if first_points is not None:
+                line += f" | first points after {first_points:.1f}s"
+            print(("\r" + line) if tty else line, end="" if tty else "\n", flush=True)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0 if tty else 5.0)
+    finally:
+        await conn.close()
+
+
+def run(state_dir: Path, demo: bool = True) -> int:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        loop.run_until_complete(_main(state_dir, demo, stop))
+    finally:
+        loop.close()
+    return 0

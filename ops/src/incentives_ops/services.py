@@ -1,0 +1,46 @@
+"""The four services: how to build each one's app and settings, and run it as a process."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from incentives_kernel.settings import ServiceSettings
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceInfo:
+    name: str
+    port: int
+    env_prefix: str
+    settings_path: str  # module:Class
+
+    def settings_class(self) -> type[ServiceSettings]:
+        module, cls = self.settings_path.split(":")
+        loaded: type[ServiceSettings] = getattr(importlib.import_module(module), cls)
+        return loaded
+
+
+SERVICES: dict[str, ServiceInfo] = {
+    "reports": ServiceInfo("reports", 8081, "REPORTS_", "reports.settings:ReportsSettings"),
+    "points": ServiceInfo("points", 8082, "POINTS_", "points.settings:PointsSettings"),
+    "rewards": ServiceInfo("rewards", 8083, "REWARDS_", "rewards.settings:RewardsSettings"),
+    "notify": ServiceInfo("notify", 8084, "NOTIFY_", "notify.settings:NotifySettings"),
+}
+
+
+def serve(name: str) -> None:
+    """Run one service in this process (HTTP API, consumers, relay) until SIGTERM/SIGINT."""
+    import uvicorn
+
+    info = SERVICES[name]
+    settings = info.settings_class()()
+    app = importlib.import_module(f"{name}.app").create_app(settings)
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.graceful_timeout_s),
+    )

@@ -1,0 +1,178 @@
+"""The whole system on one machine: infrastructure, provisioning, topics, the four service processes.
+
+Used by `incentives run` (and `make run`) and by the end-to-end tests, so the tests exercise the
+processes exactly as an operator starts them. Infrastructure is embedded unless DATABASE_URL /
+KAFKA_BOOTSTRAP_SERVERS point at existing servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from .embedded import EmbeddedPostgres, EmbeddedTansu, free_port, port_open
+from .provision import SERVICES, provision
+from .services import SERVICES as INFO
+from .topics_admin import create_topics
+
+
+@dataclass
+class StackOptions:
+    state_dir: Path
+    database_url: str | None = None  # an admin (superuser) URL of an existing server
+    bootstrap: str | None = None
+    database: str = "incentives"
+    pg_port: int = 55432
+    kafka_port: int = 19092
+    ports: dict[str, int] = field(default_factory=lambda: {n: i.port for n, i in INFO.items()})
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class StackInfo:
+    admin_dsn: str
+    bootstrap: str
+    service_dsns: dict[str, str]
+    operator_token: str
+    gateway_token: str
+    urls: dict[str, str]
+
+    def env(self) -> dict[str, str]:
+        """The dotenv an operator (or a test) needs to talk to this stack."""
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            "INCENTIVES_ADMIN_DATABASE_URL": self.admin_dsn,
+            "INCENTIVES_OPERATOR_TOKEN": self.operator_token,
+            "INCENTIVES_GATEWAY_TOKEN": self.gateway_token,
+        }
+        for name, url in self.urls.items():
+            env[f"{name.upper()}_URL"] = url
+        return env
+
+
+class Stack:
+    def __init__(self, options: StackOptions) -> None:
+        self.opt = options
+        self.state = options.state_dir
+        self.logs = self.state / "logs"
+        self.pg: EmbeddedPostgres | None = None
+        self.tansu: EmbeddedTansu | None = None
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.info: StackInfo | None = None
+
+    async def start_infra(self) -> tuple[str, str]:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        admin = self.opt.database_url
+        if not admin:
+            port = self.opt.pg_port if not port_open(self.opt.pg_port) else free_port()
+            self.pg = EmbeddedPostgres(self.state / "pgdata", port)
+            admin = await asyncio.to_thread(self.pg.start)
+        bootstrap = self.opt.bootstrap
+        if not bootstrap:
+            port = self.opt.kafka_port if not port_open(self.opt.kafka_port) else free_port()
+            self.tansu = EmbeddedTansu(port, self.logs / "tansu.log")
+            bootstrap = await asyncio.to_thread(self.tansu.start)
+        return admin, bootstrap
+
+    async def start(self) -> StackInfo:
+        admin, bootstrap = await self.start_infra()
+        passwords = {s: secrets.token_urlsafe(18) for s in SERVICES}
+        dsns = await provision(admin, self.opt.database, passwords)
+        await create_topics(bootstrap)
+        operator, gateway = "dev-operator-" + secrets.token_urlsafe(12), "dev-gateway-" + secrets.token_urlsafe(12)
+        urls = {n: f"http://127.0.0.1:{p}" for n, p in self.opt.ports.items()}
+        self.info = StackInfo(admin, bootstrap, dsns, operator, gateway, urls)
+        for name in SERVICES:
+            self.start_service(name)
+        return self.info
+
+    def service_env(self, name: str) -> dict[str, str]:
+        assert self.info is not None
+        prefix = INFO[name].env_prefix
+        env = {k: v for k, v in os.environ.items() if not k.endswith(("DATABASE_URL",))}
+        env.update(
+            {
+                "INCENTIVES_ENV": "dev",
+                "KAFKA_BOOTSTRAP_SERVERS": self.info.bootstrap,
+                "INCENTIVES_OPERATOR_TOKENS": self.info.operator_token,
+                "INCENTIVES_GATEWAY_TOKENS": self.info.gateway_token,
+                f"{prefix}DATABASE_URL": self.info.service_dsns[name],
+                f"{prefix}HTTP_PORT": str(self.opt.ports[name]),
+                f"{prefix}HTTP_HOST": "127.0.0.1",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        env.update(self.opt.extra_env)
+        return env
+
+    def start_service(self, name: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        log = (self.logs / f"{name}.log").open("ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "incentives_ops.cli", "serve", name],
+            env={**self.service_env(name), **(extra_env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.procs[name] = proc
+        return proc
+
+    def stop_service(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30) -> int | None:
+        proc = self.procs.get(name)
+        if proc is None or proc.poll() is not None:
+            return proc.returncode if proc else None
+        proc.send_signal(sig)
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return proc.wait(5)
+
+    async def wait_ready(self, timeout: float = 90) -> dict[str, float]:
+        """Wait until every service answers /readyz 200; returns seconds each took."""
+        assert self.info is not None
+        started = time.monotonic()
+        took: dict[str, float] = {}
+        async with httpx.AsyncClient(timeout=3) as http:
+            while len(took) < len(self.procs):
+                for name, proc in self.procs.items():
+                    if name in took:
+                        continue
+                    if proc.poll() is not None:
+                        tail = (self.logs / f"{name}.log").read_text(errors="replace")[-3000:]
+                        raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail}")
+                    with contextlib.suppress(httpx.HTTPError):
+                        if (await http.get(self.info.urls[name] + "/readyz")).status_code == 200:
+                            took[name] = time.monotonic() - started
+                if time.monotonic() - started > timeout:
+                    missing = sorted(set(self.procs) - set(took))
+                    raise TimeoutError(f"not ready after {timeout:.0f} s: {', '.join(missing)}")
+                await asyncio.sleep(0.3)
+        return took
+
+    def stop(self) -> None:
+        for name in list(self.procs):
+            with contextlib.suppress(Exception):
+                self.procs[name].send_signal(signal.SIGTERM)
+        for name in list(self.procs):
+            self.stop_service(name)
+        if self.tansu is not None:
+            self.tansu.stop()
+        if self.pg is not None:
+            self.pg.stop()
+
+    def write_env(self, path: Path) -> None:
+        assert self.info is not None
+        lines = [f"{k}={v}" for k, v in self.info.env().items()]
+        path.write_text("# written by `incentives run`; development values only\n" + "\n".join(lines) + "\n")
+        path.chmod(0o600)

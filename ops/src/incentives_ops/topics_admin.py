@@ -1,0 +1,48 @@
+"""Create the system's topics (with their partitions and retention) on a Kafka-protocol broker."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from incentives_kernel.topics import ALL_TOPICS, TopicSpec
+
+
+async def create_topics(
+    bootstrap: str, specs: tuple[TopicSpec, ...] = ALL_TOPICS, replication: int = 1, attempts: int = 30
+) -> list[str]:
+    """Create whatever is missing; return the names created now. Waits for the broker to answer."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="incentives-topics")
+    for attempt in range(attempts):
+        try:
+            await admin.start()
+            break
+        except Exception:
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(1)
+    try:
+        existing = set(await admin.list_topics())
+        missing = [s for s in specs if s.name not in existing]
+        created = []
+        for s in missing:  # one at a time: a topic created by a racing peer is not an error
+            try:
+                await admin.create_topics(
+                    [NewTopic(s.name, s.partitions, replication, topic_configs={"retention.ms": str(s.retention_ms)})]
+                )
+                created.append(s.name)
+            except TopicAlreadyExistsError:
+                pass
+        return created
+    finally:
+        await admin.close()
+
+
+async def list_topics(bootstrap: str) -> list[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="incentives-topics")
+    await admin.start()
+    try:
+        return sorted(await admin.list_topics())
+    finally:
+        await admin.close()

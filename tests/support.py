@@ -1,0 +1,87 @@
+"""Helpers for tests that talk to the running system: publish events, read DLQs, wait for effects."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from incentives_kernel.envelope import encode_event
+
+T = TypeVar("T")
+
+
+def uid(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+async def publish(bootstrap: str, topic: str, key: str, *values: dict[str, Any] | bytes) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False)
+    await producer.start()
+    try:
+        for value in values:
+            raw = value if isinstance(value, bytes) else encode_event(value)
+            await producer.send_and_wait(topic, raw, key=key.encode())
+    finally:
+        await producer.stop()
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 30, what: str = "condition") -> T:
+    """Poll `probe` until it returns something truthy; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+
+
+async def read_topic(bootstrap: str, topic: str, match: Callable[[Any], bool], timeout: float = 30) -> list[Any]:
+    """Every record of `topic` (from the start) for which `match(record)` holds, once some appear."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in (consumer.partitions_for_topic(topic) or {0})]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        found: list[Any] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=300)
+            for records in batch.values():
+                found.extend(r for r in records if match(r))
+            if found and not batch:
+                return found
+        return found
+    finally:
+        await consumer.stop()
+
+
+class Api:
+    """A small client of one service's HTTP API with a bearer token."""
+
+    def __init__(self, base_url: str, token: str | None) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = httpx.AsyncClient(base_url=base_url, headers=headers, timeout=10)
+
+    async def get(self, path: str, **params: Any) -> httpx.Response:
+        return await self.http.get(path, params=params)
+
+    async def post(self, path: str, json: Any = None) -> httpx.Response:
+        return await self.http.post(path, json=json)
+
+    async def json_or_none(self, path: str, **params: Any) -> Any:
+        r = await self.get(path, **params)
+        return r.json() if r.status_code == 200 else None
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
