@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-
 from incentives_ops.embedded import EmbeddedPostgres, EmbeddedTansu, free_port
 from incentives_ops.stack import Stack, StackOptions
 from incentives_ops.topics_admin import create_topics

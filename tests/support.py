@@ -10,7 +10,6 @@ from typing import Any, TypeVar
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-
 from incentives_kernel.envelope import encode_event
 
 T = TypeVar("T")

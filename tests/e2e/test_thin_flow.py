@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import pytest
 import pytest_asyncio
-
 from incentives_kernel import topics
 from incentives_ops.demo import member_registered, report_rated, report_submitted, status_changed
 from incentives_ops.stack import Stack
+
 from tests.support import Api, eventually, publish, read_topic, uid
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
