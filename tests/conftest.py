@@ -23,6 +23,8 @@ from incentives_ops.embedded import EmbeddedPostgres, EmbeddedTansu, free_port
 from incentives_ops.stack import Stack, StackOptions
 from incentives_ops.topics_admin import create_topics
 
+PARK_GRACE_S = 6
+
 
 @dataclass(frozen=True)
 class Infra:
@@ -76,6 +78,10 @@ def infra() -> Iterator[Infra]:
     finally:
         for stop in reversed(stops):
             stop()
+        keep = os.environ.get("INCENTIVES_TEST_LOGS")
+        if keep and (tmp / "tansu.log").exists():
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            shutil.copy(tmp / "tansu.log", Path(keep) / "tansu.log")
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -90,7 +96,12 @@ async def stack(infra: Infra) -> AsyncIterator[Stack]:
             bootstrap=infra.bootstrap,
             database=f"incentives_e2e_{uuid.uuid4().hex[:8]}",
             ports={name: free_port() for name in ("reports", "points", "rewards", "notify")},
-            extra_env={"INCENTIVES_LOG_LEVEL": "INFO"},
+            # A short grace so the test of an event that waits in vain sees it dead-lettered.
+            extra_env={
+                "INCENTIVES_LOG_LEVEL": "INFO",
+                **{f"{svc}_PARK_GRACE_S": str(PARK_GRACE_S) for svc in ("REPORTS", "POINTS", "REWARDS", "NOTIFY")},
+                **{f"{svc}_PARK_SWEEP_INTERVAL_S": "1" for svc in ("REPORTS", "POINTS", "REWARDS", "NOTIFY")},
+            },
         )
     )
     await s.start()

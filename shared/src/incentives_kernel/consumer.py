@@ -4,7 +4,9 @@ For each record, in partition order, inside the batch transaction:
 1. parse it (bytes -> envelope + typed data); a bad record is dead-lettered;
 2. claim it in the inbox (consumer, source, id); already there -> skip (a redelivery);
 3. run the use case for its type in a savepoint; a `PermanentError` rolls the savepoint back and
-   dead-letters the record; an infrastructure error rolls the whole batch back.
+   dead-letters the record; `Park` keeps it until what it awaits arrives (see parking.py), and an
+   outcome that releases a key replays what waited for it; an infrastructure error rolls the whole
+   batch back.
 Dead letters go through the outbox too, so a record is dead-lettered exactly once, atomically with
 its inbox row. The offsets are committed only after the transaction commits; on a transient error
 every partition of the batch is rewound and retried after a capped, jittered backoff.
@@ -17,6 +19,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -26,7 +29,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from pydantic import BaseModel, ConfigDict
 
-from . import inbox, outbox
+from . import inbox, outbox, parking
 from .db import Conn
 from .envelope import ParsedEvent, derived_event_id, parse_event
 from .errors import InvalidEvent, PermanentError, is_transient
@@ -41,19 +44,21 @@ log = structlog.get_logger(__name__)
 class Outcome:
     """What a use case did with an event, recorded in the inbox (`applied` needs no reason)."""
 
-    kind: str = "applied"  # applied | ignored | parked
+    kind: str = "applied"  # applied | ignored
     reason: str | None = None
+    releases: tuple[str, ...] = ()  # keys that parked events may be waiting for (`member:<id>`, ...)
 
 
 APPLIED = Outcome()
 
 
+def applied(*releases: str) -> Outcome:
+    """Applied, and what it makes available to events parked waiting for it."""
+    return Outcome("applied", None, tuple(releases))
+
+
 def ignored(reason: str) -> Outcome:
     return Outcome("ignored", reason)
-
-
-def parked(reason: str) -> Outcome:
-    return Outcome("parked", reason)
 
 
 class AnyData(BaseModel):
@@ -73,6 +78,31 @@ class TransientFailure(Exception):
     """The batch was rolled back and must be retried (offsets not committed)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One message to handle: a record just consumed, or a parked one being replayed."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+    @classmethod
+    def of(cls, record: ConsumerRecord[Any, Any]) -> Delivery:
+        return cls(record.topic, record.partition, record.offset, record.key, record.value, tuple(record.headers or ()))
+
+    @classmethod
+    def of_parked(cls, parked: parking.ParkedEvent) -> Delivery:
+        pos = parked.position
+        return cls(pos.topic, pos.partition, pos.offset, parked.record_key, parked.value)
+
+    @property
+    def position(self) -> inbox.Position:
+        return inbox.Position(self.topic, self.partition, self.offset)
+
+
 @dataclass
 class _Pending:
     """Metric updates applied only once the batch transaction has committed."""
@@ -84,7 +114,7 @@ class _Pending:
 
 
 class EventConsumer:
-    """Routes each parsed event to the use case for its type, with inbox, DLQ and retries."""
+    """Routes each parsed event to the use case for its type, with inbox, parking, DLQ and retries."""
 
     def __init__(
         self,
@@ -124,7 +154,7 @@ class EventConsumer:
         try:
             async with self._pool().acquire() as conn, conn.transaction():
                 for record in records:
-                    await self._handle_one(conn, record, pending)
+                    await self._handle_one(conn, Delivery.of(record), pending)
         except TransientFailure:
             raise
         except Exception as exc:
@@ -134,52 +164,86 @@ class EventConsumer:
         self._on_commit()
         self._after_commit(records, pending, time.perf_counter() - started)
 
-    async def _handle_one(self, conn: Conn, record: ConsumerRecord[Any, Any], pending: _Pending) -> None:
-        pos = inbox.Position(record.topic, record.partition, record.offset)
+    async def _handle_one(self, conn: Conn, d: Delivery, pending: _Pending) -> None:
         try:
-            event = parse_event(record.value, self._types)
+            event = parse_event(d.value, self._types)
         except InvalidEvent as exc:
-            key = inbox.InboxKey(self.service, f"kafka:{record.topic}", f"{record.partition}/{record.offset}")
-            if await inbox.claim(conn, key, None, pos):
-                await self._dead_letter(conn, record, key, "InvalidEvent", exc.reason, exc.message, pending)
+            key = inbox.InboxKey(self.service, f"kafka:{d.topic}", f"{d.partition}/{d.offset}")
+            if await inbox.claim(conn, key, None, d.position):
+                await self._dead_letter(conn, d, key, "InvalidEvent", exc.reason, exc.message, pending)
+            else:
+                pending.duplicates.append(d.topic)
             return
+        key = inbox.InboxKey(self.service, event.envelope.source, event.envelope.id)
+        if not await inbox.claim(conn, key, event.type, d.position):
+            pending.duplicates.append(d.topic)
+            return
+        await self._run(conn, d, key, event, pending)
+
+    async def _run(
+        self,
+        conn: Conn,
+        d: Delivery,
+        key: inbox.InboxKey,
+        event: ParsedEvent,
+        pending: _Pending,
+        replayed: bool = False,
+    ) -> None:
+        """Run the event's use case in a savepoint and record what came of it; replay what it releases."""
         env = event.envelope
-        key = inbox.InboxKey(self.service, env.source, env.id)
-        bound = structlog.contextvars.bound_contextvars(
-            event_id=env.id, event_source=env.source, event_type=env.type, topic=record.topic
-        )
-        with bound:
-            if not await inbox.claim(conn, key, env.type, pos):
-                pending.duplicates.append(record.topic)
-                return
+        with structlog.contextvars.bound_contextvars(
+            event_id=env.id, event_source=env.source, event_type=env.type, topic=d.topic
+        ):
             try:
                 async with conn.transaction():  # a savepoint: a refused event leaves no partial effect
                     outcome = await self._use_cases[env.type](conn, event)
+            except parking.Park as wait:
+                await parking.park(conn, key, wait.awaiting, wait.reason, d.position, d.key, d.value or b"")
+                await inbox.set_outcome(conn, key, "parked", wait.reason)
+                pending.outcomes.append((d.topic, env.type, "parked"))
+                log.info("event parked", awaiting=wait.awaiting, reason=wait.reason)
+                return
             except PermanentError as exc:
-                await self._dead_letter(conn, record, key, "PermanentError", exc.reason, exc.message, pending)
+                await self._dead_letter(conn, d, key, "PermanentError", exc.reason, exc.message, pending)
                 return
             except Exception as exc:
                 if is_transient(exc):
                     raise
-                await self._unexpected(conn, record, key, exc, pending)
+                await self._unexpected(conn, d, key, exc, pending)
                 return
             self._consecutive_unexpected = 0
-            self._attempts.pop((record.topic, record.partition, record.offset), None)
-            if outcome.kind != "applied":
+            self._attempts.pop((d.topic, d.partition, d.offset), None)
+            if outcome.kind != "applied" or replayed:
                 await inbox.set_outcome(conn, key, outcome.kind, outcome.reason)
-            pending.outcomes.append((record.topic, env.type, outcome.kind))
-            pending.times[record.topic] = env.time.timestamp()
+            pending.outcomes.append((d.topic, env.type, outcome.kind))
+            pending.times[d.topic] = env.time.timestamp()
+        for awaited in outcome.releases:
+            for parked in await parking.take(conn, self.service, awaited):
+                released = parse_event(parked.value, self._types)  # it parsed when it was parked
+                await self._run(conn, Delivery.of_parked(parked), parked.key, released, pending, replayed=True)
+
+    async def expire_parked(self, grace: timedelta) -> int:
+        """Dead-letter events parked for longer than `grace`; returns how many."""
+        pending = _Pending()
+        async with self._pool().acquire() as conn, conn.transaction():
+            expired = await parking.take_expired(conn, self.service, grace)
+            for parked in expired:
+                message = f"waited more than {int(grace.total_seconds())} s for {parked.awaiting}: {parked.reason}"
+                await self._dead_letter(
+                    conn, Delivery.of_parked(parked), parked.key, "PermanentError", "parked_too_long", message, pending
+                )
+            self._metrics.parked.set(await parking.count(conn, self.service))
+        if expired:
+            self._on_commit()
+            for topic, reason in pending.dead:
+                self._metrics.dlq.labels(topic, reason).inc()
+        return len(expired)
 
     async def _unexpected(
-        self,
-        conn: Conn,
-        record: ConsumerRecord[Any, Any],
-        key: inbox.InboxKey,
-        exc: Exception,
-        pending: _Pending,
+        self, conn: Conn, d: Delivery, key: inbox.InboxKey, exc: Exception, pending: _Pending
     ) -> None:
         """A bug or an unforeseen input: retry the batch a few times, then dead-letter the record."""
-        where = (record.topic, record.partition, record.offset)
+        where = (d.topic, d.partition, d.offset)
         self._attempts[where] = self._attempts.get(where, 0) + 1
         log.error("use case failed unexpectedly", error=type(exc).__name__, attempt=self._attempts[where], exc_info=exc)
         if self._attempts[where] < self._unexpected_attempts:
@@ -188,12 +252,12 @@ class EventConsumer:
         self._consecutive_unexpected += 1
         # Only the class and SQLSTATE: database error texts can quote personal data.
         detail = type(exc).__name__ + (f" sqlstate={exc.sqlstate}" if isinstance(exc, asyncpg.PostgresError) else "")
-        await self._dead_letter(conn, record, key, type(exc).__name__, "unexpected_error", detail, pending)
+        await self._dead_letter(conn, d, key, type(exc).__name__, "unexpected_error", detail, pending)
 
     async def _dead_letter(
         self,
         conn: Conn,
-        record: ConsumerRecord[Any, Any],
+        d: Delivery,
         key: inbox.InboxKey,
         error_class: str,
         reason: str,
@@ -202,33 +266,33 @@ class EventConsumer:
     ) -> None:
         await inbox.set_outcome(conn, key, "dead_lettered", reason)
         headers = [
-            *(record.headers or ()),
+            *d.headers,
             ("error.class", error_class.encode()),
             ("error.reason", reason.encode()),
             ("error.message", message[:1000].encode()),
             ("error.service", self.service.encode()),
-            ("original.topic", record.topic.encode()),
-            ("original.partition", str(record.partition).encode()),
-            ("original.offset", str(record.offset).encode()),
-            ("x-first-failure-ts", str(int(time.time() * 1000)).encode()),
+            ("original.topic", d.topic.encode()),
+            ("original.partition", str(d.partition).encode()),
+            ("original.offset", str(d.offset).encode()),
+            ("x-dead-lettered-ts", str(int(time.time() * 1000)).encode()),
         ]
         await outbox.enqueue(
             conn,
-            topic=dlq_topic(record.topic),
-            key=record.key,
-            value=record.value if record.value is not None else b"",
-            event_id=derived_event_id("dlq", self.service, record.topic, str(record.partition), str(record.offset)),
+            topic=dlq_topic(d.topic),
+            key=d.key,
+            value=d.value if d.value is not None else b"",
+            event_id=derived_event_id("dlq", self.service, d.topic, str(d.partition), str(d.offset)),
             headers=headers,
         )
-        pending.dead.append((record.topic, reason))
+        pending.dead.append((d.topic, reason))
         log.warning(
             "event dead-lettered",
             reason=reason,
             error_class=error_class,
             message=message[:300],
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
+            topic=d.topic,
+            partition=d.partition,
+            offset=d.offset,
         )
 
     def _after_commit(self, records: Sequence[ConsumerRecord[Any, Any]], pending: _Pending, took: float) -> None:

@@ -8,17 +8,21 @@ consumer can dead-letter it with that reason and move on:
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import InvalidEvent
+from .events import Rfc3339
 
 MAX_EVENT_BYTES = 1024 * 1024
+
+_TYPE_SHAPE = re.compile(r"(?!.*\d{5})[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
 
 # The namespace under which this system derives the ids of the events it emits, so that the same
 # state change always yields the same event id (a re-publish is then deduplicated downstream).
@@ -34,7 +38,7 @@ class Envelope(BaseModel):
     id: str = Field(min_length=1, max_length=128)
     source: str = Field(min_length=1, max_length=512, pattern=r"^\S+$")
     type: str = Field(min_length=1, max_length=128)
-    time: AwareDatetime
+    time: Rfc3339
     subject: str | None = Field(default=None, max_length=256)
     datacontenttype: str | None = Field(default=None, pattern=r"^application/(cloudevents\+)?json")
     data: dict[str, Any]
@@ -71,7 +75,7 @@ def parse_event(raw: bytes | None, types: Mapping[str, type[BaseModel]]) -> Pars
         raise InvalidEvent("too_large", f"record of {len(raw)} bytes exceeds {MAX_EVENT_BYTES}")
     try:
         doc = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # decode errors, >4300-digit integers, absurd nesting
         raise InvalidEvent("invalid_json", f"value is not JSON: {type(exc).__name__} at {_pos(exc)}") from None
     if not isinstance(doc, dict):
         raise InvalidEvent("not_cloudevent", "value is JSON but not an object")
@@ -81,7 +85,9 @@ def parse_event(raw: bytes | None, types: Mapping[str, type[BaseModel]]) -> Pars
         raise InvalidEvent("not_cloudevent", _describe(exc)) from None
     model = types.get(envelope.type)
     if model is None:
-        raise InvalidEvent("unknown_type", f"event type {envelope.type!r} is not accepted here")
+        # Repeat the type only when it looks like one: a producer may have put anything there.
+        shown = repr(envelope.type) if _TYPE_SHAPE.fullmatch(envelope.type) else "(not shown)"
+        raise InvalidEvent("unknown_type", f"event type {shown} is not accepted here")
     try:
         data = model.model_validate(envelope.data)
     except ValidationError as exc:

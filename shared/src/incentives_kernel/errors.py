@@ -39,8 +39,11 @@ def is_transient(exc: BaseException) -> bool:
     """True when retrying the same message later may succeed (infrastructure trouble)."""
     if isinstance(exc, (OSError, asyncio.TimeoutError, ConnectionError)):
         return True
-    if isinstance(exc, (asyncpg.InterfaceError, asyncpg.exceptions.ConnectionDoesNotExistError)):
+    if isinstance(exc, asyncpg.exceptions.ConnectionDoesNotExistError):
         return True
+    if isinstance(exc, asyncpg.InterfaceError):
+        # "connection is closed" is the network; "another operation is in progress" is our bug.
+        return "closed" in str(exc)
     if isinstance(exc, asyncpg.PostgresError):
         sqlstate = getattr(exc, "sqlstate", None) or ""
         return sqlstate.startswith(_TRANSIENT_SQLSTATE_PREFIXES)

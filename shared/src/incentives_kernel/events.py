@@ -6,11 +6,21 @@ models are what this system publishes; they document the payloads in AsyncAPI an
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    model_validator,
+)
 
 ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"
 
@@ -24,6 +34,18 @@ def _https_only(url: HttpUrl) -> HttpUrl:
 
 
 HttpsUrl = Annotated[HttpUrl, AfterValidator(_https_only)]
+
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _rfc3339_text(value: object) -> object:
+    # pydantic would also take Unix timestamps; the contract says RFC 3339 with an offset.
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("must be an RFC 3339 time with an offset, e.g. 2026-11-21T08:30:00+08:00")
+    return value
+
+
+Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
 
 
 class EventData(BaseModel):
@@ -63,7 +85,7 @@ class MemberRegistered(EventData):
     district: str = Field(min_length=1, max_length=64)
     grid_id: str | None = Field(default=None, max_length=64)
     locale: Locale = Locale.ZH_CN
-    registered_at: AwareDatetime
+    registered_at: Rfc3339
 
 
 class MemberUpdated(MemberRegistered):
@@ -107,7 +129,7 @@ class ReportSubmitted(EventData):
     description: str = Field(default="", max_length=2000)
     location: Location
     photos: list[Photo] = Field(default_factory=list, max_length=9)
-    submitted_at: AwareDatetime
+    submitted_at: Rfc3339
 
 
 class ReportStatus(StrEnum):
@@ -130,7 +152,7 @@ class ReportStatusChanged(EventData):
     department: str | None = Field(default=None, max_length=128)
     reason: RejectionReason | None = None
     note: str | None = Field(default=None, max_length=1000)
-    changed_at: AwareDatetime
+    changed_at: Rfc3339
 
     @model_validator(mode="after")
     def _rejected_needs_reason(self) -> ReportStatusChanged:
@@ -156,8 +178,8 @@ class AttendanceConfirmed(EventData):
     member_id: Identifier
     hours: float = Field(gt=0, le=24)
     organizer: str = Field(min_length=1, max_length=200)
-    started_at: AwareDatetime
-    ended_at: AwareDatetime
+    started_at: Rfc3339
+    ended_at: Rfc3339
 
 
 class AttendanceRevoked(EventData):
@@ -227,8 +249,9 @@ class PointsCredited(OutboundData):
     member_id: Identifier
     transfer_id: str
     amount: int = Field(gt=0)
-    kind: str
-    reason: str
+    kind: str = Field(description="report | rating | volunteer | adjustment")
+    ref: str = Field(description="what earned: the report id or attendance id")
+    reason: str = Field(description="an operator-facing explanation (riders get a localized text from notify)")
     rule_version: str
     balance: int
     source_event: SourceRef

@@ -8,6 +8,7 @@ text message is masked too.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from collections.abc import MutableMapping
@@ -18,7 +19,8 @@ import structlog
 SENSITIVE_KEYS = frozenset(
     {"phone", "id_number", "identity_number", "name", "password", "token", "authorization", "secret", "address"}
 )
-_MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+# Also after a country code (+86..., 0086...): the digits 86 may then stand right before it.
+_MOBILE = re.compile(r"(?:(?<=86)|(?<!\d))(1[3-9]\d)\d{4}(\d{4})(?!\d)")
 _RESIDENT_ID = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[0-9Xx])(?![0-9A-Za-z])")
 
 
@@ -27,19 +29,23 @@ def redact_text(text: str) -> str:
     return _MOBILE.sub(r"\1****\2", text)
 
 
+def _sensitive(key: object) -> bool:
+    return isinstance(key, str) and key.lower() in SENSITIVE_KEYS
+
+
 def _redact(value: Any) -> Any:
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, dict):
-        return {k: ("***" if k.lower() in SENSITIVE_KEYS else _redact(v)) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+        return {k: ("***" if _sensitive(k) else _redact(v)) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
         return [_redact(v) for v in value]
     return value
 
 
 def redact_processor(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in list(event_dict):
-        if key.lower() in SENSITIVE_KEYS:
+        if _sensitive(key):
             event_dict[key] = "***"
         else:
             event_dict[key] = _redact(event_dict[key])
@@ -78,3 +84,6 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root.setLevel(level.upper())
     for noisy in ("aiokafka", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # For diagnosis: INCENTIVES_DEBUG_LOGGERS=aiokafka.consumer.fetcher,... turns those loggers to DEBUG.
+    for name in filter(None, os.environ.get("INCENTIVES_DEBUG_LOGGERS", "").split(",")):
+        logging.getLogger(name.strip()).setLevel(logging.DEBUG)

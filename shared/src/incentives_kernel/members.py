@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .consumer import APPLIED, Outcome, UseCase, ignored
+from .consumer import APPLIED, Outcome, UseCase, applied, ignored
 from .db import Conn
 from .envelope import ParsedEvent
 from .events import MemberDeactivated, MemberRegistered
+from .parking import Park
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +17,19 @@ class Member:
     district: str
     locale: str
     active: bool
+
+
+def member_key(member_id: str) -> str:
+    """What events about a member not yet registered wait for."""
+    return f"member:{member_id}"
+
+
+async def require(conn: Conn, member_id: str) -> Member:
+    """The member, or `Park` until their registration arrives (it may come later, on another topic)."""
+    member = await get(conn, member_id)
+    if member is None:
+        raise Park(member_key(member_id), f"member {member_id} is not registered yet")
+    return member
 
 
 async def get(conn: Conn, member_id: str) -> Member | None:
@@ -39,7 +53,9 @@ async def upsert_member(conn: Conn, event: ParsedEvent) -> Outcome:
         data.registered_at,
         event.envelope.time,
     )
-    return APPLIED if status.endswith("1") else ignored("stale: a newer member event was applied")
+    if not status.endswith("1"):
+        return ignored("stale: a newer member event was applied")
+    return applied(member_key(data.member_id))
 
 
 async def deactivate_member(conn: Conn, event: ParsedEvent) -> Outcome:
@@ -52,7 +68,11 @@ async def deactivate_member(conn: Conn, event: ParsedEvent) -> Outcome:
         data.reason,
         event.envelope.time,
     )
-    return APPLIED if status.endswith("1") else ignored("unknown member or stale event")
+    if status.endswith("1"):
+        return APPLIED
+    if await get(conn, data.member_id) is None:
+        raise Park(member_key(data.member_id), f"member {data.member_id} is not registered yet")
+    return ignored("stale: a newer member event was applied")
 
 
 USE_CASES: dict[str, UseCase] = {

@@ -56,6 +56,9 @@ class KernelMetrics:
             ["topic"],
             registry=registry,
         )
+        self.parked = Gauge(
+            f"{p}_parked_events", "Events waiting for what they depend on (a member, a report)", registry=registry
+        )
         self.consumer_lag = Gauge(
             f"{p}_consumer_lag_messages",
             "High-water mark minus position, per assigned partition",

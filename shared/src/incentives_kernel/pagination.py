@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from datetime import datetime
 from typing import Any
 
 from .http_errors import ApiError
@@ -16,14 +17,33 @@ def encode_cursor(key: list[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str | None) -> list[Any] | None:
+def _invalid() -> ApiError:
+    return ApiError(400, "invalid_cursor", "the cursor is not one this API returned")
+
+
+def decode_cursor(cursor: str | None, *shape: type) -> list[Any] | None:
+    """The sort key of a cursor, checked against `shape` (one type per element): 400 if it does not fit.
+
+    `datetime` elements are carried as ISO strings and returned parsed.
+    """
     if not cursor:
         return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         key = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_cursor", "the cursor is not one this API returned") from None
-    if not isinstance(key, list):
-        raise ApiError(400, "invalid_cursor", "the cursor is not one this API returned")
-    return key
+    except (binascii.Error, ValueError, RecursionError):
+        raise _invalid() from None
+    if not isinstance(key, list) or len(key) != len(shape):
+        raise _invalid()
+    out: list[Any] = []
+    for value, typ in zip(key, shape, strict=True):
+        if typ is datetime:
+            try:
+                out.append(datetime.fromisoformat(value))
+            except (TypeError, ValueError):
+                raise _invalid() from None
+        elif (typ is int and (isinstance(value, bool) or not isinstance(value, int))) or not isinstance(value, typ):
+            raise _invalid()
+        else:
+            out.append(value)
+    return out

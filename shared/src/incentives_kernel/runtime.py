@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -106,6 +107,17 @@ class ServiceRuntime:
             metrics=self.metrics,
             description=description,
         )
+
+        async def sweep_parked() -> None:
+            grace = timedelta(seconds=s.park_grace_s)
+            while True:
+                await asyncio.sleep(s.park_sweep_interval_s)
+                try:
+                    await consumer.expire_parked(grace)
+                except Exception as exc:  # the next round retries; a failure here must not stop the process
+                    log.warning("parked-event sweep failed", error=type(exc).__name__)
+
+        self.add_background(sweep_parked)
         return consumer
 
     def add_background(self, factory: Callable[[], Any]) -> None:

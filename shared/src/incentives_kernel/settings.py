@@ -26,6 +26,10 @@ SHARED_ENV = {
 }
 
 
+def _text(value: object) -> str:
+    return (value.get_secret_value() if isinstance(value, SecretStr) else str(value or "")).strip()
+
+
 class ServiceSettings(BaseSettings):
     """Fields every service has. Subclasses set `service`, `model_config` (env prefix) and port."""
 
@@ -39,14 +43,12 @@ class ServiceSettings(BaseSettings):
     db_pool_min: int = Field(default=1, ge=1)
     db_pool_max: int = Field(default=6, ge=1)
     kafka_bootstrap_servers: str | None = None
-    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = "PLAINTEXT"
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     operator_tokens: SecretStr = SecretStr("")
     gateway_tokens: SecretStr = SecretStr("")
     log_level: str = "INFO"
-    timezone: str = "Asia/Shanghai"
-    event_source: str = Field(default="", description="CloudEvent source of what this service emits")
+    timezone: str = Field(default="Asia/Shanghai", description="business days (daily caps) are counted here")
 
     consumer_max_records: int = Field(default=500, ge=1, le=10_000)
     consumer_batch_timeout_ms: int = Field(default=50, ge=1)
@@ -55,6 +57,8 @@ class ServiceSettings(BaseSettings):
     # arroyo's DlqLimit idea: so many unexpected failures in a row means a bug, not bad data: stall.
     consumer_max_consecutive_unexpected: int = Field(default=20, ge=1)
     graceful_timeout_s: float = Field(default=25.0, gt=0)
+    park_grace_s: float = Field(default=3600.0, gt=0, description="how long an early event waits before the DLQ")
+    park_sweep_interval_s: float = Field(default=30.0, gt=0)
 
     relay_batch_size: int = Field(default=500, ge=1)
     relay_idle_poll_s: float = Field(default=0.05, gt=0)
@@ -73,12 +77,10 @@ class ServiceSettings(BaseSettings):
     def _complete(self) -> ServiceSettings:
         if not self.db_schema:
             self.db_schema = self.service
-        if not self.event_source:
-            self.event_source = f"/incentives/{self.service}"
         missing = [
             v
             for f, v in SHARED_ENV.items()
-            if f in ("database_url", "kafka_bootstrap_servers") and getattr(self, f) in (None, "")
+            if f in ("database_url", "kafka_bootstrap_servers") and not _text(getattr(self, f))
         ]
         if missing:
             raise ValueError(f"missing required settings: {', '.join(missing)}")

@@ -46,7 +46,7 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
         limit: int = Query(50, ge=1, le=MAX_LIMIT),
         cursor: str | None = None,
     ) -> NotificationPage:
-        after = decode_cursor(cursor)
+        after = decode_cursor(cursor, int)
         async with runtime.pool.acquire() as conn:
             rows = await repo.list_notifications(
                 conn, member_id, unread=unread, before_seq=int(after[0]) if after else None, limit=limit + 1

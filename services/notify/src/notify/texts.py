@@ -1,12 +1,14 @@
 """Notification texts from the template files, zh-CN by default and en by preference. Pure.
 
-A kind or placeholder missing in the rider's language falls back to zh-CN and is reported by
-`missing_translations()` (the tests fail on any), never silently dropped.
+A kind missing in the rider's language falls back to zh-CN. `missing_translations()` reports every
+kind missing in a language and every kind whose placeholders differ from zh-CN's; the tests fail on
+any, so a drifted translation never reaches production.
 """
 
 from __future__ import annotations
 
 import json
+import string
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -51,6 +53,18 @@ def reason_text(reason: str | None, locale: str) -> str:
     return table.get(reason or "none", table["none"])
 
 
+def _placeholders(template: dict[str, str]) -> set[str]:
+    return {name for text in template.values() for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
 def missing_translations() -> list[str]:
-    kinds = set(_templates(DEFAULT_LOCALE))
-    return [f"{loc}:{k}" for loc in LOCALES for k in sorted(kinds - set(_templates(loc)))]
+    default = _templates(DEFAULT_LOCALE)
+    problems = []
+    for loc in LOCALES:
+        mine = _templates(loc)
+        for kind in sorted(default):
+            if kind not in mine:
+                problems.append(f"{loc}:{kind}")
+            elif _placeholders(mine[kind]) != _placeholders(default[kind]):
+                problems.append(f"{loc}:{kind} placeholders")
+    return problems

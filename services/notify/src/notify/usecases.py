@@ -17,10 +17,13 @@ SOURCE = "/incentives/notify"
 CHANNEL = "inbox"
 
 
-async def notify(conn: Conn, event: ParsedEvent, member_id: str, kind: str, fields: dict[str, Any]) -> Outcome:
-    member = await members.get(conn, member_id)
-    locale = member.locale if member else texts.DEFAULT_LOCALE
-    text = texts.render(kind, locale, fields)
+async def notify(
+    conn: Conn, event: ParsedEvent, member_id: str, kind: str, fields: dict[str, Any], template: str | None = None
+) -> Outcome:
+    """Store the rider's notification of `kind` (text from `template`, default `kind`) and publish it."""
+    # The rider's language comes with the registration, which may still be on its way: wait for it.
+    locale = (await members.require(conn, member_id)).locale
+    text = texts.render(template or kind, locale, fields)
     cause = f"{event.envelope.source}#{event.envelope.id}"
     notification_id = derived_event_id("notification", cause, member_id, CHANNEL)
     row = await repo.insert_notification(
@@ -59,20 +62,14 @@ async def notify(conn: Conn, event: ParsedEvent, member_id: str, kind: str, fiel
 async def points_credited(conn: Conn, event: ParsedEvent) -> Outcome:
     data = event.data
     assert isinstance(data, PointsCredited)
-    return await notify(
-        conn,
-        event,
-        data.member_id,
-        "points_credited",
-        {"amount": data.amount, "reason": data.reason, "balance": data.balance},
-    )
+    fields = {"amount": data.amount, "ref": data.ref, "balance": data.balance}
+    return await notify(conn, event, data.member_id, "points_credited", fields, template=f"points_credited_{data.kind}")
 
 
 async def report_changed(conn: Conn, event: ParsedEvent) -> Outcome:
     data = event.data
     assert isinstance(data, ReportLifecycleChanged)
-    member = await members.get(conn, data.member_id)
-    locale = member.locale if member else texts.DEFAULT_LOCALE
+    locale = (await members.require(conn, data.member_id)).locale
     return await notify(
         conn,
         event,

@@ -99,7 +99,7 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
     async def get_ledger(
         member_id: str = Path(pattern=ID_PATTERN), limit: int = Query(50, ge=1, le=MAX_LIMIT), cursor: str | None = None
     ) -> LedgerPage:
-        after = decode_cursor(cursor)
+        after = decode_cursor(cursor, int)
         before_seq = int(after[0]) if after else None
         async with runtime.pool.acquire() as conn:
             rows = await repo.ledger_page(conn, member_id, before_seq, limit + 1)
@@ -142,7 +142,12 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
                 raise ApiError(404, "not_found", f"no member {body.member_id}")
             existing = await repo.find_transfer(conn, transfer_id)
             if existing is not None:
-                if existing["member_id"] != body.member_id or abs(existing["amount"]) != abs(body.amount):
+                signed = (
+                    existing["amount"]
+                    if existing["credit_account"] == member_account(body.member_id)
+                    else -existing["amount"]
+                )
+                if existing["member_id"] != body.member_id or signed != body.amount or existing["kind"] != "adjustment":
                     raise ApiError(409, "conflict", "this adjustment_id was used for a different adjustment")
                 bal = await repo.balance(conn, body.member_id)
                 return AdjustmentOut(

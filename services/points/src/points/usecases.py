@@ -30,19 +30,20 @@ async def credit(
     member_id: str,
     amount: int,
     kind: str,
+    ref: str,
     reason: str,
     cause: tuple[str, str],
     occurred_at: datetime,
 ) -> Balance | None:
     """Credit `amount` from the member's district issuance account; emit points.credited.
 
-    Returns None (and does nothing) when this cause was already credited.
+    The transfer id is derived from what earns (`kind` and `ref`: a report id, an attendance id), so
+    one report or attendance earns once even if it is announced by several events. Returns None (and
+    does nothing) when it was credited already.
     """
-    member = await members.get(conn, member_id)
-    if member is None:
-        raise PermanentError("unknown_member", f"member {member_id} is not registered")
+    member = await members.require(conn, member_id)
     transfer = repo.NewTransfer(
-        transfer_id=derived_event_id("transfer", kind, *cause),
+        transfer_id=derived_event_id("transfer", kind, ref),
         debit_account=issuance_account(member.district),
         credit_account=member_account(member_id),
         amount=amount,
@@ -62,6 +63,7 @@ async def credit(
         transfer_id=transfer.transfer_id,
         amount=amount,
         kind=kind,
+        ref=ref,
         reason=reason,
         rule_version=policy.RULE_VERSION,
         balance=after.available,
@@ -82,16 +84,18 @@ async def credit(
 
 
 async def _credit_active(
-    conn: Conn, event: ParsedEvent, member_id: str, amount: int, kind: str, reason: str
+    conn: Conn, event: ParsedEvent, member_id: str, amount: int, kind: str, ref: str, reason: str
 ) -> Outcome:
-    member = await members.get(conn, member_id)
-    if member is not None and not member.active:
-        return ignored(f"member {member_id} is deactivated: {kind} earns nothing")
+    member = await members.require(conn, member_id)
+    if not member.active:
+        # Never silence (contract): the event is dead-lettered with why it earns nothing.
+        raise PermanentError("member_deactivated", f"member {member_id} is deactivated: {kind} earns nothing")
     done = await credit(
         conn,
         member_id=member_id,
         amount=amount,
         kind=kind,
+        ref=ref,
         reason=reason,
         cause=(event.envelope.source, event.envelope.id),
         occurred_at=event.envelope.time,
@@ -104,7 +108,13 @@ async def credit_report(conn: Conn, event: ParsedEvent) -> Outcome:
     assert isinstance(data, ReportVerified)
     amount = policy.report_points(data.category)
     return await _credit_active(
-        conn, event, data.member_id, amount, "report", f"report {data.report_id} ({data.category.value}) verified"
+        conn,
+        event,
+        data.member_id,
+        amount,
+        "report",
+        data.report_id,
+        f"report {data.report_id} ({data.category.value}) verified",
     )
 
 
@@ -112,7 +122,13 @@ async def credit_rating(conn: Conn, event: ParsedEvent) -> Outcome:
     data = event.data
     assert isinstance(data, ReportRatingRecorded)
     return await _credit_active(
-        conn, event, data.member_id, policy.RATING_POINTS, "rating", f"rated the handling of report {data.report_id}"
+        conn,
+        event,
+        data.member_id,
+        policy.RATING_POINTS,
+        "rating",
+        data.report_id,
+        f"rated the handling of report {data.report_id}",
     )
 
 
@@ -123,5 +139,11 @@ async def credit_volunteering(conn: Conn, event: ParsedEvent) -> Outcome:
     if amount == 0:
         return ignored(f"{data.hours} h is less than half an hour: nothing to credit")
     return await _credit_active(
-        conn, event, data.member_id, amount, "volunteer", f"volunteered {data.hours:g} h at {data.activity_title}"
+        conn,
+        event,
+        data.member_id,
+        amount,
+        "volunteer",
+        data.attendance_id,
+        f"volunteered {data.hours:g} h at {data.activity_title}",
     )

@@ -81,7 +81,7 @@ def build_router(runtime: ServiceRuntime, sla_days: int) -> APIRouter:
         )
 
     async def page(limit: int, cursor: str | None, **filters: Any) -> ReportPage:
-        after = decode_cursor(cursor)
+        after = decode_cursor(cursor, datetime, str)
         async with runtime.pool.acquire() as conn:
             rows = await repo.list_reports(conn, after=after, limit=limit + 1, **filters)
         items = [to_model(r) for r in rows[:limit]]

@@ -2,7 +2,8 @@
 
 submitted -> dispatched -> accepted -> resolved, and rejected (with a reason) from any open
 state. A status may be skipped forward (a department may accept what was never dispatched), never
-moved back; resolved and rejected are final.
+moved back. Rejected is final. Resolved is final too, except that fraud or invalidity found later
+may still reject it as invalid or fraudulent: that is what reverses the points it earned.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ def transition(
     current: str, new: ReportStatus, reason: RejectionReason | None, *, verified: bool, duplicate: bool
 ) -> Transition:
     """Decide a status change, or raise `IllegalTransition`."""
+    if current == "resolved" and new is ReportStatus.REJECTED and reason in REVERSING_REASONS:
+        return Transition("rejected", verifies=False, reverses=verified)
     if current in FINAL:
         raise IllegalTransition(current, new.value)
     if new is ReportStatus.REJECTED:

@@ -130,7 +130,7 @@ async def list_reports(
         status,
         district,
         overdue_before,
-        datetime.fromisoformat(after[0]) if after else None,
+        after[0] if after else None,
         after[1] if after else None,
         limit,
     )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from incentives_kernel import outbox, topics
-from incentives_kernel.consumer import APPLIED, Outcome, ignored
+from incentives_kernel import members, outbox, topics
+from incentives_kernel.consumer import APPLIED, Outcome, applied, ignored
 from incentives_kernel.db import Conn
 from incentives_kernel.envelope import ParsedEvent, derived_event_id
 from incentives_kernel.errors import PermanentError
@@ -19,11 +19,17 @@ from incentives_kernel.events import (
     ReportVerificationReversed,
     ReportVerified,
 )
+from incentives_kernel.parking import Park
 
 from . import repository as repo
 from .lifecycle import IllegalTransition, transition
 
 SOURCE = "/incentives/reports"
+
+
+def report_key(report_id: str) -> str:
+    """What a status or rating that overtook its report waits for."""
+    return f"report:{report_id}"
 
 
 async def submit_report(conn: Conn, event: ParsedEvent) -> Outcome:
@@ -42,7 +48,7 @@ async def submit_report(conn: Conn, event: ParsedEvent) -> Outcome:
         source=event.envelope.source,
         event_id=event.envelope.id,
     )
-    return APPLIED
+    return applied(report_key(data.report_id))
 
 
 async def change_status(conn: Conn, event: ParsedEvent) -> Outcome:
@@ -50,7 +56,7 @@ async def change_status(conn: Conn, event: ParsedEvent) -> Outcome:
     assert isinstance(data, ReportStatusChanged)
     report = await repo.lock_report(conn, data.report_id)
     if report is None:
-        raise PermanentError("unknown_report", f"no report {data.report_id} to change")
+        raise Park(report_key(data.report_id), f"status {data.status.value} arrived before report {data.report_id}")
     try:
         step = transition(
             report["status"],
@@ -62,11 +68,13 @@ async def change_status(conn: Conn, event: ParsedEvent) -> Outcome:
     except IllegalTransition as exc:
         raise PermanentError("illegal_transition", str(exc)) from None
     changed_at = data.changed_at
+    # The contract gives a reason only with `rejected`; one sent with another status is not kept.
+    reason = data.reason if data.status is ReportStatus.REJECTED else None
     await repo.set_status(
         conn,
         data.report_id,
         step.new_status,
-        reason=data.reason.value if data.reason else None,
+        reason=reason.value if reason else None,
         department=data.department,
         verified_at=changed_at if step.verifies else None,
         reversed_at=changed_at if step.reverses else None,
@@ -75,7 +83,7 @@ async def change_status(conn: Conn, event: ParsedEvent) -> Outcome:
         conn,
         data.report_id,
         step.new_status,
-        reason=data.reason.value if data.reason else None,
+        reason=reason.value if reason else None,
         department=data.department,
         note=data.note,
         changed_at=changed_at,
@@ -94,13 +102,14 @@ async def change_status(conn: Conn, event: ParsedEvent) -> Outcome:
             member_id=member_id,
             category=category,
             status=data.status,
-            reason=data.reason,
+            reason=reason,
             department=data.department,
             changed_at=changed_at,
         ),
     )
     if step.verifies:
-        district = await conn.fetchval("SELECT district FROM members WHERE member_id = $1", member_id)
+        member = await members.get(conn, member_id)
+        district = member.district if member else None
         await _emit(
             conn,
             "report.verified",
@@ -116,7 +125,7 @@ async def change_status(conn: Conn, event: ParsedEvent) -> Outcome:
             ),
         )
     if step.reverses:
-        assert data.reason is not None
+        assert reason is not None
         await _emit(
             conn,
             "report.verification_reversed",
@@ -125,7 +134,7 @@ async def change_status(conn: Conn, event: ParsedEvent) -> Outcome:
             ReportVerificationReversed(
                 report_id=data.report_id,
                 member_id=member_id,
-                reason=RejectionReason(data.reason),
+                reason=RejectionReason(reason),
                 reversed_at=changed_at,
             ),
         )
@@ -137,7 +146,7 @@ async def rate_report(conn: Conn, event: ParsedEvent) -> Outcome:
     assert isinstance(data, ReportRated)
     report = await repo.lock_report(conn, data.report_id)
     if report is None:
-        raise PermanentError("unknown_report", f"no report {data.report_id} to rate")
+        raise Park(report_key(data.report_id), f"rating arrived before report {data.report_id}")
     if report["member_id"] != data.member_id:
         raise PermanentError("not_reporter", "only the reporter may rate the handling of a report")
     if report["status"] != ReportStatus.RESOLVED.value:

@@ -11,7 +11,7 @@ from incentives_kernel.auth import Role
 from incentives_kernel.events import ID_PATTERN
 from incentives_kernel.http_errors import ApiError
 from incentives_kernel.runtime import ServiceRuntime
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from . import repository as repo
 
@@ -100,10 +100,20 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
 
     @router.patch("/rewards/{reward_id}", response_model=Reward, dependencies=[operator])
     async def patch_reward(body: RewardPatch, reward_id: str = Path(pattern=ID_PATTERN)) -> Reward:
-        async with runtime.pool.acquire() as conn:
-            row = await repo.update_reward(conn, reward_id, body.model_dump(exclude_unset=True))
-        if row is None:
-            raise ApiError(404, "not_found", f"no reward {reward_id}")
+        changes = body.model_dump(exclude_unset=True)
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            current = await repo.get_reward(conn, reward_id)
+            if current is None:
+                raise ApiError(404, "not_found", f"no reward {reward_id}")
+            # The reward as it would be, checked whole: no null where a value is required, a valid window.
+            merged = {k: current[k] for k in RewardFields.model_fields} | changes
+            try:
+                RewardFields.model_validate(merged)
+            except ValidationError as exc:
+                details = [{"loc": [str(p) for p in e["loc"]], "msg": e["msg"]} for e in exc.errors()]
+                raise ApiError(422, "validation_error", "the patched reward is not valid", details) from None
+            row = await repo.update_reward(conn, reward_id, changes)
+        assert row is not None
         return _out(row)
 
     @router.post("/rewards/{reward_id}/stock", response_model=StockOut, dependencies=[operator])

@@ -1,0 +1,189 @@
+"""Notification texts: both locales complete and consistent, rendering, fallbacks, reasons."""
+
+from __future__ import annotations
+
+import json
+import string
+from importlib import resources
+
+import pytest
+from incentives_kernel.events import RejectionReason
+from notify import texts
+
+
+def load(name: str) -> dict:
+    return json.loads((resources.files("notify") / "templates" / name).read_text(encoding="utf-8"))
+
+
+ZH = load("zh-CN.json")
+EN = load("en.json")
+REASONS = load("reasons.json")
+KINDS = sorted(ZH)
+
+SAMPLE = {
+    "amount": 37,
+    "balance": 1234,
+    "reason": "fire_hazard",
+    "ref": "r-2001",
+    "report_id": "r-2001",
+    "department": "Nanqu Fire Station",
+    "reason_text": "REASON-TEXT",
+}
+
+
+def placeholders(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+
+
+def test_locales() -> None:
+    assert texts.DEFAULT_LOCALE == "zh-CN"
+    assert set(texts.LOCALES) == {"zh-CN", "en"}
+
+
+def test_the_contract_kinds_exist() -> None:
+    for kind in ("report_dispatched", "report_accepted", "report_resolved", "report_rejected"):
+        assert kind in ZH
+
+
+@pytest.mark.parametrize("kind", ["report", "rating", "volunteer", "adjustment"])
+def test_points_credited_has_a_text_for_every_kind_of_earning(kind) -> None:
+    # notify renders `points_credited_<kind>` for every PointsCredited.kind the points service emits
+    assert f"points_credited_{kind}" in ZH
+    assert f"points_credited_{kind}" in EN
+
+
+def test_both_locales_have_the_same_kinds() -> None:
+    assert set(ZH) == set(EN)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_same_placeholders_in_both_locales(kind) -> None:
+    for part in ("title", "body"):
+        assert placeholders(ZH[kind][part]) == placeholders(EN[kind][part]), (kind, part)
+    assert set(ZH[kind]) == set(EN[kind]) == {"title", "body"}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_placeholders_are_known_fields(kind) -> None:
+    for part in ("title", "body"):
+        assert placeholders(ZH[kind][part]) <= set(SAMPLE), (kind, part)
+
+
+def test_no_missing_translations() -> None:
+    assert texts.missing_translations() == []
+
+
+def test_missing_translations_reports_a_missing_kind(monkeypatch) -> None:
+    fake = {"zh-CN": {"a": {"title": "t", "body": "b"}, "b": {"title": "t", "body": "b"}}, "en": {"a": {}}}
+    monkeypatch.setattr(texts, "_templates", fake.__getitem__)
+    assert texts.missing_translations() == ["en:b"]
+
+
+def test_missing_translations_reports_a_missing_placeholder(monkeypatch) -> None:
+    # The module promises that a placeholder missing in a language is reported too.
+    fake = {
+        "zh-CN": {"points": {"title": "+{amount}", "body": "获得 {amount} 积分，可用 {balance}"}},
+        "en": {"points": {"title": "+{amount}", "body": "You earned {amount} points."}},
+    }
+    monkeypatch.setattr(texts, "_templates", fake.__getitem__)
+    assert texts.missing_translations() == ["en:points placeholders"]
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_render_every_kind(kind, locale) -> None:
+    text = texts.render(kind, locale, dict(SAMPLE))
+    assert text.locale == locale
+    assert text.title.strip()
+    assert text.body.strip()
+    assert "{" not in text.title + text.body
+    rendered = text.title + text.body
+    template = ZH[kind] if locale == "zh-CN" else EN[kind]
+    for name in placeholders(template["title"]) | placeholders(template["body"]):
+        assert str(SAMPLE[name]) in rendered, (kind, locale, name)
+
+
+@pytest.mark.parametrize("kind", [k for k in KINDS if k.startswith("points_credited")])
+@pytest.mark.parametrize("locale", ["zh-CN", "en"])
+def test_points_texts_show_the_figures(kind, locale) -> None:
+    text = texts.render(kind, locale, dict(SAMPLE))
+    assert "37" in text.title
+    assert "37" in text.body
+    assert "1234" in text.body
+
+
+def test_locales_really_differ() -> None:
+    zh = texts.render("report_accepted", "zh-CN", dict(SAMPLE))
+    en = texts.render("report_accepted", "en", dict(SAMPLE))
+    assert zh.title != en.title
+    assert "受理" in zh.title
+    assert "accepted" in en.title.lower()
+
+
+@pytest.mark.parametrize("locale", ["fr", "", "zh", "EN", "en-US", "zh_CN"])
+def test_unknown_locale_falls_back_to_zh_cn(locale) -> None:
+    text = texts.render("report_resolved", locale, dict(SAMPLE))
+    assert text.locale == "zh-CN"
+    assert text == texts.render("report_resolved", "zh-CN", dict(SAMPLE))
+
+
+def test_kind_missing_in_locale_falls_back_to_zh_cn(monkeypatch) -> None:
+    fake = {"zh-CN": {"only_zh": {"title": "标题 {n}", "body": "正文 {n}"}}, "en": {}}
+    monkeypatch.setattr(texts, "_templates", fake.__getitem__)
+    text = texts.render("only_zh", "en", {"n": 7})
+    assert text == texts.Text(title="标题 7", body="正文 7", locale="zh-CN")
+
+
+def test_unknown_kind_is_an_error() -> None:
+    with pytest.raises(KeyError):
+        texts.render("no_such_kind", "en", dict(SAMPLE))
+
+
+def test_field_values_are_not_formatted_again() -> None:
+    text = texts.render("report_dispatched", "en", dict(SAMPLE, department="{balance}"))
+    assert "{balance}" in text.body
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en"])
+@pytest.mark.parametrize("reason", [r.value for r in RejectionReason])
+def test_reason_text_for_every_rejection_reason(reason, locale) -> None:
+    text = texts.reason_text(reason, locale)
+    assert text == REASONS[locale][reason]
+    assert text.strip()
+    assert text != texts.reason_text(None, locale)
+
+
+def test_reason_texts_differ_by_locale_and_reason() -> None:
+    for locale in ("zh-CN", "en"):
+        values = [texts.reason_text(r.value, locale) for r in RejectionReason]
+        assert len(set(values)) == len(values)
+    assert texts.reason_text("fraudulent", "en") != texts.reason_text("fraudulent", "zh-CN")
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en"])
+def test_reason_text_none_and_unknown(locale) -> None:
+    assert texts.reason_text(None, locale) == REASONS[locale]["none"]
+    assert texts.reason_text("", locale) == REASONS[locale]["none"]
+    assert texts.reason_text("no_such_reason", locale) == REASONS[locale]["none"]
+
+
+def test_reason_text_department_default() -> None:
+    assert texts.reason_text("department", "en") == "the department"
+    assert texts.reason_text("department", "zh-CN") == "相关部门"
+
+
+def test_reason_text_unknown_locale_falls_back_to_zh_cn() -> None:
+    assert texts.reason_text("invalid", "fr") == REASONS["zh-CN"]["invalid"]
+
+
+def test_reason_tables_have_the_same_keys() -> None:
+    assert set(REASONS) >= {"zh-CN", "en"}
+    assert set(REASONS["zh-CN"]) == set(REASONS["en"])
+    assert {r.value for r in RejectionReason} | {"none"} <= set(REASONS["en"])
+
+
+def test_rejected_text_carries_the_reason() -> None:
+    for locale in ("zh-CN", "en"):
+        reason = texts.reason_text("duplicate", locale)
+        text = texts.render("report_rejected", locale, dict(SAMPLE, reason_text=reason))
+        assert reason in text.body

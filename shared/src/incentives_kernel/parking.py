@@ -1,0 +1,101 @@
+"""Parking: events that arrive before what they depend on wait here (SQL of the parked_events table).
+
+Other producers publish on other topics and partitions, so a report's status may overtake the
+report and points for a member may overtake the member's registration. A use case raises `Park`
+naming what it awaits (`member:<id>`, `report:<id>`); the consumer keeps the event, and replays it
+when a use case's outcome says that key was released. What waits longer than the grace period is
+dead-lettered with its reason by a sweep.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import asyncpg
+
+from .db import Conn
+from .inbox import InboxKey, Position
+
+
+class Park(Exception):
+    """Raised by a use case: keep this event until `awaiting` is released."""
+
+    def __init__(self, awaiting: str, reason: str) -> None:
+        super().__init__(reason)
+        self.awaiting = awaiting
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedEvent:
+    key: InboxKey
+    awaiting: str
+    reason: str
+    position: Position
+    record_key: bytes | None
+    value: bytes
+
+
+async def park(
+    conn: Conn, key: InboxKey, awaiting: str, reason: str, pos: Position, record_key: bytes | None, value: bytes
+) -> None:
+    await conn.execute(
+        """INSERT INTO parked_events (consumer, source, event_id, awaiting, reason, topic, kafka_partition,
+                                      kafka_offset, key, value)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+           ON CONFLICT (consumer, source, event_id) DO UPDATE SET awaiting = EXCLUDED.awaiting,
+               reason = EXCLUDED.reason""",
+        key.consumer,
+        key.source,
+        key.event_id,
+        awaiting,
+        reason,
+        pos.topic,
+        pos.partition,
+        pos.offset,
+        record_key,
+        value,
+    )
+
+
+def _row(r: asyncpg.Record) -> ParkedEvent:
+    return ParkedEvent(
+        key=InboxKey(r["consumer"], r["source"], r["event_id"]),
+        awaiting=r["awaiting"],
+        reason=r["reason"],
+        position=Position(r["topic"], r["kafka_partition"], r["kafka_offset"]),
+        record_key=r["key"],
+        value=r["value"],
+    )
+
+
+async def take(conn: Conn, consumer: str, awaiting: str) -> list[ParkedEvent]:
+    """Remove and return the events waiting for `awaiting`, oldest first (in the caller's transaction)."""
+    rows = await conn.fetch(
+        """DELETE FROM parked_events WHERE consumer = $1 AND awaiting = $2
+           RETURNING consumer, source, event_id, awaiting, reason, topic, kafka_partition, kafka_offset, key,
+                     value, parked_at""",
+        consumer,
+        awaiting,
+    )
+    return [_row(r) for r in sorted(rows, key=lambda r: (r["parked_at"], r["kafka_offset"]))]
+
+
+async def take_expired(conn: Conn, consumer: str, grace: timedelta, limit: int = 500) -> list[ParkedEvent]:
+    rows = await conn.fetch(
+        """DELETE FROM parked_events WHERE (consumer, source, event_id) IN (
+               SELECT consumer, source, event_id FROM parked_events
+               WHERE consumer = $1 AND parked_at < now() - $2::interval
+               ORDER BY parked_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+           RETURNING consumer, source, event_id, awaiting, reason, topic, kafka_partition, kafka_offset, key,
+                     value, parked_at""",
+        consumer,
+        grace,
+        limit,
+    )
+    return [_row(r) for r in rows]
+
+
+async def count(conn: Conn, consumer: str) -> int:
+    return int(await conn.fetchval("SELECT count(*) FROM parked_events WHERE consumer = $1", consumer))
