@@ -42,5 +42,7 @@ def serve(name: str) -> None:
         port=settings.http_port,
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=int(settings.graceful_timeout_s),
+        # HTTP requests are short; the consumers' graceful stop (broker) follows in the lifespan,
+        # and both together stay inside compose's 30 s stop_grace_period.
+        timeout_graceful_shutdown=5,
     )
