@@ -1,0 +1,34 @@
+# Two commands do all the set-up on a fresh machine with Python 3.11+:
+#   make run    the whole system, embedded (PostgreSQL, Tansu, four services, catalogue, demo riders)
+#   make test   the whole test suite (unit, integration and end-to-end on a real broker and database)
+
+SHELL := /bin/bash
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+# uv must use this machine's Python, never download one (only the package registries are reachable).
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: run test lint bootstrap clean help
+
+help:
+	@sed -n '1,4p' Makefile
+
+bootstrap:
+	@if [ ! -x "$(UV)" ]; then \
+		echo "installing uv (from PyPI) ..."; \
+		python3 -m pip install --user --quiet uv || python3 -m pip install --user --quiet --break-system-packages uv; \
+	fi
+	@$(UV) sync --frozen --all-packages --quiet
+
+run: bootstrap
+	@$(UV) run --frozen incentives run
+
+test: bootstrap
+	@$(UV) run --frozen pytest $(PYTEST_ARGS)
+
+lint: bootstrap
+	@$(UV) run --frozen ruff check .
+	@$(UV) run --frozen ruff format --check .
+	@$(UV) run --frozen mypy shared/src services/reports/src services/points/src services/rewards/src services/notify/src ops/src
+
+clean:
+	rm -rf .run
