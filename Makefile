@@ -3,7 +3,8 @@
 #   make test   the whole test suite (unit, integration and end-to-end on a real broker and database)
 
 SHELL := /bin/bash
-UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+# uv from PATH, else the uv package run by this Python (wherever pip put it: user or system site).
+UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 # uv must use this machine's Python, never download one (only the package registries are reachable).
 export UV_PYTHON_DOWNLOADS := never
 
@@ -13,7 +14,7 @@ help:
 	@sed -n '1,4p' Makefile
 
 bootstrap:
-	@if [ ! -x "$(UV)" ]; then \
+	@if ! $(UV) --version >/dev/null 2>&1; then \
 		echo "installing uv (from PyPI) ..."; \
 		python3 -m pip install --user --quiet uv || python3 -m pip install --user --quiet --break-system-packages uv; \
 	fi

@@ -105,7 +105,11 @@ class ServiceRuntime:
             max_backoff_s=s.consumer_max_backoff_s,
             health=self.health,
             metrics=self.metrics,
-            description=description,
+            description=description
+            + " Accepted types: "
+            + ", ".join(sorted(use_cases))
+            + "."
+            + (" Recorded, not acted on: " + ", ".join(sorted(ignore_types)) + "." if ignore_types else ""),
         )
 
         async def sweep_parked() -> None:
@@ -119,6 +123,18 @@ class ServiceRuntime:
 
         self.add_background(sweep_parked)
         return consumer
+
+    def document_publication(self, topic: str, models: Sequence[type[BaseModel]], description: str) -> None:
+        """Describe in AsyncAPI what this service publishes on `topic` (through the outbox, not FastStream)."""
+        schema: Any = models[0]
+        for model in models[1:]:
+            schema = schema | model
+        self.broker.publisher(
+            topic,
+            schema=schema,
+            title=f"{self.service}:publishes:{topic}",
+            description=description + " Each message is a CloudEvent whose data is one of these.",
+        )
 
     def add_background(self, factory: Callable[[], Any]) -> None:
         """A coroutine factory run as a task for the process's lifetime (timers, expiry sweeps)."""

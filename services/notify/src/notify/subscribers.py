@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from incentives_kernel import members, topics
-from incentives_kernel.events import ALL_TYPES
+from incentives_kernel.events import ALL_TYPES, NotificationCreated
 from incentives_kernel.runtime import ServiceRuntime
 
 from . import usecases
@@ -20,4 +20,7 @@ def register(runtime: ServiceRuntime) -> None:
         ALL_TYPES,
         ignore_types=["report.verified", "report.verification_reversed", "report.rating_recorded"],
         description="Members (locale), points events and report status changes, turned into rider notifications",
+    )
+    runtime.document_publication(
+        topics.NOTIFICATIONS, [NotificationCreated], "Rendered notifications for the app's push gateway."
     )

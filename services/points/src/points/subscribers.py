@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from incentives_kernel import members, topics
-from incentives_kernel.events import ALL_TYPES
+from incentives_kernel.events import ALL_TYPES, PointsCredited
 from incentives_kernel.runtime import ServiceRuntime
 
 from . import usecases
@@ -21,4 +21,7 @@ def register(runtime: ServiceRuntime) -> None:
         ALL_TYPES,
         ignore_types=["report.lifecycle_changed", "report.verification_reversed", "volunteer.attendance_revoked"],
         description="Members (projection), verified reports and ratings from reports, confirmed volunteering",
+    )
+    runtime.document_publication(
+        topics.POINTS, [PointsCredited], "Points events for riders and other systems, keyed by member_id."
     )

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from incentives_kernel import members, topics
-from incentives_kernel.events import INBOUND_TYPES
+from incentives_kernel.events import (
+    INBOUND_TYPES,
+    ReportLifecycleChanged,
+    ReportRatingRecorded,
+    ReportVerificationReversed,
+    ReportVerified,
+)
 from incentives_kernel.runtime import ServiceRuntime
 
 from . import usecases
@@ -20,4 +26,9 @@ def register(runtime: ServiceRuntime) -> None:
         },
         INBOUND_TYPES,
         description="Members (projection) and the snap-and-report loop: submitted, status changes, ratings",
+    )
+    runtime.document_publication(
+        topics.REPORTS_LIFECYCLE,
+        [ReportVerified, ReportLifecycleChanged, ReportVerificationReversed, ReportRatingRecorded],
+        "Report outcomes for points (verified, reversed, rating) and status changes for riders, keyed by member_id.",
     )
