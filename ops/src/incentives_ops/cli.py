@@ -75,7 +75,7 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     if not bootstrap:
         print("KAFKA_BOOTSTRAP_SERVERS is not set", file=sys.stderr)
         return 2
-    n = asyncio.run(replay(bootstrap, args.topic, limit=args.limit, dry_run=args.dry_run))
+    n = len(asyncio.run(replay(bootstrap, args.topic, limit=args.limit, dry_run=args.dry_run)))
     print(f"{'would re-publish' if args.dry_run else 're-published'} {n} dead letters to {args.topic}")
     return 0
 

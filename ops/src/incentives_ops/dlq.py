@@ -1,19 +1,24 @@
 """Re-publishing dead letters to their original topic, once the cause is fixed.
 
-The value and key are re-published unchanged (the CloudEvent keeps its id, so an event that was
-in fact applied meanwhile is deduplicated by the inbox); the error.* headers are dropped and
-`x-replayed-from` records where it came from. A consumer group remembers what was replayed.
+The value and key are re-published unchanged (the CloudEvent keeps its id); the error.* headers are
+dropped and `x-replayed-from` records where it came from. That header is what lets the consumer try
+an event its inbox marks dead-lettered once more; an event that was in fact applied meanwhile is
+still a duplicate. A consumer group remembers what was replayed.
 """
 
 from __future__ import annotations
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from incentives_kernel.consumer import REPLAY_HEADER
 from incentives_kernel.topics import dlq_topic
 
 REPLAY_GROUP = "incentives-dlq-replay"
 
 
-async def replay(bootstrap: str, topic: str, *, limit: int | None = None, dry_run: bool = False) -> int:
+async def replay(
+    bootstrap: str, topic: str, *, limit: int | None = None, dry_run: bool = False
+) -> list[tuple[bytes | None, int]]:
+    """Re-publish dead letters of `topic`; returns (key, DLQ offset) of each one re-published."""
     source = dlq_topic(topic)
     consumer = AIOKafkaConsumer(
         source,
@@ -25,10 +30,10 @@ async def replay(bootstrap: str, topic: str, *, limit: int | None = None, dry_ru
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False)
     await consumer.start()
     await producer.start()
-    count = 0
+    replayed: list[tuple[bytes | None, int]] = []
     try:
         idle = 0
-        while (limit is None or count < limit) and idle < 3:
+        while (limit is None or len(replayed) < limit) and idle < 3:
             batch = await consumer.getmany(timeout_ms=1000, max_records=500)
             if not batch:
                 idle += 1
@@ -37,17 +42,17 @@ async def replay(bootstrap: str, topic: str, *, limit: int | None = None, dry_ru
             done: dict[TopicPartition, int] = {}
             for tp, records in batch.items():
                 for r in records:
-                    if limit is not None and count >= limit:
+                    if limit is not None and len(replayed) >= limit:
                         break
                     headers = [(k, v) for k, v in (r.headers or ()) if not k.startswith(("error.", "original.", "x-"))]
-                    headers.append(("x-replayed-from", f"{source}/{tp.partition}/{r.offset}".encode()))
+                    headers.append((REPLAY_HEADER, f"{source}/{tp.partition}/{r.offset}".encode()))
                     if not dry_run:
                         await producer.send_and_wait(topic, r.value, key=r.key, headers=headers)
-                    count += 1
+                    replayed.append((r.key, r.offset))
                     done[tp] = r.offset + 1
             if not dry_run and done:
                 await consumer.commit(done)  # positions of what was re-published, not of all fetched
     finally:
         await producer.stop()
         await consumer.stop()
-    return count
+    return replayed

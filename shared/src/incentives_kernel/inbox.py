@@ -21,15 +21,22 @@ class Position:
     offset: int
 
 
-async def claim(conn: Conn, key: InboxKey, event_type: str | None, pos: Position) -> bool:
+async def claim(conn: Conn, key: InboxKey, event_type: str | None, pos: Position, *, retry_dead: bool = False) -> bool:
     """Record the event as handled; False if it already was (then the caller must do nothing).
 
-    Runs inside the caller's transaction: if that rolls back, so does the claim.
+    `retry_dead` (an operator's DLQ replay) lets an event that was dead-lettered be tried again; a
+    plain redelivery of it stays a duplicate. Runs inside the caller's transaction: if that rolls
+    back, so does the claim.
     """
     row = await conn.fetchval(
         """INSERT INTO inbox (consumer, source, event_id, event_type, topic, kafka_partition, kafka_offset)
            VALUES ($1, $2, $3, $4, $5, $6, $7)
-           ON CONFLICT DO NOTHING RETURNING 1""",
+           ON CONFLICT (consumer, source, event_id) DO UPDATE
+               SET outcome = 'applied', reason = NULL, topic = EXCLUDED.topic,
+                   kafka_partition = EXCLUDED.kafka_partition, kafka_offset = EXCLUDED.kafka_offset,
+                   handled_at = now()
+               WHERE $8 AND inbox.outcome = 'dead_lettered'
+           RETURNING 1""",
         key.consumer,
         key.source,
         key.event_id,
@@ -37,6 +44,7 @@ async def claim(conn: Conn, key: InboxKey, event_type: str | None, pos: Position
         pos.topic,
         pos.partition,
         pos.offset,
+        retry_dead,
     )
     return row is not None
 
