@@ -91,6 +91,29 @@ async def test_report_accepted_earns_points_and_notifies_in_chinese(stack: Stack
     credited = next(n for n in inbox["items"] if n["kind"] == "points_credited")
     assert credited["locale"] == "zh-CN" and "10" in credited["title"] and "积分" in credited["body"]
 
+    assert (
+        _metric(
+            await apis.operator["points"].get("/metrics"), "incentives_points_credited_points_total", 'kind="report"'
+        )
+        >= 10
+    )
+    assert (
+        _metric(
+            await apis.operator["reports"].get("/metrics"),
+            "incentives_reports_verified_total",
+            'category="fire_hazard"',
+        )
+        >= 1
+    )
+    assert (
+        _metric(
+            await apis.operator["notify"].get("/metrics"),
+            "incentives_notify_notifications_created_total",
+            'kind="points_credited"',
+        )
+        >= 1
+    )
+
     published = await read_topic(stack.info.bootstrap, topics.POINTS, lambda r: r.key == member.encode())
     events = [json.loads(r.value) for r in published]
     assert [e["type"] for e in events] == ["points.credited"]
@@ -289,6 +312,14 @@ async def test_catalogue_and_adjustment_over_http(stack: Stack, apis: Apis) -> N
     assert first.json()["available"] == again.json()["available"] == 15
     r = await apis.operator["points"].post("/v1/adjustments", json={**body, "adjustment_id": uid("adj"), "amount": -99})
     assert r.status_code == 409 and r.json()["error"]["code"] == "insufficient_points"
+
+
+def _metric(response: object, name: str, label: str) -> float:
+    """The sum of the samples of `name` whose labels contain `label`."""
+    text = response.text  # type: ignore[attr-defined]
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{") and label in line
+    )
 
 
 async def _when(fetch: object, ok: object) -> object:

@@ -49,14 +49,15 @@ class Outcome:
     kind: str = "applied"  # applied | ignored
     reason: str | None = None
     releases: tuple[str, ...] = ()  # keys that parked events may be waiting for (`member:<id>`, ...)
+    on_commit: tuple[Callable[[], None], ...] = ()  # e.g. domain metrics: run only once the batch commits
 
 
 APPLIED = Outcome()
 
 
-def applied(*releases: str) -> Outcome:
-    """Applied, and what it makes available to events parked waiting for it."""
-    return Outcome("applied", None, tuple(releases))
+def applied(*releases: str, on_commit: tuple[Callable[[], None], ...] = ()) -> Outcome:
+    """Applied, what it makes available to events parked waiting for it, and what to do after commit."""
+    return Outcome("applied", None, tuple(releases), on_commit)
 
 
 def ignored(reason: str) -> Outcome:
@@ -118,6 +119,7 @@ class _Pending:
     dead: list[tuple[str, str]] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
     times: dict[str, float] = field(default_factory=dict)
+    callbacks: list[Callable[[], None]] = field(default_factory=list)
 
 
 class EventConsumer:
@@ -224,6 +226,7 @@ class EventConsumer:
                 await inbox.set_outcome(conn, key, outcome.kind, outcome.reason)
             pending.outcomes.append((d.topic, env.type, outcome.kind))
             pending.times[d.topic] = env.time.timestamp()
+            pending.callbacks.extend(outcome.on_commit)
         for awaited in outcome.releases:
             for parked in await parking.take(conn, self.service, awaited):
                 released = parse_event(parked.value, self._types)  # it parsed when it was parked
@@ -304,6 +307,8 @@ class EventConsumer:
 
     def _after_commit(self, records: Sequence[ConsumerRecord[Any, Any]], pending: _Pending, took: float) -> None:
         m = self._metrics
+        for callback in pending.callbacks:
+            callback()
         for topic, typ, outcome in pending.outcomes:
             m.events_handled.labels(topic, typ, outcome).inc()
         for topic, reason in pending.dead:

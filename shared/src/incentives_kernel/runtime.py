@@ -292,3 +292,17 @@ def create_http_app(runtime: ServiceRuntime, *, title: str, routers: Sequence[AP
     for router in routers:
         app.include_router(router)
     return app
+
+
+def build_service_app(
+    settings: ServiceSettings,
+    *,
+    package: str,
+    register: Callable[[ServiceRuntime], None],
+    routers: Callable[[ServiceRuntime], Sequence[APIRouter]],
+    registry: CollectorRegistry | None = None,
+) -> FastAPI:
+    """A service's app: its runtime (migrations from `package`), consumers (`register`) and HTTP routes."""
+    runtime = ServiceRuntime(settings, migrations_package=package, registry=registry)
+    register(runtime)
+    return create_http_app(runtime, title=f"incentives {settings.service}", routers=routers(runtime))

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from incentives_kernel import members, topics
 from incentives_kernel.events import ALL_TYPES, NotificationCreated
 from incentives_kernel.runtime import ServiceRuntime
 
 from . import usecases
+from .metrics import NotifyMetrics
 
 
 def register(runtime: ServiceRuntime) -> None:
+    metrics = NotifyMetrics(runtime.registry)
     runtime.consume(
         [topics.MEMBERS, topics.POINTS, topics.REPORTS_LIFECYCLE],
         {
             **members.USE_CASES,
-            "points.credited": usecases.points_credited,
-            "report.lifecycle_changed": usecases.report_changed,
+            "points.credited": partial(usecases.points_credited, metrics=metrics),
+            "report.lifecycle_changed": partial(usecases.report_changed, metrics=metrics),
         },
         ALL_TYPES,
         ignore_types=["report.verified", "report.verification_reversed", "report.rating_recorded"],

@@ -5,20 +5,27 @@ from __future__ import annotations
 from typing import Any
 
 from incentives_kernel import members, outbox, topics
-from incentives_kernel.consumer import APPLIED, Outcome, ignored
+from incentives_kernel.consumer import Outcome, applied, ignored
 from incentives_kernel.db import Conn
 from incentives_kernel.envelope import ParsedEvent, derived_event_id
 from incentives_kernel.events import Locale, NotificationCreated, PointsCredited, ReportLifecycleChanged
 
 from . import repository as repo
 from . import texts
+from .metrics import NotifyMetrics
 
 SOURCE = "/incentives/notify"
 CHANNEL = "inbox"
 
 
 async def notify(
-    conn: Conn, event: ParsedEvent, member_id: str, kind: str, fields: dict[str, Any], template: str | None = None
+    conn: Conn,
+    event: ParsedEvent,
+    member_id: str,
+    kind: str,
+    fields: dict[str, Any],
+    metrics: NotifyMetrics,
+    template: str | None = None,
 ) -> Outcome:
     """Store the rider's notification of `kind` (text from `template`, default `kind`) and publish it."""
     # The rider's language comes with the registration, which may still be on its way: wait for it.
@@ -56,17 +63,19 @@ async def notify(
             created_at=row["created_at"],
         ),
     )
-    return APPLIED
+    return applied(on_commit=(lambda: metrics.created.labels(kind, CHANNEL, text.locale).inc(),))
 
 
-async def points_credited(conn: Conn, event: ParsedEvent) -> Outcome:
+async def points_credited(conn: Conn, event: ParsedEvent, *, metrics: NotifyMetrics) -> Outcome:
     data = event.data
     assert isinstance(data, PointsCredited)
     fields = {"amount": data.amount, "ref": data.ref, "balance": data.balance}
-    return await notify(conn, event, data.member_id, "points_credited", fields, template=f"points_credited_{data.kind}")
+    return await notify(
+        conn, event, data.member_id, "points_credited", fields, metrics, template=f"points_credited_{data.kind}"
+    )
 
 
-async def report_changed(conn: Conn, event: ParsedEvent) -> Outcome:
+async def report_changed(conn: Conn, event: ParsedEvent, *, metrics: NotifyMetrics) -> Outcome:
     data = event.data
     assert isinstance(data, ReportLifecycleChanged)
     locale = (await members.require(conn, data.member_id)).locale
@@ -80,4 +89,5 @@ async def report_changed(conn: Conn, event: ParsedEvent) -> Outcome:
             "department": data.department or texts.reason_text("department", locale),
             "reason_text": texts.reason_text(data.reason.value if data.reason else None, locale),
         },
+        metrics,
     )

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from incentives_kernel import members, topics
 from incentives_kernel.events import ALL_TYPES, PointsCredited
 from incentives_kernel.runtime import ServiceRuntime
 
 from . import usecases
+from .metrics import PointsMetrics
 
 
 def register(runtime: ServiceRuntime) -> None:
+    metrics = PointsMetrics(runtime.registry)
     runtime.consume(
         [topics.MEMBERS, topics.REPORTS_LIFECYCLE, topics.VOLUNTEER],
         {
             **members.USE_CASES,
-            "report.verified": usecases.credit_report,
-            "report.rating_recorded": usecases.credit_rating,
-            "volunteer.attendance_confirmed": usecases.credit_volunteering,
+            "report.verified": partial(usecases.credit_report, metrics=metrics),
+            "report.rating_recorded": partial(usecases.credit_rating, metrics=metrics),
+            "volunteer.attendance_confirmed": partial(usecases.credit_volunteering, metrics=metrics),
         },
         ALL_TYPES,
         ignore_types=["report.lifecycle_changed", "report.verification_reversed", "volunteer.attendance_revoked"],

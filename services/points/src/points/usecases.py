@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from incentives_kernel import members, outbox, topics
-from incentives_kernel.consumer import APPLIED, Outcome, ignored
+from incentives_kernel.consumer import Outcome, applied, ignored
 from incentives_kernel.db import Conn
 from incentives_kernel.envelope import ParsedEvent, derived_event_id
 from incentives_kernel.errors import PermanentError
@@ -20,6 +20,7 @@ from incentives_kernel.events import (
 from . import policy
 from . import repository as repo
 from .ledger import Balance, issuance_account, member_account
+from .metrics import PointsMetrics
 
 SOURCE = "/incentives/points"
 
@@ -84,7 +85,14 @@ async def credit(
 
 
 async def _credit_active(
-    conn: Conn, event: ParsedEvent, member_id: str, amount: int, kind: str, ref: str, reason: str
+    conn: Conn,
+    event: ParsedEvent,
+    member_id: str,
+    amount: int,
+    kind: str,
+    ref: str,
+    reason: str,
+    metrics: PointsMetrics,
 ) -> Outcome:
     member = await members.require(conn, member_id)
     if not member.active:
@@ -100,10 +108,12 @@ async def _credit_active(
         cause=(event.envelope.source, event.envelope.id),
         occurred_at=event.envelope.time,
     )
-    return APPLIED if done is not None else ignored("already credited")
+    if done is None:
+        return ignored("already credited")
+    return applied(on_commit=(lambda: metrics.credit(kind, amount),))
 
 
-async def credit_report(conn: Conn, event: ParsedEvent) -> Outcome:
+async def credit_report(conn: Conn, event: ParsedEvent, *, metrics: PointsMetrics) -> Outcome:
     data = event.data
     assert isinstance(data, ReportVerified)
     amount = policy.report_points(data.category)
@@ -115,10 +125,11 @@ async def credit_report(conn: Conn, event: ParsedEvent) -> Outcome:
         "report",
         data.report_id,
         f"report {data.report_id} ({data.category.value}) verified",
+        metrics,
     )
 
 
-async def credit_rating(conn: Conn, event: ParsedEvent) -> Outcome:
+async def credit_rating(conn: Conn, event: ParsedEvent, *, metrics: PointsMetrics) -> Outcome:
     data = event.data
     assert isinstance(data, ReportRatingRecorded)
     return await _credit_active(
@@ -129,10 +140,11 @@ async def credit_rating(conn: Conn, event: ParsedEvent) -> Outcome:
         "rating",
         data.report_id,
         f"rated the handling of report {data.report_id}",
+        metrics,
     )
 
 
-async def credit_volunteering(conn: Conn, event: ParsedEvent) -> Outcome:
+async def credit_volunteering(conn: Conn, event: ParsedEvent, *, metrics: PointsMetrics) -> Outcome:
     data = event.data
     assert isinstance(data, AttendanceConfirmed)
     amount = policy.volunteer_points(data.hours)
@@ -146,4 +158,5 @@ async def credit_volunteering(conn: Conn, event: ParsedEvent) -> Outcome:
         "volunteer",
         data.attendance_id,
         f"volunteered {data.hours:g} h at {data.activity_title}",
+        metrics,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from incentives_kernel import members, topics
 from incentives_kernel.events import (
     INBOUND_TYPES,
@@ -13,15 +15,17 @@ from incentives_kernel.events import (
 from incentives_kernel.runtime import ServiceRuntime
 
 from . import usecases
+from .metrics import ReportsMetrics
 
 
 def register(runtime: ServiceRuntime) -> None:
+    metrics = ReportsMetrics(runtime.registry)
     runtime.consume(
         [topics.MEMBERS, topics.REPORTS],
         {
             **members.USE_CASES,
-            "report.submitted": usecases.submit_report,
-            "report.status_changed": usecases.change_status,
+            "report.submitted": partial(usecases.submit_report, metrics=metrics),
+            "report.status_changed": partial(usecases.change_status, metrics=metrics),
             "report.rated": usecases.rate_report,
         },
         INBOUND_TYPES,

@@ -23,6 +23,7 @@ from incentives_kernel.parking import Park
 
 from . import repository as repo
 from .lifecycle import IllegalTransition, transition
+from .metrics import ReportsMetrics
 
 SOURCE = "/incentives/reports"
 
@@ -32,7 +33,7 @@ def report_key(report_id: str) -> str:
     return f"report:{report_id}"
 
 
-async def submit_report(conn: Conn, event: ParsedEvent) -> Outcome:
+async def submit_report(conn: Conn, event: ParsedEvent, *, metrics: ReportsMetrics) -> Outcome:
     data = event.data
     assert isinstance(data, ReportSubmitted)
     if not await repo.insert_report(conn, data):
@@ -48,10 +49,11 @@ async def submit_report(conn: Conn, event: ParsedEvent) -> Outcome:
         source=event.envelope.source,
         event_id=event.envelope.id,
     )
-    return applied(report_key(data.report_id))
+    category = data.category.value
+    return applied(report_key(data.report_id), on_commit=(lambda: metrics.submitted.labels(category).inc(),))
 
 
-async def change_status(conn: Conn, event: ParsedEvent) -> Outcome:
+async def change_status(conn: Conn, event: ParsedEvent, *, metrics: ReportsMetrics) -> Outcome:
     data = event.data
     assert isinstance(data, ReportStatusChanged)
     report = await repo.lock_report(conn, data.report_id)
@@ -138,7 +140,15 @@ async def change_status(conn: Conn, event: ParsedEvent) -> Outcome:
                 reversed_at=changed_at,
             ),
         )
-    return APPLIED
+
+    def count() -> None:
+        metrics.status_changes.labels(step.new_status).inc()
+        if step.verifies:
+            metrics.verified.labels(category.value).inc()
+        if step.reverses and reason is not None:
+            metrics.reversed.labels(reason.value).inc()
+
+    return applied(on_commit=(count,))
 
 
 async def rate_report(conn: Conn, event: ParsedEvent) -> Outcome:

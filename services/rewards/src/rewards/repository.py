@@ -70,3 +70,8 @@ async def change_stock(conn: Conn, reward_id: str, delta: int, reason: str, acto
         after,
     )
     return int(after)
+
+
+async def stock_levels(conn: Conn) -> list[tuple[str, int]]:
+    rows = await conn.fetch("SELECT reward_id, stock_available FROM rewards")
+    return [(r["reward_id"], r["stock_available"]) for r in rows]

@@ -1,0 +1,22 @@
+"""Domain metrics of the points service (labels: kinds only, never members)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter
+
+
+class PointsMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.credited = Counter(
+            "incentives_points_credited_points_total",
+            "Points credited to members, by kind",
+            ["kind"],
+            registry=registry,
+        )
+        self.transfers = Counter(
+            "incentives_points_transfers_total", "Ledger transfers appended, by kind", ["kind"], registry=registry
+        )
+
+    def credit(self, kind: str, amount: int) -> None:
+        self.credited.labels(kind).inc(amount)
+        self.transfers.labels(kind).inc()
