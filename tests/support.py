@@ -84,3 +84,15 @@ class Api:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+
+
+async def status_is(reports: Api, report: str, status: str) -> dict[str, Any] | None:
+    """The report, once it has `status` (for `eventually`)."""
+    body = await reports.json_or_none(f"/v1/reports/{report}")
+    return body if body and body["status"] == status else None
+
+
+async def balance_is(points: Api, member: str, available: int) -> dict[str, Any] | None:
+    """The member's balance, once `available` is as expected (for `eventually`)."""
+    body = await points.json_or_none(f"/v1/members/{member}/balance")
+    return body if body and body["available"] == available else None

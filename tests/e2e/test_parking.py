@@ -15,7 +15,7 @@ from incentives_ops.demo import member_registered, report_submitted, status_chan
 from incentives_ops.stack import Stack
 
 from tests.conftest import PARK_GRACE_S
-from tests.support import Api, eventually, publish, read_topic, uid
+from tests.support import Api, balance_is, eventually, publish, read_topic, status_is, uid
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
@@ -43,9 +43,9 @@ async def test_status_before_its_report_is_applied_when_the_report_arrives(stack
         stack.info.bootstrap, topics.REPORTS, report, report_submitted(report, member, "nanqu", "shared_bike_parking")
     )
 
-    shown = await eventually(lambda: _status(reports, report, "accepted"), what="parked statuses applied in order")
+    shown = await eventually(lambda: status_is(reports, report, "accepted"), what="parked statuses applied in order")
     assert [h["status"] for h in shown["history"]] == ["submitted", "dispatched", "accepted"]
-    balance = await eventually(lambda: _balance(points, member, 5), what="points for the report")
+    balance = await eventually(lambda: balance_is(points, member, 5), what="points for the report")
     assert balance["earned_365d"] == 5
     await reports.aclose()
     await points.aclose()
@@ -66,7 +66,7 @@ async def test_points_wait_for_the_members_registration(stack: Stack) -> None:
     assert (await points.get(f"/v1/members/{member}/balance")).status_code == 404
     await publish(stack.info.bootstrap, topics.MEMBERS, member, member_registered(member, "xincheng"))
 
-    await eventually(lambda: _balance(points, member, 10), what="the parked credit applied")
+    await eventually(lambda: balance_is(points, member, 10), what="the parked credit applied")
     ledger = (await points.get(f"/v1/members/{member}/ledger")).json()["items"]
     assert [(x["kind"], x["amount"]) for x in ledger] == [("report", 10)]
     await eventually(lambda: notify.json_or_none(f"/v1/members/{member}/notifications"), what="notification")
@@ -89,13 +89,3 @@ async def test_an_event_that_waits_in_vain_is_dead_lettered_with_its_reason(stac
     assert headers["error.reason"] == "parked_too_long"
     assert f"report:{report}" in headers["error.message"]
     assert headers["original.topic"] == topics.REPORTS
-
-
-async def _status(reports: Api, report: str, status: str) -> dict[str, object] | None:
-    body = await reports.json_or_none(f"/v1/reports/{report}")
-    return body if body and body["status"] == status else None
-
-
-async def _balance(points: Api, member: str, available: int) -> dict[str, int] | None:
-    body = await points.json_or_none(f"/v1/members/{member}/balance")
-    return body if body and body["available"] == available else None

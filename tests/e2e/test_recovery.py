@@ -16,7 +16,7 @@ from incentives_ops.dlq import replay
 from incentives_ops.provision import _with
 from incentives_ops.stack import Stack
 
-from tests.support import Api, eventually, publish, read_topic, uid
+from tests.support import Api, balance_is, eventually, publish, read_topic, status_is, uid
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
@@ -64,7 +64,7 @@ async def test_a_read_only_database_stalls_points_then_it_catches_up_exactly_onc
         await admin.close()
 
     await eventually(lambda: _ok(points, "/readyz"), timeout=60, what="points ready again")
-    await eventually(lambda: _available(points, member, 8), timeout=60, what="the stalled credit, once")
+    await eventually(lambda: balance_is(points, member, 8), timeout=60, what="the stalled credit, once")
     await asyncio.sleep(1)
     ledger = (await points.get(f"/v1/members/{member}/ledger")).json()["items"]
     assert [(x["kind"], x["amount"]) for x in ledger] == [("report", 8)]
@@ -151,7 +151,7 @@ async def test_dead_letters_can_be_replayed_once_their_cause_is_fixed(stack: Sta
 
     replayed = await replay(stack.info.bootstrap, topics.REPORTS)
     assert report.encode() in [key for key, _ in replayed]
-    shown = await eventually(lambda: _status(reports, report, "dispatched"), what="the replayed status applied")
+    shown = await eventually(lambda: status_is(reports, report, "dispatched"), what="the replayed status applied")
     assert [h["status"] for h in shown["history"]] == ["submitted", "dispatched"]
     again = await replay(stack.info.bootstrap, topics.REPORTS)
     assert report.encode() not in [key for key, _ in again]  # the replay group remembers what it did
@@ -160,13 +160,3 @@ async def test_dead_letters_can_be_replayed_once_their_cause_is_fixed(stack: Sta
 
 async def _ok(api: Api, path: str) -> bool:
     return (await api.get(path)).status_code == 200
-
-
-async def _available(points: Api, member: str, amount: int) -> bool:
-    body = await points.json_or_none(f"/v1/members/{member}/balance")
-    return bool(body and body["available"] == amount)
-
-
-async def _status(reports: Api, report: str, status: str) -> dict[str, object] | None:
-    body = await reports.json_or_none(f"/v1/reports/{report}")
-    return body if body and body["status"] == status else None

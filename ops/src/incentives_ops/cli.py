@@ -24,6 +24,17 @@ def _env(name: str, default: str | None = None) -> str | None:
     return value if value else default
 
 
+class MissingSetting(Exception):
+    """A command needs a value that is neither an option nor in the environment (exit 2)."""
+
+
+def _need(value: str | None, variable: str, hint: str = "") -> str:
+    found = value or _env(variable)
+    if not found:
+        raise MissingSetting(f"{variable} is not set{hint}")
+    return found
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from .services import serve
 
@@ -34,10 +45,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_topics(args: argparse.Namespace) -> int:
     from .topics_admin import create_topics, list_topics
 
-    bootstrap = args.bootstrap or _env("KAFKA_BOOTSTRAP_SERVERS")
-    if not bootstrap:
-        print("KAFKA_BOOTSTRAP_SERVERS is not set", file=sys.stderr)
-        return 2
+    bootstrap = _need(args.bootstrap, "KAFKA_BOOTSTRAP_SERVERS")
     if args.action == "create":
         created = asyncio.run(create_topics(bootstrap))
         print(f"{len(created)} created, {len(ALL_TOPICS) - len(created)} existed")
@@ -52,17 +60,8 @@ def cmd_topics(args: argparse.Namespace) -> int:
 def cmd_db(args: argparse.Namespace) -> int:
     from .provision import SERVICES, provision
 
-    admin = args.admin_url or _env("INCENTIVES_ADMIN_DATABASE_URL")
-    if not admin:
-        print("INCENTIVES_ADMIN_DATABASE_URL is not set", file=sys.stderr)
-        return 2
-    passwords = {}
-    for service in SERVICES:
-        password = _env(f"{service.upper()}_DB_PASSWORD")
-        if not password:
-            print(f"{service.upper()}_DB_PASSWORD is not set", file=sys.stderr)
-            return 2
-        passwords[service] = password
+    admin = _need(args.admin_url, "INCENTIVES_ADMIN_DATABASE_URL")
+    passwords = {service: _need(None, f"{service.upper()}_DB_PASSWORD") for service in SERVICES}
     asyncio.run(provision(admin, args.database, passwords))
     print(f"database {args.database}: roles and schemas {', '.join(SERVICES)} provisioned")
     return 0
@@ -71,10 +70,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 def cmd_dlq(args: argparse.Namespace) -> int:
     from .dlq import replay
 
-    bootstrap = args.bootstrap or _env("KAFKA_BOOTSTRAP_SERVERS")
-    if not bootstrap:
-        print("KAFKA_BOOTSTRAP_SERVERS is not set", file=sys.stderr)
-        return 2
+    bootstrap = _need(args.bootstrap, "KAFKA_BOOTSTRAP_SERVERS")
     n = len(asyncio.run(replay(bootstrap, args.topic, limit=args.limit, dry_run=args.dry_run)))
     print(f"{'would re-publish' if args.dry_run else 're-published'} {n} dead letters to {args.topic}")
     return 0
@@ -83,10 +79,7 @@ def cmd_dlq(args: argparse.Namespace) -> int:
 def cmd_seed(args: argparse.Namespace) -> int:
     from .seed import seed_catalogue
 
-    token = args.token or _env("INCENTIVES_OPERATOR_TOKEN")
-    if not token:
-        print("an operator token is needed (--token or INCENTIVES_OPERATOR_TOKEN)", file=sys.stderr)
-        return 2
+    token = _need(args.token, "INCENTIVES_OPERATOR_TOKEN", " (or pass --token)")
     created, existing = seed_catalogue(args.rewards_url, token)
     print(f"catalogue: {created} created, {existing} already there")
     return 0
@@ -137,7 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=cmd_seed)
 
     args = parser.parse_args(argv)
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+    except MissingSetting as exc:
+        print(f"incentives {args.command}: {exc}", file=sys.stderr)
+        return 2
     return result
 
 
