@@ -27,19 +27,28 @@ SELECT (SELECT count(*) FROM reports.reports) AS reports,
 """
 
 
+def options_from_env(state_dir: Path) -> StackOptions:
+    """Existing servers (DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS) and ports (REPORTS_HTTP_PORT, ...,
+    INCENTIVES_PG_PORT, INCENTIVES_KAFKA_PORT) from the environment, defaults otherwise."""
+    defaults = StackOptions(state_dir=state_dir)
+    ports = {name: int(os.environ.get(f"{name.upper()}_HTTP_PORT") or port) for name, port in defaults.ports.items()}
+    return StackOptions(
+        state_dir=state_dir,
+        database_url=os.environ.get("DATABASE_URL") or None,
+        bootstrap=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+        pg_port=int(os.environ.get("INCENTIVES_PG_PORT") or defaults.pg_port),
+        kafka_port=int(os.environ.get("INCENTIVES_KAFKA_PORT") or defaults.kafka_port),
+        ports=ports,
+    )
+
+
 def _say(text: str = "") -> None:
     print(text, flush=True)
 
 
 async def _main(state_dir: Path, demo: bool, stop: asyncio.Event) -> None:
     started = time.monotonic()
-    stack = Stack(
-        StackOptions(
-            state_dir=state_dir,
-            database_url=os.environ.get("DATABASE_URL") or None,
-            bootstrap=os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None,
-        )
-    )
+    stack = Stack(options_from_env(state_dir))
     try:
         _say("starting PostgreSQL and the broker ...")
         info = await stack.start()
