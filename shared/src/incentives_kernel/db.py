@@ -84,10 +84,12 @@ async def migrate(conn: Conn, schema: str, migrations: list[Migration]) -> list[
                    applied_at timestamptz NOT NULL DEFAULT now())"""
         )
         done = {r["name"]: r["checksum"] for r in await conn.fetch("SELECT name, checksum FROM schema_migrations")}
+        # Every applied file is checked before anything new is applied: drift stops the start untouched.
+        for m in migrations:
+            if m.name in done and done[m.name] != m.checksum:
+                raise MigrationDrift(f"{schema}: migration {m.name} changed after it was applied")
         for m in migrations:
             if m.name in done:
-                if done[m.name] != m.checksum:
-                    raise MigrationDrift(f"{schema}: migration {m.name} changed after it was applied")
                 continue
             async with conn.transaction():
                 await conn.execute(m.sql)

@@ -12,6 +12,7 @@ re-publishes the same rows with the same event ids: consumers deduplicate them i
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import random
@@ -51,8 +52,19 @@ async def enqueue(
         topic,
         key,
         value,
-        [[k, v.decode("latin-1")] for k, v in headers],
+        [encode_header(k, v) for k, v in headers],
     )
+
+
+def encode_header(key: str, value: bytes) -> list[str]:
+    """A header as jsonb can hold it: header values are arbitrary bytes (NUL included), so base64."""
+    return [key, base64.b64encode(value).decode("ascii"), "b64"]
+
+
+def decode_header(stored: list[str]) -> tuple[str, bytes]:
+    if len(stored) == 3 and stored[2] == "b64":
+        return stored[0], base64.b64decode(stored[1])
+    return stored[0], stored[1].encode("latin-1")  # rows written before base64 was used
 
 
 class Producer(Protocol):
@@ -118,6 +130,7 @@ class OutboxRelay:
                 self.is_leader = False
                 self._observer.failed()
                 self._on_health(False, f"outbox relay: {type(exc).__name__}")
+                await self._report_backlog_safely()  # the backlog matters most while publishing fails
                 log.warning(
                     "outbox relay failed, retrying",
                     error=type(exc).__name__,
@@ -133,6 +146,8 @@ class OutboxRelay:
             if await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
                 break
             await self._sleep(1.0)  # a standby: another replica's relay publishes
+        if self._stopping:
+            return
         self.is_leader = True
         try:
             last_stats = 0.0
@@ -166,7 +181,7 @@ class OutboxRelay:
                 return 0
             acks = []
             for r in rows:
-                headers = [(k, v.encode("latin-1")) for k, v in r["headers"]]
+                headers = [decode_header(h) for h in r["headers"]]
                 acks.append(await self._producer.send(r["topic"], r["value"], key=r["key"], headers=headers))
             await asyncio.gather(*acks)  # every broker ack before any row is marked
             await conn.execute(
@@ -178,6 +193,11 @@ class OutboxRelay:
         for topic, n in counts.items():
             self._observer.published(topic, n)
         return len(rows)
+
+    async def _report_backlog_safely(self) -> None:
+        with contextlib.suppress(Exception):
+            async with self._pool.acquire() as conn:
+                await self._report_backlog(conn)
 
     async def _report_backlog(self, conn: Conn) -> None:
         row = await conn.fetchrow(
