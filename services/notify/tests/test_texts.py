@@ -28,6 +28,10 @@ SAMPLE = {
     "report_id": "r-2001",
     "department": "Nanqu Fire Station",
     "reason_text": "REASON-TEXT",
+    "day": "2026-11-21",
+    "cap": 50,
+    "requested": 10,
+    "cut": 4,
 }
 
 

@@ -266,6 +266,39 @@ class SourceRef(OutboundData):
 PointsCredited.model_rebuild()
 
 
+class PointsReversed(OutboundData):
+    """A compensating transfer took back what an earlier credit gave (the ledger is never edited)."""
+
+    member_id: Identifier
+    transfer_id: str
+    reverses: str = Field(description="the transfer_id of the credit taken back")
+    kind: str = Field(description="what was reversed: report | volunteer")
+    ref: str
+    amount: int = Field(gt=0)
+    reason: str
+    rule_version: str
+    balance: int = Field(description="available after the reversal; may be below zero")
+    source_event: SourceRef
+    occurred_at: datetime
+
+
+class PointsCapped(OutboundData):
+    """The daily cap cut (part of) a credit: what was asked, what was credited, and why."""
+
+    member_id: Identifier
+    kind: str
+    ref: str
+    requested: int = Field(gt=0)
+    credited: int = Field(ge=0)
+    cut: int = Field(gt=0)
+    day: str = Field(description="the business day (ISO date) in the configured timezone")
+    cap: int
+    reason: str
+    rule_version: str
+    source_event: SourceRef
+    occurred_at: datetime
+
+
 # ---------------------------------------------------------------- outbound: incentives.notifications.v1
 
 
@@ -299,6 +332,8 @@ PUBLISHED_TYPES: dict[str, type[BaseModel]] = {
     "report.rating_recorded": ReportRatingRecorded,
     "report.verification_reversed": ReportVerificationReversed,
     "points.credited": PointsCredited,
+    "points.reversed": PointsReversed,
+    "points.capped": PointsCapped,
     "notification.created": NotificationCreated,
 }
 

@@ -19,6 +19,8 @@ def register(runtime: ServiceRuntime) -> None:
         {
             **members.USE_CASES,
             "points.credited": partial(usecases.points_credited, metrics=metrics),
+            "points.reversed": partial(usecases.points_reversed, metrics=metrics),
+            "points.capped": partial(usecases.points_capped, metrics=metrics),
             "report.lifecycle_changed": partial(usecases.report_changed, metrics=metrics),
         },
         ALL_TYPES,

@@ -8,7 +8,14 @@ from incentives_kernel import members, outbox, topics
 from incentives_kernel.consumer import Outcome, applied, ignored
 from incentives_kernel.db import Conn
 from incentives_kernel.envelope import ParsedEvent, derived_event_id
-from incentives_kernel.events import Locale, NotificationCreated, PointsCredited, ReportLifecycleChanged
+from incentives_kernel.events import (
+    Locale,
+    NotificationCreated,
+    PointsCapped,
+    PointsCredited,
+    PointsReversed,
+    ReportLifecycleChanged,
+)
 
 from . import repository as repo
 from . import texts
@@ -73,6 +80,30 @@ async def points_credited(conn: Conn, event: ParsedEvent, *, metrics: NotifyMetr
     return await notify(
         conn, event, data.member_id, "points_credited", fields, metrics, template=f"points_credited_{data.kind}"
     )
+
+
+async def points_reversed(conn: Conn, event: ParsedEvent, *, metrics: NotifyMetrics) -> Outcome:
+    data = event.data
+    assert isinstance(data, PointsReversed)
+    locale = (await members.require(conn, data.member_id)).locale
+    # The reversal's reason names the rejection (invalid / fraudulent) for reports.
+    found = "fraudulent" if "fraudulent" in data.reason else "invalid"
+    fields = {
+        "amount": data.amount,
+        "ref": data.ref,
+        "balance": data.balance,
+        "reason_text": texts.reason_text(f"{found}_found", locale),
+    }
+    return await notify(
+        conn, event, data.member_id, "points_reversed", fields, metrics, template=f"points_reversed_{data.kind}"
+    )
+
+
+async def points_capped(conn: Conn, event: ParsedEvent, *, metrics: NotifyMetrics) -> Outcome:
+    data = event.data
+    assert isinstance(data, PointsCapped)
+    fields = {"day": data.day, "cap": data.cap, "requested": data.requested, "cut": data.cut}
+    return await notify(conn, event, data.member_id, "points_capped", fields, metrics)
 
 
 async def report_changed(conn: Conn, event: ParsedEvent, *, metrics: NotifyMetrics) -> Outcome:

@@ -28,9 +28,9 @@ class BalanceOut(BaseModel):
 
 
 class LedgerLine(BaseModel):
-    transfer_id: str
-    kind: str
-    amount: int = Field(description="signed: positive credits the member, negative debits")
+    entry_id: str = Field(description="a transfer id, or for kind `capped` the id of the cap cut")
+    kind: str = Field(description="report | rating | volunteer | reversal | adjustment | capped")
+    amount: int = Field(description="signed: positive credits the member, negative debits; 0 for `capped`")
     reason: str
     rule_version: str
     occurred_at: datetime
@@ -105,9 +105,9 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
             rows = await repo.ledger_page(conn, member_id, before_seq, limit + 1)
         items = [
             LedgerLine(
-                transfer_id=r["transfer_id"],
+                entry_id=r["entry_id"],
                 kind=r["kind"],
-                amount=r["amount"] if r["is_credit"] else -r["amount"],
+                amount=r["amount"],
                 reason=r["reason"],
                 rule_version=r["rule_version"],
                 occurred_at=r["occurred_at"],

@@ -17,6 +17,19 @@ class PointsMetrics:
             "incentives_points_transfers_total", "Ledger transfers appended, by kind", ["kind"], registry=registry
         )
 
+        self.reversed = Counter(
+            "incentives_points_reversed_points_total",
+            "Points taken back by reversals, by kind",
+            ["kind"],
+            registry=registry,
+        )
+        self.capped = Counter(
+            "incentives_points_capped_points_total",
+            "Points the daily cap did not credit, by kind",
+            ["kind"],
+            registry=registry,
+        )
+
     def credit(self, kind: str, amount: int) -> None:
         self.credited.labels(kind).inc(amount)
         self.transfers.labels(kind).inc()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from incentives_kernel.events import ReportCategory
 
@@ -40,3 +43,27 @@ def star_level(earned_365d: int) -> int:
         if earned_365d >= threshold:
             return level
     return 0
+
+
+DAILY_CAP = 50
+CAPPED_KINDS = frozenset({"report", "rating"})
+
+
+@dataclass(frozen=True, slots=True)
+class CapDecision:
+    credited: int
+    cut: int
+
+
+def apply_daily_cap(kind: str, requested: int, earned_today: int, cap: int = DAILY_CAP) -> CapDecision:
+    """Report-related points (reports and ratings) are capped per member per business day."""
+    if kind not in CAPPED_KINDS:
+        return CapDecision(requested, 0)
+    room = max(0, cap - earned_today)
+    credited = min(requested, room)
+    return CapDecision(credited, requested - credited)
+
+
+def business_day(moment: datetime, timezone: str) -> date:
+    """The day of `moment` where the district counts days (Asia/Shanghai unless configured)."""
+    return moment.astimezone(ZoneInfo(timezone)).date()

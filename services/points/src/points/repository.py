@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
@@ -25,14 +25,16 @@ class NewTransfer:
     source: str
     source_event_id: str
     occurred_at: datetime
+    ref: str | None = None
+    reverses: str | None = None
 
 
 async def insert_transfer(conn: Conn, t: NewTransfer) -> bool:
     """Append a transfer; False if a transfer with this id exists (the same id twice is one transfer)."""
     status = await conn.execute(
         """INSERT INTO transfers (transfer_id, debit_account, credit_account, amount, kind, member_id,
-                                  rule_version, reason, source, source_event_id, occurred_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (transfer_id) DO NOTHING""",
+                                  rule_version, reason, source, source_event_id, occurred_at, ref, reverses)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (transfer_id) DO NOTHING""",
         t.transfer_id,
         t.debit_account,
         t.credit_account,
@@ -44,6 +46,8 @@ async def insert_transfer(conn: Conn, t: NewTransfer) -> bool:
         t.source,
         t.source_event_id,
         t.occurred_at,
+        t.ref,
+        t.reverses,
     )
     return status.endswith("1")
 
@@ -90,12 +94,73 @@ async def earned_since(conn: Conn, member_id: str, since: datetime) -> int:
     return int(value)
 
 
+async def earned_on(conn: Conn, member_id: str, day: date) -> int:
+    """Report-related points already earned that day, with the row locked until the transaction ends."""
+    await conn.execute(
+        "INSERT INTO daily_earnings (member_id, day) VALUES ($1, $2) ON CONFLICT DO NOTHING", member_id, day
+    )
+    value = await conn.fetchval(
+        "SELECT earned FROM daily_earnings WHERE member_id = $1 AND day = $2 FOR UPDATE", member_id, day
+    )
+    return int(value)
+
+
+async def add_earned(conn: Conn, member_id: str, day: date, amount: int) -> None:
+    await conn.execute(
+        "UPDATE daily_earnings SET earned = earned + $3 WHERE member_id = $1 AND day = $2", member_id, day, amount
+    )
+
+
+async def insert_cap_cut(
+    conn: Conn,
+    *,
+    cut_id: str,
+    member_id: str,
+    day: date,
+    kind: str,
+    ref: str,
+    requested: int,
+    credited: int,
+    cut: int,
+    rule_version: str,
+    reason: str,
+    source: str,
+    source_event_id: str,
+    occurred_at: datetime,
+) -> bool:
+    status = await conn.execute(
+        """INSERT INTO cap_cuts (cut_id, member_id, day, kind, ref, requested, credited, cut, rule_version, reason,
+                                 source, source_event_id, occurred_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (cut_id) DO NOTHING""",
+        cut_id,
+        member_id,
+        day,
+        kind,
+        ref,
+        requested,
+        credited,
+        cut,
+        rule_version,
+        reason,
+        source,
+        source_event_id,
+        occurred_at,
+    )
+    return status.endswith("1")
+
+
 async def ledger_page(conn: Conn, member_id: str, before_seq: int | None, limit: int) -> list[asyncpg.Record]:
+    """Transfers and cap cuts (amount 0, with the reason), newest first, keyset on the shared sequence."""
     return await conn.fetch(
-        """SELECT transfer_id, seq, kind, amount, credit_account = $2 AS is_credit, reason, rule_version,
-                  occurred_at, source, source_event_id
-           FROM transfers WHERE member_id = $1 AND ($3::bigint IS NULL OR seq < $3)
-           ORDER BY seq DESC LIMIT $4""",
+        """SELECT * FROM (
+               SELECT transfer_id AS entry_id, seq, kind,
+                      CASE WHEN credit_account = $2 THEN amount ELSE -amount END AS amount,
+                      reason, rule_version, occurred_at
+               FROM transfers WHERE member_id = $1 AND ($3::bigint IS NULL OR seq < $3)
+               UNION ALL
+               SELECT cut_id, seq, 'capped', 0, reason, rule_version, occurred_at
+               FROM cap_cuts WHERE member_id = $1 AND ($3::bigint IS NULL OR seq < $3)
+           ) AS entries ORDER BY seq DESC LIMIT $4""",
         member_id,
         member_account(member_id),
         before_seq,
@@ -126,3 +191,15 @@ async def leaderboard(conn: Conn, district: str | None, since: datetime | None, 
 async def find_transfer(conn: Conn, transfer_id: str) -> dict[str, Any] | None:
     row = await conn.fetchrow("SELECT * FROM transfers WHERE transfer_id = $1", transfer_id)
     return dict(row) if row else None
+
+
+async def earning_recorded(conn: Conn, transfer_id: str, cut_id: str) -> bool:
+    """Whether this earning was handled before: credited (in part or whole) or cut to nothing by the cap."""
+    return bool(
+        await conn.fetchval(
+            """SELECT EXISTS (SELECT 1 FROM transfers WHERE transfer_id = $1)
+               OR EXISTS (SELECT 1 FROM cap_cuts WHERE cut_id = $2)""",
+            transfer_id,
+            cut_id,
+        )
+    )

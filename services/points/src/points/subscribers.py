@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 from incentives_kernel import members, topics
-from incentives_kernel.events import ALL_TYPES, PointsCredited
+from incentives_kernel.events import ALL_TYPES, PointsCapped, PointsCredited, PointsReversed
 from incentives_kernel.runtime import ServiceRuntime
 
 from . import usecases
@@ -13,19 +13,23 @@ from .metrics import PointsMetrics
 
 
 def register(runtime: ServiceRuntime) -> None:
-    metrics = PointsMetrics(runtime.registry)
+    deps = usecases.Deps(PointsMetrics(runtime.registry), runtime.settings.timezone)
     runtime.consume(
         [topics.MEMBERS, topics.REPORTS_LIFECYCLE, topics.VOLUNTEER],
         {
             **members.USE_CASES,
-            "report.verified": partial(usecases.credit_report, metrics=metrics),
-            "report.rating_recorded": partial(usecases.credit_rating, metrics=metrics),
-            "volunteer.attendance_confirmed": partial(usecases.credit_volunteering, metrics=metrics),
+            "report.verified": partial(usecases.credit_report, deps=deps),
+            "report.rating_recorded": partial(usecases.credit_rating, deps=deps),
+            "volunteer.attendance_confirmed": partial(usecases.credit_volunteering, deps=deps),
+            "report.verification_reversed": partial(usecases.reverse_report, deps=deps),
+            "volunteer.attendance_revoked": partial(usecases.reverse_volunteering, deps=deps),
         },
         ALL_TYPES,
-        ignore_types=["report.lifecycle_changed", "report.verification_reversed", "volunteer.attendance_revoked"],
+        ignore_types=["report.lifecycle_changed"],
         description="Members (projection), verified reports and ratings from reports, confirmed volunteering",
     )
     runtime.document_publication(
-        topics.POINTS, [PointsCredited], "Points events for riders and other systems, keyed by member_id."
+        topics.POINTS,
+        [PointsCredited, PointsReversed, PointsCapped],
+        "Points events for riders and other systems, keyed by member_id.",
     )

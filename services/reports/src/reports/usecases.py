@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from incentives_kernel import members, outbox, topics
 from incentives_kernel.consumer import APPLIED, Outcome, applied, ignored
 from incentives_kernel.db import Conn
@@ -192,4 +194,19 @@ async def _emit(
         subject=data.report_id,
         data=data,
         event_id=derived_event_id(type_, *cause),
+        # The business time, not the time of sending: points decides its daily cap by the event's
+        # day, and a re-publish must decide the same.
+        time=_business_time(data),
     )
+
+
+def _business_time(
+    data: ReportVerified | ReportLifecycleChanged | ReportVerificationReversed | ReportRatingRecorded,
+) -> datetime:
+    if isinstance(data, ReportVerified):
+        return data.verified_at
+    if isinstance(data, ReportLifecycleChanged):
+        return data.changed_at
+    if isinstance(data, ReportVerificationReversed):
+        return data.reversed_at
+    return data.rated_at
