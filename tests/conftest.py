@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 from incentives_ops.embedded import EmbeddedPostgres, EmbeddedTansu, free_port
+from incentives_ops.provision import drop_database
 from incentives_ops.stack import Stack, StackOptions
 from incentives_ops.topics_admin import create_topics
 
@@ -110,6 +111,7 @@ async def stack(infra: Infra) -> AsyncIterator[Stack]:
         yield s
     finally:
         await asyncio.to_thread(s.stop)
+        await drop_database(infra.admin_dsn, s.opt.database)
         logs = state / "logs"
         keep = os.environ.get("INCENTIVES_TEST_LOGS")
         if keep:

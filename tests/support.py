@@ -19,13 +19,19 @@ def uid(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-async def publish(bootstrap: str, topic: str, key: str, *values: dict[str, Any] | bytes) -> None:
+async def publish(
+    bootstrap: str,
+    topic: str,
+    key: str,
+    *values: dict[str, Any] | bytes,
+    headers: list[tuple[str, bytes]] | None = None,
+) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False)
     await producer.start()
     try:
         for value in values:
             raw = value if isinstance(value, bytes) else encode_event(value)
-            await producer.send_and_wait(topic, raw, key=key.encode())
+            await producer.send_and_wait(topic, raw, key=key.encode(), headers=headers)
     finally:
         await producer.stop()
 

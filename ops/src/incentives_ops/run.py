@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import sys
 import time
@@ -42,6 +43,11 @@ def options_from_env(state_dir: Path) -> StackOptions:
     )
 
 
+def _masked(dsn: str) -> str:
+    """A connection URL fit for a terminal: the password, if any, hidden."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", dsn)
+
+
 def _say(text: str = "") -> None:
     print(text, flush=True)
 
@@ -61,7 +67,7 @@ async def _main(state_dir: Path, demo: bool, stop: asyncio.Event) -> None:
         for name, url in info.urls.items():
             _say(f"  {name:<8} {url}   docs {url}/docs   metrics {url}/metrics")
         _say(f"  broker   {info.bootstrap}")
-        _say(f"  database {info.admin_dsn}  (schemas reports, points, rewards, notify)")
+        _say(f"  database {_masked(info.admin_dsn)}  (schemas reports, points, rewards, notify)")
         _say(f"  operator token  {info.operator_token}")
         _say(f"  gateway token   {info.gateway_token}")
         _say(f"  written to {state_dir / 'env'}; logs in {state_dir / 'logs'}; catalogue seeded ({created} new)")

@@ -99,7 +99,7 @@ class Delivery:
     @classmethod
     def of_parked(cls, parked: parking.ParkedEvent) -> Delivery:
         pos = parked.position
-        return cls(pos.topic, pos.partition, pos.offset, parked.record_key, parked.value)
+        return cls(pos.topic, pos.partition, pos.offset, parked.record_key, parked.value, parked.headers)
 
     @property
     def replayed(self) -> bool:
@@ -207,7 +207,7 @@ class EventConsumer:
                 async with conn.transaction():  # a savepoint: a refused event leaves no partial effect
                     outcome = await self._use_cases[env.type](conn, event)
             except parking.Park as wait:
-                await parking.park(conn, key, wait.awaiting, wait.reason, d.position, d.key, d.value or b"")
+                await parking.park(conn, key, wait.awaiting, wait.reason, d.position, d.key, d.value or b"", d.headers)
                 await inbox.set_outcome(conn, key, "parked", wait.reason)
                 pending.outcomes.append((d.topic, env.type, "parked"))
                 log.info("event parked", awaiting=wait.awaiting, reason=wait.reason)
@@ -247,6 +247,7 @@ class EventConsumer:
             self._on_commit()
             for topic, reason in pending.dead:
                 self._metrics.dlq.labels(topic, reason).inc()
+                self._metrics.events_handled.labels(topic, "", "dead_lettered").inc()
         return len(expired)
 
     async def _unexpected(

@@ -249,7 +249,7 @@ class PointsCredited(OutboundData):
     member_id: Identifier
     transfer_id: str
     amount: int = Field(gt=0)
-    kind: str = Field(description="report | rating | volunteer | adjustment")
+    kind: str = Field(description="report | rating | volunteer")
     ref: str = Field(description="what earned: the report id or attendance id")
     reason: str = Field(description="an operator-facing explanation (riders get a localized text from notify)")
     rule_version: str

@@ -8,7 +8,6 @@ text message is masked too.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import sys
 from collections.abc import MutableMapping
@@ -52,7 +51,7 @@ def redact_processor(_logger: Any, _method: str, event_dict: MutableMapping[str,
     return event_dict
 
 
-def configure_logging(service: str, level: str = "INFO") -> None:
+def configure_logging(service: str, level: str = "INFO", debug_loggers: str = "") -> None:
     """JSON lines on stdout; the standard library's loggers (uvicorn, aiokafka, faststream) too."""
     timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
     shared: list[Any] = [
@@ -84,6 +83,6 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root.setLevel(level.upper())
     for noisy in ("aiokafka", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    # For diagnosis: INCENTIVES_DEBUG_LOGGERS=aiokafka.consumer.fetcher,... turns those loggers to DEBUG.
-    for name in filter(None, os.environ.get("INCENTIVES_DEBUG_LOGGERS", "").split(",")):
+    # For diagnosis (setting debug_loggers, e.g. aiokafka.consumer.fetcher): those loggers at DEBUG.
+    for name in filter(None, debug_loggers.split(",")):
         logging.getLogger(name.strip()).setLevel(logging.DEBUG)

@@ -46,7 +46,7 @@ class KernelMetrics:
         )
         self.transient_failures = Counter(
             f"{p}_consumer_transient_failures_total",
-            "Batches rolled back and retried for infrastructure errors",
+            "Batches rolled back and retried (infrastructure errors, or a failure outside one event)",
             ["topic"],
             registry=registry,
         )

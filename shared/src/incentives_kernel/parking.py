@@ -16,6 +16,7 @@ import asyncpg
 
 from .db import Conn
 from .inbox import InboxKey, Position
+from .outbox import decode_header, encode_header
 
 
 class Park(Exception):
@@ -35,15 +36,23 @@ class ParkedEvent:
     position: Position
     record_key: bytes | None
     value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 async def park(
-    conn: Conn, key: InboxKey, awaiting: str, reason: str, pos: Position, record_key: bytes | None, value: bytes
+    conn: Conn,
+    key: InboxKey,
+    awaiting: str,
+    reason: str,
+    pos: Position,
+    record_key: bytes | None,
+    value: bytes,
+    headers: tuple[tuple[str, bytes], ...] = (),
 ) -> None:
     await conn.execute(
         """INSERT INTO parked_events (consumer, source, event_id, awaiting, reason, topic, kafka_partition,
-                                      kafka_offset, key, value)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                                      kafka_offset, key, value, headers)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
            ON CONFLICT (consumer, source, event_id) DO UPDATE SET awaiting = EXCLUDED.awaiting,
                reason = EXCLUDED.reason""",
         key.consumer,
@@ -56,6 +65,7 @@ async def park(
         pos.offset,
         record_key,
         value,
+        [encode_header(k, v) for k, v in headers],
     )
 
 
@@ -67,6 +77,7 @@ def _row(r: asyncpg.Record) -> ParkedEvent:
         position=Position(r["topic"], r["kafka_partition"], r["kafka_offset"]),
         record_key=r["key"],
         value=r["value"],
+        headers=tuple(decode_header(h) for h in r["headers"]),
     )
 
 
@@ -75,7 +86,7 @@ async def take(conn: Conn, consumer: str, awaiting: str) -> list[ParkedEvent]:
     rows = await conn.fetch(
         """DELETE FROM parked_events WHERE consumer = $1 AND awaiting = $2
            RETURNING consumer, source, event_id, awaiting, reason, topic, kafka_partition, kafka_offset, key,
-                     value, parked_at""",
+                     value, headers, parked_at""",
         consumer,
         awaiting,
     )
@@ -89,7 +100,7 @@ async def take_expired(conn: Conn, consumer: str, grace: timedelta, limit: int =
                WHERE consumer = $1 AND parked_at < now() - $2::interval
                ORDER BY parked_at LIMIT $3 FOR UPDATE SKIP LOCKED)
            RETURNING consumer, source, event_id, awaiting, reason, topic, kafka_partition, kafka_offset, key,
-                     value, parked_at""",
+                     value, headers, parked_at""",
         consumer,
         grace,
         limit,

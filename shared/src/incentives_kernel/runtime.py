@@ -240,7 +240,7 @@ class ServiceRuntime:
 
 
 def create_http_app(runtime: ServiceRuntime, *, title: str, routers: Sequence[APIRouter]) -> FastAPI:
-    configure_logging(runtime.service, runtime.settings.log_level)
+    configure_logging(runtime.service, runtime.settings.log_level, runtime.settings.debug_loggers)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

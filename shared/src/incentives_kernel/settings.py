@@ -22,6 +22,7 @@ SHARED_ENV = {
     "gateway_tokens": "INCENTIVES_GATEWAY_TOKENS",
     "env": "INCENTIVES_ENV",
     "log_level": "INCENTIVES_LOG_LEVEL",
+    "debug_loggers": "INCENTIVES_DEBUG_LOGGERS",
     "timezone": "INCENTIVES_TIMEZONE",
 }
 
@@ -48,6 +49,7 @@ class ServiceSettings(BaseSettings):
     operator_tokens: SecretStr = SecretStr("")
     gateway_tokens: SecretStr = SecretStr("")
     log_level: str = "INFO"
+    debug_loggers: str = Field(default="", description="comma-separated loggers to run at DEBUG, for diagnosis")
     timezone: str = Field(default="Asia/Shanghai", description="business days (daily caps) are counted here")
 
     consumer_max_records: int = Field(default=500, ge=1, le=10_000)
