@@ -85,6 +85,17 @@ def cmd_seed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from .audit import audit, render
+    from .provision import _with
+
+    admin = _need(args.admin_url, "INCENTIVES_ADMIN_DATABASE_URL")
+    timezone = _env("INCENTIVES_TIMEZONE", "Asia/Shanghai") or "Asia/Shanghai"
+    results = asyncio.run(audit(_with(admin, database=args.database), timezone=timezone))
+    print(render(results))
+    return 0 if all(c.ok for c in results) else 1
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .run import run
 
@@ -123,6 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("--bootstrap")
     p.set_defaults(func=cmd_dlq)
+
+    p = sub.add_parser("audit", help="check the ledger and every service's bookkeeping; exit 1 on a violation")
+    p.add_argument("--admin-url")
+    p.add_argument("--database", default=_env("INCENTIVES_DATABASE", "incentives"))
+    p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("seed", help="seed the reward catalogue")
     p.add_argument("--rewards-url", default=_env("REWARDS_URL", "http://127.0.0.1:8083"))

@@ -1,0 +1,151 @@
+"""`incentives audit`: check the invariants over all services' data and print a verdict.
+
+Every check holds at any committed state (each is kept in the same transaction as the effects), so
+the audit may run while traffic flows. It reads every schema as the database's administrator; the
+statements live here, in the one tool that reads across services.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import asyncpg
+
+SERVICES = ("reports", "points", "rewards", "notify")
+
+
+@dataclass
+class Check:
+    name: str
+    violations: int
+    detail: str = ""
+    examples: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.violations == 0
+
+
+# (name, SQL returning one row per violation with a text column `example`, what it means)
+POINTS_CHECKS: list[tuple[str, str, str]] = [
+    (
+        "balances equal the sums of their transfers",
+        """SELECT b.member_id AS example FROM points.member_balances b
+           LEFT JOIN (SELECT member_id,
+                             sum(amount) FILTER (WHERE credit_account = 'member:' || member_id) AS credits,
+                             sum(amount) FILTER (WHERE debit_account = 'member:' || member_id) AS debits
+                      FROM points.transfers GROUP BY member_id) t USING (member_id)
+           WHERE b.credits <> COALESCE(t.credits, 0) OR b.debits <> COALESCE(t.debits, 0)""",
+        "member_balances drifted from the ledger",
+    ),
+    (
+        "every transfer is inside the books (all accounts sum to zero)",
+        """SELECT 'imbalance ' || s AS example FROM (
+               SELECT COALESCE(sum(CASE WHEN side = 'c' THEN amount ELSE -amount END), 0) AS s FROM (
+                   SELECT 'c' AS side, amount FROM points.transfers
+                   UNION ALL SELECT 'd', amount FROM points.transfers) x) y
+           WHERE s <> 0""",
+        "credits and debits differ",
+    ),
+    (
+        "no member below zero except through a reversal",
+        """SELECT b.member_id AS example FROM points.member_balances b
+           WHERE b.credits - b.debits - b.held < 0
+             AND NOT EXISTS (SELECT 1 FROM points.transfers t
+                             WHERE t.member_id = b.member_id AND t.kind = 'reversal')""",
+        "a balance went negative without a reversal",
+    ),
+    (
+        "one credit per report, rating and attendance",
+        """SELECT kind || ':' || ref AS example FROM points.transfers
+           WHERE kind IN ('report', 'rating', 'volunteer') GROUP BY kind, ref HAVING count(*) > 1""",
+        "something earned twice",
+    ),
+    (
+        "at most one effect per source event",
+        """SELECT source || '#' || source_event_id AS example FROM points.transfers
+           WHERE kind IN ('report', 'rating', 'volunteer', 'reversal')
+           GROUP BY source, source_event_id HAVING count(*) > 1""",
+        "one event moved points twice",
+    ),
+    (
+        "every reversal takes back exactly its credit",
+        """SELECT r.transfer_id AS example FROM points.transfers r
+           LEFT JOIN points.transfers o ON o.transfer_id = r.reverses
+           WHERE r.kind = 'reversal' AND (o.transfer_id IS NULL OR o.amount <> r.amount
+                 OR o.member_id <> r.member_id OR o.credit_account <> r.debit_account)""",
+        "a reversal does not mirror its credit",
+    ),
+    (
+        "daily cap kept (report points per member and day <= the cap, and counted right)",
+        """SELECT d.member_id || ' ' || d.day AS example FROM points.daily_earnings d
+           LEFT JOIN (SELECT member_id, (occurred_at AT TIME ZONE $1)::date AS day, sum(amount) AS earned
+                      FROM points.transfers WHERE kind IN ('report', 'rating') GROUP BY 1, 2) t
+             ON t.member_id = d.member_id AND t.day = d.day
+           WHERE d.earned > $2 OR d.earned <> COALESCE(t.earned, 0)""",
+        "the cap was exceeded or its counter drifted",
+    ),
+    (
+        "held points never negative",
+        """SELECT member_id AS example FROM points.member_balances WHERE held < 0""",
+        "a hold was released twice",
+    ),
+]
+
+KERNEL_CHECKS: list[tuple[str, str, str]] = [
+    (
+        "every parked event is still waiting (inbox says parked)",
+        """SELECT p.source || '#' || p.event_id AS example FROM {s}.parked_events p
+           LEFT JOIN {s}.inbox i USING (consumer, source, event_id)
+           WHERE i.outcome IS DISTINCT FROM 'parked'""",
+        "a parked event has another outcome",
+    ),
+    (
+        "every event the inbox calls parked is kept",
+        """SELECT i.source || '#' || i.event_id AS example FROM {s}.inbox i
+           LEFT JOIN {s}.parked_events p USING (consumer, source, event_id)
+           WHERE i.outcome = 'parked' AND p.event_id IS NULL""",
+        "a parked event was lost",
+    ),
+    (
+        "outbox published within 5 minutes of commit",
+        """SELECT id::text AS example FROM {s}.outbox
+           WHERE published_at IS NULL AND created_at < now() - interval '5 minutes'""",
+        "the relay is behind or stuck",
+    ),
+]
+
+
+async def audit(admin_dsn: str, *, timezone: str = "Asia/Shanghai", daily_cap: int = 50) -> list[Check]:
+    """Run every check; `admin_dsn` must reach the system's database with rights on all schemas."""
+    conn = await asyncpg.connect(admin_dsn)
+    results: list[Check] = []
+    try:
+        present = {r["nspname"] for r in await conn.fetch("SELECT nspname FROM pg_namespace")}
+        for name, sql, detail in POINTS_CHECKS:
+            args = (timezone, daily_cap) if "$1" in sql else ()
+            rows = await conn.fetch(sql, *args)
+            results.append(Check(f"points: {name}", len(rows), detail, [str(r["example"]) for r in rows[:5]]))
+        for service in SERVICES:
+            if service not in present:
+                results.append(Check(f"{service}: schema present", 1, "the schema is missing"))
+                continue
+            for name, sql, detail in KERNEL_CHECKS:
+                rows = await conn.fetch(sql.format(s=f'"{service}"'))
+                results.append(Check(f"{service}: {name}", len(rows), detail, [str(r["example"]) for r in rows[:5]]))
+    finally:
+        await conn.close()
+    return results
+
+
+def render(results: list[Check]) -> str:
+    lines = []
+    for check in results:
+        mark = "ok  " if check.ok else "FAIL"
+        line = f"{mark} {check.name}"
+        if not check.ok:
+            line += f": {check.violations} ({check.detail}); e.g. {', '.join(check.examples)}"
+        lines.append(line)
+    failed = sum(1 for c in results if not c.ok)
+    lines.append(f"verdict: {'PASS' if failed == 0 else 'FAIL'} ({len(results) - failed}/{len(results)} checks hold)")
+    return "\n".join(lines)
