@@ -60,6 +60,19 @@ async def credit(
         ref or tid,
         None,
     )
+    await conn.execute(
+        """INSERT INTO points.earned_by_day (member_id, day, earned) VALUES ($1, current_date, $2)
+           ON CONFLICT (member_id, day) DO UPDATE SET earned = earned_by_day.earned + $2""",
+        member,
+        amount,
+    )
+    await conn.execute(
+        """INSERT INTO points.period_totals (period, period_start, member_id, district, earned)
+           VALUES ('all', '1970-01-01', $1, 'nanqu', $2)
+           ON CONFLICT (period, period_start, member_id) DO UPDATE SET earned = period_totals.earned + $2""",
+        member,
+        amount,
+    )
     if update_balance:
         await conn.execute(
             """INSERT INTO points.member_balances (member_id, credits) VALUES ($1, $2)

@@ -86,6 +86,27 @@ POINTS_CHECKS: list[tuple[str, str, str]] = [
         "the cap was exceeded or its counter drifted",
     ),
     (
+        "earned-by-day totals agree with the ledger (star levels stand on them)",
+        """SELECT COALESCE(e.member_id, t.member_id) AS example
+           FROM (SELECT member_id, sum(earned) AS earned FROM points.earned_by_day GROUP BY member_id) e
+           FULL JOIN (SELECT member_id, sum(CASE WHEN kind = 'reversal' THEN -amount ELSE amount END) AS earned
+                      FROM points.transfers WHERE kind IN ('report', 'rating', 'volunteer')
+                         OR (kind = 'reversal' AND reverses IN (SELECT transfer_id FROM points.transfers
+                                                                WHERE kind IN ('report', 'rating', 'volunteer')))
+                      GROUP BY member_id) t USING (member_id)
+           WHERE COALESCE(e.earned, 0) <> COALESCE(t.earned, 0)""",
+        "a level or leaderboard would be computed from wrong totals",
+    ),
+    (
+        "all-time leaderboard totals agree with earned-by-day",
+        """SELECT COALESCE(p.member_id, e.member_id) AS example
+           FROM (SELECT member_id, earned FROM points.period_totals WHERE period = 'all') p
+           FULL JOIN (SELECT member_id, sum(earned) AS earned FROM points.earned_by_day GROUP BY member_id) e
+             USING (member_id)
+           WHERE COALESCE(p.earned, 0) <> COALESCE(e.earned, 0)""",
+        "the leaderboard drifted",
+    ),
+    (
         "held points never negative",
         """SELECT member_id AS example FROM points.member_balances WHERE held < 0""",
         "a hold was released twice",

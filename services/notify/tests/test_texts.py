@@ -32,6 +32,9 @@ SAMPLE = {
     "cap": 50,
     "requested": 10,
     "cut": 4,
+    "from_level": 1,
+    "to_level": 2,
+    "earned_365d": 215,
 }
 
 

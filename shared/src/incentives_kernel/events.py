@@ -299,6 +299,17 @@ class PointsCapped(OutboundData):
     occurred_at: datetime
 
 
+class MemberLevelChanged(OutboundData):
+    """A member's star level moved: earned points in the trailing 365 days crossed a threshold."""
+
+    member_id: Identifier
+    from_level: int = Field(ge=0, le=5)
+    to_level: int = Field(ge=0, le=5)
+    earned_365d: int
+    cause: str = Field(description="earned | reversed | aged_out")
+    occurred_at: datetime
+
+
 # ---------------------------------------------------------------- outbound: incentives.notifications.v1
 
 
@@ -334,6 +345,7 @@ PUBLISHED_TYPES: dict[str, type[BaseModel]] = {
     "points.credited": PointsCredited,
     "points.reversed": PointsReversed,
     "points.capped": PointsCapped,
+    "member.level_changed": MemberLevelChanged,
     "notification.created": NotificationCreated,
 }
 

@@ -21,6 +21,7 @@ def register(runtime: ServiceRuntime) -> None:
             "points.credited": partial(usecases.points_credited, metrics=metrics),
             "points.reversed": partial(usecases.points_reversed, metrics=metrics),
             "points.capped": partial(usecases.points_capped, metrics=metrics),
+            "member.level_changed": partial(usecases.level_changed, metrics=metrics),
             "report.lifecycle_changed": partial(usecases.report_changed, metrics=metrics),
         },
         ALL_TYPES,

@@ -10,6 +10,7 @@ from incentives_kernel.db import Conn
 from incentives_kernel.envelope import ParsedEvent, derived_event_id
 from incentives_kernel.events import (
     Locale,
+    MemberLevelChanged,
     NotificationCreated,
     PointsCapped,
     PointsCredited,
@@ -104,6 +105,14 @@ async def points_capped(conn: Conn, event: ParsedEvent, *, metrics: NotifyMetric
     assert isinstance(data, PointsCapped)
     fields = {"day": data.day, "cap": data.cap, "requested": data.requested, "cut": data.cut}
     return await notify(conn, event, data.member_id, "points_capped", fields, metrics)
+
+
+async def level_changed(conn: Conn, event: ParsedEvent, *, metrics: NotifyMetrics) -> Outcome:
+    data = event.data
+    assert isinstance(data, MemberLevelChanged)
+    fields = {"from_level": data.from_level, "to_level": data.to_level, "earned_365d": data.earned_365d}
+    template = "level_up" if data.to_level > data.from_level else "level_down"
+    return await notify(conn, event, data.member_id, "level_changed", fields, metrics, template=template)
 
 
 async def report_changed(conn: Conn, event: ParsedEvent, *, metrics: NotifyMetrics) -> Outcome:

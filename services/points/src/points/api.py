@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Literal
 
+import asyncpg
 from fastapi import APIRouter, Path, Query
 from incentives_kernel import members
 from incentives_kernel.auth import Role
@@ -14,7 +15,7 @@ from incentives_kernel.pagination import MAX_LIMIT, decode_cursor, encode_cursor
 from incentives_kernel.runtime import ServiceRuntime
 from pydantic import BaseModel, Field, field_validator
 
-from . import policy
+from . import levels, policy
 from . import repository as repo
 from .ledger import InsufficientPoints, adjustment_account, check_debit, member_account
 
@@ -49,7 +50,8 @@ class LeaderboardEntry(BaseModel):
 
 class Leaderboard(BaseModel):
     district: str | None
-    period: str
+    period: str = Field(description="month and year are calendar periods in the business timezone")
+    period_start: date
     items: list[LeaderboardEntry]
 
 
@@ -75,6 +77,16 @@ class AdjustmentOut(BaseModel):
     available: int
 
 
+def ranked(rows: list[asyncpg.Record]) -> list[LeaderboardEntry]:
+    """Competition ranking of rows ordered by points: ties share a rank, the next rank skips (1, 1, 3)."""
+    entries: list[LeaderboardEntry] = []
+    for position, row in enumerate(rows, start=1):
+        tied = bool(entries) and entries[-1].points == row["earned"]
+        rank = entries[-1].rank if tied else position
+        entries.append(LeaderboardEntry(rank=rank, member_id=row["member_id"], points=row["earned"]))
+    return entries
+
+
 def build_router(runtime: ServiceRuntime) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["points"])
     any_caller = runtime.require(Role.GATEWAY)
@@ -86,7 +98,7 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
             if await members.get(conn, member_id) is None:
                 raise ApiError(404, "not_found", f"no member {member_id}")
             bal = await repo.balance(conn, member_id)
-            earned = await repo.earned_since(conn, member_id, datetime.now(UTC) - timedelta(days=365))
+            earned = await levels.earned_365d(conn, member_id, runtime.settings.timezone)
         return BalanceOut(
             member_id=member_id,
             available=bal.available,
@@ -123,15 +135,10 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
         period: Literal["month", "year", "all"] = "month",
         limit: int = Query(100, ge=1, le=MAX_LIMIT),
     ) -> Leaderboard:
-        now = datetime.now(UTC)
-        since = {"month": now - timedelta(days=30), "year": now - timedelta(days=365), "all": None}[period]
+        start = policy.period_starts(levels.today(runtime.settings.timezone))[period]
         async with runtime.pool.acquire() as conn:
-            rows = await repo.leaderboard(conn, district, since, limit)
-        return Leaderboard(
-            district=district,
-            period=period,
-            items=[LeaderboardEntry(rank=r["rank"], member_id=r["member_id"], points=r["points"]) for r in rows],
-        )
+            rows = await repo.top_of_period(conn, period, start, district, limit)
+        return Leaderboard(district=district, period=period, period_start=start, items=ranked(rows))
 
     @router.post("/adjustments", response_model=AdjustmentOut, status_code=201, dependencies=[operator])
     async def adjust(body: AdjustmentIn) -> AdjustmentOut:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from incentives_kernel.events import ReportCategory
@@ -67,3 +67,17 @@ def apply_daily_cap(kind: str, requested: int, earned_today: int, cap: int = DAI
 def business_day(moment: datetime, timezone: str) -> date:
     """The day of `moment` where the district counts days (Asia/Shanghai unless configured)."""
     return moment.astimezone(ZoneInfo(timezone)).date()
+
+
+LEVEL_KINDS = frozenset({"report", "rating", "volunteer"})  # earned points; adjustments are not "earned"
+ALL_TIME = date(1970, 1, 1)
+
+
+def period_starts(day: date) -> dict[str, date]:
+    """The leaderboard periods a business day counts in."""
+    return {"month": day.replace(day=1), "year": day.replace(month=1, day=1), "all": ALL_TIME}
+
+
+def window_start(today: date) -> date:
+    """The first day of the trailing 365 days that ends today."""
+    return today - timedelta(days=364)

@@ -81,19 +81,6 @@ async def balance(conn: Conn, member_id: str) -> Balance:
     return Balance(row["credits"], row["debits"], row["held"]) if row else Balance(0, 0, 0)
 
 
-async def earned_since(conn: Conn, member_id: str, since: datetime) -> int:
-    """Points earned (credits to the member less reversals of them) since `since`."""
-    value = await conn.fetchval(
-        """SELECT COALESCE(sum(CASE WHEN credit_account = $2 THEN amount ELSE -amount END), 0)
-           FROM transfers WHERE member_id = $1 AND occurred_at >= $3
-             AND kind IN ('report', 'rating', 'volunteer', 'reversal')""",
-        member_id,
-        member_account(member_id),
-        since,
-    )
-    return int(value)
-
-
 async def earned_on(conn: Conn, member_id: str, day: date) -> int:
     """Report-related points already earned that day, with the row locked until the transaction ends."""
     await conn.execute(
@@ -168,26 +155,6 @@ async def ledger_page(conn: Conn, member_id: str, before_seq: int | None, limit:
     )
 
 
-async def leaderboard(conn: Conn, district: str | None, since: datetime | None, limit: int) -> list[asyncpg.Record]:
-    """Members by points earned in the period; ties share a rank."""
-    return await conn.fetch(
-        """WITH earned AS (
-               SELECT t.member_id,
-                      sum(CASE WHEN t.credit_account = 'member:' || t.member_id THEN t.amount ELSE -t.amount END)
-                          AS points
-               FROM transfers t JOIN members m USING (member_id)
-               WHERE t.kind IN ('report', 'rating', 'volunteer', 'reversal')
-                 AND ($1::text IS NULL OR m.district = $1)
-                 AND ($2::timestamptz IS NULL OR t.occurred_at >= $2)
-               GROUP BY t.member_id)
-           SELECT member_id, points, rank() OVER (ORDER BY points DESC) AS rank
-           FROM earned WHERE points > 0 ORDER BY points DESC, member_id LIMIT $3""",
-        district,
-        since,
-        limit,
-    )
-
-
 async def find_transfer(conn: Conn, transfer_id: str) -> dict[str, Any] | None:
     row = await conn.fetchrow("SELECT * FROM transfers WHERE transfer_id = $1", transfer_id)
     return dict(row) if row else None
@@ -202,4 +169,68 @@ async def earning_recorded(conn: Conn, transfer_id: str, cut_id: str) -> bool:
             transfer_id,
             cut_id,
         )
+    )
+
+
+async def add_earned_points(
+    conn: Conn, member_id: str, district: str, day: date, delta: int, periods: dict[str, date]
+) -> None:
+    """Keep the per-day and per-period totals in step with a credit (delta > 0) or reversal (< 0)."""
+    await conn.execute(
+        """INSERT INTO earned_by_day (member_id, day, earned) VALUES ($1, $2, $3)
+           ON CONFLICT (member_id, day) DO UPDATE SET earned = earned_by_day.earned + EXCLUDED.earned""",
+        member_id,
+        day,
+        delta,
+    )
+    await conn.executemany(
+        """INSERT INTO period_totals (period, period_start, member_id, district, earned)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (period, period_start, member_id)
+           DO UPDATE SET earned = period_totals.earned + EXCLUDED.earned""",
+        [(period, start, member_id, district, delta) for period, start in periods.items()],
+    )
+
+
+async def earned_in_window(conn: Conn, member_id: str, first_day: date) -> int:
+    value = await conn.fetchval(
+        "SELECT COALESCE(sum(earned), 0) FROM earned_by_day WHERE member_id = $1 AND day >= $2", member_id, first_day
+    )
+    return int(value)
+
+
+async def announced_level(conn: Conn, member_id: str) -> int:
+    """The level last announced, with the row locked (so two transactions cannot announce the same move)."""
+    await conn.execute("INSERT INTO member_levels (member_id) VALUES ($1) ON CONFLICT DO NOTHING", member_id)
+    return int(await conn.fetchval("SELECT level FROM member_levels WHERE member_id = $1 FOR UPDATE", member_id))
+
+
+async def set_level(conn: Conn, member_id: str, level: int, earned_365d: int) -> None:
+    await conn.execute(
+        "UPDATE member_levels SET level = $2, earned_365d = $3, updated_at = now() WHERE member_id = $1",
+        member_id,
+        level,
+        earned_365d,
+    )
+
+
+async def members_leaving_window(conn: Conn, first_day: date, slack_days: int) -> list[str]:
+    """Members with points on the days that just left the window (the aging sweep re-checks them)."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT member_id FROM earned_by_day WHERE day < $1 AND day >= $1 - $2::int AND earned <> 0",
+        first_day,
+        slack_days,
+    )
+    return [r["member_id"] for r in rows]
+
+
+async def top_of_period(conn: Conn, period: str, start: date, district: str | None, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT member_id, earned FROM period_totals
+           WHERE period = $1 AND period_start = $2 AND ($3::text IS NULL OR district = $3) AND earned > 0
+           ORDER BY earned DESC, member_id LIMIT $4""",
+        period,
+        start,
+        district,
+        limit,
     )

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from incentives_kernel.settings import ServiceSettings
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 
@@ -11,3 +12,4 @@ class PointsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="POINTS_", extra="ignore")
 
     http_port: int = 8082
+    level_sweep_interval_s: float = Field(default=3600.0, gt=0, description="how often aged-out levels are re-checked")

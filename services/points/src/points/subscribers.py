@@ -5,14 +5,17 @@ from __future__ import annotations
 from functools import partial
 
 from incentives_kernel import members, topics
-from incentives_kernel.events import ALL_TYPES, PointsCapped, PointsCredited, PointsReversed
+from incentives_kernel.events import ALL_TYPES, MemberLevelChanged, PointsCapped, PointsCredited, PointsReversed
 from incentives_kernel.runtime import ServiceRuntime
 
-from . import usecases
+from . import levels, usecases
 from .metrics import PointsMetrics
+from .settings import PointsSettings
 
 
 def register(runtime: ServiceRuntime) -> None:
+    settings = runtime.settings
+    assert isinstance(settings, PointsSettings)
     deps = usecases.Deps(PointsMetrics(runtime.registry), runtime.settings.timezone)
     runtime.consume(
         [topics.MEMBERS, topics.REPORTS_LIFECYCLE, topics.VOLUNTEER],
@@ -28,8 +31,13 @@ def register(runtime: ServiceRuntime) -> None:
         ignore_types=["report.lifecycle_changed"],
         description="Members (projection), verified reports and ratings from reports, confirmed volunteering",
     )
+    runtime.add_background(
+        lambda: levels.sweep_aging(
+            lambda: runtime.pool, deps.timezone, settings.level_sweep_interval_s, runtime.wake_relay
+        )
+    )
     runtime.document_publication(
         topics.POINTS,
-        [PointsCredited, PointsReversed, PointsCapped],
+        [PointsCredited, PointsReversed, PointsCapped, MemberLevelChanged],
         "Points events for riders and other systems, keyed by member_id.",
     )

@@ -21,7 +21,7 @@ from incentives_kernel.events import (
     SourceRef,
 )
 
-from . import policy
+from . import levels, policy
 from . import repository as repo
 from .ledger import issuance_account, member_account
 from .metrics import PointsMetrics
@@ -91,6 +91,17 @@ async def earn(conn: Conn, event: ParsedEvent, earning: Earning, deps: Deps) -> 
         after = await repo.apply_to_member(conn, earning.member_id, credit=decision.credited)
         if capped:
             await repo.add_earned(conn, earning.member_id, day, decision.credited)
+        if earning.kind in policy.LEVEL_KINDS:
+            await levels.record(
+                conn,
+                member_id=earning.member_id,
+                district=member.district,
+                day=day,
+                delta=decision.credited,
+                cause="earned",
+                cause_id=transfer_id,
+                timezone=deps.timezone,
+            )
         await _emit(
             conn,
             "points.credited",
@@ -164,7 +175,7 @@ async def reverse(
     conn: Conn, event: ParsedEvent, *, member_id: str, kind: str, ref: str, reason: str, deps: Deps
 ) -> Outcome:
     """Take back what (kind, ref) earned with a compensating transfer; the balance may go below zero."""
-    await members.require(conn, member_id)  # a reversal about an unknown member waits with its credit
+    member = await members.require(conn, member_id)  # a reversal about an unknown member waits with its credit
     original_id = derived_event_id("transfer", kind, ref)
     original = await repo.find_transfer(conn, original_id)
     if original is None:
@@ -192,6 +203,18 @@ async def reverse(
     if not inserted:
         return ignored("already reversed")
     after = await repo.apply_to_member(conn, member_id, debit=original["amount"])
+    if original["kind"] in policy.LEVEL_KINDS:  # taken off the day it was earned, as if never earned
+        day = policy.business_day(original["occurred_at"], deps.timezone)
+        await levels.record(
+            conn,
+            member_id=member_id,
+            district=member.district,
+            day=day,
+            delta=-int(original["amount"]),
+            cause="reversed",
+            cause_id=reversal_id,
+            timezone=deps.timezone,
+        )
     await _emit(
         conn,
         "points.reversed",
