@@ -102,6 +102,7 @@ async def stack(infra: Infra) -> AsyncIterator[Stack]:
                 "INCENTIVES_LOG_LEVEL": "INFO",
                 **{f"{svc}_PARK_GRACE_S": str(PARK_GRACE_S) for svc in ("REPORTS", "POINTS", "REWARDS", "NOTIFY")},
                 **{f"{svc}_PARK_SWEEP_INTERVAL_S": "1" for svc in ("REPORTS", "POINTS", "REWARDS", "NOTIFY")},
+                "POINTS_HOLD_SWEEP_INTERVAL_S": "1",
             },
         )
     )

@@ -364,5 +364,5 @@ def test_points_credited_amount_positive() -> None:
 
 def test_all_types_is_union_without_overlap() -> None:
     assert not set(ev.INBOUND_TYPES) & set(ev.PUBLISHED_TYPES)
-    assert ev.ALL_TYPES == {**ev.INBOUND_TYPES, **ev.PUBLISHED_TYPES}
+    assert ev.ALL_TYPES == {**ev.INBOUND_TYPES, **ev.COMMAND_TYPES, **ev.PUBLISHED_TYPES}
     assert set(ev.EventType.__args__) == set(ev.INBOUND_TYPES)

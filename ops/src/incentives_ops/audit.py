@@ -107,9 +107,25 @@ POINTS_CHECKS: list[tuple[str, str, str]] = [
         "the leaderboard drifted",
     ),
     (
-        "held points never negative",
-        """SELECT member_id AS example FROM points.member_balances WHERE held < 0""",
-        "a hold was released twice",
+        "held points equal the pending holds",
+        """SELECT b.member_id AS example FROM points.member_balances b
+           LEFT JOIN (SELECT member_id, sum(amount) AS held FROM points.holds WHERE status = 'pending'
+                      GROUP BY member_id) h USING (member_id)
+           WHERE b.held <> COALESCE(h.held, 0)""",
+        "a hold was counted twice or not at all",
+    ),
+    (
+        "no expired hold still pending (a minute's grace for the sweep)",
+        """SELECT hold_id AS example FROM points.holds
+           WHERE status = 'pending' AND expires_at < now() - interval '1 minute'""",
+        "holds are not being expired",
+    ),
+    (
+        "every captured hold is exactly one debit of its amount",
+        """SELECT h.hold_id AS example FROM points.holds h LEFT JOIN points.transfers t USING (transfer_id)
+           WHERE h.status = 'captured' AND (t.transfer_id IS NULL OR t.amount <> h.amount
+                 OR t.debit_account <> 'member:' || h.member_id)""",
+        "a capture does not match its hold",
     ),
 ]
 

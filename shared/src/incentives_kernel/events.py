@@ -310,6 +310,53 @@ class MemberLevelChanged(OutboundData):
     occurred_at: datetime
 
 
+# ---------------------------------------------------------------- internal: holds (points.commands / points.replies)
+# Commands are imperative (points.place_hold); replies are past tense (points.hold_placed).
+
+
+class PlaceHold(EventData):
+    """Reserve `amount` of a member's available points until captured, released or expired."""
+
+    hold_id: Identifier
+    member_id: Identifier
+    amount: int = Field(gt=0, le=1_000_000)
+    reason: str = Field(min_length=1, max_length=200)
+    ttl_s: int = Field(default=900, ge=1, le=30 * 24 * 3600, description="expires this long after it is placed")
+
+
+class CaptureHold(EventData):
+    """Debit the held points for good (the redemption is confirmed)."""
+
+    hold_id: Identifier
+    member_id: Identifier
+
+
+class ReleaseHold(EventData):
+    """Give the held points back (the redemption failed or was cancelled before capture)."""
+
+    hold_id: Identifier
+    member_id: Identifier
+    reason: str = Field(min_length=1, max_length=200)
+
+
+class HoldReply(OutboundData):
+    """The outcome of a hold command, or of an expiry: one state per hold and reply type."""
+
+    hold_id: str
+    member_id: Identifier
+    amount: int
+    status: str = Field(description="pending | captured | released | expired | rejected")
+    reason: str | None = Field(
+        default=None,
+        description="insufficient_points | unknown_member | member_deactivated"
+        " | hold_not_pending | expired | the release reason",
+    )
+    available: int | None = Field(default=None, description="the member's available points after it")
+    expires_at: datetime | None = None
+    transfer_id: str | None = Field(default=None, description="the debit, when captured")
+    occurred_at: datetime
+
+
 # ---------------------------------------------------------------- outbound: incentives.notifications.v1
 
 
@@ -324,6 +371,12 @@ class NotificationCreated(OutboundData):
 
 
 # ---------------------------------------------------------------- type registry
+
+COMMAND_TYPES: dict[str, type[BaseModel]] = {
+    "points.place_hold": PlaceHold,
+    "points.capture_hold": CaptureHold,
+    "points.release_hold": ReleaseHold,
+}
 
 INBOUND_TYPES: dict[str, type[BaseModel]] = {
     "member.registered": MemberRegistered,
@@ -349,7 +402,7 @@ PUBLISHED_TYPES: dict[str, type[BaseModel]] = {
     "notification.created": NotificationCreated,
 }
 
-ALL_TYPES: dict[str, type[BaseModel]] = {**INBOUND_TYPES, **PUBLISHED_TYPES}
+ALL_TYPES: dict[str, type[BaseModel]] = {**INBOUND_TYPES, **COMMAND_TYPES, **PUBLISHED_TYPES}
 
 EventType = Literal[
     "member.registered",

@@ -19,6 +19,9 @@ NOTIFICATIONS = "incentives.notifications.v1"
 
 # Internal: reports -> points (verified/reversed/rated) and -> notify (status changes).
 REPORTS_LIFECYCLE = "incentives.reports.lifecycle.v1"
+# Internal: holds on points, commanded by rewards, answered by points (both keyed by member_id).
+POINTS_COMMANDS = "incentives.points.commands.v1"
+POINTS_REPLIES = "incentives.points.replies.v1"
 
 DLQ_SUFFIX = ".dlq"
 
@@ -47,6 +50,8 @@ _BASE = [
     TopicSpec(REWARDS, 6, 30 * DAY_MS, "member_id", "outbound"),
     TopicSpec(NOTIFICATIONS, 6, 7 * DAY_MS, "member_id", "outbound"),
     TopicSpec(REPORTS_LIFECYCLE, 6, 30 * DAY_MS, "member_id", "internal"),
+    TopicSpec(POINTS_COMMANDS, 6, 30 * DAY_MS, "member_id", "internal"),
+    TopicSpec(POINTS_REPLIES, 6, 30 * DAY_MS, "member_id", "internal"),
 ]
 
 # Dead letters are kept longer than their source so an operator has time to look and replay.

@@ -13,6 +13,10 @@ def issuance_account(district: str) -> str:
     return f"issuance:{district}"
 
 
+def redemption_account(district: str) -> str:
+    return f"redemption:{district}"
+
+
 def adjustment_account(district: str) -> str:
     return f"adjustment:{district}"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 
 class PointsMetrics:
@@ -29,6 +29,14 @@ class PointsMetrics:
             ["kind"],
             registry=registry,
         )
+
+        self.holds = Counter(
+            "incentives_points_holds_total",
+            "Hold outcomes: placed, captured, released, expired, rejected_<reason>",
+            ["outcome"],
+            registry=registry,
+        )
+        self.holds_open = Gauge("incentives_points_holds_open", "Holds pending now", registry=registry)
 
     def credit(self, kind: str, amount: int) -> None:
         self.credited.labels(kind).inc(amount)

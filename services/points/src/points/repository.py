@@ -234,3 +234,76 @@ async def top_of_period(conn: Conn, period: str, start: date, district: str | No
         district,
         limit,
     )
+
+
+async def get_hold(conn: Conn, hold_id: str, *, lock: bool = False) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM holds WHERE hold_id = $1" + (" FOR UPDATE" if lock else ""), hold_id)
+
+
+async def insert_hold(
+    conn: Conn,
+    *,
+    hold_id: str,
+    member_id: str,
+    amount: int,
+    reason: str,
+    expires_at: datetime,
+    source: str,
+    source_event_id: str,
+) -> None:
+    await conn.execute(
+        """INSERT INTO holds (hold_id, member_id, amount, reason, expires_at, source, source_event_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+        hold_id,
+        member_id,
+        amount,
+        reason,
+        expires_at,
+        source,
+        source_event_id,
+    )
+    await conn.execute(
+        "UPDATE member_balances SET held = held + $2, updated_at = now() WHERE member_id = $1", member_id, amount
+    )
+
+
+async def resolve_hold(
+    conn: Conn,
+    hold_id: str,
+    status: str,
+    resolution: str,
+    *,
+    member_id: str,
+    amount: int,
+    transfer_id: str | None = None,
+) -> Balance:
+    """Move a pending hold to its final state and take it off `held` (captured: onto `debits`)."""
+    await conn.execute(
+        """UPDATE holds SET status = $2, resolution = $3, transfer_id = $4, resolved_at = now()
+           WHERE hold_id = $1 AND status = 'pending'""",
+        hold_id,
+        status,
+        resolution,
+        transfer_id,
+    )
+    row = await conn.fetchrow(
+        """UPDATE member_balances SET held = held - $2, debits = debits + $3, updated_at = now()
+           WHERE member_id = $1 RETURNING credits, debits, held""",
+        member_id,
+        amount,
+        amount if status == "captured" else 0,
+    )
+    assert row is not None
+    return Balance(row["credits"], row["debits"], row["held"])
+
+
+async def expired_holds(conn: Conn, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT * FROM holds WHERE status = 'pending' AND expires_at <= now()
+           ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED""",
+        limit,
+    )
+
+
+async def open_holds(conn: Conn) -> int:
+    return int(await conn.fetchval("SELECT count(*) FROM holds WHERE status = 'pending'"))

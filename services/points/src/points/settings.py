@@ -12,4 +12,5 @@ class PointsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="POINTS_", extra="ignore")
 
     http_port: int = 8082
+    hold_sweep_interval_s: float = Field(default=5.0, gt=0, description="how often expired holds are released")
     level_sweep_interval_s: float = Field(default=3600.0, gt=0, description="how often aged-out levels are re-checked")

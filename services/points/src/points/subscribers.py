@@ -5,10 +5,17 @@ from __future__ import annotations
 from functools import partial
 
 from incentives_kernel import members, topics
-from incentives_kernel.events import ALL_TYPES, MemberLevelChanged, PointsCapped, PointsCredited, PointsReversed
+from incentives_kernel.events import (
+    ALL_TYPES,
+    HoldReply,
+    MemberLevelChanged,
+    PointsCapped,
+    PointsCredited,
+    PointsReversed,
+)
 from incentives_kernel.runtime import ServiceRuntime
 
-from . import levels, usecases
+from . import holds, levels, usecases
 from .metrics import PointsMetrics
 from .settings import PointsSettings
 
@@ -18,7 +25,7 @@ def register(runtime: ServiceRuntime) -> None:
     assert isinstance(settings, PointsSettings)
     deps = usecases.Deps(PointsMetrics(runtime.registry), runtime.settings.timezone)
     runtime.consume(
-        [topics.MEMBERS, topics.REPORTS_LIFECYCLE, topics.VOLUNTEER],
+        [topics.MEMBERS, topics.REPORTS_LIFECYCLE, topics.VOLUNTEER, topics.POINTS_COMMANDS],
         {
             **members.USE_CASES,
             "report.verified": partial(usecases.credit_report, deps=deps),
@@ -26,10 +33,16 @@ def register(runtime: ServiceRuntime) -> None:
             "volunteer.attendance_confirmed": partial(usecases.credit_volunteering, deps=deps),
             "report.verification_reversed": partial(usecases.reverse_report, deps=deps),
             "volunteer.attendance_revoked": partial(usecases.reverse_volunteering, deps=deps),
+            "points.place_hold": partial(holds.place_hold, deps=deps),
+            "points.capture_hold": partial(holds.capture_hold, deps=deps),
+            "points.release_hold": partial(holds.release_hold, deps=deps),
         },
         ALL_TYPES,
         ignore_types=["report.lifecycle_changed"],
-        description="Members (projection), verified reports and ratings from reports, confirmed volunteering",
+        description="Members (projection), verified reports and ratings from reports, volunteering, hold commands",
+    )
+    runtime.add_background(
+        lambda: holds.expire_due(lambda: runtime.pool, deps, settings.hold_sweep_interval_s, runtime.wake_relay)
     )
     runtime.add_background(
         lambda: levels.sweep_aging(
@@ -40,4 +53,10 @@ def register(runtime: ServiceRuntime) -> None:
         topics.POINTS,
         [PointsCredited, PointsReversed, PointsCapped, MemberLevelChanged],
         "Points events for riders and other systems, keyed by member_id.",
+    )
+    runtime.document_publication(
+        topics.POINTS_REPLIES,
+        [HoldReply],
+        "Replies to hold commands and hold expiries (points.hold_placed, _rejected, _captured, _released, _expired, "
+        "_command_refused), keyed by member_id.",
     )
