@@ -149,22 +149,29 @@ async def _expire(conn: Conn, hold: asyncpg.Record) -> None:
     )
 
 
+async def expire_once(conn: Conn, deps: Deps, batch: int = 500) -> int:
+    """Expire pending holds past their time in one transaction: give the points back, say so."""
+    async with conn.transaction():
+        due = await repo.expired_holds(conn, batch)
+        for hold in due:
+            await _expire(conn, hold)
+    deps.metrics.holds_open.set(await repo.open_holds(conn))
+    if due:
+        deps.metrics.holds.labels("expired").inc(len(due))
+    return len(due)
+
+
 async def expire_due(
     pool: Callable[[], asyncpg.Pool], deps: Deps, every_s: float, on_commit: Callable[[], None], batch: int = 500
 ) -> None:
-    """Forever: expire pending holds past their time, give the points back, say so."""
+    """Forever: expire what is due; a hold is never left pending past its time (plus one interval)."""
     while True:
         try:
             async with pool().acquire() as conn:
-                async with conn.transaction():
-                    due = await repo.expired_holds(conn, batch)
-                    for hold in due:
-                        await _expire(conn, hold)
-                deps.metrics.holds_open.set(await repo.open_holds(conn))
-            if due:
-                deps.metrics.holds.labels("expired").inc(len(due))
+                expired = await expire_once(conn, deps, batch)
+            if expired:
                 on_commit()
-                log.info("holds expired", count=len(due))
+                log.info("holds expired", count=expired)
         except Exception as exc:  # the next round retries
             log.warning("hold expiry sweep failed", error=type(exc).__name__)
         await asyncio.sleep(every_s)

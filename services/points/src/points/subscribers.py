@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 from incentives_kernel import members, topics
+from incentives_kernel.consumer import UseCase
 from incentives_kernel.events import (
     ALL_TYPES,
     HoldReply,
@@ -19,6 +20,23 @@ from . import holds, levels, usecases
 from .metrics import PointsMetrics
 from .settings import PointsSettings
 
+IGNORED = ["report.lifecycle_changed"]
+
+
+def use_cases(deps: usecases.Deps) -> dict[str, UseCase]:
+    """What points does with each event and command type (the tests drive the same table)."""
+    return {
+        **members.USE_CASES,
+        "report.verified": partial(usecases.credit_report, deps=deps),
+        "report.rating_recorded": partial(usecases.credit_rating, deps=deps),
+        "volunteer.attendance_confirmed": partial(usecases.credit_volunteering, deps=deps),
+        "report.verification_reversed": partial(usecases.reverse_report, deps=deps),
+        "volunteer.attendance_revoked": partial(usecases.reverse_volunteering, deps=deps),
+        "points.place_hold": partial(holds.place_hold, deps=deps),
+        "points.capture_hold": partial(holds.capture_hold, deps=deps),
+        "points.release_hold": partial(holds.release_hold, deps=deps),
+    }
+
 
 def register(runtime: ServiceRuntime) -> None:
     settings = runtime.settings
@@ -26,19 +44,9 @@ def register(runtime: ServiceRuntime) -> None:
     deps = usecases.Deps(PointsMetrics(runtime.registry), runtime.settings.timezone)
     runtime.consume(
         [topics.MEMBERS, topics.REPORTS_LIFECYCLE, topics.VOLUNTEER, topics.POINTS_COMMANDS],
-        {
-            **members.USE_CASES,
-            "report.verified": partial(usecases.credit_report, deps=deps),
-            "report.rating_recorded": partial(usecases.credit_rating, deps=deps),
-            "volunteer.attendance_confirmed": partial(usecases.credit_volunteering, deps=deps),
-            "report.verification_reversed": partial(usecases.reverse_report, deps=deps),
-            "volunteer.attendance_revoked": partial(usecases.reverse_volunteering, deps=deps),
-            "points.place_hold": partial(holds.place_hold, deps=deps),
-            "points.capture_hold": partial(holds.capture_hold, deps=deps),
-            "points.release_hold": partial(holds.release_hold, deps=deps),
-        },
+        use_cases(deps),
         ALL_TYPES,
-        ignore_types=["report.lifecycle_changed"],
+        ignore_types=IGNORED,
         description="Members (projection), verified reports and ratings from reports, volunteering, hold commands",
     )
     runtime.add_background(

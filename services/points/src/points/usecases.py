@@ -180,6 +180,8 @@ async def reverse(
     original = await repo.find_transfer(conn, original_id)
     if original is None:
         return ignored(f"nothing was credited for {kind} {ref}: nothing to reverse")
+    if original["member_id"] != member_id:
+        raise PermanentError("reversal_member_mismatch", f"{kind} {ref} was credited to another member")
     reversal_id = derived_event_id("reversal", original_id)
     occurred_at, cause = event.envelope.time, (event.envelope.source, event.envelope.id)
     inserted = await repo.insert_transfer(
