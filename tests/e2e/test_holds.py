@@ -68,6 +68,10 @@ async def test_place_then_capture_debits_once_and_repeats_are_answered_not_repea
     assert (balance["available"], balance["held"], balance["earned_365d"]) == (20, 0, 50)  # spending is not unearning
     ledger = (await points.get(f"/v1/members/{member}/ledger")).json()["items"]
     assert [(x["kind"], x["amount"]) for x in ledger] == [("redemption", -30), ("volunteer", 50)]
+    announced = await read_topic(
+        stack.info.bootstrap, topics.POINTS, lambda r: r.key == member.encode() and b"points.debited" in r.value
+    )
+    assert [json.loads(r.value)["data"]["amount"] for r in announced] == [30]
     await points.aclose()
 
 

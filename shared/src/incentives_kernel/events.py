@@ -249,7 +249,7 @@ class PointsCredited(OutboundData):
     member_id: Identifier
     transfer_id: str
     amount: int = Field(gt=0)
-    kind: str = Field(description="report | rating | volunteer")
+    kind: str = Field(description="report | rating | volunteer | adjustment")
     ref: str = Field(description="what earned: the report id or attendance id")
     reason: str = Field(description="an operator-facing explanation (riders get a localized text from notify)")
     rule_version: str
@@ -264,6 +264,20 @@ class SourceRef(OutboundData):
 
 
 PointsCredited.model_rebuild()
+
+
+class PointsDebited(OutboundData):
+    """Points spent (a captured hold: a redemption) or removed by an operator's adjustment."""
+
+    member_id: Identifier
+    transfer_id: str
+    amount: int = Field(gt=0)
+    kind: str = Field(description="redemption | adjustment")
+    ref: str = Field(description="the hold id, or the adjustment id")
+    reason: str
+    rule_version: str
+    balance: int
+    occurred_at: datetime
 
 
 class PointsReversed(OutboundData):
@@ -397,6 +411,7 @@ PUBLISHED_TYPES: dict[str, type[BaseModel]] = {
     "report.verification_reversed": ReportVerificationReversed,
     "points.credited": PointsCredited,
     "points.reversed": PointsReversed,
+    "points.debited": PointsDebited,
     "points.capped": PointsCapped,
     "member.level_changed": MemberLevelChanged,
     "notification.created": NotificationCreated,

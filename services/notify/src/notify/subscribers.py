@@ -20,6 +20,7 @@ def register(runtime: ServiceRuntime) -> None:
             **members.USE_CASES,
             "points.credited": partial(usecases.points_credited, metrics=metrics),
             "points.reversed": partial(usecases.points_reversed, metrics=metrics),
+            "points.debited": partial(usecases.points_debited, metrics=metrics),
             "points.capped": partial(usecases.points_capped, metrics=metrics),
             "member.level_changed": partial(usecases.level_changed, metrics=metrics),
             "report.lifecycle_changed": partial(usecases.report_changed, metrics=metrics),

@@ -14,6 +14,7 @@ from incentives_kernel.events import (
     NotificationCreated,
     PointsCapped,
     PointsCredited,
+    PointsDebited,
     PointsReversed,
     ReportLifecycleChanged,
 )
@@ -80,6 +81,15 @@ async def points_credited(conn: Conn, event: ParsedEvent, *, metrics: NotifyMetr
     fields = {"amount": data.amount, "ref": data.ref, "balance": data.balance}
     return await notify(
         conn, event, data.member_id, "points_credited", fields, metrics, template=f"points_credited_{data.kind}"
+    )
+
+
+async def points_debited(conn: Conn, event: ParsedEvent, *, metrics: NotifyMetrics) -> Outcome:
+    data = event.data
+    assert isinstance(data, PointsDebited)
+    fields = {"amount": data.amount, "ref": data.ref, "balance": data.balance}
+    return await notify(
+        conn, event, data.member_id, "points_debited", fields, metrics, template=f"points_debited_{data.kind}"
     )
 
 

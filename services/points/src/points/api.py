@@ -9,13 +9,13 @@ import asyncpg
 from fastapi import APIRouter, Path, Query
 from incentives_kernel import members
 from incentives_kernel.auth import Role
-from incentives_kernel.events import ID_PATTERN
+from incentives_kernel.events import ID_PATTERN, PointsCredited, PointsDebited, SourceRef
 from incentives_kernel.http_errors import ApiError
 from incentives_kernel.pagination import MAX_LIMIT, decode_cursor, encode_cursor
 from incentives_kernel.runtime import ServiceRuntime
 from pydantic import BaseModel, Field, field_validator
 
-from . import levels, policy
+from . import levels, policy, usecases
 from . import repository as repo
 from .ledger import InsufficientPoints, adjustment_account, check_debit, member_account
 
@@ -77,6 +77,9 @@ class AdjustmentOut(BaseModel):
     available: int
 
 
+ADJUSTMENTS = "/incentives/points/adjustments"
+
+
 def ranked(rows: list[asyncpg.Record]) -> list[LeaderboardEntry]:
     """Competition ranking of rows ordered by points: ties share a rank, the next rank skips (1, 1, 3)."""
     entries: list[LeaderboardEntry] = []
@@ -89,6 +92,8 @@ def ranked(rows: list[asyncpg.Record]) -> list[LeaderboardEntry]:
 
 def build_router(runtime: ServiceRuntime) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["points"])
+    settings = runtime.settings
+    rules = policy.load(getattr(settings, "policy_file", None))
     any_caller = runtime.require(Role.GATEWAY)
     operator = runtime.require(Role.OPERATOR)
 
@@ -103,7 +108,7 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
             member_id=member_id,
             available=bal.available,
             held=bal.held,
-            star_level=policy.star_level(earned),
+            star_level=rules.star_level(earned),
             earned_365d=earned,
         )
 
@@ -180,9 +185,9 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
                     amount=abs(body.amount),
                     kind="adjustment",
                     member_id=body.member_id,
-                    rule_version=policy.RULE_VERSION,
+                    rule_version=rules.version,
                     reason=body.reason,
-                    source="/incentives/points/adjustments",
+                    source=ADJUSTMENTS,
                     source_event_id=body.adjustment_id,
                     occurred_at=datetime.now(UTC),
                 ),
@@ -190,6 +195,45 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
             after = await repo.apply_to_member(
                 conn, body.member_id, credit=max(body.amount, 0), debit=max(-body.amount, 0)
             )
+            now = datetime.now(UTC)
+            if body.amount > 0:
+                await usecases.announce(
+                    conn,
+                    "points.credited",
+                    body.member_id,
+                    transfer_id,
+                    PointsCredited(
+                        member_id=body.member_id,
+                        transfer_id=transfer_id,
+                        amount=body.amount,
+                        kind="adjustment",
+                        ref=body.adjustment_id,
+                        reason=body.reason,
+                        rule_version=rules.version,
+                        balance=after.available,
+                        source_event=SourceRef(source=ADJUSTMENTS, id=body.adjustment_id),
+                        occurred_at=now,
+                    ),
+                )
+            else:
+                await usecases.announce(
+                    conn,
+                    "points.debited",
+                    body.member_id,
+                    transfer_id,
+                    PointsDebited(
+                        member_id=body.member_id,
+                        transfer_id=transfer_id,
+                        amount=-body.amount,
+                        kind="adjustment",
+                        ref=body.adjustment_id,
+                        reason=body.reason,
+                        rule_version=rules.version,
+                        balance=after.available,
+                        occurred_at=now,
+                    ),
+                )
+        runtime.wake_relay()
         return AdjustmentOut(
             adjustment_id=body.adjustment_id,
             transfer_id=transfer_id,

@@ -18,10 +18,10 @@ from incentives_kernel import members, outbox, topics
 from incentives_kernel.consumer import Outcome, applied, ignored
 from incentives_kernel.db import Conn
 from incentives_kernel.envelope import ParsedEvent, derived_event_id
-from incentives_kernel.events import CaptureHold, HoldReply, PlaceHold, ReleaseHold
+from incentives_kernel.events import CaptureHold, HoldReply, PlaceHold, PointsDebited, ReleaseHold
 
-from . import policy
 from . import repository as repo
+from . import usecases
 from .ledger import member_account, redemption_account
 from .usecases import Deps
 
@@ -99,7 +99,7 @@ async def capture_hold(conn: Conn, event: ParsedEvent, *, deps: Deps) -> Outcome
             amount=hold["amount"],
             kind="redemption",
             member_id=cmd.member_id,
-            rule_version=policy.RULE_VERSION,
+            rule_version=deps.policy.version,
             reason=hold["reason"],
             source=event.envelope.source,
             source_event_id=event.envelope.id,
@@ -118,6 +118,23 @@ async def capture_hold(conn: Conn, event: ParsedEvent, *, deps: Deps) -> Outcome
     )
     await _reply(
         conn, "captured", cmd.hold_id, cmd.member_id, hold["amount"], available=after.available, transfer_id=transfer_id
+    )
+    await usecases.announce(
+        conn,
+        "points.debited",
+        cmd.member_id,
+        transfer_id,
+        PointsDebited(
+            member_id=cmd.member_id,
+            transfer_id=transfer_id,
+            amount=hold["amount"],
+            kind="redemption",
+            ref=cmd.hold_id,
+            reason=hold["reason"],
+            rule_version=deps.policy.version,
+            balance=after.available,
+            occurred_at=event.envelope.time,
+        ),
     )
     return applied(on_commit=(lambda: deps.metrics.holds.labels("captured").inc(),))
 

@@ -31,20 +31,31 @@ def today(timezone: str) -> date:
 
 
 async def record(
-    conn: Conn, *, member_id: str, district: str, day: date, delta: int, cause: str, cause_id: str, timezone: str
+    conn: Conn,
+    *,
+    member_id: str,
+    district: str,
+    day: date,
+    delta: int,
+    cause: str,
+    cause_id: str,
+    timezone: str,
+    rules: policy.Policy = policy.DEFAULT,
 ) -> bool:
     """Count earned points (delta < 0 for a reversal) on `day`; announce a level change. True if it moved."""
     await repo.add_earned_points(conn, member_id, district, day, delta, policy.period_starts(day))
-    return await refresh(conn, member_id, cause=cause, cause_id=cause_id, timezone=timezone)
+    return await refresh(conn, member_id, cause=cause, cause_id=cause_id, timezone=timezone, rules=rules)
 
 
 async def earned_365d(conn: Conn, member_id: str, timezone: str) -> int:
     return await repo.earned_in_window(conn, member_id, policy.window_start(today(timezone)))
 
 
-async def refresh(conn: Conn, member_id: str, *, cause: str, cause_id: str, timezone: str) -> bool:
+async def refresh(
+    conn: Conn, member_id: str, *, cause: str, cause_id: str, timezone: str, rules: policy.Policy = policy.DEFAULT
+) -> bool:
     earned = await earned_365d(conn, member_id, timezone)
-    level = policy.star_level(earned)
+    level = rules.star_level(earned)
     before = await repo.announced_level(conn, member_id)
     if level == before:
         return False
@@ -68,7 +79,11 @@ async def refresh(conn: Conn, member_id: str, *, cause: str, cause_id: str, time
 
 
 async def sweep_aging(
-    pool: Callable[[], asyncpg.Pool], timezone: str, every_s: float, on_commit: Callable[[], None]
+    pool: Callable[[], asyncpg.Pool],
+    timezone: str,
+    every_s: float,
+    on_commit: Callable[[], None],
+    rules: policy.Policy = policy.DEFAULT,
 ) -> None:
     """Forever: re-check levels of members whose points just left the 365-day window."""
     while True:
@@ -80,7 +95,7 @@ async def sweep_aging(
                 for member_id in members:
                     async with conn.transaction():
                         moved += await refresh(
-                            conn, member_id, cause="aged_out", cause_id=f"aging:{day}", timezone=timezone
+                            conn, member_id, cause="aged_out", cause_id=f"aging:{day}", timezone=timezone, rules=rules
                         )
             if moved:
                 on_commit()

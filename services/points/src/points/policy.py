@@ -1,52 +1,34 @@
-"""The earning policy: what each kind of civic work earns. Pure; each transfer names RULE_VERSION."""
+"""The earning policy: what each kind of civic work earns, loaded from a versioned file. Pure."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cache
+from importlib import resources
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from incentives_kernel.events import ReportCategory
-
-RULE_VERSION = "2026-11-default"
-
-REPORT_POINTS: dict[ReportCategory, int] = {
-    ReportCategory.FIRE_HAZARD: 10,
-    ReportCategory.TRAFFIC_SAFETY: 8,
-    ReportCategory.ELDERLY_ASSISTANCE: 8,
-    ReportCategory.ROAD_DAMAGE: 6,
-    ReportCategory.SHARED_BIKE_PARKING: 5,
-    ReportCategory.SANITATION: 5,
-    ReportCategory.PUBLIC_FACILITY: 5,
-    ReportCategory.OTHER: 3,
-}
-
-RATING_POINTS = 1
-POINTS_PER_HOUR = 10
-
-STAR_THRESHOLDS = ((5, 2000), (4, 1000), (3, 500), (2, 200), (1, 50))
+from pydantic import BaseModel, ConfigDict, Field
 
 
-def report_points(category: ReportCategory) -> int:
-    return REPORT_POINTS[category]
+class PolicyFile(BaseModel):
+    """The shape of a policy file (policies/*.json); every report category must have its amount."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-def volunteer_points(hours: float) -> int:
-    """10 points per confirmed hour, counted in whole half hours (2.7 h -> 2.5 h -> 25)."""
-    half_hours = math.floor(round(hours * 2, 9))
-    return half_hours * POINTS_PER_HOUR // 2
-
-
-def star_level(earned_365d: int) -> int:
-    for level, threshold in STAR_THRESHOLDS:
-        if earned_365d >= threshold:
-            return level
-    return 0
-
-
-DAILY_CAP = 50
-CAPPED_KINDS = frozenset({"report", "rating"})
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,40}$")
+    description: str = ""
+    report_points: dict[ReportCategory, int] = Field(min_length=len(ReportCategory))
+    rating_points: int = Field(ge=0)
+    points_per_hour: int = Field(ge=0)
+    daily_cap: int = Field(gt=0)
+    capped_kinds: frozenset[str]
+    star_thresholds: tuple[tuple[int, int], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,13 +37,62 @@ class CapDecision:
     cut: int
 
 
-def apply_daily_cap(kind: str, requested: int, earned_today: int, cap: int = DAILY_CAP) -> CapDecision:
-    """Report-related points (reports and ratings) are capped per member per business day."""
-    if kind not in CAPPED_KINDS:
-        return CapDecision(requested, 0)
-    room = max(0, cap - earned_today)
-    credited = min(requested, room)
-    return CapDecision(credited, requested - credited)
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """An earning policy and its version: `<name>@<hash of its content>`, so any change is a new version
+    and each transfer names the version it was computed under."""
+
+    rules: PolicyFile
+    version: str
+
+    def report_points(self, category: ReportCategory) -> int:
+        return self.rules.report_points[category]
+
+    def volunteer_points(self, hours: float) -> int:
+        """Points per confirmed hour, counted in whole half hours (2.7 h -> 2.5 h -> 25 at 10 an hour)."""
+        half_hours = math.floor(round(hours * 2, 9))
+        return half_hours * self.rules.points_per_hour // 2
+
+    def star_level(self, earned_365d: int) -> int:
+        for level, threshold in sorted(self.rules.star_thresholds, reverse=True):
+            if earned_365d >= threshold:
+                return level
+        return 0
+
+    def apply_daily_cap(self, kind: str, requested: int, earned_today: int) -> CapDecision:
+        """Report-related points (reports and ratings) are capped per member per business day."""
+        if kind not in self.rules.capped_kinds:
+            return CapDecision(requested, 0)
+        room = max(0, self.rules.daily_cap - earned_today)
+        credited = min(requested, room)
+        return CapDecision(credited, requested - credited)
+
+
+@cache
+def load(path: Path | None = None) -> Policy:
+    """The policy in `path` (default: the packaged policies/default.json), loaded once per process."""
+    raw = path.read_bytes() if path else (resources.files("points") / "policies" / "default.json").read_bytes()
+    rules = PolicyFile.model_validate_json(raw)
+    content = rules.model_dump(mode="json")
+    content["capped_kinds"] = sorted(content["capped_kinds"])  # a set: its order must not change the version
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    return Policy(rules, f"{rules.name}@{hashlib.sha256(canonical.encode()).hexdigest()[:12]}")
+
+
+DEFAULT = load()
+
+# The default policy's figures by name (for callers and tests that mean the default).
+RULE_VERSION = DEFAULT.version
+REPORT_POINTS = DEFAULT.rules.report_points
+RATING_POINTS = DEFAULT.rules.rating_points
+POINTS_PER_HOUR = DEFAULT.rules.points_per_hour
+DAILY_CAP = DEFAULT.rules.daily_cap
+CAPPED_KINDS = DEFAULT.rules.capped_kinds
+STAR_THRESHOLDS = DEFAULT.rules.star_thresholds
+report_points = DEFAULT.report_points
+volunteer_points = DEFAULT.volunteer_points
+star_level = DEFAULT.star_level
+apply_daily_cap = DEFAULT.apply_daily_cap
 
 
 def business_day(moment: datetime, timezone: str) -> date:

@@ -16,7 +16,7 @@ from incentives_kernel.events import (
 )
 from incentives_kernel.runtime import ServiceRuntime
 
-from . import holds, levels, usecases
+from . import holds, levels, policy, usecases
 from .metrics import PointsMetrics
 from .settings import PointsSettings
 
@@ -41,7 +41,7 @@ def use_cases(deps: usecases.Deps) -> dict[str, UseCase]:
 def register(runtime: ServiceRuntime) -> None:
     settings = runtime.settings
     assert isinstance(settings, PointsSettings)
-    deps = usecases.Deps(PointsMetrics(runtime.registry), runtime.settings.timezone)
+    deps = usecases.Deps(PointsMetrics(runtime.registry), settings.timezone, policy.load(settings.policy_file))
     runtime.consume(
         [topics.MEMBERS, topics.REPORTS_LIFECYCLE, topics.VOLUNTEER, topics.POINTS_COMMANDS],
         use_cases(deps),
@@ -54,7 +54,7 @@ def register(runtime: ServiceRuntime) -> None:
     )
     runtime.add_background(
         lambda: levels.sweep_aging(
-            lambda: runtime.pool, deps.timezone, settings.level_sweep_interval_s, runtime.wake_relay
+            lambda: runtime.pool, deps.timezone, settings.level_sweep_interval_s, runtime.wake_relay, deps.policy
         )
     )
     runtime.document_publication(

@@ -14,6 +14,7 @@ from incentives_kernel.events import (
     AttendanceRevoked,
     PointsCapped,
     PointsCredited,
+    PointsDebited,
     PointsReversed,
     ReportRatingRecorded,
     ReportVerificationReversed,
@@ -35,6 +36,7 @@ class Deps:
 
     metrics: PointsMetrics
     timezone: str
+    policy: policy.Policy = policy.DEFAULT
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +69,9 @@ async def earn(conn: Conn, event: ParsedEvent, earning: Earning, deps: Deps) -> 
         return ignored("already credited")
     occurred_at, cause = event.envelope.time, (event.envelope.source, event.envelope.id)
     day = policy.business_day(occurred_at, deps.timezone)
-    capped = earning.kind in policy.CAPPED_KINDS
+    capped = earning.kind in deps.policy.rules.capped_kinds
     earned_today = await repo.earned_on(conn, earning.member_id, day) if capped else 0
-    decision = policy.apply_daily_cap(earning.kind, earning.amount, earned_today)
+    decision = deps.policy.apply_daily_cap(earning.kind, earning.amount, earned_today)
     if decision.credited:
         await repo.insert_transfer(
             conn,
@@ -80,7 +82,7 @@ async def earn(conn: Conn, event: ParsedEvent, earning: Earning, deps: Deps) -> 
                 amount=decision.credited,
                 kind=earning.kind,
                 member_id=earning.member_id,
-                rule_version=policy.RULE_VERSION,
+                rule_version=deps.policy.version,
                 reason=earning.reason,
                 source=cause[0],
                 source_event_id=cause[1],
@@ -101,8 +103,9 @@ async def earn(conn: Conn, event: ParsedEvent, earning: Earning, deps: Deps) -> 
                 cause="earned",
                 cause_id=transfer_id,
                 timezone=deps.timezone,
+                rules=deps.policy,
             )
-        await _emit(
+        await announce(
             conn,
             "points.credited",
             earning.member_id,
@@ -114,7 +117,7 @@ async def earn(conn: Conn, event: ParsedEvent, earning: Earning, deps: Deps) -> 
                 kind=earning.kind,
                 ref=earning.ref,
                 reason=earning.reason,
-                rule_version=policy.RULE_VERSION,
+                rule_version=deps.policy.version,
                 balance=after.available,
                 source_event=SourceRef(source=cause[0], id=cause[1]),
                 occurred_at=occurred_at,
@@ -122,7 +125,7 @@ async def earn(conn: Conn, event: ParsedEvent, earning: Earning, deps: Deps) -> 
         )
     if decision.cut:
         why = (
-            f"daily cap of {policy.DAILY_CAP} report points reached on {day.isoformat()}: "
+            f"daily cap of {deps.policy.rules.daily_cap} report points reached on {day.isoformat()}: "
             f"{decision.cut} of {earning.amount} not credited"
         )
         await repo.insert_cap_cut(
@@ -135,13 +138,13 @@ async def earn(conn: Conn, event: ParsedEvent, earning: Earning, deps: Deps) -> 
             requested=earning.amount,
             credited=decision.credited,
             cut=decision.cut,
-            rule_version=policy.RULE_VERSION,
+            rule_version=deps.policy.version,
             reason=why,
             source=cause[0],
             source_event_id=cause[1],
             occurred_at=occurred_at,
         )
-        await _emit(
+        await announce(
             conn,
             "points.capped",
             earning.member_id,
@@ -154,9 +157,9 @@ async def earn(conn: Conn, event: ParsedEvent, earning: Earning, deps: Deps) -> 
                 credited=decision.credited,
                 cut=decision.cut,
                 day=day.isoformat(),
-                cap=policy.DAILY_CAP,
+                cap=deps.policy.rules.daily_cap,
                 reason=why,
-                rule_version=policy.RULE_VERSION,
+                rule_version=deps.policy.version,
                 source_event=SourceRef(source=cause[0], id=cause[1]),
                 occurred_at=occurred_at,
             ),
@@ -193,7 +196,7 @@ async def reverse(
             amount=original["amount"],
             kind="reversal",
             member_id=member_id,
-            rule_version=policy.RULE_VERSION,
+            rule_version=deps.policy.version,
             reason=reason,
             source=cause[0],
             source_event_id=cause[1],
@@ -216,8 +219,9 @@ async def reverse(
             cause="reversed",
             cause_id=reversal_id,
             timezone=deps.timezone,
+            rules=deps.policy,
         )
-    await _emit(
+    await announce(
         conn,
         "points.reversed",
         member_id,
@@ -230,7 +234,7 @@ async def reverse(
             ref=ref,
             amount=original["amount"],
             reason=reason,
-            rule_version=policy.RULE_VERSION,
+            rule_version=deps.policy.version,
             balance=after.available,
             source_event=SourceRef(source=cause[0], id=cause[1]),
             occurred_at=occurred_at,
@@ -240,9 +244,14 @@ async def reverse(
     return applied(on_commit=(lambda: deps.metrics.reversed.labels(kind).inc(amount),))
 
 
-async def _emit(
-    conn: Conn, type_: str, member_id: str, entry_id: str, data: PointsCredited | PointsReversed | PointsCapped
+async def announce(
+    conn: Conn,
+    type_: str,
+    member_id: str,
+    entry_id: str,
+    data: PointsCredited | PointsReversed | PointsCapped | PointsDebited,
 ) -> None:
+    """Publish a points event through the outbox; its id derives from the ledger entry it reports."""
     await outbox.emit(
         conn,
         topic=topics.POINTS,
@@ -266,7 +275,7 @@ async def credit_report(conn: Conn, event: ParsedEvent, *, deps: Deps) -> Outcom
             data.member_id,
             "report",
             data.report_id,
-            policy.report_points(data.category),
+            deps.policy.report_points(data.category),
             f"report {data.report_id} ({data.category.value}) verified",
         ),
         deps,
@@ -283,7 +292,7 @@ async def credit_rating(conn: Conn, event: ParsedEvent, *, deps: Deps) -> Outcom
             data.member_id,
             "rating",
             data.report_id,
-            policy.RATING_POINTS,
+            deps.policy.rules.rating_points,
             f"rated the handling of report {data.report_id}",
         ),
         deps,
@@ -293,7 +302,7 @@ async def credit_rating(conn: Conn, event: ParsedEvent, *, deps: Deps) -> Outcom
 async def credit_volunteering(conn: Conn, event: ParsedEvent, *, deps: Deps) -> Outcome:
     data = event.data
     assert isinstance(data, AttendanceConfirmed)
-    amount = policy.volunteer_points(data.hours)
+    amount = deps.policy.volunteer_points(data.hours)
     if amount == 0:
         return ignored(f"{data.hours} h is less than half an hour: nothing to credit")
     return await earn(
