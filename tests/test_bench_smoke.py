@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -12,13 +13,24 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 BENCH = Path(__file__).parent.parent / "bench"
 
 
-async def test_thin_flow_harness_runs_and_reports_every_figure() -> None:
-    spec = importlib.util.spec_from_file_location("bench_thin_flow", BENCH / "thin_flow.py")
+def load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+async def test_thin_flow_harness_runs_and_reports_every_figure() -> None:
+    module = load("thin_flow")
     result = await module.main(10)
     assert result["inbound_events"] == 30
     assert set(result["seconds_from_first_publish"]) == {"reports", "credits", "notifications"}
     assert result["anchor_raw_drain_msgs_per_s"] > 0
     assert result["inbound_events_per_s_to_notifications"] > 0
+
+
+async def test_points_ledger_harness_runs_and_reports_every_figure() -> None:
+    result = await load("points_ledger").one_run(60, 20, districts=3)
+    assert set(result) == {"events_per_s", "raw_drain_msgs_per_s", "copy_rows_per_s", "points_peak_rss_mb"}
+    assert result["raw_drain_msgs_per_s"] > 0 and result["copy_rows_per_s"] > 0 and result["points_peak_rss_mb"]

@@ -84,7 +84,7 @@ class Stack:
             bootstrap = await asyncio.to_thread(self.tansu.start)
         return admin, bootstrap
 
-    async def start(self) -> StackInfo:
+    async def start(self, only: tuple[str, ...] = SERVICES) -> StackInfo:
         admin, bootstrap = await self.start_infra()
         passwords = {s: secrets.token_urlsafe(18) for s in SERVICES}
         dsns = await provision(admin, self.opt.database, passwords)
@@ -92,7 +92,7 @@ class Stack:
         operator, gateway = "dev-operator-" + secrets.token_urlsafe(12), "dev-gateway-" + secrets.token_urlsafe(12)
         urls = {n: f"http://127.0.0.1:{p}" for n, p in self.opt.ports.items()}
         self.info = StackInfo(admin, bootstrap, dsns, operator, gateway, urls)
-        for name in SERVICES:
+        for name in only:
             self.start_service(name)
         return self.info
 
