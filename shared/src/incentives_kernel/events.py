@@ -233,6 +233,20 @@ class ReportVerificationReversed(OutboundData):
     reversed_at: datetime
 
 
+class ReportOverdue(OutboundData):
+    """A report was neither resolved nor rejected within its SLA (announced once)."""
+
+    report_id: Identifier
+    member_id: Identifier
+    category: ReportCategory
+    district: str
+    department: str | None = None
+    status: str
+    submitted_at: datetime
+    due_at: datetime
+    overdue_at: datetime
+
+
 class ReportRatingRecorded(OutboundData):
     """The reporter rated the handling of their own resolved report (first rating only)."""
 
@@ -409,6 +423,7 @@ PUBLISHED_TYPES: dict[str, type[BaseModel]] = {
     "report.lifecycle_changed": ReportLifecycleChanged,
     "report.rating_recorded": ReportRatingRecorded,
     "report.verification_reversed": ReportVerificationReversed,
+    "report.overdue": ReportOverdue,
     "points.credited": PointsCredited,
     "points.reversed": PointsReversed,
     "points.debited": PointsDebited,

@@ -23,6 +23,7 @@ def register(runtime: ServiceRuntime) -> None:
             "points.debited": partial(usecases.points_debited, metrics=metrics),
             "points.capped": partial(usecases.points_capped, metrics=metrics),
             "member.level_changed": partial(usecases.level_changed, metrics=metrics),
+            "report.overdue": partial(usecases.report_overdue, metrics=metrics),
             "report.lifecycle_changed": partial(usecases.report_changed, metrics=metrics),
         },
         ALL_TYPES,

@@ -17,6 +17,7 @@ from incentives_kernel.events import (
     PointsDebited,
     PointsReversed,
     ReportLifecycleChanged,
+    ReportOverdue,
 )
 
 from . import repository as repo
@@ -123,6 +124,14 @@ async def level_changed(conn: Conn, event: ParsedEvent, *, metrics: NotifyMetric
     fields = {"from_level": data.from_level, "to_level": data.to_level, "earned_365d": data.earned_365d}
     template = "level_up" if data.to_level > data.from_level else "level_down"
     return await notify(conn, event, data.member_id, "level_changed", fields, metrics, template=template)
+
+
+async def report_overdue(conn: Conn, event: ParsedEvent, *, metrics: NotifyMetrics) -> Outcome:
+    data = event.data
+    assert isinstance(data, ReportOverdue)
+    locale = (await members.require(conn, data.member_id)).locale
+    fields = {"report_id": data.report_id, "department": data.department or texts.reason_text("department", locale)}
+    return await notify(conn, event, data.member_id, "report_overdue", fields, metrics)
 
 
 async def report_changed(conn: Conn, event: ParsedEvent, *, metrics: NotifyMetrics) -> Outcome:

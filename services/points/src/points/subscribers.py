@@ -20,7 +20,7 @@ from . import holds, levels, policy, usecases
 from .metrics import PointsMetrics
 from .settings import PointsSettings
 
-IGNORED = ["report.lifecycle_changed"]
+IGNORED = ["report.lifecycle_changed", "report.overdue"]
 
 
 def use_cases(deps: usecases.Deps) -> dict[str, UseCase]:

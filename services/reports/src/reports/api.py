@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -12,7 +12,7 @@ from incentives_kernel.events import ID_PATTERN
 from incentives_kernel.http_errors import ApiError
 from incentives_kernel.pagination import MAX_LIMIT, decode_cursor, encode_cursor
 from incentives_kernel.runtime import ServiceRuntime
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from . import repository as repo
 
@@ -28,6 +28,7 @@ class StatusEntry(BaseModel):
 class Sla(BaseModel):
     due_at: datetime
     overdue: bool
+    overdue_announced_at: datetime | None = None
 
 
 class Report(BaseModel):
@@ -40,9 +41,11 @@ class Report(BaseModel):
     department: str | None
     district: str | None
     duplicate_of: str | None
+    photo_reused_from: str | None = Field(description="another report that used one of this report's photos first")
     submitted_at: datetime
     verified_at: datetime | None
     earns_points: bool
+    points_earned: int = Field(description="net points the points service credited for this report")
     rating: int | None
     sla: Sla
     history: list[StatusEntry] | None = None
@@ -53,14 +56,13 @@ class ReportPage(BaseModel):
     next_cursor: str | None
 
 
-def build_router(runtime: ServiceRuntime, sla_days: int) -> APIRouter:
+def build_router(runtime: ServiceRuntime) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["reports"])
     any_caller = runtime.require(Role.GATEWAY)
     operator = runtime.require(Role.OPERATOR)
-    sla = timedelta(days=sla_days)
 
     def to_model(row: asyncpg.Record, history: list[asyncpg.Record] | None = None) -> Report:
-        due = row["submitted_at"] + sla
+        due = row["due_at"]
         open_ = row["status"] not in ("resolved", "rejected")
         return Report(
             report_id=row["report_id"],
@@ -72,11 +74,13 @@ def build_router(runtime: ServiceRuntime, sla_days: int) -> APIRouter:
             department=row["department"],
             district=row["district"],
             duplicate_of=row["duplicate_of"],
+            photo_reused_from=row["photo_reused_from"],
+            points_earned=row["points_earned"],
             submitted_at=row["submitted_at"],
             verified_at=row["verified_at"],
             earns_points=row["verified_at"] is not None and row["reversed_at"] is None,
             rating=row["rating"],
-            sla=Sla(due_at=due, overdue=open_ and datetime.now(UTC) > due),
+            sla=Sla(due_at=due, overdue=open_ and datetime.now(UTC) > due, overdue_announced_at=row["overdue_at"]),
             history=[StatusEntry(**dict(h)) for h in history] if history is not None else None,
         )
 
@@ -114,7 +118,7 @@ def build_router(runtime: ServiceRuntime, sla_days: int) -> APIRouter:
         limit: int = Query(50, ge=1, le=MAX_LIMIT),
         cursor: str | None = None,
     ) -> ReportPage:
-        overdue_before = datetime.now(UTC) - sla if overdue else None
+        overdue_before = datetime.now(UTC) if overdue else None
         return await page(
             limit, cursor, member_id=None, status=status, district=district, overdue_before=overdue_before
         )

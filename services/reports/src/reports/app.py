@@ -16,6 +16,6 @@ def create_app(settings: ReportsSettings | None = None, registry: CollectorRegis
         settings,
         package="reports",
         register=subscribers.register,
-        routers=lambda rt: [api.build_router(rt, settings.sla_days)],
+        routers=lambda rt: [api.build_router(rt)],
         registry=registry,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class ReportsMetrics:
@@ -20,6 +20,51 @@ class ReportsMetrics:
             "incentives_reports_verified_total",
             "Reports verified (they earn), by category",
             ["category"],
+            registry=registry,
+        )
+        self.duplicates = Counter(
+            "incentives_reports_duplicates_total",
+            "Reports linked to an open duplicate",
+            ["category"],
+            registry=registry,
+        )
+        self.photo_reuse = Counter(
+            "incentives_reports_photo_reuse_total", "Reports with a photo used before", ["category"], registry=registry
+        )
+        self.time_to_status = Histogram(
+            "incentives_reports_time_to_status_seconds",
+            "Time from submission to dispatched, accepted, resolved",
+            ["status", "department"],
+            registry=registry,
+            buckets=(
+                600,
+                3600,
+                4 * 3600,
+                12 * 3600,
+                86400,
+                2 * 86400,
+                3 * 86400,
+                5 * 86400,
+                7 * 86400,
+                14 * 86400,
+                30 * 86400,
+            ),
+        )
+        self.overdue = Gauge(
+            "incentives_reports_overdue",
+            "Open reports past their SLA, by district and category",
+            ["district", "category"],
+            registry=registry,
+        )
+        self.overdue_announced = Counter(
+            "incentives_reports_overdue_announced_total",
+            "report.overdue events announced (once per report)",
+            registry=registry,
+        )
+        self.department_rating = Gauge(
+            "incentives_reports_department_rating_average",
+            "Average rider rating of the handling, by department",
+            ["department"],
             registry=registry,
         )
         self.reversed = Counter(

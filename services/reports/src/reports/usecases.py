@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from incentives_kernel import members, outbox, topics
+from incentives_kernel import outbox, topics
 from incentives_kernel.consumer import APPLIED, Outcome, applied, ignored
 from incentives_kernel.db import Conn
 from incentives_kernel.envelope import ParsedEvent, derived_event_id
 from incentives_kernel.errors import PermanentError
 from incentives_kernel.events import (
+    PointsCredited,
+    PointsReversed,
     RejectionReason,
     ReportCategory,
     ReportLifecycleChanged,
@@ -23,9 +26,11 @@ from incentives_kernel.events import (
 )
 from incentives_kernel.parking import Park
 
+from . import duplicates
 from . import repository as repo
 from .lifecycle import IllegalTransition, transition
 from .metrics import ReportsMetrics
+from .sla import Sla
 
 SOURCE = "/incentives/reports"
 
@@ -35,27 +40,71 @@ def report_key(report_id: str) -> str:
     return f"report:{report_id}"
 
 
-async def submit_report(conn: Conn, event: ParsedEvent, *, metrics: ReportsMetrics) -> Outcome:
+@dataclass(frozen=True)
+class Deps:
+    """What use cases need besides the connection: bound once at registration."""
+
+    metrics: ReportsMetrics
+    sla: Sla
+
+
+async def submit_report(conn: Conn, event: ParsedEvent, *, deps: Deps) -> Outcome:
     data = event.data
     assert isinstance(data, ReportSubmitted)
-    if not await repo.insert_report(conn, data):
+    duplicate_of = await _open_duplicate(conn, data)
+    hashes = [p.sha256.lower() for p in data.photos if p.sha256]
+    reused_from = await repo.report_with_photo(conn, hashes, data.report_id) if hashes else None
+    due_at = deps.sla.due_at(data.submitted_at, data.category)
+    if not await repo.insert_report(
+        conn, data, due_at=due_at, duplicate_of=duplicate_of, photo_reused_from=reused_from
+    ):
         return ignored("a report with this report_id exists already")
+    reasons = []
+    if duplicate_of:
+        reasons.append(f"duplicate of {duplicate_of} (same category, within {duplicates.RADIUS_M:.0f} m, 24 h)")
+    if reused_from:
+        reasons.append(f"a photo was already used in report {reused_from}")
+    note = "; ".join(reasons) or None
     await repo.add_history(
         conn,
         data.report_id,
         "submitted",
         reason=None,
         department=None,
-        note=None,
+        note=note,
         changed_at=data.submitted_at,
         source=event.envelope.source,
         event_id=event.envelope.id,
     )
     category = data.category.value
-    return applied(report_key(data.report_id), on_commit=(lambda: metrics.submitted.labels(category).inc(),))
+
+    def count() -> None:
+        deps.metrics.submitted.labels(category).inc()
+        if duplicate_of:
+            deps.metrics.duplicates.labels(category).inc()
+        if reused_from:
+            deps.metrics.photo_reuse.labels(category).inc()
+
+    return applied(report_key(data.report_id), on_commit=(count,))
 
 
-async def change_status(conn: Conn, event: ParsedEvent, *, metrics: ReportsMetrics) -> Outcome:
+async def _open_duplicate(conn: Conn, data: ReportSubmitted) -> str | None:
+    """The earliest open report of the same category within 50 m submitted in the previous 24 hours."""
+    lat, lon = data.location.lat, data.location.lon
+    rows, cols = duplicates.neighbour_cells(lat, lon)
+    candidates = await repo.open_reports_near(
+        conn, data.category.value, rows, cols, data.submitted_at - duplicates.WINDOW, data.submitted_at
+    )
+    for c in candidates:
+        if (
+            c["report_id"] != data.report_id
+            and duplicates.distance_m(lat, lon, c["lat"], c["lon"]) <= duplicates.RADIUS_M
+        ):
+            return str(c["report_id"])
+    return None
+
+
+async def change_status(conn: Conn, event: ParsedEvent, *, deps: Deps) -> Outcome:
     data = event.data
     assert isinstance(data, ReportStatusChanged)
     report = await repo.lock_report(conn, data.report_id)
@@ -67,7 +116,7 @@ async def change_status(conn: Conn, event: ParsedEvent, *, metrics: ReportsMetri
             data.status,
             data.reason,
             verified=report["verified_at"] is not None,
-            duplicate=report["duplicate_of"] is not None,
+            duplicate=report["duplicate_of"] is not None or report["photo_reused_from"] is not None,
         )
     except IllegalTransition as exc:
         raise PermanentError("illegal_transition", str(exc)) from None
@@ -112,8 +161,7 @@ async def change_status(conn: Conn, event: ParsedEvent, *, metrics: ReportsMetri
         ),
     )
     if step.verifies:
-        member = await members.get(conn, member_id)
-        district = member.district if member else None
+        district = await repo.member_district(conn, member_id)
         await _emit(
             conn,
             "report.verified",
@@ -143,12 +191,17 @@ async def change_status(conn: Conn, event: ParsedEvent, *, metrics: ReportsMetri
             ),
         )
 
+    department = (data.department or report["department"] or "unknown")[:64]
+    elapsed = (changed_at - report["submitted_at"]).total_seconds()
+
     def count() -> None:
-        metrics.status_changes.labels(step.new_status).inc()
+        m = deps.metrics
+        m.status_changes.labels(step.new_status).inc()
+        m.time_to_status.labels(step.new_status, department).observe(max(elapsed, 0.0))
         if step.verifies:
-            metrics.verified.labels(category.value).inc()
+            m.verified.labels(category.value).inc()
         if step.reverses and reason is not None:
-            metrics.reversed.labels(reason.value).inc()
+            m.reversed.labels(reason.value).inc()
 
     return applied(on_commit=(count,))
 
@@ -210,3 +263,14 @@ def _business_time(
     if isinstance(data, ReportVerificationReversed):
         return data.reversed_at
     return data.rated_at
+
+
+async def points_changed(conn: Conn, event: ParsedEvent) -> Outcome:
+    """What points credited or took back for a report, shown with the report (points' own events)."""
+    data = event.data
+    assert isinstance(data, (PointsCredited, PointsReversed))
+    if data.kind != "report":
+        return ignored(f"points for {data.kind}, not a report")
+    delta = data.amount if isinstance(data, PointsCredited) else -data.amount
+    await repo.add_points_earned(conn, data.ref, delta)
+    return APPLIED

@@ -1,0 +1,92 @@
+"""A report past its SLA is announced overdue exactly once, by a clock the test controls; gauges follow."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+from incentives_kernel.db import load_migrations, make_pool, migrate, migrations_dir
+from incentives_kernel.events import ReportCategory, ReportSubmitted
+from incentives_ops.provision import _with, drop_database
+from prometheus_client import CollectorRegistry
+from reports import overdue
+from reports import repository as repo
+from reports.metrics import ReportsMetrics
+from reports.sla import Sla
+
+from tests.conftest import Infra
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+
+def report(report_id: str, category: str, at: datetime) -> ReportSubmitted:
+    return ReportSubmitted.model_validate(
+        {
+            "report_id": report_id,
+            "member_id": "m-1",
+            "category": category,
+            "location": {"lat": 31.2, "lon": 121.4},
+            "submitted_at": at.isoformat(),
+        }
+    )
+
+
+async def test_overdue_is_announced_once_per_report_with_per_category_slas(infra: Infra) -> None:
+    name = f"overdue_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(infra.admin_dsn)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    pool = await make_pool(
+        _with(infra.admin_dsn, database=name), "reports", min_size=1, max_size=2, application_name="overdue-test"
+    )
+    registry = CollectorRegistry()
+    metrics = ReportsMetrics(registry)
+    sla = Sla(default_days=7, by_category={ReportCategory.FIRE_HAZARD: 2})
+    t0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+    try:
+        async with pool.acquire() as conn:
+            await migrate(conn, "reports", load_migrations(migrations_dir("reports")))
+            await conn.execute("""INSERT INTO members (member_id, district, occupation, registered_at, as_of)
+                                  VALUES ('m-1', 'nanqu', 'courier', now(), now())""")
+            for rid, category in (("r-fire", "fire_hazard"), ("r-road", "road_damage"), ("r-done", "road_damage")):
+                data = report(rid, category, t0)
+                await repo.insert_report(
+                    conn, data, due_at=sla.due_at(t0, data.category), duplicate_of=None, photo_reused_from=None
+                )
+            await conn.execute(
+                "UPDATE reports SET status = 'resolved', department = 'Roads', rating = 4 WHERE report_id = 'r-done'"
+            )
+
+            assert await overdue.overdue_once(conn, t0 + timedelta(days=1), metrics) == 0
+            assert await overdue.overdue_once(conn, t0 + timedelta(days=3), metrics) == 1  # fire: 2-day SLA
+            assert _sample(registry, "incentives_reports_overdue", district="nanqu", category="fire_hazard") == 1
+            assert await overdue.overdue_once(conn, t0 + timedelta(days=8), metrics) == 1  # road: 7 days
+            assert await overdue.overdue_once(conn, t0 + timedelta(days=30), metrics) == 0  # never twice
+            assert _sample(registry, "incentives_reports_overdue", district="nanqu", category="road_damage") == 1
+            assert _sample(registry, "incentives_reports_overdue_announced_total") == 2
+            assert _sample(registry, "incentives_reports_department_rating_average", department="Roads") == 4.0
+
+            announced = [
+                json.loads(r["value"])
+                for r in await conn.fetch(
+                    "SELECT value FROM outbox WHERE topic = 'incentives.reports.lifecycle.v1' ORDER BY id"
+                )
+            ]
+            assert [(e["type"], e["subject"]) for e in announced] == [
+                ("report.overdue", "r-fire"),
+                ("report.overdue", "r-road"),
+            ]
+            # A report resolved after being overdue leaves the gauge.
+            await conn.execute("UPDATE reports SET status = 'resolved' WHERE report_id = 'r-fire'")
+            await overdue.overdue_once(conn, t0 + timedelta(days=31), metrics)
+            assert _sample(registry, "incentives_reports_overdue", district="nanqu", category="fire_hazard") is None
+    finally:
+        await pool.close()
+        await drop_database(infra.admin_dsn, name)
+
+
+def _sample(registry: CollectorRegistry, name: str, **labels: str) -> float | None:
+    return registry.get_sample_value(name, labels or None)
