@@ -90,8 +90,19 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from .provision import _with
 
     admin = _need(args.admin_url, "INCENTIVES_ADMIN_DATABASE_URL")
+    from points import policy
+
     timezone = _env("INCENTIVES_TIMEZONE", "Asia/Shanghai") or "Asia/Shanghai"
-    results = asyncio.run(audit(_with(admin, database=args.database), timezone=timezone))
+    policy_file = _env("POINTS_POLICY_FILE")
+    rules = policy.load(Path(policy_file) if policy_file else None).rules  # the cap the ledger was built under
+    results = asyncio.run(
+        audit(
+            _with(admin, database=args.database),
+            timezone=timezone,
+            daily_cap=rules.daily_cap,
+            capped_kinds=tuple(sorted(rules.capped_kinds)),
+        )
+    )
     print(render(results))
     return 0 if all(c.ok for c in results) else 1
 

@@ -264,7 +264,7 @@ class PointsCredited(OutboundData):
     transfer_id: str
     amount: int = Field(gt=0)
     kind: str = Field(description="report | rating | volunteer | adjustment")
-    ref: str = Field(description="what earned: the report id or attendance id")
+    ref: str = Field(description="what earned: the report id or attendance id (an adjustment: its id)")
     reason: str = Field(description="an operator-facing explanation (riders get a localized text from notify)")
     rule_version: str
     balance: int
@@ -300,6 +300,7 @@ class PointsReversed(OutboundData):
     member_id: Identifier
     transfer_id: str
     reverses: str = Field(description="the transfer_id of the credit taken back")
+    cause: str | None = Field(default=None, description="for a report: invalid | fraudulent; an attendance: revoked")
     kind: str = Field(description="what was reversed: report | volunteer")
     ref: str
     amount: int = Field(gt=0)
@@ -373,11 +374,11 @@ class HoldReply(OutboundData):
     hold_id: str
     member_id: Identifier
     amount: int
-    status: str = Field(description="pending | captured | released | expired | rejected")
+    status: str = Field(description="pending | captured | released | expired | rejected | unknown")
     reason: str | None = Field(
         default=None,
-        description="insufficient_points | unknown_member | member_deactivated"
-        " | hold_not_pending | expired | the release reason",
+        description="rejected: insufficient_points | member_deactivated; refused: unknown_hold | hold_not_pending"
+        " | expired; released: the release reason; expired: expired",
     )
     available: int | None = Field(default=None, description="the member's available points after it")
     expires_at: datetime | None = None

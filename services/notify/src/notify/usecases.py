@@ -98,8 +98,7 @@ async def points_reversed(conn: Conn, event: ParsedEvent, *, metrics: NotifyMetr
     data = event.data
     assert isinstance(data, PointsReversed)
     locale = (await members.require(conn, data.member_id)).locale
-    # The reversal's reason names the rejection (invalid / fraudulent) for reports.
-    found = "fraudulent" if "fraudulent" in data.reason else "invalid"
+    found = "fraudulent" if data.cause == "fraudulent" else "invalid"
     fields = {
         "amount": data.amount,
         "ref": data.ref,

@@ -87,7 +87,8 @@ async def capture_hold(conn: Conn, event: ParsedEvent, *, deps: Deps) -> Outcome
         return await _refuse(conn, cmd.hold_id, cmd.member_id, "hold_not_pending", hold)
     if hold["expires_at"] <= datetime.now(UTC):  # the sweep has not run yet: it is expired all the same
         await _expire(conn, hold)
-        return await _refuse(conn, cmd.hold_id, cmd.member_id, "expired", hold)
+        expired = await repo.get_hold(conn, cmd.hold_id)  # the refusal says what the hold is now: expired
+        return await _refuse(conn, cmd.hold_id, cmd.member_id, "expired", expired)
     member = await members.require(conn, cmd.member_id)
     transfer_id = derived_event_id("capture", cmd.hold_id)
     await repo.insert_transfer(

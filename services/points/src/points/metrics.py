@@ -14,7 +14,10 @@ class PointsMetrics:
             registry=registry,
         )
         self.transfers = Counter(
-            "incentives_points_transfers_total", "Ledger transfers appended, by kind", ["kind"], registry=registry
+            "incentives_points_transfers_total",
+            "Earning transfers appended (report, rating, volunteer), by kind",
+            ["kind"],
+            registry=registry,
         )
 
         self.reversed = Counter(

@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from incentives_kernel.events import ReportCategory
@@ -28,7 +29,7 @@ class PolicyFile(BaseModel):
     points_per_hour: int = Field(ge=0)
     daily_cap: int = Field(gt=0)
     capped_kinds: frozenset[str]
-    star_thresholds: tuple[tuple[int, int], ...]
+    star_thresholds: tuple[tuple[Annotated[int, Field(ge=1, le=5)], Annotated[int, Field(ge=0)]], ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from incentives_kernel.events import (
     MemberLevelChanged,
     PointsCapped,
     PointsCredited,
+    PointsDebited,
     PointsReversed,
 )
 from incentives_kernel.runtime import ServiceRuntime
@@ -59,7 +60,7 @@ def register(runtime: ServiceRuntime) -> None:
     )
     runtime.document_publication(
         topics.POINTS,
-        [PointsCredited, PointsReversed, PointsCapped, MemberLevelChanged],
+        [PointsCredited, PointsDebited, PointsReversed, PointsCapped, MemberLevelChanged],
         "Points events for riders and other systems, keyed by member_id.",
     )
     runtime.document_publication(

@@ -175,7 +175,7 @@ async def earn(conn: Conn, event: ParsedEvent, earning: Earning, deps: Deps) -> 
 
 
 async def reverse(
-    conn: Conn, event: ParsedEvent, *, member_id: str, kind: str, ref: str, reason: str, deps: Deps
+    conn: Conn, event: ParsedEvent, *, member_id: str, kind: str, ref: str, reason: str, why: str, deps: Deps
 ) -> Outcome:
     """Take back what (kind, ref) earned with a compensating transfer; the balance may go below zero."""
     member = await members.require(conn, member_id)  # a reversal about an unknown member waits with its credit
@@ -230,6 +230,7 @@ async def reverse(
             member_id=member_id,
             transfer_id=reversal_id,
             reverses=original_id,
+            cause=why,
             kind=kind,
             ref=ref,
             amount=original["amount"],
@@ -329,6 +330,7 @@ async def reverse_report(conn: Conn, event: ParsedEvent, *, deps: Deps) -> Outco
         kind="report",
         ref=data.report_id,
         reason=f"report {data.report_id} rejected as {data.reason.value}",
+        why=data.reason.value,
         deps=deps,
     )
 
@@ -343,5 +345,6 @@ async def reverse_volunteering(conn: Conn, event: ParsedEvent, *, deps: Deps) ->
         kind="volunteer",
         ref=data.attendance_id,
         reason=f"attendance {data.attendance_id} revoked: {data.reason}",
+        why="revoked",
         deps=deps,
     )
