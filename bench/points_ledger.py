@@ -23,13 +23,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from incentives_kernel import topics
 from incentives_kernel.envelope import encode_event
 from incentives_ops.demo import cloud_event, member_registered
 from incentives_ops.embedded import free_port
 from incentives_ops.provision import _with
 from incentives_ops.stack import Stack, StackOptions
+
+sys.path.insert(0, str(Path(__file__).parent))
+from anchors import raw_drain_seconds
 
 RESULTS = Path(__file__).parent / "results" / "points_ledger.json"
 
@@ -74,25 +77,6 @@ async def prefill(bootstrap: str, n: int, m: int, districts: int) -> None:
         await producer.stop()
 
 
-async def raw_drain(bootstrap: str, n: int) -> float:
-    consumer = AIOKafkaConsumer(
-        topics.REPORTS_LIFECYCLE,
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    started, seen = time.perf_counter(), 0
-    try:
-        while seen < n:
-            for records in (await consumer.getmany(timeout_ms=500, max_records=10000)).values():
-                seen += len(records)
-    finally:
-        await consumer.stop()
-    return n / (time.perf_counter() - started)
-
-
 async def copy_rows(dsn: str, n: int) -> float:
     conn = await asyncpg.connect(dsn)
     try:
@@ -126,7 +110,7 @@ async def one_run(n: int, m: int, districts: int) -> dict[str, float | None]:
         await create_topics(bootstrap)
         print(f"pre-filling {m} members and {n} verified reports over {districts} district(s) ...")
         await prefill(bootstrap, n, m, districts)
-        raw = await raw_drain(bootstrap, n)
+        raw = n / await raw_drain_seconds(bootstrap, [topics.REPORTS_LIFECYCLE], n)
         stack.opt.database_url, stack.opt.bootstrap = admin, bootstrap
         info = await stack.start(only=("points",))
         db = _with(info.admin_dsn, database=stack.opt.database)

@@ -21,13 +21,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from incentives_kernel import topics
 from incentives_kernel.envelope import encode_event
 from incentives_ops.demo import member_registered, report_submitted, status_changed
 from incentives_ops.embedded import free_port
 from incentives_ops.provision import _with
 from incentives_ops.stack import Stack, StackOptions
+
+sys.path.insert(0, str(Path(__file__).parent))
+from anchors import raw_drain_seconds
 
 RESULTS = Path(__file__).parent / "results" / "thin_flow.json"
 
@@ -62,26 +65,6 @@ async def prefill(bootstrap: str, n: int) -> float:
         await asyncio.gather(*sends)
     finally:
         await producer.stop()
-    return time.perf_counter() - started
-
-
-async def raw_drain(bootstrap: str, expected: int) -> float:
-    consumer = AIOKafkaConsumer(
-        topics.MEMBERS,
-        topics.REPORTS,
-        bootstrap_servers=bootstrap,
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    started, seen = time.perf_counter(), 0
-    try:
-        while seen < expected:
-            for records in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():
-                seen += len(records)
-    finally:
-        await consumer.stop()
     return time.perf_counter() - started
 
 
@@ -124,7 +107,7 @@ async def main(n: int) -> dict[str, object]:
             marks = await wait_for(conn, n, started)
         finally:
             await conn.close()
-        raw_s = await raw_drain(info.bootstrap, 3 * n)
+        raw_s = await raw_drain_seconds(info.bootstrap, [topics.MEMBERS, topics.REPORTS], 3 * n)
         print(f"  produce {3 * n / produce_s:,.0f} msg/s, raw aiokafka drain {3 * n / raw_s:,.0f} msg/s")
     finally:
         await asyncio.to_thread(stack.stop)

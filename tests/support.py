@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
+import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from incentives_kernel.envelope import encode_event
+from incentives_ops.provision import _with, drop_database, quote_ident
 
 T = TypeVar("T")
 
@@ -69,6 +72,21 @@ async def read_topic(bootstrap: str, topic: str, match: Callable[[Any], bool], t
         return found
     finally:
         await consumer.stop()
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(admin_dsn: str, prefix: str) -> AsyncIterator[str]:
+    """A database of its own for a test or a module, dropped afterwards; yields its (admin) URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f"CREATE DATABASE {quote_ident(name)}")
+    finally:
+        await conn.close()
+    try:
+        yield _with(admin_dsn, database=name)
+    finally:
+        await drop_database(admin_dsn, name)
 
 
 class Api:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -10,9 +9,9 @@ import pytest
 import pytest_asyncio
 from incentives_kernel.db import load_migrations, migrate, migrations_dir
 from incentives_ops.audit import audit, render
-from incentives_ops.provision import _with, drop_database
 
 from tests.conftest import Infra
+from tests.support import scratch_database
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -23,17 +22,12 @@ TRANSFER = """INSERT INTO points.transfers (transfer_id, debit_account, credit_a
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def dsn(infra: Infra) -> AsyncIterator[str]:
-    name = f"audit_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(infra.admin_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    url = _with(infra.admin_dsn, database=name)
-    conn = await asyncpg.connect(url)
-    for service in ("reports", "points", "rewards", "notify"):
-        await migrate(conn, service, load_migrations(migrations_dir(service)))
-    await conn.close()
-    yield url
-    await drop_database(infra.admin_dsn, name)
+    async with scratch_database(infra.admin_dsn, "audit") as url:
+        conn = await asyncpg.connect(url)
+        for service in ("reports", "points", "rewards", "notify"):
+            await migrate(conn, service, load_migrations(migrations_dir(service)))
+        await conn.close()
+        yield url
 
 
 async def credit(

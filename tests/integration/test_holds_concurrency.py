@@ -3,31 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import UTC, datetime
 
-import asyncpg
 import pytest
 from incentives_kernel.db import load_migrations, make_pool, migrate, migrations_dir
 from incentives_kernel.envelope import build_event, encode_event, parse_event
 from incentives_kernel.events import COMMAND_TYPES, PlaceHold
-from incentives_ops.provision import _with, drop_database
 from points import holds
 from points.metrics import PointsMetrics
 from points.usecases import Deps
 from prometheus_client import CollectorRegistry
 
-from tests.conftest import Infra
-
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
 
-async def test_concurrent_holds_never_take_a_member_below_zero(infra: Infra) -> None:
-    name = f"holds_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(infra.admin_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    dsn = _with(infra.admin_dsn, database=name)
+async def test_concurrent_holds_never_take_a_member_below_zero(scratch_dsn: str) -> None:
+    dsn = scratch_dsn
     pool = await make_pool(dsn, "points", min_size=2, max_size=16, application_name="holds-test")
     try:
         async with pool.acquire() as conn:
@@ -60,7 +51,6 @@ async def test_concurrent_holds_never_take_a_member_below_zero(infra: Infra) -> 
             replies = await conn.fetch("SELECT convert_from(value, 'UTF8')::jsonb->>'type' AS t FROM outbox")
     finally:
         await pool.close()
-        await drop_database(infra.admin_dsn, name)
     assert placed == 100 // 7  # 14 holds of 7 fit into 100
     assert balance["held"] == placed * 7
     assert balance["credits"] - balance["debits"] - balance["held"] == 100 - 14 * 7 >= 0

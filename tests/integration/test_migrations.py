@@ -25,9 +25,10 @@ from incentives_kernel.db import (
     migrate,
     migrations_dir,
 )
-from incentives_ops.provision import _with, drop_database, provision, quote_ident
+from incentives_ops.provision import drop_database, provision, quote_ident
 
 from tests.conftest import Infra
+from tests.support import scratch_database
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -36,20 +37,8 @@ KERNEL_NAMES = sorted(f"kernel/{f.name}" for f in KERNEL_MIGRATIONS.iterdir() if
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def dsn(infra: Infra) -> AsyncIterator[str]:
-    name = f"it_migrations_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(infra.admin_dsn)
-    try:
-        await admin.execute(f"CREATE DATABASE {quote_ident(name)}")
-    finally:
-        await admin.close()
-    try:
-        yield _with(infra.admin_dsn, database=name)
-    finally:
-        admin = await asyncpg.connect(infra.admin_dsn)
-        try:
-            await admin.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
-        finally:
-            await admin.close()
+    async with scratch_database(infra.admin_dsn, "it_migrations") as url:
+        yield url
 
 
 @pytest.fixture

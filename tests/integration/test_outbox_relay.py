@@ -26,12 +26,11 @@ from aiokafka.errors import KafkaConnectionError
 from incentives_kernel.db import load_migrations, make_pool, migrate
 from incentives_kernel.metrics import KernelMetrics
 from incentives_kernel.outbox import OutboxRelay, emit, enqueue
-from incentives_ops.provision import _with, quote_ident
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 
 from tests.conftest import Infra
-from tests.support import eventually, uid
+from tests.support import eventually, scratch_database, uid
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -44,20 +43,8 @@ PARTITIONS = 4
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def dsn(infra: Infra) -> AsyncIterator[str]:
-    name = f"it_outbox_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(infra.admin_dsn)
-    try:
-        await admin.execute(f"CREATE DATABASE {quote_ident(name)}")
-    finally:
-        await admin.close()
-    try:
-        yield _with(infra.admin_dsn, database=name)
-    finally:
-        admin = await asyncpg.connect(infra.admin_dsn)
-        try:
-            await admin.execute(f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)")
-        finally:
-            await admin.close()
+    async with scratch_database(infra.admin_dsn, "it_outbox") as url:
+        yield url
 
 
 @pytest.fixture

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
 import pytest
 from incentives_kernel.db import load_migrations, make_pool, migrate, migrations_dir
 from incentives_kernel.events import ReportCategory, ReportSubmitted
-from incentives_ops.provision import _with, drop_database
 from prometheus_client import CollectorRegistry
 from reports import overdue
 from reports import repository as repo
 from reports.metrics import ReportsMetrics
 from reports.sla import Sla
-
-from tests.conftest import Infra
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -34,14 +29,8 @@ def report(report_id: str, category: str, at: datetime) -> ReportSubmitted:
     )
 
 
-async def test_overdue_is_announced_once_per_report_with_per_category_slas(infra: Infra) -> None:
-    name = f"overdue_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(infra.admin_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    pool = await make_pool(
-        _with(infra.admin_dsn, database=name), "reports", min_size=1, max_size=2, application_name="overdue-test"
-    )
+async def test_overdue_is_announced_once_per_report_with_per_category_slas(scratch_dsn: str) -> None:
+    pool = await make_pool(scratch_dsn, "reports", min_size=1, max_size=2, application_name="overdue-test")
     registry = CollectorRegistry()
     metrics = ReportsMetrics(registry)
     sla = Sla(default_days=7, by_category={ReportCategory.FIRE_HAZARD: 2})
@@ -85,7 +74,6 @@ async def test_overdue_is_announced_once_per_report_with_per_category_slas(infra
             assert _sample(registry, "incentives_reports_overdue", district="nanqu", category="fire_hazard") is None
     finally:
         await pool.close()
-        await drop_database(infra.admin_dsn, name)
 
 
 def _sample(registry: CollectorRegistry, name: str, **labels: str) -> float | None:

@@ -30,13 +30,13 @@ from incentives_kernel.events import ALL_TYPES
 from incentives_kernel.health import Health
 from incentives_kernel.metrics import KernelMetrics
 from incentives_ops.audit import audit, render
-from incentives_ops.provision import _with, drop_database
 from points import holds, policy, subscribers
 from points.metrics import PointsMetrics
 from points.usecases import Deps
 from prometheus_client import CollectorRegistry
 
 from tests.conftest import Infra
+from tests.support import scratch_database
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -55,11 +55,13 @@ class System:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def system(infra: Infra) -> AsyncIterator[System]:
-    name = f"model_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(infra.admin_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    dsn = _with(infra.admin_dsn, database=name)
+    async with scratch_database(infra.admin_dsn, "model") as dsn:
+        system = await _system(dsn)
+        yield system
+        await system.pool.close()
+
+
+async def _system(dsn: str) -> System:
     pool = await make_pool(dsn, "points", min_size=1, max_size=4, application_name="model-test")
     async with pool.acquire() as conn:
         for service in ("reports", "points", "rewards", "notify"):  # the audit reads every schema
@@ -76,9 +78,7 @@ async def system(infra: Infra) -> AsyncIterator[System]:
         types=ALL_TYPES,
         ignore_types=subscribers.IGNORED,
     )
-    yield System(pool, consumer, deps, dsn)
-    await pool.close()
-    await drop_database(infra.admin_dsn, name)
+    return System(pool, consumer, deps, dsn)
 
 
 # ------------------------------------------------------------------------------------------ the model
