@@ -34,3 +34,15 @@ async def test_points_ledger_harness_runs_and_reports_every_figure() -> None:
     result = await load("points_ledger").one_run(60, 20, districts=3)
     assert set(result) == {"events_per_s", "raw_drain_msgs_per_s", "copy_rows_per_s", "points_peak_rss_mb"}
     assert result["raw_drain_msgs_per_s"] > 0 and result["copy_rows_per_s"] > 0 and result["points_peak_rss_mb"]
+
+
+async def test_points_scale_harness_runs_and_reports_every_query() -> None:
+    result = await load("points_scale").main(200, 3)
+    assert result["earned_by_day_rows"] > 0
+    assert set(result["queries"]) == {
+        "leaderboard_top100_month_city",
+        "leaderboard_top100_year_city",
+        "leaderboard_top100_all_city",
+        "leaderboard_top100_year_district",
+        "earned_365d_one_member",
+    }
