@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
+from incentives_kernel import standing
 from incentives_kernel.db import load_migrations, make_pool, migrate, migrations_dir
 from incentives_ops.embedded import EmbeddedPostgres, free_port
 from incentives_ops.provision import _with
@@ -101,7 +102,7 @@ async def main(members: int, days: int) -> dict[str, object]:
         pool = await make_pool(dsn, "points", min_size=1, max_size=2, application_name="scale")
         today = date.today()
         starts = policy.period_starts(today)
-        first_day = policy.window_start(today)
+        first_day = standing.window_start(today)
         rnd = random.Random(1)
         results: dict[str, dict[str, float]] = {}
         async with pool.acquire() as c:

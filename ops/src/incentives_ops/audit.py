@@ -118,6 +118,18 @@ POINTS_CHECKS: list[tuple[str, str, str]] = [
                  OR t.debit_account <> 'member:' || h.member_id)""",
         "a capture does not match its hold",
     ),
+    (
+        "every refunded hold is exactly one refund of its capture",
+        """SELECT h.hold_id AS example FROM points.holds h
+           LEFT JOIN points.transfers c ON c.transfer_id = h.transfer_id
+           LEFT JOIN points.transfers r ON r.transfer_id = h.refund_transfer_id
+           WHERE h.status = 'refunded' AND (c.transfer_id IS NULL OR r.transfer_id IS NULL OR r.kind <> 'refund'
+                 OR r.amount <> c.amount OR r.reverses <> c.transfer_id OR r.debit_account <> c.credit_account
+                 OR r.credit_account <> c.debit_account)
+           UNION ALL
+           SELECT ref FROM points.transfers WHERE kind = 'refund' GROUP BY ref HAVING count(*) > 1""",
+        "points were refunded twice or not mirrored",
+    ),
 ]
 
 KERNEL_CHECKS: list[tuple[str, str, str]] = [

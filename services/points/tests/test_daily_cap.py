@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 from hypothesis import given
 from hypothesis import strategies as st
+from incentives_kernel import standing
 from points import policy
 
 
@@ -30,7 +31,7 @@ def test_a_day_never_credits_more_than_the_cap_and_nothing_is_unaccounted(earnin
 
 def test_the_business_day_is_shanghais_not_utcs() -> None:
     late_utc = datetime(2026, 11, 21, 16, 30, tzinfo=UTC)  # 00:30 on the 22nd in Shanghai
-    assert policy.business_day(late_utc, "Asia/Shanghai") == date(2026, 11, 22)
-    assert policy.business_day(late_utc, "UTC") == date(2026, 11, 21)
+    assert standing.business_day(late_utc, "Asia/Shanghai") == date(2026, 11, 22)
+    assert standing.business_day(late_utc, "UTC") == date(2026, 11, 21)
     just_before = datetime(2026, 11, 21, 23, 59, 59, tzinfo=timezone(timedelta(hours=8)))
-    assert policy.business_day(just_before, "Asia/Shanghai") == date(2026, 11, 21)
+    assert standing.business_day(just_before, "Asia/Shanghai") == date(2026, 11, 21)

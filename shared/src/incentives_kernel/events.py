@@ -7,7 +7,7 @@ models are what this system publishes; they document the payloads in AsyncAPI an
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -263,13 +263,20 @@ class PointsCredited(OutboundData):
     member_id: Identifier
     transfer_id: str
     amount: int = Field(gt=0)
-    kind: str = Field(description="report | rating | volunteer | adjustment")
-    ref: str = Field(description="what earned: the report id or attendance id (an adjustment: its id)")
+    kind: str = Field(description="report | rating | volunteer | adjustment | refund")
+    ref: str = Field(
+        description="what earned: the report id or attendance id (an adjustment: its id; a refund: the hold id)"
+    )
     reason: str = Field(description="an operator-facing explanation (riders get a localized text from notify)")
     rule_version: str
     balance: int
     source_event: SourceRef
     occurred_at: datetime
+    earned_day: date | None = Field(
+        default=None,
+        description="the business day these points count on for star levels and rankings; null when they are not"
+        " earned (adjustments, refunds)",
+    )
 
 
 class SourceRef(OutboundData):
@@ -309,6 +316,9 @@ class PointsReversed(OutboundData):
     balance: int = Field(description="available after the reversal; may be below zero")
     source_event: SourceRef
     occurred_at: datetime
+    earned_day: date | None = Field(
+        default=None, description="the business day the reversed points come off (the day they were earned)"
+    )
 
 
 class PointsCapped(OutboundData):
@@ -368,13 +378,21 @@ class ReleaseHold(EventData):
     reason: str = Field(min_length=1, max_length=200)
 
 
+class RefundHold(EventData):
+    """Give back the points of a captured hold (a confirmed redemption was cancelled)."""
+
+    hold_id: Identifier
+    member_id: Identifier
+    reason: str = Field(min_length=1, max_length=200)
+
+
 class HoldReply(OutboundData):
     """The outcome of a hold command, or of an expiry: one state per hold and reply type."""
 
     hold_id: str
     member_id: Identifier
     amount: int
-    status: str = Field(description="pending | captured | released | expired | rejected | unknown")
+    status: str = Field(description="pending | captured | released | expired | refunded | rejected | unknown")
     reason: str | None = Field(
         default=None,
         description="rejected: insufficient_points | member_deactivated; refused: unknown_hold | hold_not_pending"
@@ -382,7 +400,89 @@ class HoldReply(OutboundData):
     )
     available: int | None = Field(default=None, description="the member's available points after it")
     expires_at: datetime | None = None
-    transfer_id: str | None = Field(default=None, description="the debit, when captured")
+    transfer_id: str | None = Field(default=None, description="the debit, when captured; the credit, when refunded")
+    occurred_at: datetime
+
+
+# ---------------------------------------------------------------- outbound: incentives.rewards.v1
+
+
+class RedemptionRejectionReason(StrEnum):
+    INSUFFICIENT_POINTS = "insufficient_points"
+    OUT_OF_STOCK = "out_of_stock"
+    NOT_ELIGIBLE = "not_eligible"
+    LIMIT_REACHED = "limit_reached"
+    REWARD_INACTIVE = "reward_inactive"
+    UNKNOWN_MEMBER = "unknown_member"
+    # Extension: points did not answer the hold in time (the saga gave the stock back).
+    TIMED_OUT = "timed_out"
+
+
+class RedemptionConfirmed(OutboundData):
+    """Points debited, stock taken, a voucher issued (an instant redemption, or a won allocation place)."""
+
+    redemption_id: str
+    member_id: Identifier
+    reward_id: Identifier
+    reward_name: str
+    kind: str = Field(description="instant | allocation")
+    cost_points: int
+    voucher_code: str
+    round_id: str | None = None
+    occurred_at: datetime
+
+
+class RedemptionRejected(OutboundData):
+    redemption_id: str
+    member_id: Identifier
+    reward_id: Identifier
+    reward_name: str | None = Field(default=None, description="null when the reward does not exist")
+    reason: RedemptionRejectionReason
+    detail: str = Field(description="what exactly failed, for operators (riders get a localized text)")
+    occurred_at: datetime
+
+
+class RedemptionFulfilled(OutboundData):
+    redemption_id: str
+    member_id: Identifier
+    reward_id: Identifier
+    reward_name: str
+    occurred_at: datetime
+
+
+class RedemptionCancelled(OutboundData):
+    """Points and stock given back (a confirmed redemption cancelled before fulfilment)."""
+
+    redemption_id: str
+    member_id: Identifier
+    reward_id: Identifier
+    reward_name: str
+    points_returned: int
+    cancelled_by: str = Field(description="member | operator")
+    reason: str
+    occurred_at: datetime
+
+
+class AllocationWon(OutboundData):
+    round_id: str
+    member_id: Identifier
+    reward_id: Identifier
+    reward_name: str
+    rank: int
+    redemption_id: str
+    voucher_code: str
+    cost_points: int
+    occurred_at: datetime
+
+
+class AllocationLost(OutboundData):
+    round_id: str
+    member_id: Identifier
+    reward_id: Identifier
+    reward_name: str
+    rank: int | None = Field(default=None, description="null when the application never entered the ranking")
+    quota: int
+    reason: str = Field(description="outranked | insufficient_points | not_eligible")
     occurred_at: datetime
 
 
@@ -405,6 +505,21 @@ COMMAND_TYPES: dict[str, type[BaseModel]] = {
     "points.place_hold": PlaceHold,
     "points.capture_hold": CaptureHold,
     "points.release_hold": ReleaseHold,
+    "points.refund_hold": RefundHold,
+}
+
+# Every reply on incentives.points.replies.v1 carries a HoldReply; the type says what happened.
+REPLY_TYPES: dict[str, type[BaseModel]] = {
+    t: HoldReply
+    for t in (
+        "points.hold_placed",
+        "points.hold_rejected",
+        "points.hold_captured",
+        "points.hold_released",
+        "points.hold_expired",
+        "points.hold_refunded",
+        "points.hold_command_refused",
+    )
 }
 
 INBOUND_TYPES: dict[str, type[BaseModel]] = {
@@ -430,10 +545,16 @@ PUBLISHED_TYPES: dict[str, type[BaseModel]] = {
     "points.debited": PointsDebited,
     "points.capped": PointsCapped,
     "member.level_changed": MemberLevelChanged,
+    "redemption.confirmed": RedemptionConfirmed,
+    "redemption.rejected": RedemptionRejected,
+    "redemption.fulfilled": RedemptionFulfilled,
+    "redemption.cancelled": RedemptionCancelled,
+    "allocation.won": AllocationWon,
+    "allocation.lost": AllocationLost,
     "notification.created": NotificationCreated,
 }
 
-ALL_TYPES: dict[str, type[BaseModel]] = {**INBOUND_TYPES, **COMMAND_TYPES, **PUBLISHED_TYPES}
+ALL_TYPES: dict[str, type[BaseModel]] = {**INBOUND_TYPES, **COMMAND_TYPES, **REPLY_TYPES, **PUBLISHED_TYPES}
 
 EventType = Literal[
     "member.registered",

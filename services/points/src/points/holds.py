@@ -18,7 +18,16 @@ from incentives_kernel import members, outbox, topics
 from incentives_kernel.consumer import Outcome, applied, ignored
 from incentives_kernel.db import Conn
 from incentives_kernel.envelope import ParsedEvent, derived_event_id
-from incentives_kernel.events import CaptureHold, HoldReply, PlaceHold, PointsDebited, ReleaseHold
+from incentives_kernel.events import (
+    CaptureHold,
+    HoldReply,
+    PlaceHold,
+    PointsCredited,
+    PointsDebited,
+    RefundHold,
+    ReleaseHold,
+    SourceRef,
+)
 
 from . import repository as repo
 from . import usecases
@@ -33,6 +42,7 @@ REPLY_TYPES = {
     "captured": "points.hold_captured",
     "released": "points.hold_released",
     "expired": "points.hold_expired",
+    "refunded": "points.hold_refunded",
     "rejected": "points.hold_rejected",
     "refused": "points.hold_command_refused",
 }
@@ -158,6 +168,72 @@ async def release_hold(conn: Conn, event: ParsedEvent, *, deps: Deps) -> Outcome
     return applied(on_commit=(lambda: deps.metrics.holds.labels("released").inc(),))
 
 
+async def refund_hold(conn: Conn, event: ParsedEvent, *, deps: Deps) -> Outcome:
+    """Give back a captured hold's points: a compensating transfer from where the capture put them."""
+    cmd = event.data
+    assert isinstance(cmd, RefundHold)
+    hold = await repo.get_hold(conn, cmd.hold_id, lock=True)
+    if hold is None or hold["member_id"] != cmd.member_id:
+        return await _refuse(conn, cmd.hold_id, cmd.member_id, "unknown_hold")
+    if hold["status"] == "refunded":
+        await _announce(conn, hold)
+        return ignored("refunded already: announced again")
+    if hold["status"] != "captured":
+        return await _refuse(conn, cmd.hold_id, cmd.member_id, "hold_not_captured", hold)
+    capture = await repo.get_transfer(conn, hold["transfer_id"])
+    assert capture is not None
+    refund_id = derived_event_id("refund", cmd.hold_id)
+    await repo.insert_transfer(
+        conn,
+        repo.NewTransfer(
+            transfer_id=refund_id,
+            debit_account=capture["credit_account"],
+            credit_account=member_account(cmd.member_id),
+            amount=hold["amount"],
+            kind="refund",
+            member_id=cmd.member_id,
+            rule_version=deps.policy.version,
+            reason=cmd.reason,
+            source=event.envelope.source,
+            source_event_id=event.envelope.id,
+            occurred_at=event.envelope.time,
+            ref=cmd.hold_id,
+            reverses=hold["transfer_id"],
+        ),
+    )
+    after = await repo.apply_to_member(conn, cmd.member_id, credit=hold["amount"])
+    await repo.mark_refunded(conn, cmd.hold_id, cmd.reason, refund_id)
+    await _reply(
+        conn,
+        "refunded",
+        cmd.hold_id,
+        cmd.member_id,
+        hold["amount"],
+        reason=cmd.reason,
+        available=after.available,
+        transfer_id=refund_id,
+    )
+    await usecases.announce(
+        conn,
+        "points.credited",
+        cmd.member_id,
+        refund_id,
+        PointsCredited(
+            member_id=cmd.member_id,
+            transfer_id=refund_id,
+            amount=hold["amount"],
+            kind="refund",
+            ref=cmd.hold_id,
+            reason=cmd.reason,
+            rule_version=deps.policy.version,
+            balance=after.available,
+            source_event=SourceRef(source=event.envelope.source, id=event.envelope.id),
+            occurred_at=event.envelope.time,
+        ),
+    )
+    return applied(on_commit=(lambda: deps.metrics.holds.labels("refunded").inc(),))
+
+
 async def _expire(conn: Conn, hold: asyncpg.Record) -> None:
     after = await repo.resolve_hold(
         conn, hold["hold_id"], "expired", "expired", member_id=hold["member_id"], amount=hold["amount"]
@@ -222,9 +298,9 @@ async def _announce(conn: Conn, hold: asyncpg.Record) -> None:
         hold["hold_id"],
         hold["member_id"],
         hold["amount"],
-        reason=hold["resolution"] if status in ("released", "expired") else None,
+        reason=hold["resolution"] if status in ("released", "expired", "refunded") else None,
         expires_at=hold["expires_at"] if status == "pending" else None,
-        transfer_id=hold["transfer_id"],
+        transfer_id=hold["refund_transfer_id"] if status == "refunded" else hold["transfer_id"],
     )
 
 

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 
 import asyncpg
 import structlog
-from incentives_kernel import outbox, topics
+from incentives_kernel import outbox, standing, topics
 from incentives_kernel.db import Conn
 from incentives_kernel.envelope import derived_event_id
 from incentives_kernel.events import MemberLevelChanged
@@ -27,7 +27,7 @@ SOURCE = "/incentives/points"
 
 
 def today(timezone: str) -> date:
-    return policy.business_day(datetime.now(UTC), timezone)
+    return standing.business_day(datetime.now(UTC), timezone)
 
 
 async def record(
@@ -48,7 +48,7 @@ async def record(
 
 
 async def earned_365d(conn: Conn, member_id: str, timezone: str) -> int:
-    return await repo.earned_in_window(conn, member_id, policy.window_start(today(timezone)))
+    return await repo.earned_in_window(conn, member_id, standing.window_start(today(timezone)))
 
 
 async def refresh(
@@ -90,7 +90,7 @@ async def sweep_aging(
         try:
             day = today(timezone)
             async with pool().acquire() as conn:
-                members = await repo.members_leaving_window(conn, policy.window_start(day), slack_days=7)
+                members = await repo.members_leaving_window(conn, standing.window_start(day), slack_days=7)
                 moved = 0
                 for member_id in members:
                     async with conn.transaction():

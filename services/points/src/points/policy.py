@@ -6,12 +6,11 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 from incentives_kernel.events import ReportCategory
 from pydantic import BaseModel, ConfigDict, Field
@@ -96,20 +95,9 @@ star_level = DEFAULT.star_level
 apply_daily_cap = DEFAULT.apply_daily_cap
 
 
-def business_day(moment: datetime, timezone: str) -> date:
-    """The day of `moment` where the district counts days (Asia/Shanghai unless configured)."""
-    return moment.astimezone(ZoneInfo(timezone)).date()
-
-
-LEVEL_KINDS = frozenset({"report", "rating", "volunteer"})  # earned points; adjustments are not "earned"
 ALL_TIME = date(1970, 1, 1)
 
 
 def period_starts(day: date) -> dict[str, date]:
     """The leaderboard periods a business day counts in."""
     return {"month": day.replace(day=1), "year": day.replace(month=1, day=1), "all": ALL_TIME}
-
-
-def window_start(today: date) -> date:
-    """The first day of the trailing 365 days that ends today."""
-    return today - timedelta(days=364)

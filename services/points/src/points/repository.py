@@ -307,3 +307,17 @@ async def expired_holds(conn: Conn, limit: int) -> list[asyncpg.Record]:
 
 async def open_holds(conn: Conn) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM holds WHERE status = 'pending'"))
+
+
+async def mark_refunded(conn: Conn, hold_id: str, reason: str, refund_transfer_id: str) -> None:
+    await conn.execute(
+        """UPDATE holds SET status = 'refunded', resolution = $2, refund_transfer_id = $3, resolved_at = now()
+           WHERE hold_id = $1 AND status = 'captured'""",
+        hold_id,
+        reason,
+        refund_transfer_id,
+    )
+
+
+async def get_transfer(conn: Conn, transfer_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM transfers WHERE transfer_id = $1", transfer_id)

@@ -36,6 +36,7 @@ def use_cases(deps: usecases.Deps) -> dict[str, UseCase]:
         "points.place_hold": partial(holds.place_hold, deps=deps),
         "points.capture_hold": partial(holds.capture_hold, deps=deps),
         "points.release_hold": partial(holds.release_hold, deps=deps),
+        "points.refund_hold": partial(holds.refund_hold, deps=deps),
     }
 
 
@@ -67,5 +68,5 @@ def register(runtime: ServiceRuntime) -> None:
         topics.POINTS_REPLIES,
         [HoldReply],
         "Replies to hold commands and hold expiries (points.hold_placed, _rejected, _captured, _released, _expired, "
-        "_command_refused), keyed by member_id.",
+        "_refunded, _command_refused), keyed by member_id.",
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from incentives_kernel import members, outbox, topics
+from incentives_kernel import members, outbox, standing, topics
 from incentives_kernel.consumer import Outcome, applied, ignored
 from incentives_kernel.db import Conn
 from incentives_kernel.envelope import ParsedEvent, derived_event_id
@@ -68,7 +68,7 @@ async def earn(conn: Conn, event: ParsedEvent, earning: Earning, deps: Deps) -> 
     if await repo.earning_recorded(conn, transfer_id, cut_id):
         return ignored("already credited")
     occurred_at, cause = event.envelope.time, (event.envelope.source, event.envelope.id)
-    day = policy.business_day(occurred_at, deps.timezone)
+    day = standing.business_day(occurred_at, deps.timezone)
     capped = earning.kind in deps.policy.rules.capped_kinds
     earned_today = await repo.earned_on(conn, earning.member_id, day) if capped else 0
     decision = deps.policy.apply_daily_cap(earning.kind, earning.amount, earned_today)
@@ -93,7 +93,7 @@ async def earn(conn: Conn, event: ParsedEvent, earning: Earning, deps: Deps) -> 
         after = await repo.apply_to_member(conn, earning.member_id, credit=decision.credited)
         if capped:
             await repo.add_earned(conn, earning.member_id, day, decision.credited)
-        if earning.kind in policy.LEVEL_KINDS:
+        if earning.kind in standing.LEVEL_KINDS:
             await levels.record(
                 conn,
                 member_id=earning.member_id,
@@ -121,6 +121,7 @@ async def earn(conn: Conn, event: ParsedEvent, earning: Earning, deps: Deps) -> 
                 balance=after.available,
                 source_event=SourceRef(source=cause[0], id=cause[1]),
                 occurred_at=occurred_at,
+                earned_day=day if earning.kind in standing.LEVEL_KINDS else None,
             ),
         )
     if decision.cut:
@@ -208,8 +209,9 @@ async def reverse(
     if not inserted:
         return ignored("already reversed")
     after = await repo.apply_to_member(conn, member_id, debit=original["amount"])
-    if original["kind"] in policy.LEVEL_KINDS:  # taken off the day it was earned, as if never earned
-        day = policy.business_day(original["occurred_at"], deps.timezone)
+    earned_day = None
+    if original["kind"] in standing.LEVEL_KINDS:  # taken off the day it was earned, as if never earned
+        day = earned_day = standing.business_day(original["occurred_at"], deps.timezone)
         await levels.record(
             conn,
             member_id=member_id,
@@ -239,6 +241,7 @@ async def reverse(
             balance=after.available,
             source_event=SourceRef(source=cause[0], id=cause[1]),
             occurred_at=occurred_at,
+            earned_day=earned_day,
         ),
     )
     amount = int(original["amount"])
