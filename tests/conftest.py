@@ -103,6 +103,9 @@ async def stack(infra: Infra) -> AsyncIterator[Stack]:
                 **{f"{svc}_PARK_GRACE_S": str(PARK_GRACE_S) for svc in ("REPORTS", "POINTS", "REWARDS", "NOTIFY")},
                 **{f"{svc}_PARK_SWEEP_INTERVAL_S": "1" for svc in ("REPORTS", "POINTS", "REWARDS", "NOTIFY")},
                 "POINTS_HOLD_SWEEP_INTERVAL_S": "1",
+                "REWARDS_SAGA_SWEEP_INTERVAL_S": "1",
+                # Applications within the same hour tie on time, so the tests see the lottery decide.
+                "REWARDS_APPLICATION_TIME_RESOLUTION_S": "3600",
             },
         )
     )

@@ -14,7 +14,7 @@ from tests.support import Api, balance_is, eventually, publish, read_topic, uid
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
-REWARDS = "/incentives/rewards"  # the source a hold command comes from
+REWARDS = "/tests/holds"  # hold commands sent by hand (not by the rewards service)
 
 
 def command(type_: str, member: str, **data: Any) -> dict[str, Any]:

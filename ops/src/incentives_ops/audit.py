@@ -132,6 +132,87 @@ POINTS_CHECKS: list[tuple[str, str, str]] = [
     ),
 ]
 
+# Checks of work in flight (a saga's next step) take `$1` seconds of grace: they hold once things settle.
+REWARDS_CHECKS: list[tuple[str, str, str]] = [
+    (
+        "stock: initial - confirmed + cancelled - reserved = available",
+        """SELECT w.reward_id AS example FROM rewards.rewards w
+           LEFT JOIN (SELECT reward_id, sum(delta) AS net FROM rewards.stock_changes
+                      WHERE actor NOT LIKE 'redemption:%' GROUP BY reward_id) o USING (reward_id)
+           LEFT JOIN (SELECT reward_id,
+                             count(*) FILTER (WHERE status IN ('confirmed', 'fulfilled', 'cancelled')) AS confirmed,
+                             count(*) FILTER (WHERE status = 'cancelled') AS cancelled,
+                             count(*) FILTER (WHERE status = 'pending' AND stock_reserved) AS reserved
+                      FROM rewards.redemptions WHERE kind = 'instant' GROUP BY reward_id) r USING (reward_id)
+           WHERE w.stock_available <> COALESCE(o.net, 0) - COALESCE(r.confirmed, 0) + COALESCE(r.cancelled, 0)
+                                      - COALESCE(r.reserved, 0)""",
+        "a unit was sold twice, or lost",
+    ),
+    (
+        "every stock change is recorded (the changes add up to what is available)",
+        """SELECT w.reward_id AS example FROM rewards.rewards w
+           LEFT JOIN (SELECT reward_id, sum(delta) AS total FROM rewards.stock_changes GROUP BY reward_id) c
+             USING (reward_id)
+           WHERE w.stock_available <> COALESCE(c.total, 0)""",
+        "stock moved without a record",
+    ),
+    (
+        "a unit is reserved exactly while a redemption holds it",
+        """SELECT redemption_id AS example FROM rewards.redemptions
+           WHERE stock_reserved <> (kind = 'instant' AND (status IN ('confirmed', 'fulfilled')
+                                     OR (status = 'pending' AND step IN ('hold_requested', 'capture_requested'))))""",
+        "stock is held by a finished redemption, or a live one has none",
+    ),
+    (
+        "no redemption left pending past its deadline",
+        """SELECT redemption_id AS example FROM rewards.redemptions
+           WHERE status = 'pending' AND (deadline IS NULL OR deadline < now() - make_interval(secs => $1))
+             AND requested_at < now() - make_interval(secs => $1)""",
+        "a saga is stuck",
+    ),
+    (
+        "each hold matched: confirmed = captured, cancelled = refunded, rejected = nothing held",
+        """SELECT r.redemption_id || ' ' || r.status || '/' || COALESCE(h.status, 'none') AS example
+           FROM rewards.redemptions r LEFT JOIN points.holds h ON h.hold_id = r.hold_id
+           WHERE r.updated_at < now() - make_interval(secs => $1)
+             AND CASE r.status WHEN 'confirmed' THEN h.status IS DISTINCT FROM 'captured'
+                               WHEN 'fulfilled' THEN h.status IS DISTINCT FROM 'captured'
+                               WHEN 'cancelled' THEN h.status IS DISTINCT FROM 'refunded'
+                               WHEN 'rejected' THEN h.status IN ('pending', 'captured')
+                               ELSE false END""",
+        "points and rewards disagree about a redemption's points",
+    ),
+    (
+        "rewards knows what points did with each of its holds",
+        """SELECT r.hold_id || ' ' || r.status || '/' || COALESCE(h.status, 'none') AS example
+           FROM rewards.holds r LEFT JOIN points.holds h USING (hold_id)
+           WHERE r.updated_at < now() - make_interval(secs => $1)
+             AND COALESCE(h.status, 'rejected') IS DISTINCT FROM r.status""",
+        "a reply was lost or misapplied",
+    ),
+    (
+        "every hold rewards asked for is wanted in the state it is in",
+        """SELECT hold_id || ' wanted ' || wanted || ', is ' || status AS example FROM rewards.holds
+           WHERE updated_at < now() - make_interval(secs => $1)
+             AND NOT (wanted = status OR (wanted = 'released' AND status IN ('expired', 'rejected'))
+                      OR (wanted = 'pending' AND status IN ('rejected', 'expired')))""",
+        "a hold is left pending or a compensation did not happen",
+    ),
+    (
+        "no points hold from rewards that rewards does not know",
+        """SELECT h.hold_id AS example FROM points.holds h LEFT JOIN rewards.holds r USING (hold_id)
+           WHERE h.source = '/incentives/rewards' AND r.hold_id IS NULL""",
+        "points held a member's points for nobody",
+    ),
+    (
+        "each allocation winner paid once and holds a voucher",
+        """SELECT a.round_id || ' ' || a.member_id AS example FROM rewards.applications a
+           LEFT JOIN rewards.redemptions r USING (redemption_id)
+           WHERE a.status = 'won' AND (r.redemption_id IS NULL OR r.status NOT IN ('confirmed', 'fulfilled'))""",
+        "a place was given without payment or a voucher",
+    ),
+]
+
 KERNEL_CHECKS: list[tuple[str, str, str]] = [
     (
         "every parked event is still waiting (inbox says parked)",
@@ -162,8 +243,13 @@ async def audit(
     timezone: str = "Asia/Shanghai",
     daily_cap: int = 50,
     capped_kinds: tuple[str, ...] = ("report", "rating"),
+    settle_s: float = 60.0,
 ) -> list[Check]:
-    """Run every check; `admin_dsn` must reach the system's database with rights on all schemas."""
+    """Run every check; `admin_dsn` must reach the system's database with rights on all schemas.
+
+    Work in flight (a saga waiting for points' reply) is given `settle_s` seconds before it counts as a
+    violation; pass 0 once traffic has stopped and everything has settled.
+    """
     conn = await asyncpg.connect(admin_dsn)
     results: list[Check] = []
     try:
@@ -172,6 +258,9 @@ async def audit(
             args = (timezone, daily_cap, list(capped_kinds)) if "$1" in sql else ()
             rows = await conn.fetch(sql, *args)
             results.append(Check(f"points: {name}", len(rows), detail, [str(r["example"]) for r in rows[:5]]))
+        for name, sql, detail in REWARDS_CHECKS:
+            rows = await conn.fetch(sql, *((float(settle_s),) if "$1" in sql else ()))
+            results.append(Check(f"rewards: {name}", len(rows), detail, [str(r["example"]) for r in rows[:5]]))
         for service in SERVICES:
             if service not in present:
                 results.append(Check(f"{service}: schema present", 1, "the schema is missing"))

@@ -6,6 +6,7 @@ incentives topics create|list     every topic with its partitions (inbound, outb
 incentives db provision           database, one role and one schema per service
 incentives dlq replay TOPIC       re-publish dead letters of TOPIC to it (after a fix)
 incentives seed                   the reward catalogue, through the rewards API
+incentives verify-round ROUND     re-compute an allocation round from its stored figures and seed
 """
 
 from __future__ import annotations
@@ -85,6 +86,15 @@ def cmd_seed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify_round(args: argparse.Namespace) -> int:
+    from .verify_round import verify_round
+
+    token = _need(args.token, "INCENTIVES_OPERATOR_TOKEN", " (or pass --token; a gateway token works too)")
+    report, ok = verify_round(args.rewards_url, token, args.round_id)
+    print(report)
+    return 0 if ok else 1
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     from .audit import audit, render
     from .provision import _with
@@ -155,6 +165,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rewards-url", default=_env("REWARDS_URL", "http://127.0.0.1:8083"))
     p.add_argument("--token")
     p.set_defaults(func=cmd_seed)
+
+    p = sub.add_parser("verify-round", help="re-compute an allocation round's result; exit 1 if it differs")
+    p.add_argument("round_id")
+    p.add_argument("--rewards-url", default=_env("REWARDS_URL", "http://127.0.0.1:8083"))
+    p.add_argument("--token")
+    p.set_defaults(func=cmd_verify_round)
 
     args = parser.parse_args(argv)
     try:

@@ -50,7 +50,6 @@ CATALOGUE: list[dict[str, Any]] = [
         "cost_points": 1500,
         "min_star_level": 4,
         "per_member_limit": 1,
-        "initial_stock": 5,
         "description": "A place at a quality school for a star rider's child, allocated by rank.",
     },
     {
@@ -60,7 +59,6 @@ CATALOGUE: list[dict[str, Any]] = [
         "cost_points": 2500,
         "min_star_level": 5,
         "per_member_limit": 1,
-        "initial_stock": 3,
         "description": "A subsidised-housing quota for the best-ranked star riders.",
     },
 ]

@@ -52,6 +52,12 @@ class TokenAuth:
                 found = role
         return found
 
+    @staticmethod
+    def fingerprint(request: Request) -> str:
+        """Which token called, without the token: the first 12 hex digits of its SHA-256 (for audit trails)."""
+        _, _, token = request.headers.get("authorization", "").partition(" ")
+        return digest(token.strip()).hex()[:12]
+
     def authenticate(self, request: Request) -> Role:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
@@ -75,3 +76,253 @@ async def change_stock(conn: Conn, reward_id: str, delta: int, reason: str, acto
 async def stock_levels(conn: Conn) -> list[tuple[str, int]]:
     rows = await conn.fetch("SELECT reward_id, stock_available FROM rewards")
     return [(r["reward_id"], r["stock_available"]) for r in rows]
+
+
+# ---------------------------------------------------------------- standing (from points' events)
+
+
+async def set_star_level(conn: Conn, member_id: str, level: int, as_of: datetime) -> bool:
+    status = await conn.execute(
+        """INSERT INTO member_standing (member_id, star_level, as_of) VALUES ($1, $2, $3)
+           ON CONFLICT (member_id) DO UPDATE SET star_level = EXCLUDED.star_level, as_of = EXCLUDED.as_of
+           WHERE member_standing.as_of <= EXCLUDED.as_of""",
+        member_id,
+        level,
+        as_of,
+    )
+    return status.endswith("1")
+
+
+async def add_earned(conn: Conn, member_id: str, day: date, delta: int) -> None:
+    await conn.execute(
+        """INSERT INTO earned_by_day (member_id, day, earned) VALUES ($1, $2, $3)
+           ON CONFLICT (member_id, day) DO UPDATE SET earned = earned_by_day.earned + EXCLUDED.earned""",
+        member_id,
+        day,
+        delta,
+    )
+
+
+async def star_level(conn: Conn, member_id: str) -> int:
+    level = await conn.fetchval("SELECT star_level FROM member_standing WHERE member_id = $1", member_id)
+    return int(level or 0)
+
+
+async def standings(conn: Conn, member_ids: list[str], first_day: date) -> dict[str, tuple[int, int]]:
+    """(star level, earned since first_day) for each member."""
+    rows = await conn.fetch(
+        """SELECT m.member_id, COALESCE(s.star_level, 0) AS star_level,
+                  COALESCE((SELECT sum(earned) FROM earned_by_day e
+                            WHERE e.member_id = m.member_id AND e.day >= $2), 0) AS earned
+           FROM unnest($1::text[]) AS m (member_id) LEFT JOIN member_standing s USING (member_id)""",
+        member_ids,
+        first_day,
+    )
+    return {r["member_id"]: (int(r["star_level"]), int(r["earned"])) for r in rows}
+
+
+# ---------------------------------------------------------------- redemptions
+
+
+async def lock_member(conn: Conn, member_id: str) -> None:
+    """Serialise one member's redemptions (the yearly limit is checked against the ones before)."""
+    await conn.execute("SELECT 1 FROM members WHERE member_id = $1 FOR UPDATE", member_id)
+
+
+async def insert_redemption(conn: Conn, **values: Any) -> asyncpg.Record | None:
+    cols = list(values)
+    placeholders = ", ".join(f"${i}" for i in range(1, len(cols) + 1))
+    return await conn.fetchrow(
+        f"INSERT INTO redemptions ({', '.join(cols)}) VALUES ({placeholders}) "
+        "ON CONFLICT (redemption_id) DO NOTHING RETURNING *",
+        *values.values(),
+    )
+
+
+async def get_redemption(conn: Conn, redemption_id: str, *, lock: bool = False) -> asyncpg.Record | None:
+    sql = "SELECT * FROM redemptions WHERE redemption_id = $1" + (" FOR UPDATE" if lock else "")
+    return await conn.fetchrow(sql, redemption_id)
+
+
+async def update_redemption(conn: Conn, redemption_id: str, **changes: Any) -> asyncpg.Record:
+    sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(changes, start=2))
+    row = await conn.fetchrow(
+        f"UPDATE redemptions SET {sets}, updated_at = now() WHERE redemption_id = $1 RETURNING *",
+        redemption_id,
+        *changes.values(),
+    )
+    assert row is not None
+    return row
+
+
+async def record_step(conn: Conn, redemption_id: str, step: str, detail: str | None = None) -> None:
+    await conn.execute(
+        "INSERT INTO redemption_steps (redemption_id, step, detail) VALUES ($1, $2, $3)", redemption_id, step, detail
+    )
+
+
+async def steps(conn: Conn, redemption_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT step, detail, at FROM redemption_steps WHERE redemption_id = $1 ORDER BY id", redemption_id
+    )
+
+
+async def taken_this_year(conn: Conn, member_id: str, reward_id: str, year: int, excluding: str = "") -> int:
+    """Redemptions of the reward by the member this year that count against the limit (not `excluding`)."""
+    return int(
+        await conn.fetchval(
+            """SELECT count(*) FROM redemptions WHERE member_id = $1 AND reward_id = $2 AND business_year = $3
+               AND status IN ('pending', 'confirmed', 'fulfilled') AND redemption_id <> $4""",
+            member_id,
+            reward_id,
+            year,
+            excluding,
+        )
+    )
+
+
+async def reserve_unit(conn: Conn, reward_id: str, redemption_id: str) -> bool:
+    """Take one unit if any is left: a conditional update, so stock can never be oversold."""
+    return await change_stock(conn, reward_id, -1, "reserved", f"redemption:{redemption_id}") is not None
+
+
+async def return_unit(conn: Conn, reward_id: str, redemption_id: str, why: str) -> None:
+    await change_stock(conn, reward_id, 1, why, f"redemption:{redemption_id}")
+
+
+async def member_redemptions(
+    conn: Conn, member_id: str, limit: int, after: tuple[datetime, str] | None
+) -> list[asyncpg.Record]:
+    if after is None:
+        return await conn.fetch(
+            "SELECT * FROM redemptions WHERE member_id = $1 ORDER BY requested_at DESC, redemption_id DESC LIMIT $2",
+            member_id,
+            limit,
+        )
+    return await conn.fetch(
+        """SELECT * FROM redemptions WHERE member_id = $1 AND (requested_at, redemption_id) < ($2, $3)
+           ORDER BY requested_at DESC, redemption_id DESC LIMIT $4""",
+        member_id,
+        after[0],
+        after[1],
+        limit,
+    )
+
+
+async def overdue_redemptions(conn: Conn, limit: int) -> list[asyncpg.Record]:
+    """Pending redemptions whose hold was never answered in time (points down, a lost reply)."""
+    return await conn.fetch(
+        """SELECT * FROM redemptions WHERE status = 'pending' AND step = 'hold_requested' AND deadline < now()
+           ORDER BY deadline LIMIT $1 FOR UPDATE SKIP LOCKED""",
+        limit,
+    )
+
+
+async def redemption_counts(conn: Conn) -> list[tuple[str, str, int]]:
+    rows = await conn.fetch(
+        "SELECT status, COALESCE(reason, '') AS reason, count(*) AS n FROM redemptions GROUP BY 1, 2"
+    )
+    return [(r["status"], r["reason"], int(r["n"])) for r in rows]
+
+
+# ---------------------------------------------------------------- holds rewards asked for
+
+
+async def insert_hold(conn: Conn, hold_id: str, member_id: str, amount: int, purpose: str, **owner: str) -> None:
+    await conn.execute(
+        """INSERT INTO holds (hold_id, member_id, amount, purpose, redemption_id, round_id)
+           VALUES ($1, $2, $3, $4, $5, $6)""",
+        hold_id,
+        member_id,
+        amount,
+        purpose,
+        owner.get("redemption_id"),
+        owner.get("round_id"),
+    )
+
+
+async def get_hold(conn: Conn, hold_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM holds WHERE hold_id = $1 FOR UPDATE", hold_id)
+
+
+async def want_hold(conn: Conn, hold_id: str, wanted: str) -> None:
+    await conn.execute("UPDATE holds SET wanted = $2, updated_at = now() WHERE hold_id = $1", hold_id, wanted)
+
+
+async def hold_said(conn: Conn, hold_id: str, status: str, detail: str | None) -> None:
+    await conn.execute(
+        "UPDATE holds SET status = $2, detail = $3, updated_at = now() WHERE hold_id = $1", hold_id, status, detail
+    )
+
+
+# ---------------------------------------------------------------- allocation rounds
+
+
+async def insert_round(conn: Conn, **values: Any) -> asyncpg.Record | None:
+    cols = list(values)
+    placeholders = ", ".join(f"${i}" for i in range(1, len(cols) + 1))
+    return await conn.fetchrow(
+        f"INSERT INTO allocation_rounds ({', '.join(cols)}) VALUES ({placeholders}) "
+        "ON CONFLICT (round_id) DO NOTHING RETURNING *",
+        *values.values(),
+    )
+
+
+async def get_round(conn: Conn, round_id: str, *, lock: bool = False) -> asyncpg.Record | None:
+    sql = "SELECT * FROM allocation_rounds WHERE round_id = $1" + (" FOR UPDATE" if lock else "")
+    return await conn.fetchrow(sql, round_id)
+
+
+async def close_round(conn: Conn, round_id: str, **values: Any) -> None:
+    sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(values, start=2))
+    await conn.execute(
+        f"UPDATE allocation_rounds SET status = 'closed', {sets} WHERE round_id = $1", round_id, *values.values()
+    )
+
+
+async def rounds_due(conn: Conn) -> list[str]:
+    rows = await conn.fetch("SELECT round_id FROM allocation_rounds WHERE status = 'open' AND closes_at <= now()")
+    return [r["round_id"] for r in rows]
+
+
+async def open_rounds(conn: Conn) -> int:
+    return int(await conn.fetchval("SELECT count(*) FROM allocation_rounds WHERE status = 'open'"))
+
+
+async def insert_application(conn: Conn, round_id: str, member_id: str, hold_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """INSERT INTO applications (round_id, member_id, hold_id) VALUES ($1, $2, $3)
+           ON CONFLICT (round_id, member_id) DO NOTHING RETURNING *""",
+        round_id,
+        member_id,
+        hold_id,
+    )
+
+
+async def get_application(conn: Conn, round_id: str, member_id: str, *, lock: bool = False) -> asyncpg.Record | None:
+    sql = "SELECT * FROM applications WHERE round_id = $1 AND member_id = $2" + (" FOR UPDATE" if lock else "")
+    return await conn.fetchrow(sql, round_id, member_id)
+
+
+async def applications(conn: Conn, round_id: str, *, lock: bool = False) -> list[asyncpg.Record]:
+    sql = "SELECT * FROM applications WHERE round_id = $1 ORDER BY rank NULLS LAST, applied_at, member_id"
+    return await conn.fetch(sql + (" FOR UPDATE" if lock else ""), round_id)
+
+
+async def update_application(conn: Conn, round_id: str, member_id: str, **changes: Any) -> None:
+    sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(changes, start=3))
+    await conn.execute(
+        f"UPDATE applications SET {sets}, updated_at = now() WHERE round_id = $1 AND member_id = $2",
+        round_id,
+        member_id,
+        *changes.values(),
+    )
+
+
+async def stock_changes(conn: Conn, reward_id: str, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT delta, reason, actor, stock_after, changed_at FROM stock_changes WHERE reward_id = $1
+           ORDER BY id DESC LIMIT $2""",
+        reward_id,
+        limit,
+    )

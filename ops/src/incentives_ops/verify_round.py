@@ -1,0 +1,62 @@
+"""`incentives verify-round`: fetch a closed round (figures, seed, ranking) and re-compute it independently."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import httpx
+from rewards import allocation
+
+
+def stored_ranking(round_json: dict[str, Any]) -> list[allocation.Ranked]:
+    return [
+        allocation.Ranked(
+            rank=a["rank"],
+            member_id=a["member_id"],
+            star_level=a["star_level"],
+            earned_365d=a["earned_365d"],
+            applied_at=datetime.fromisoformat(a["ranked_at"]),
+            ticket=a["ticket"],
+            won=a["won_at_close"],
+            tie_broken_by_lottery=a["tie_broken_by_lottery"],
+        )
+        for a in round_json["applications"]
+        if a["rank"] is not None
+    ]
+
+
+def check(round_json: dict[str, Any]) -> tuple[str, bool]:
+    """The report and whether the stored result is what the figures and seed give."""
+    if round_json["status"] != "closed":
+        return f"round {round_json['round_id']} is {round_json['status']}: nothing to verify yet", False
+    stored = stored_ranking(round_json)
+    verdict = allocation.verify(
+        round_id=round_json["round_id"],
+        seed=round_json["seed"],
+        seed_sha256=round_json["seed_sha256"],
+        quota=round_json["quota"],
+        stored=stored,
+        stored_digest=round_json["result_sha256"],
+    )
+    lines = [
+        f"round {round_json['round_id']}: quota {round_json['quota']}, {len(stored)} ranked, "
+        f"seed sha256 {round_json['seed_sha256'][:16]}..., standings day {round_json['standings_day']}",
+        f"{'rank':>4}  {'member':<24} {'stars':>5} {'earned':>7}  {'applied (as ranked)':<25} {'ticket':<12} result",
+    ]
+    for r in verdict.recomputed:
+        tie = " (tie: lottery)" if r.tie_broken_by_lottery else ""
+        lines.append(
+            f"{r.rank:>4}  {r.member_id:<24} {r.star_level:>5} {r.earned_365d:>7}  {r.applied_at.isoformat():<25} "
+            f"{r.ticket[:12]} {'won' if r.won else 'lost'}{tie}"
+        )
+    lines += [f"problem: {p}" for p in verdict.problems]
+    lines.append("verdict: MATCHES the stored result" if verdict.matches else "verdict: DIFFERS from the stored result")
+    return "\n".join(lines), verdict.matches
+
+
+def verify_round(base_url: str, token: str, round_id: str) -> tuple[str, bool]:
+    with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=10) as http:
+        r = http.get(f"/v1/allocation-rounds/{round_id}")
+        r.raise_for_status()
+        return check(r.json())
