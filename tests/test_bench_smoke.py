@@ -46,3 +46,11 @@ async def test_points_scale_harness_runs_and_reports_every_query() -> None:
         "leaderboard_top100_year_district",
         "earned_365d_one_member",
     }
+
+
+async def test_redemptions_harness_runs_and_reports_every_figure() -> None:
+    result = await load("redemptions").main(30, 3, 20, 10)
+    crowd = result["contention"]
+    assert (crowd["confirmed"], crowd["rejected_out_of_stock"], crowd["oversold"], crowd["undersold"]) == (3, 27, 0, 0)
+    assert result["anchor_sql_conditional_update_s"] > 0 and result["anchor_kafka_round_trip_s"] > 0
+    assert result["sustained"]["confirmed"] == 20

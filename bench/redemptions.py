@@ -1,0 +1,268 @@
+"""Redemptions under contention and at a sustained rate, beside same-run anchors.
+
+1. Contention: R simultaneous HTTP requests (100 connections) for a reward with U units, from funded
+   members. Drain time = first request sent -> every request decided (confirmed, or rejected). Also
+   counted: confirmed, rejected, oversold (confirmed beyond U: must be 0), undersold (units left while
+   a request was refused for stock: must be 0).
+   Anchor A (SQL only): the same R conditional UPDATEs (`stock = stock - 1 WHERE stock > 0`), each its
+   own transaction, from 100 connections to the same PostgreSQL, on a scratch table.
+   Anchor B: one Kafka round trip (produce, then consume it), median of 20.
+   Target: drain <= 2 x anchor A + one Kafka round trip (the saga needs two: hold and capture).
+2. Sustained: N redemptions of a reward with ample stock, 50 requests in flight at a time; confirmed
+   redemptions per second from the first request to the last confirmation.
+
+    uv run python bench/redemptions.py [R] [U] [N]   # default 1000 10 2000; writes bench/results/redemptions.json
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from incentives_kernel import topics
+from incentives_kernel.envelope import encode_event
+from incentives_ops.demo import member_registered
+from incentives_ops.embedded import free_port
+from incentives_ops.provision import _with
+from incentives_ops.stack import Stack, StackInfo, StackOptions
+
+RESULTS = Path(__file__).parent / "results" / "redemptions.json"
+CONNECTIONS = 100
+SUSTAINED_IN_FLIGHT = 50
+
+
+def _client(info: StackInfo, service: str, token: str, connections: int = CONNECTIONS) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=info.urls[service],
+        headers={"Authorization": f"Bearer {token}"},
+        limits=httpx.Limits(max_connections=connections),
+        timeout=120,
+    )
+
+
+async def fund(info: StackInfo, conn: asyncpg.Connection, members: list[str], points_each: int) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=info.bootstrap, acks="all", enable_idempotence=False, linger_ms=5)
+    await producer.start()
+    try:
+        for m in members:
+            await producer.send(topics.MEMBERS, encode_event(member_registered(m, "nanqu")), key=m.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+    for schema in ("points", "rewards"):  # both projections know them before anyone spends
+        while await conn.fetchval(f"SELECT count(*) FROM {schema}.members WHERE member_id = ANY($1)", members) < len(
+            members
+        ):
+            await asyncio.sleep(0.2)
+    async with _client(info, "points", info.operator_token) as points:
+        answers = await asyncio.gather(
+            *[
+                points.post(
+                    "/v1/adjustments",
+                    json={"adjustment_id": f"fund-{m}", "member_id": m, "amount": points_each, "reason": "bench"},
+                )
+                for m in members
+            ]
+        )
+    for answer in answers:
+        answer.raise_for_status()
+
+
+async def new_reward(info: StackInfo, stock: int, cost: int) -> str:
+    reward_id = f"bench-{uuid.uuid4().hex[:8]}"
+    async with _client(info, "rewards", info.operator_token) as http:
+        body = {"reward_id": reward_id, "name": reward_id, "kind": "instant", "cost_points": cost}
+        r = await http.post("/v1/rewards", json={**body, "initial_stock": stock})
+        r.raise_for_status()
+    return reward_id
+
+
+async def wait_decided(conn: asyncpg.Connection, ids: list[str], started: float, label: str) -> float:
+    while True:
+        rows = await conn.fetch(
+            "SELECT status, count(*) AS n FROM rewards.redemptions WHERE redemption_id = ANY($1) GROUP BY status", ids
+        )
+        counts = {r["status"]: r["n"] for r in rows}
+        decided = sum(n for s, n in counts.items() if s != "pending")
+        print(f"\r  {label}: {time.perf_counter() - started:6.2f} s  {counts}", end="", flush=True)
+        if decided == len(ids):
+            print()
+            return time.perf_counter() - started
+        await asyncio.sleep(0.05)
+
+
+async def contention(
+    info: StackInfo, conn: asyncpg.Connection, members: list[str], r: int, u: int
+) -> dict[str, object]:
+    reward = await new_reward(info, u, 30)
+    ids = [f"rush-{uuid.uuid4().hex[:12]}" for _ in range(r)]
+    async with _client(info, "rewards", info.gateway_token) as http:
+        started = time.perf_counter()
+        sent = await asyncio.gather(
+            *[
+                http.post(
+                    "/v1/redemptions",
+                    json={"redemption_id": rid, "member_id": members[i % len(members)], "reward_id": reward},
+                )
+                for i, rid in enumerate(ids)
+            ]
+        )
+        accepted_s = time.perf_counter() - started
+    assert all(s.status_code == 202 for s in sent), {s.status_code for s in sent}
+    drain_s = await wait_decided(conn, ids, started, "1000:10")
+    rows = await conn.fetch("SELECT status, reason FROM rewards.redemptions WHERE redemption_id = ANY($1)", ids)
+    confirmed = sum(1 for x in rows if x["status"] == "confirmed")
+    out_of_stock = sum(1 for x in rows if x["reason"] == "out_of_stock")
+    left = await conn.fetchval("SELECT stock_available FROM rewards.rewards WHERE reward_id = $1", reward)
+    return {
+        "requests": r,
+        "units": u,
+        "confirmed": confirmed,
+        "rejected_out_of_stock": out_of_stock,
+        "rejected_other": len(rows) - confirmed - out_of_stock,
+        "oversold": max(0, confirmed - u),
+        "undersold": left if out_of_stock else 0,
+        "all_answered_202_s": round(accepted_s, 3),
+        "drain_s": round(drain_s, 3),
+    }
+
+
+async def sql_anchor(dsn: str, r: int, u: int) -> float:
+    """The conditional-UPDATE loop alone: r transactions from CONNECTIONS connections against u units."""
+    pool = await asyncpg.create_pool(dsn, min_size=CONNECTIONS, max_size=CONNECTIONS)
+    assert pool is not None
+    try:
+        await pool.execute("DROP TABLE IF EXISTS public.bench_stock")
+        await pool.execute("CREATE TABLE public.bench_stock (id int PRIMARY KEY, n int CHECK (n >= 0))")
+        await pool.execute("INSERT INTO public.bench_stock VALUES (1, $1)", u)
+
+        async def take() -> None:
+            async with pool.acquire() as c, c.transaction():
+                await c.fetchval("UPDATE public.bench_stock SET n = n - 1 WHERE id = 1 AND n > 0 RETURNING n")
+
+        started = time.perf_counter()
+        await asyncio.gather(*[take() for _ in range(r)])
+        took = time.perf_counter() - started
+        assert await pool.fetchval("SELECT n FROM public.bench_stock") == max(0, u - r)
+        await pool.execute("DROP TABLE public.bench_stock")
+        return took
+    finally:
+        await pool.close()
+
+
+async def kafka_round_trip(bootstrap: str, samples: int = 20) -> float:
+    topic = topics.NOTIFICATIONS + ".bench-rtt"
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    await producer.start()
+    await consumer.start()
+    try:
+        await producer.send_and_wait(topic, b"warm-up")
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        await consumer.seek_to_end(tp)
+        times = []
+        for i in range(samples):
+            started = time.perf_counter()
+            await producer.send_and_wait(topic, f"{i}".encode(), partition=0)
+            got = False
+            while not got:
+                for records in (await consumer.getmany(tp, timeout_ms=1000)).values():
+                    got = any(rec.value == f"{i}".encode() for rec in records)
+            times.append(time.perf_counter() - started)
+        return statistics.median(times)
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def sustained(info: StackInfo, conn: asyncpg.Connection, members: list[str], n: int) -> dict[str, object]:
+    reward = await new_reward(info, 1_000_000, 1)
+    ids = [f"flow-{uuid.uuid4().hex[:12]}" for _ in range(n)]
+    gate = asyncio.Semaphore(SUSTAINED_IN_FLIGHT)
+    async with _client(info, "rewards", info.gateway_token, SUSTAINED_IN_FLIGHT) as http:
+
+        async def one(i: int, rid: str) -> None:
+            async with gate:
+                body = {"redemption_id": rid, "member_id": members[i % len(members)], "reward_id": reward}
+                (await http.post("/v1/redemptions", json=body)).raise_for_status()
+
+        started = time.perf_counter()
+        sender = asyncio.gather(*[one(i, rid) for i, rid in enumerate(ids)])
+        took = await wait_decided(conn, ids, started, "sustained")
+        await sender
+    confirmed = await conn.fetchval(
+        "SELECT count(*) FROM rewards.redemptions WHERE redemption_id = ANY($1) AND status = 'confirmed'", ids
+    )
+    return {
+        "redemptions": n,
+        "confirmed": confirmed,
+        "seconds": round(took, 2),
+        "confirmed_per_s": round(confirmed / took, 1),
+    }
+
+
+async def main(r: int = 1000, u: int = 10, n: int = 2000, members_count: int = 200) -> dict[str, object]:
+    state = Path(tempfile.mkdtemp(prefix="incentives-bench-"))
+    stack = Stack(
+        StackOptions(
+            state_dir=state,
+            pg_port=free_port(),
+            kafka_port=free_port(),
+            ports={s: free_port() for s in ("reports", "points", "rewards", "notify")},
+        )
+    )
+    try:
+        info = await stack.start()
+        await stack.wait_ready(timeout=120)
+        dsn = _with(info.admin_dsn, database=stack.opt.database)
+        conn = await asyncpg.connect(dsn)
+        try:
+            members = [f"bench-m-{i}" for i in range(members_count)]
+            print(f"funding {members_count} members ...")
+            await fund(info, conn, members, 30 * (r // members_count + 1) + n // members_count + 1)
+            rtt = await kafka_round_trip(info.bootstrap)
+            anchor = await sql_anchor(dsn, r, u)
+            crowd = await contention(info, conn, members, r, u)
+            flow = await sustained(info, conn, members, n)
+        finally:
+            await conn.close()
+    finally:
+        await asyncio.to_thread(stack.stop)
+    budget = 2 * anchor + rtt
+    drain = float(crowd["drain_s"])  # type: ignore[arg-type]
+    result: dict[str, object] = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(), "platform": platform.platform()},
+        "contention": crowd,
+        "anchor_sql_conditional_update_s": round(anchor, 4),
+        "anchor_kafka_round_trip_s": round(rtt, 4),
+        "target_drain_s": round(budget, 4),
+        "drain_over_target": round(drain / budget, 2),
+        "sustained": flow,
+    }
+    print(
+        f"  drain {drain:.2f} s vs target {budget:.3f} s (2 x SQL anchor {anchor:.3f} s"
+        f" + Kafka RTT {rtt * 1000:.1f} ms) = {drain / budget:.1f}x;  sustained {flow['confirmed_per_s']} confirmed/s"
+    )
+    return result
+
+
+if __name__ == "__main__":
+    args = [int(a) for a in sys.argv[1:4]]
+    result = asyncio.run(main(*args))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
