@@ -138,6 +138,12 @@ def attendance_confirmed(member_id: str, hours: float) -> dict[str, Any]:
     return cloud_event("/volunteer-platform", "volunteer.attendance_confirmed", member_id, data)
 
 
+def redemption_requested(member_id: str, reward_id: str) -> dict[str, Any]:
+    redemption_id = f"rdm-{uuid.uuid4().hex[:12]}"
+    data = {"redemption_id": redemption_id, "member_id": member_id, "reward_id": reward_id}
+    return cloud_event("/rider-app-gateway", "redemption.requested", redemption_id, data)
+
+
 @dataclass
 class DemoStats:
     published: int = 0
@@ -196,11 +202,14 @@ class DemoTraffic:
             self.open.append(r)
         elif roll < 0.9:
             await self._advance(self.rnd.choice(self.open))
-        else:
+        elif roll < 0.97:
             member_id, _ = self.rnd.choice(self.riders)
             await self._send(
                 topics.VOLUNTEER, member_id, attendance_confirmed(member_id, self.rnd.choice((1, 1.5, 2, 2.7, 3)))
             )
+        else:  # a rider spends points on daily goods (rejected while they have too few: that is shown too)
+            member_id, _ = self.rnd.choice(self.riders)
+            await self._send(topics.REDEMPTIONS, member_id, redemption_requested(member_id, "daily-goods"))
 
     async def _advance(self, r: _Report) -> None:
         dept = DEPARTMENTS[r.category]
