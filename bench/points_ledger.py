@@ -16,7 +16,6 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
@@ -27,12 +26,10 @@ from aiokafka import AIOKafkaProducer
 from incentives_kernel import topics
 from incentives_kernel.envelope import encode_event
 from incentives_ops.demo import cloud_event, member_registered
-from incentives_ops.embedded import free_port
 from incentives_ops.provision import _with
-from incentives_ops.stack import Stack, StackOptions
 
 sys.path.insert(0, str(Path(__file__).parent))
-from anchors import raw_drain_seconds
+from anchors import bench_stack, raw_drain_seconds
 
 RESULTS = Path(__file__).parent / "results" / "points_ledger.json"
 
@@ -94,15 +91,7 @@ async def copy_rows(dsn: str, n: int) -> float:
 
 
 async def one_run(n: int, m: int, districts: int) -> dict[str, float | None]:
-    state = Path(tempfile.mkdtemp(prefix="incentives-bench-"))
-    stack = Stack(
-        StackOptions(
-            state_dir=state,
-            pg_port=free_port(),
-            kafka_port=free_port(),
-            ports={s: free_port() for s in ("reports", "points", "rewards", "notify")},
-        )
-    )
+    stack = bench_stack()
     try:
         admin, bootstrap = await stack.start_infra()
         from incentives_ops.topics_admin import create_topics

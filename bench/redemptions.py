@@ -22,7 +22,6 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
@@ -34,9 +33,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from incentives_kernel import topics
 from incentives_kernel.envelope import encode_event
 from incentives_ops.demo import member_registered
-from incentives_ops.embedded import free_port
 from incentives_ops.provision import _with
-from incentives_ops.stack import Stack, StackInfo, StackOptions
+from incentives_ops.stack import StackInfo
+
+sys.path.insert(0, str(Path(__file__).parent))
+from anchors import bench_stack
 
 RESULTS = Path(__file__).parent / "results" / "redemptions.json"
 CONNECTIONS = 100
@@ -215,15 +216,7 @@ async def sustained(info: StackInfo, conn: asyncpg.Connection, members: list[str
 
 
 async def main(r: int = 1000, u: int = 10, n: int = 2000, members_count: int = 200) -> dict[str, object]:
-    state = Path(tempfile.mkdtemp(prefix="incentives-bench-"))
-    stack = Stack(
-        StackOptions(
-            state_dir=state,
-            pg_port=free_port(),
-            kafka_port=free_port(),
-            ports={s: free_port() for s in ("reports", "points", "rewards", "notify")},
-        )
-    )
+    stack = bench_stack()
     try:
         info = await stack.start()
         await stack.wait_ready(timeout=120)

@@ -15,7 +15,6 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,12 +24,10 @@ from aiokafka import AIOKafkaProducer
 from incentives_kernel import topics
 from incentives_kernel.envelope import encode_event
 from incentives_ops.demo import member_registered, report_submitted, status_changed
-from incentives_ops.embedded import free_port
 from incentives_ops.provision import _with
-from incentives_ops.stack import Stack, StackOptions
 
 sys.path.insert(0, str(Path(__file__).parent))
-from anchors import raw_drain_seconds
+from anchors import bench_stack, raw_drain_seconds
 
 RESULTS = Path(__file__).parent / "results" / "thin_flow.json"
 
@@ -87,15 +84,7 @@ async def wait_for(conn: asyncpg.Connection, n: int, started: float) -> dict[str
 
 
 async def main(n: int) -> dict[str, object]:
-    state = Path(tempfile.mkdtemp(prefix="incentives-bench-"))
-    stack = Stack(
-        StackOptions(
-            state_dir=state,
-            pg_port=free_port(),
-            kafka_port=free_port(),
-            ports={s: free_port() for s in ("reports", "points", "rewards", "notify")},
-        )
-    )
+    stack = bench_stack()
     try:
         info = await stack.start()
         await stack.wait_ready(timeout=120)

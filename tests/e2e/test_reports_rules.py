@@ -20,9 +20,15 @@ _SALT = random.Random().uniform(0, 0.3)  # this run's reports away from any left
 
 
 def submitted(
-    report: str, member: str, lat: float, at: datetime, category: str = "road_damage", photo_sha: str | None = None
+    report: str,
+    member: str,
+    lat: float,
+    at: datetime,
+    category: str = "road_damage",
+    photo_sha: str | None = None,
+    lon: float = 121.4737 + _SALT,
 ) -> dict[str, Any]:
-    event = report_submitted(report, member, "nanqu", category, lat=lat, lon=121.4737 + _SALT)
+    event = report_submitted(report, member, "nanqu", category, lat=lat, lon=lon)
     event["data"]["submitted_at"] = at.isoformat()
     if photo_sha:
         event["data"]["photos"] = [{"url": f"https://img.example.org/{report}.jpg", "sha256": photo_sha}]
@@ -44,17 +50,21 @@ async def test_duplicates_are_same_category_within_50_m_of_an_open_report_from_t
     reports, points = (Api(stack.info.urls[n], stack.info.gateway_token) for n in ("reports", "points"))
     first, second, member = uid("r"), uid("r"), uid("m")
     await register(stack, member)
-    base_lat = 31.2 + (hash(first) % 10_000) / 100_000  # a spot of its own, away from other tests
+    # A spot of its own (about 50 km x 10 km to pick from), so no other test's report is within 50 m.
+    base_lat, lon = 31.2 + random.uniform(0, 0.1), 122.0 + random.uniform(0, 0.5)
     now = datetime.now(UTC)
     await publish(
-        stack.info.bootstrap, topics.REPORTS, first, submitted(first, member, base_lat, now - timedelta(hours=hours))
+        stack.info.bootstrap,
+        topics.REPORTS,
+        first,
+        submitted(first, member, base_lat, now - timedelta(hours=hours), lon=lon),
     )
     await eventually(lambda: reports.json_or_none(f"/v1/reports/{first}"), what="the first report")
     await publish(
         stack.info.bootstrap,
         topics.REPORTS,
         second,
-        submitted(second, member, base_lat + metres * METRE, now),
+        submitted(second, member, base_lat + metres * METRE, now, lon=lon),
         status_changed(second, "nanqu", "accepted", "市政"),
     )
     shown = await eventually(lambda: status_is(reports, second, "accepted"), what="the second report accepted")

@@ -30,14 +30,17 @@ async def get_reward(conn: Conn, reward_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM rewards WHERE reward_id = $1", reward_id)
 
 
-async def insert_reward(conn: Conn, values: dict[str, Any]) -> asyncpg.Record | None:
-    cols = [c for c in COLUMNS if c in values]
-    placeholders = ", ".join(f"${i}" for i in range(1, len(cols) + 1))
+async def _insert(conn: Conn, table: str, key: str, values: dict[str, Any]) -> asyncpg.Record | None:
+    """Insert a row unless its key exists: the new row, or None (names come from this module, never input)."""
+    placeholders = ", ".join(f"${i}" for i in range(1, len(values) + 1))
     return await conn.fetchrow(
-        f"INSERT INTO rewards ({', '.join(cols)}) VALUES ({placeholders}) ON CONFLICT (reward_id) DO NOTHING "
-        "RETURNING *",
-        *[values[c] for c in cols],
+        f"INSERT INTO {table} ({', '.join(values)}) VALUES ({placeholders}) ON CONFLICT ({key}) DO NOTHING RETURNING *",
+        *values.values(),
     )
+
+
+async def insert_reward(conn: Conn, values: dict[str, Any]) -> asyncpg.Record | None:
+    return await _insert(conn, "rewards", "reward_id", {c: values[c] for c in COLUMNS if c in values})
 
 
 async def update_reward(conn: Conn, reward_id: str, changes: dict[str, Any]) -> asyncpg.Record | None:
@@ -130,13 +133,7 @@ async def lock_member(conn: Conn, member_id: str) -> None:
 
 
 async def insert_redemption(conn: Conn, **values: Any) -> asyncpg.Record | None:
-    cols = list(values)
-    placeholders = ", ".join(f"${i}" for i in range(1, len(cols) + 1))
-    return await conn.fetchrow(
-        f"INSERT INTO redemptions ({', '.join(cols)}) VALUES ({placeholders}) "
-        "ON CONFLICT (redemption_id) DO NOTHING RETURNING *",
-        *values.values(),
-    )
+    return await _insert(conn, "redemptions", "redemption_id", values)
 
 
 async def get_redemption(conn: Conn, redemption_id: str, *, lock: bool = False) -> asyncpg.Record | None:
@@ -259,13 +256,7 @@ async def hold_said(conn: Conn, hold_id: str, status: str, detail: str | None) -
 
 
 async def insert_round(conn: Conn, **values: Any) -> asyncpg.Record | None:
-    cols = list(values)
-    placeholders = ", ".join(f"${i}" for i in range(1, len(cols) + 1))
-    return await conn.fetchrow(
-        f"INSERT INTO allocation_rounds ({', '.join(cols)}) VALUES ({placeholders}) "
-        "ON CONFLICT (round_id) DO NOTHING RETURNING *",
-        *values.values(),
-    )
+    return await _insert(conn, "allocation_rounds", "round_id", values)
 
 
 async def get_round(conn: Conn, round_id: str, *, lock: bool = False) -> asyncpg.Record | None:
