@@ -365,5 +365,5 @@ def test_points_credited_amount_positive() -> None:
 def test_all_types_is_union_without_overlap() -> None:
     groups = [ev.INBOUND_TYPES, ev.COMMAND_TYPES, ev.REPLY_TYPES, ev.PUBLISHED_TYPES]
     assert sum(len(g) for g in groups) == len(ev.ALL_TYPES)  # no type in two groups
-    assert ev.ALL_TYPES == {k: v for g in groups for k, v in g.items()}
+    assert {k: v for g in groups for k, v in g.items()} == ev.ALL_TYPES
     assert set(ev.EventType.__args__) == set(ev.INBOUND_TYPES)
