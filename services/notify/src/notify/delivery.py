@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import time
 import uuid
@@ -104,6 +105,9 @@ class WebhookWorker:
         )
 
     async def run(self) -> None:
+        # httpx logs every request with its URL at INFO, and an endpoint's query may carry a token.
+        if "httpx" not in {n.strip() for n in self._s.debug_loggers.split(",")}:
+            logging.getLogger("httpx").setLevel(logging.WARNING)
         async with self.client() as client:
             last_gauges = 0.0
             while True:
