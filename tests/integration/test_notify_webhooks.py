@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import sys
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -166,25 +168,55 @@ async def test_a_4xx_answer_is_dead_lettered_at_once(notify_db: Notify) -> None:
     assert len(receiver.requests) == 1
 
 
-class SimulatedCrash(BaseException):
-    """Stands for the process dying (the service's hook calls os._exit): nothing after it runs."""
+# A notify webhook worker in a process of its own, built from the environment as the service builds
+# it: NOTIFY_TEST_HOOK_CRASH_AFTER_SEND makes it exit (os._exit) right after a send, before the record.
+WORKER_PROCESS = """
+import asyncio
+from incentives_kernel.db import make_pool
+from notify import delivery
+from notify.metrics import NotifyMetrics
+from notify.settings import NotifySettings
+from prometheus_client import CollectorRegistry
+
+async def main():
+    settings = NotifySettings()
+    pool = await make_pool(settings.dsn, "notify", min_size=1, max_size=2, application_name="crashing-worker")
+    hook = delivery.crash_after_send_hook(settings)
+    worker = delivery.WebhookWorker(lambda: pool, settings, NotifyMetrics(CollectorRegistry()), after_send=hook)
+    await worker.run()
+
+asyncio.run(main())
+"""
 
 
 async def test_a_crash_between_send_and_record_gives_no_second_accepted_delivery(notify_db: Notify) -> None:
     n = notify_db
-
-    def crash() -> None:
-        raise SimulatedCrash
-
     with running(Receiver(SECRET)) as receiver:
         webhook_id = await register(n, receiver.url)
         await handle(n, credited("m-zh"))
-        crashing = delivery.WebhookWorker(lambda: n.pool, n.settings, n.metrics, after_send=crash)
-        async with crashing.client() as client:
-            with pytest.raises(SimulatedCrash):
-                await crashing.deliver_once(client)
+        env = {
+            **os.environ,
+            "INCENTIVES_ENV": "dev",
+            "NOTIFY_DATABASE_URL": n.settings.dsn,
+            "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
+            "NOTIFY_TEST_HOOK_CRASH_AFTER_SEND": "true",
+            "NOTIFY_WEBHOOK_LEASE_S": "2",
+            "NOTIFY_WEBHOOK_TIMEOUT_S": "1",
+        }
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            WORKER_PROCESS,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        output, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
+        assert proc.returncode == delivery.CRASH_EXIT_CODE, output.decode(errors="replace")[-2000:]
+        assert b"TEST HOOK: exiting after a webhook send" in output
         [row] = await deliveries(n, webhook_id)
         assert row["status"] == "pending"  # sent and accepted, but never recorded
+        assert row["attempts"] == 1
         assert row["lease_until"] is not None
         assert len(receiver.accepted) == 1
 
@@ -194,6 +226,7 @@ async def test_a_crash_between_send_and_record_gives_no_second_accepted_delivery
     ids = receiver.ids_sent()
     assert len(ids) == 2
     assert ids[0] == ids[1]
+    assert [r.headers["x-delivery-attempt"] for r in receiver.requests] == ["1", "2"]
     assert len(receiver.accepted) == 1
     assert row["attempts"] == 2
 
