@@ -7,8 +7,9 @@ import string
 from importlib import resources
 
 import pytest
-from incentives_kernel.events import RejectionReason
+from incentives_kernel.events import RedemptionRejectionReason, RejectionReason
 from notify import texts
+from notify.kinds import KINDS as NOTIFICATION_KINDS
 
 
 def load(name: str) -> dict:
@@ -35,6 +36,13 @@ SAMPLE = {
     "from_level": 1,
     "to_level": 2,
     "earned_365d": 215,
+    "reward_name": "Health check-up",
+    "cost_points": 120,
+    "voucher_code": "VC-7Q2K9",
+    "points_returned": 88,
+    "cancelled_by_text": "CANCELLED-BY",
+    "rank": 17,
+    "quota": 5,
 }
 
 
@@ -194,3 +202,79 @@ def test_rejected_text_carries_the_reason() -> None:
         reason = texts.reason_text("duplicate", locale)
         text = texts.render("report_rejected", locale, dict(SAMPLE, reason_text=reason))
         assert reason in text.body
+
+
+# Templates named otherwise than `<kind>` or `<kind>_<variant>` (usecases.level_changed picks one).
+RENAMED = {"level_up": "level_changed", "level_down": "level_changed"}
+
+
+def _kind_of(template: str) -> str:
+    """The notification kind a template renders: the longest kind it names (`points_credited_report`)."""
+    if template in RENAMED:
+        return RENAMED[template]
+    return max((k for k in NOTIFICATION_KINDS if template == k or template.startswith(k + "_")), key=len)
+
+
+@pytest.mark.parametrize("kind", NOTIFICATION_KINDS)
+def test_every_notification_kind_has_a_template_in_both_locales(kind) -> None:
+    for table in (ZH, EN):
+        assert any(_kind_of(t) == kind for t in table), kind
+
+
+def test_every_template_belongs_to_a_kind() -> None:
+    for template in ZH:
+        assert _kind_of(template)
+
+
+REWARD_FIGURES = {
+    "redemption_confirmed": ["Health check-up", "120", "VC-7Q2K9"],
+    "redemption_rejected": ["Health check-up", "REASON-TEXT"],
+    "redemption_fulfilled": ["Health check-up"],
+    "redemption_cancelled": ["Health check-up", "88", "CANCELLED-BY"],
+    "allocation_won": ["Health check-up", "17", "120", "VC-7Q2K9"],
+    "allocation_lost": ["Health check-up", "5", "REASON-TEXT"],
+    "allocation_lost_ranked": ["Health check-up", "5", "17", "REASON-TEXT"],
+}
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en"])
+@pytest.mark.parametrize("template", sorted(REWARD_FIGURES))
+def test_rewards_texts_show_the_figures(template, locale) -> None:
+    text = texts.render(template, locale, dict(SAMPLE))
+    for figure in REWARD_FIGURES[template]:
+        assert figure in text.title + text.body, (template, locale, figure)
+    assert "VC-7Q2K9" not in text.title  # a voucher code is for the body, not a lock-screen title
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en"])
+@pytest.mark.parametrize(
+    "reason",
+    [r.value for r in RedemptionRejectionReason]
+    + ["outranked", "cancelled_by_member", "cancelled_by_operator", "reward_unknown"],
+)
+def test_reason_text_for_every_redemption_and_allocation_reason(reason, locale) -> None:
+    text = texts.reason_text(reason, locale)
+    assert text == REASONS[locale][reason]
+    assert text != texts.reason_text(None, locale)
+
+
+def test_redemption_reason_texts_differ_by_locale_and_reason() -> None:
+    for locale in ("zh-CN", "en"):
+        values = [texts.reason_text(r.value, locale) for r in RedemptionRejectionReason]
+        assert len(set(values)) == len(values)
+    assert texts.reason_text("out_of_stock", "zh-CN") == "奖品已兑完"
+    assert texts.reason_text("out_of_stock", "en") == "it is out of stock"
+
+
+def test_a_fallback_is_logged(monkeypatch) -> None:
+    # Visible in production: the rider gets the zh-CN text and the log says which kind lacks a translation.
+    fake = {"zh-CN": {"only_zh": {"title": "标题", "body": "正文"}}, "en": {}}
+    monkeypatch.setattr(texts, "_templates", fake.__getitem__)
+    seen: list[dict] = []
+    monkeypatch.setattr(texts.log, "warning", lambda msg, **kw: seen.append({"msg": msg, **kw}))
+    texts.render("only_zh", "en", {})
+    assert seen == [
+        {"msg": "template missing in locale: falling back", "kind": "only_zh", "locale": "en", "fallback": "zh-CN"}
+    ]
+    texts.render("only_zh", "zh-CN", {})
+    assert len(seen) == 1

@@ -1,8 +1,8 @@
-"""HTTP routes of the notify service: a member's inbox."""
+"""HTTP routes of the notify service: a member's inbox and notification preferences."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 
 from fastapi import APIRouter, Path, Query
 from incentives_kernel.auth import Role
@@ -10,9 +10,13 @@ from incentives_kernel.events import ID_PATTERN
 from incentives_kernel.http_errors import ApiError
 from incentives_kernel.pagination import MAX_LIMIT, decode_cursor, encode_cursor
 from incentives_kernel.runtime import ServiceRuntime
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from . import repository as repo
+from .kinds import KINDS
+from .preferences import Preferences, valid_timezone
+
+HH_MM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 
 
 class Notification(BaseModel):
@@ -33,6 +37,69 @@ class NotificationPage(BaseModel):
 class ReadOut(BaseModel):
     notification_id: str
     read_at: datetime
+
+
+class QuietHours(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start: str = Field(pattern=HH_MM, description="local time HH:MM at which quiet hours begin")
+    end: str = Field(pattern=HH_MM, description="local time HH:MM at which they end (may be the next day)")
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> QuietHours:
+        if self.start == self.end:
+            raise ValueError("start and end must differ")
+        return self
+
+
+class PreferencesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    muted_kinds: list[str] = Field(
+        default_factory=list, max_length=len(KINDS), description="kinds not sent by push or webhooks"
+    )
+    quiet_hours: QuietHours | None = None
+    timezone: str | None = Field(default=None, max_length=64, description="IANA zone; default the service's")
+
+    @field_validator("muted_kinds")
+    @classmethod
+    def _known_kinds(cls, kinds: list[str]) -> list[str]:
+        unknown = sorted(set(kinds) - set(KINDS))
+        if unknown:
+            raise ValueError(f"unknown kinds: {', '.join(unknown[:5])}; known: {', '.join(KINDS)}")
+        return sorted(set(kinds))
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, zone: str | None) -> str | None:
+        if zone is not None and not valid_timezone(zone):
+            raise ValueError("not an IANA time zone, e.g. Asia/Shanghai")
+        return zone
+
+
+class PreferencesOut(BaseModel):
+    member_id: str
+    muted_kinds: list[str]
+    quiet_hours: QuietHours | None
+    timezone: str = Field(description="the zone quiet hours are read in (the member's, or the service default)")
+    updated_at: datetime | None = Field(description="null while the member has never set any")
+
+
+def _hhmm(t: time) -> str:
+    return t.strftime("%H:%M")
+
+
+def _out(member_id: str, prefs: Preferences, default_tz: str, updated_at: datetime | None) -> PreferencesOut:
+    quiet = None
+    if prefs.quiet_start is not None and prefs.quiet_end is not None:
+        quiet = QuietHours(start=_hhmm(prefs.quiet_start), end=_hhmm(prefs.quiet_end))
+    return PreferencesOut(
+        member_id=member_id,
+        muted_kinds=sorted(prefs.muted_kinds),
+        quiet_hours=quiet,
+        timezone=prefs.timezone or default_tz,
+        updated_at=updated_at,
+    )
 
 
 def build_router(runtime: ServiceRuntime) -> APIRouter:
@@ -66,5 +133,41 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
         if row is None:
             raise ApiError(404, "not_found", "no such notification for this member")
         return ReadOut(notification_id=row["notification_id"], read_at=row["read_at"])
+
+    default_tz = runtime.settings.timezone
+
+    @router.get(
+        "/members/{member_id}/preferences",
+        response_model=PreferencesOut,
+        dependencies=[any_caller],
+        tags=["preferences"],
+        summary="Muted kinds and quiet hours for push and webhooks (extension)",
+    )
+    async def get_preferences(member_id: str = Path(pattern=ID_PATTERN)) -> PreferencesOut:
+        async with runtime.pool.acquire() as conn:
+            row = await repo.get_preferences_row(conn, member_id)
+        if row is None:
+            return _out(member_id, Preferences(), default_tz, None)
+        prefs, updated_at = row
+        return _out(member_id, prefs, default_tz, updated_at)
+
+    @router.put(
+        "/members/{member_id}/preferences",
+        response_model=PreferencesOut,
+        dependencies=[any_caller],
+        tags=["preferences"],
+        summary="Replace a member's preferences (extension); the inbox always gets every notification",
+    )
+    async def put_preferences(body: PreferencesIn, member_id: str = Path(pattern=ID_PATTERN)) -> PreferencesOut:
+        quiet = body.quiet_hours
+        prefs = Preferences(
+            muted_kinds=frozenset(body.muted_kinds),
+            quiet_start=time.fromisoformat(quiet.start) if quiet else None,
+            quiet_end=time.fromisoformat(quiet.end) if quiet else None,
+            timezone=body.timezone,
+        )
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            updated_at = await repo.put_preferences(conn, member_id, prefs)
+        return _out(member_id, prefs, default_tz, updated_at)
 
     return router

@@ -1,8 +1,16 @@
-"""Domain metrics of the notify service (labels: kinds, channels and locales, never members)."""
+"""Domain metrics of the notify service (labels: kinds, channels, locales, outcomes and our endpoint ids;
+never members, never URLs)."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# The outcomes each channel can have (listed at zero from the start, so dashboards see every series).
+OUTCOMES = {
+    "inbox": ("delivered",),
+    "push": ("delivered", "deferred", "muted"),
+    "webhook": ("delivered", "failed", "dead_lettered", "deferred", "muted"),
+}
 
 
 class NotifyMetrics:
@@ -13,3 +21,36 @@ class NotifyMetrics:
             ["kind", "channel", "locale"],
             registry=registry,
         )
+        self.deliveries = Counter(
+            "incentives_notify_deliveries_total",
+            "Delivery outcomes by channel: delivered, failed (an attempt, retried), dead_lettered, deferred"
+            " (quiet hours), muted (the member's preference)",
+            ["channel", "outcome"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "incentives_notify_delivery_latency_seconds",
+            "From the notification's creation to its accepted delivery (push: written to the outbox)",
+            ["channel"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 14400, 43200),
+            registry=registry,
+        )
+        self.dead_letters = Gauge(
+            "incentives_notify_webhook_dead_letters",
+            "Webhook deliveries dead-lettered now (until re-driven)",
+            registry=registry,
+        )
+        self.circuit_open = Gauge(
+            "incentives_notify_webhook_circuit_open",
+            "1 while an endpoint's circuit breaker is open or half-open, 0 when closed",
+            ["endpoint_id"],
+            registry=registry,
+        )
+        for channel, outcomes in OUTCOMES.items():
+            for outcome in outcomes:
+                self.deliveries.labels(channel, outcome)
+
+    def delivered(self, channel: str, latency_s: float | None) -> None:
+        self.deliveries.labels(channel, "delivered").inc()
+        if latency_s is not None:
+            self.latency.labels(channel).observe(max(latency_s, 0.0))

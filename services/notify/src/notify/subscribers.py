@@ -1,4 +1,4 @@
-"""The notify service's consumer: members (locale), points and report lifecycle events."""
+"""The notify service's consumer (members, points, report lifecycle and rewards events) and its workers."""
 
 from __future__ import annotations
 
@@ -8,28 +8,53 @@ from incentives_kernel import members, topics
 from incentives_kernel.events import ALL_TYPES, NotificationCreated
 from incentives_kernel.runtime import ServiceRuntime
 
-from . import usecases
+from . import delivery, usecases
 from .metrics import NotifyMetrics
+from .settings import NotifySettings
+
+HANDLERS = {
+    "points.credited": usecases.points_credited,
+    "points.reversed": usecases.points_reversed,
+    "points.debited": usecases.points_debited,
+    "points.capped": usecases.points_capped,
+    "member.level_changed": usecases.level_changed,
+    "report.overdue": usecases.report_overdue,
+    "report.lifecycle_changed": usecases.report_changed,
+    "redemption.confirmed": usecases.redemption_confirmed,
+    "redemption.rejected": usecases.redemption_rejected,
+    "redemption.fulfilled": usecases.redemption_fulfilled,
+    "redemption.cancelled": usecases.redemption_cancelled,
+    "allocation.won": usecases.allocation_won,
+    "allocation.lost": usecases.allocation_lost,
+}
 
 
-def register(runtime: ServiceRuntime) -> None:
+def register(runtime: ServiceRuntime) -> delivery.WebhookWorker:
+    settings = runtime.settings
+    assert isinstance(settings, NotifySettings)
     metrics = NotifyMetrics(runtime.registry)
+    worker = delivery.WebhookWorker(
+        lambda: runtime.pool, settings, metrics, after_send=delivery.crash_after_send_hook(settings)
+    )
+    ctx = usecases.Context(metrics=metrics, timezone=settings.timezone, wake_webhooks=worker.wake)
     runtime.consume(
-        [topics.MEMBERS, topics.POINTS, topics.REPORTS_LIFECYCLE],
-        {
-            **members.USE_CASES,
-            "points.credited": partial(usecases.points_credited, metrics=metrics),
-            "points.reversed": partial(usecases.points_reversed, metrics=metrics),
-            "points.debited": partial(usecases.points_debited, metrics=metrics),
-            "points.capped": partial(usecases.points_capped, metrics=metrics),
-            "member.level_changed": partial(usecases.level_changed, metrics=metrics),
-            "report.overdue": partial(usecases.report_overdue, metrics=metrics),
-            "report.lifecycle_changed": partial(usecases.report_changed, metrics=metrics),
-        },
+        [topics.MEMBERS, topics.POINTS, topics.REPORTS_LIFECYCLE, topics.REWARDS],
+        {**members.USE_CASES, **{t: partial(h, ctx=ctx) for t, h in HANDLERS.items()}},
         ALL_TYPES,
         ignore_types=["report.verified", "report.verification_reversed", "report.rating_recorded"],
-        description="Members (locale), points events and report status changes, turned into rider notifications",
+        description="Members (locale), points, report status and rewards events, turned into rider notifications",
     )
     runtime.document_publication(
         topics.NOTIFICATIONS, [NotificationCreated], "Rendered notifications for the app's push gateway."
     )
+    runtime.add_background(worker.run)
+    runtime.add_background(
+        partial(
+            delivery.release_pushes_forever,
+            lambda: runtime.pool,
+            metrics,
+            runtime.wake_relay,
+            settings.push_release_poll_s,
+        )
+    )
+    return worker

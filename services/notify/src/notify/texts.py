@@ -1,8 +1,9 @@
 """Notification texts from the template files, zh-CN by default and en by preference. Pure.
 
-A kind missing in the rider's language falls back to zh-CN. `missing_translations()` reports every
-kind missing in a language and every kind whose placeholders differ from zh-CN's; the tests fail on
-any, so a drifted translation never reaches production.
+A kind missing in the rider's language falls back to zh-CN, and says so in the log (a rider still
+gets a text, an operator sees why it is not in their language). `missing_translations()` reports
+every kind missing in a language and every kind whose placeholders differ from zh-CN's; the tests
+fail on any, so a drifted translation never reaches production.
 """
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
+
+import structlog
+
+log = structlog.get_logger(__name__)
 
 DEFAULT_LOCALE = "zh-CN"
 LOCALES = ("zh-CN", "en")
@@ -44,6 +49,7 @@ def render(kind: str, locale: str, fields: dict[str, Any]) -> Text:
     locale = locale if locale in LOCALES else DEFAULT_LOCALE
     template = _templates(locale).get(kind)
     if template is None:
+        log.warning("template missing in locale: falling back", kind=kind, locale=locale, fallback=DEFAULT_LOCALE)
         locale, template = DEFAULT_LOCALE, _templates(DEFAULT_LOCALE)[kind]
     return Text(title=template["title"].format(**fields), body=template["body"].format(**fields), locale=locale)
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
 from typing import Any
 
 from incentives_kernel import members, outbox, topics
@@ -9,6 +13,8 @@ from incentives_kernel.consumer import Outcome, applied, ignored
 from incentives_kernel.db import Conn
 from incentives_kernel.envelope import ParsedEvent, derived_event_id
 from incentives_kernel.events import (
+    AllocationLost,
+    AllocationWon,
     Locale,
     MemberLevelChanged,
     NotificationCreated,
@@ -16,16 +22,35 @@ from incentives_kernel.events import (
     PointsCredited,
     PointsDebited,
     PointsReversed,
+    RedemptionCancelled,
+    RedemptionConfirmed,
+    RedemptionFulfilled,
+    RedemptionRejected,
     ReportLifecycleChanged,
     ReportOverdue,
 )
 
 from . import repository as repo
-from . import texts
+from . import texts, webhooks
 from .metrics import NotifyMetrics
+from .preferences import Preferences, quiet_until
 
 SOURCE = "/incentives/notify"
-CHANNEL = "inbox"
+INBOX, PUSH, WEBHOOK = "inbox", "push", "webhook"
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What every use case of notify needs besides the event: metrics, the default zone, the worker's bell."""
+
+    metrics: NotifyMetrics
+    timezone: str = "Asia/Shanghai"
+    wake_webhooks: Callable[[], None] = lambda: None
+
+
+def notification_id(cause: str, member_id: str, channel: str) -> str:
+    """One notification per (event, member, channel): the same cause always yields the same id."""
+    return derived_event_id("notification", cause, member_id, channel)
 
 
 async def notify(
@@ -34,67 +59,157 @@ async def notify(
     member_id: str,
     kind: str,
     fields: dict[str, Any],
-    metrics: NotifyMetrics,
+    ctx: Context,
     template: str | None = None,
 ) -> Outcome:
-    """Store the rider's notification of `kind` (text from `template`, default `kind`) and publish it."""
+    """Store the rider's notification of `kind` (text from `template`, default `kind`) and fan it out.
+
+    The inbox row decides "once": it is keyed by the cause, so a redelivered or replayed event finds it
+    and writes nothing on any channel. Push and webhooks are written in the same transaction (outbox
+    rows, deferred pushes, webhook deliveries), muted or deferred by the member's preferences.
+    """
     # The rider's language comes with the registration, which may still be on its way: wait for it.
     locale = (await members.require(conn, member_id)).locale
     text = texts.render(template or kind, locale, fields)
     cause = f"{event.envelope.source}#{event.envelope.id}"
-    notification_id = derived_event_id("notification", cause, member_id, CHANNEL)
+    inbox_id = notification_id(cause, member_id, INBOX)
     row = await repo.insert_notification(
         conn,
-        notification_id=notification_id,
+        notification_id=inbox_id,
         member_id=member_id,
         kind=kind,
         locale=text.locale,
         title=text.title,
         body=text.body,
         source_event=cause,
+        cause_type=event.type,
     )
     if row is None:
         return ignored("notified already")
-    await outbox.emit(
-        conn,
-        topic=topics.NOTIFICATIONS,
-        key=member_id,
-        source=SOURCE,
-        type="notification.created",
-        subject=member_id,
-        event_id=notification_id,
-        data=NotificationCreated(
-            notification_id=notification_id,
-            member_id=member_id,
-            kind=kind,
-            locale=Locale(text.locale),
-            title=text.title,
-            body=text.body,
-            created_at=row["created_at"],
-        ),
+    created_at: datetime = row["created_at"]
+    prefs = await repo.get_preferences(conn, member_id) or Preferences()
+    muted = prefs.mutes(kind)
+    due = None if muted else quiet_until(created_at, prefs, ctx.timezone)
+    m = ctx.metrics
+    after: list[Callable[[], None]] = [
+        m.created.labels(kind, INBOX, text.locale).inc,
+        partial(m.delivered, INBOX, None),
+    ]
+    data = NotificationCreated(
+        notification_id=inbox_id,
+        member_id=member_id,
+        kind=kind,
+        locale=Locale(text.locale),
+        title=text.title,
+        body=text.body,
+        created_at=created_at,
     )
-    return applied(on_commit=(lambda: metrics.created.labels(kind, CHANNEL, text.locale).inc(),))
+    after += await _push(conn, notification_id(cause, member_id, PUSH), data, muted, due, ctx)
+    after += await _webhooks(conn, event, cause, data, muted, due, ctx)
+    return applied(on_commit=tuple(after))
 
 
-async def points_credited(conn: Conn, event: ParsedEvent, *, metrics: NotifyMetrics) -> Outcome:
+async def _push(
+    conn: Conn, push_id: str, data: NotificationCreated, muted: bool, due: datetime | None, ctx: Context
+) -> list[Callable[[], None]]:
+    """The push gateway's event on incentives.notifications.v1: now, after the quiet hours, or not at all.
+
+    Its CloudEvent id is the push channel's notification id; `data.notification_id` stays the inbox's,
+    the id the app marks read.
+    """
+    m = ctx.metrics
+    if muted:
+        return [m.deliveries.labels(PUSH, "muted").inc]
+    created = m.created.labels(data.kind, PUSH, data.locale.value).inc
+    if due is None:
+        await outbox.emit(
+            conn,
+            topic=topics.NOTIFICATIONS,
+            key=data.member_id,
+            source=SOURCE,
+            type="notification.created",
+            subject=data.member_id,
+            event_id=push_id,
+            data=data,
+        )
+        return [created, partial(m.delivered, PUSH, 0.0)]
+    await repo.defer_push(
+        conn,
+        notification_id=push_id,
+        member_id=data.member_id,
+        data=data.model_dump(mode="json"),
+        created_at=data.created_at,
+        due_at=due,
+    )
+    return [created, m.deliveries.labels(PUSH, "deferred").inc]
+
+
+async def _webhooks(
+    conn: Conn,
+    event: ParsedEvent,
+    cause: str,
+    data: NotificationCreated,
+    muted: bool,
+    due: datetime | None,
+    ctx: Context,
+) -> list[Callable[[], None]]:
+    """One delivery row per active endpoint subscribed to the cause's type: an outbox for HTTP."""
+    hooks = await repo.webhooks_for(conn, event.type)
+    if not hooks:
+        return []
+    m = ctx.metrics
+    if muted:
+        return [m.deliveries.labels(WEBHOOK, "muted").inc for _ in hooks]
+    hook_id = notification_id(cause, data.member_id, WEBHOOK)
+    body = webhooks.payload(
+        notification_id=hook_id,
+        member_id=data.member_id,
+        kind=data.kind,
+        event_type=event.type,
+        locale=data.locale.value,
+        title=data.title,
+        body=data.body,
+        created_at=data.created_at,
+        source_event={"source": event.envelope.source, "id": event.envelope.id},
+    )
+    for webhook_id in hooks:
+        await repo.insert_delivery(
+            conn,
+            delivery_id=derived_event_id("webhook-delivery", hook_id, webhook_id),
+            notification_id=hook_id,
+            webhook_id=webhook_id,
+            member_id=data.member_id,
+            kind=data.kind,
+            event_type=event.type,
+            body=body,
+            created_at=data.created_at,
+            due_at=due or data.created_at,
+        )
+    after: list[Callable[[], None]] = [m.created.labels(data.kind, WEBHOOK, data.locale.value).inc]
+    if due is not None:
+        after += [m.deliveries.labels(WEBHOOK, "deferred").inc for _ in hooks]
+    return [*after, ctx.wake_webhooks]
+
+
+async def points_credited(conn: Conn, event: ParsedEvent, *, ctx: Context) -> Outcome:
     data = event.data
     assert isinstance(data, PointsCredited)
     fields = {"amount": data.amount, "ref": data.ref, "balance": data.balance}
     return await notify(
-        conn, event, data.member_id, "points_credited", fields, metrics, template=f"points_credited_{data.kind}"
+        conn, event, data.member_id, "points_credited", fields, ctx, template=f"points_credited_{data.kind}"
     )
 
 
-async def points_debited(conn: Conn, event: ParsedEvent, *, metrics: NotifyMetrics) -> Outcome:
+async def points_debited(conn: Conn, event: ParsedEvent, *, ctx: Context) -> Outcome:
     data = event.data
     assert isinstance(data, PointsDebited)
     fields = {"amount": data.amount, "ref": data.ref, "balance": data.balance}
     return await notify(
-        conn, event, data.member_id, "points_debited", fields, metrics, template=f"points_debited_{data.kind}"
+        conn, event, data.member_id, "points_debited", fields, ctx, template=f"points_debited_{data.kind}"
     )
 
 
-async def points_reversed(conn: Conn, event: ParsedEvent, *, metrics: NotifyMetrics) -> Outcome:
+async def points_reversed(conn: Conn, event: ParsedEvent, *, ctx: Context) -> Outcome:
     data = event.data
     assert isinstance(data, PointsReversed)
     locale = (await members.require(conn, data.member_id)).locale
@@ -106,34 +221,34 @@ async def points_reversed(conn: Conn, event: ParsedEvent, *, metrics: NotifyMetr
         "reason_text": texts.reason_text(f"{found}_found", locale),
     }
     return await notify(
-        conn, event, data.member_id, "points_reversed", fields, metrics, template=f"points_reversed_{data.kind}"
+        conn, event, data.member_id, "points_reversed", fields, ctx, template=f"points_reversed_{data.kind}"
     )
 
 
-async def points_capped(conn: Conn, event: ParsedEvent, *, metrics: NotifyMetrics) -> Outcome:
+async def points_capped(conn: Conn, event: ParsedEvent, *, ctx: Context) -> Outcome:
     data = event.data
     assert isinstance(data, PointsCapped)
     fields = {"day": data.day, "cap": data.cap, "requested": data.requested, "cut": data.cut}
-    return await notify(conn, event, data.member_id, "points_capped", fields, metrics)
+    return await notify(conn, event, data.member_id, "points_capped", fields, ctx)
 
 
-async def level_changed(conn: Conn, event: ParsedEvent, *, metrics: NotifyMetrics) -> Outcome:
+async def level_changed(conn: Conn, event: ParsedEvent, *, ctx: Context) -> Outcome:
     data = event.data
     assert isinstance(data, MemberLevelChanged)
     fields = {"from_level": data.from_level, "to_level": data.to_level, "earned_365d": data.earned_365d}
     template = "level_up" if data.to_level > data.from_level else "level_down"
-    return await notify(conn, event, data.member_id, "level_changed", fields, metrics, template=template)
+    return await notify(conn, event, data.member_id, "level_changed", fields, ctx, template=template)
 
 
-async def report_overdue(conn: Conn, event: ParsedEvent, *, metrics: NotifyMetrics) -> Outcome:
+async def report_overdue(conn: Conn, event: ParsedEvent, *, ctx: Context) -> Outcome:
     data = event.data
     assert isinstance(data, ReportOverdue)
     locale = (await members.require(conn, data.member_id)).locale
     fields = {"report_id": data.report_id, "department": data.department or texts.reason_text("department", locale)}
-    return await notify(conn, event, data.member_id, "report_overdue", fields, metrics)
+    return await notify(conn, event, data.member_id, "report_overdue", fields, ctx)
 
 
-async def report_changed(conn: Conn, event: ParsedEvent, *, metrics: NotifyMetrics) -> Outcome:
+async def report_changed(conn: Conn, event: ParsedEvent, *, ctx: Context) -> Outcome:
     data = event.data
     assert isinstance(data, ReportLifecycleChanged)
     locale = (await members.require(conn, data.member_id)).locale
@@ -147,5 +262,77 @@ async def report_changed(conn: Conn, event: ParsedEvent, *, metrics: NotifyMetri
             "department": data.department or texts.reason_text("department", locale),
             "reason_text": texts.reason_text(data.reason.value if data.reason else None, locale),
         },
-        metrics,
+        ctx,
     )
+
+
+# ---------------------------------------------------------------- incentives.rewards.v1
+
+
+async def redemption_confirmed(conn: Conn, event: ParsedEvent, *, ctx: Context) -> Outcome:
+    data = event.data
+    assert isinstance(data, RedemptionConfirmed)
+    if data.round_id is not None or data.kind == "allocation":
+        # The winner hears it once, from allocation.won (rank and voucher), not a second time from here.
+        return ignored("an allocation place is announced by allocation.won")
+    fields = {"reward_name": data.reward_name, "cost_points": data.cost_points, "voucher_code": data.voucher_code}
+    return await notify(conn, event, data.member_id, "redemption_confirmed", fields, ctx)
+
+
+async def redemption_rejected(conn: Conn, event: ParsedEvent, *, ctx: Context) -> Outcome:
+    data = event.data
+    assert isinstance(data, RedemptionRejected)
+    locale = (await members.require(conn, data.member_id)).locale
+    fields = {
+        "reward_name": data.reward_name or texts.reason_text("reward_unknown", locale),
+        "reason_text": texts.reason_text(data.reason.value, locale),
+    }
+    return await notify(conn, event, data.member_id, "redemption_rejected", fields, ctx)
+
+
+async def redemption_fulfilled(conn: Conn, event: ParsedEvent, *, ctx: Context) -> Outcome:
+    data = event.data
+    assert isinstance(data, RedemptionFulfilled)
+    return await notify(conn, event, data.member_id, "redemption_fulfilled", {"reward_name": data.reward_name}, ctx)
+
+
+async def redemption_cancelled(conn: Conn, event: ParsedEvent, *, ctx: Context) -> Outcome:
+    data = event.data
+    assert isinstance(data, RedemptionCancelled)
+    locale = (await members.require(conn, data.member_id)).locale
+    # The free-text `reason` is for operators (any language); the rider is told who cancelled.
+    by = "member" if data.cancelled_by == "member" else "operator"
+    fields = {
+        "reward_name": data.reward_name,
+        "points_returned": data.points_returned,
+        "cancelled_by_text": texts.reason_text(f"cancelled_by_{by}", locale),
+    }
+    return await notify(conn, event, data.member_id, "redemption_cancelled", fields, ctx)
+
+
+async def allocation_won(conn: Conn, event: ParsedEvent, *, ctx: Context) -> Outcome:
+    data = event.data
+    assert isinstance(data, AllocationWon)
+    fields = {
+        "reward_name": data.reward_name,
+        "rank": data.rank,
+        "cost_points": data.cost_points,
+        "voucher_code": data.voucher_code,
+    }
+    return await notify(conn, event, data.member_id, "allocation_won", fields, ctx)
+
+
+async def allocation_lost(conn: Conn, event: ParsedEvent, *, ctx: Context) -> Outcome:
+    data = event.data
+    assert isinstance(data, AllocationLost)
+    locale = (await members.require(conn, data.member_id)).locale
+    fields: dict[str, Any] = {
+        "reward_name": data.reward_name,
+        "quota": data.quota,
+        "reason_text": texts.reason_text(data.reason, locale),
+    }
+    template = "allocation_lost"
+    if data.rank is not None:
+        fields["rank"] = data.rank
+        template = "allocation_lost_ranked"
+    return await notify(conn, event, data.member_id, "allocation_lost", fields, ctx, template=template)

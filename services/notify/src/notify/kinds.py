@@ -1,0 +1,22 @@
+"""The notification kinds, by the event type that causes them: what webhooks subscribe to and riders mute."""
+
+from __future__ import annotations
+
+KINDS_BY_TYPE: dict[str, tuple[str, ...]] = {
+    "points.credited": ("points_credited",),
+    "points.debited": ("points_debited",),
+    "points.reversed": ("points_reversed",),
+    "points.capped": ("points_capped",),
+    "member.level_changed": ("level_changed",),
+    "report.lifecycle_changed": ("report_dispatched", "report_accepted", "report_resolved", "report_rejected"),
+    "report.overdue": ("report_overdue",),
+    "redemption.confirmed": ("redemption_confirmed",),
+    "redemption.rejected": ("redemption_rejected",),
+    "redemption.fulfilled": ("redemption_fulfilled",),
+    "redemption.cancelled": ("redemption_cancelled",),
+    "allocation.won": ("allocation_won",),
+    "allocation.lost": ("allocation_lost",),
+}
+
+NOTIFIED_TYPES: tuple[str, ...] = tuple(sorted(KINDS_BY_TYPE))
+KINDS: tuple[str, ...] = tuple(sorted({k for kinds in KINDS_BY_TYPE.values() for k in kinds}))

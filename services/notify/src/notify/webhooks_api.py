@@ -1,0 +1,201 @@
+"""Operator routes for webhooks: register, list, disable, and see and re-drive dead-lettered deliveries."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import asyncpg
+from fastapi import APIRouter, Path, Query
+from incentives_kernel.auth import Role
+from incentives_kernel.db import Conn
+from incentives_kernel.events import ID_PATTERN
+from incentives_kernel.http_errors import ApiError
+from incentives_kernel.pagination import MAX_LIMIT, decode_cursor, encode_cursor
+from incentives_kernel.runtime import ServiceRuntime
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from . import repository as repo
+from . import webhooks
+from .delivery import WebhookWorker
+from .kinds import NOTIFIED_TYPES
+from .settings import NotifySettings
+
+
+class WebhookIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=1, max_length=webhooks.MAX_URL_LENGTH, description="http or https")
+    event_types: list[str] = Field(min_length=1, max_length=len(NOTIFIED_TYPES))
+    secret: SecretStr = Field(min_length=16, max_length=256, description="signs every request; never shown again")
+
+    @field_validator("url")
+    @classmethod
+    def _usable_url(cls, url: str) -> str:
+        problem = webhooks.url_problem(url)
+        if problem:
+            raise ValueError(problem)
+        return url
+
+    @field_validator("event_types")
+    @classmethod
+    def _known_types(cls, types: list[str]) -> list[str]:
+        unknown = sorted(set(types) - set(NOTIFIED_TYPES))
+        if unknown:
+            shown = ", ".join(t for t in unknown[:5] if len(t) <= 64)
+            raise ValueError(f"not types notify notifies on: {shown}; known: {', '.join(NOTIFIED_TYPES)}")
+        return sorted(set(types))
+
+
+class WebhookOut(BaseModel):
+    webhook_id: str
+    url: str
+    event_types: list[str]
+    active: bool
+    secret_set: bool = Field(description="always true: the secret itself is never returned")
+    circuit: webhooks.Circuit
+    consecutive_failures: int
+    pending: int
+    dead_lettered: int
+    created_at: datetime
+    disabled_at: datetime | None
+
+
+class DeadLetter(BaseModel):
+    delivery_id: str
+    notification_id: str
+    webhook_id: str
+    member_id: str
+    kind: str
+    event_type: str
+    attempts: int
+    last_status: int | None
+    last_error: str | None
+    created_at: datetime
+    dead_lettered_at: datetime | None
+    redriven: int
+
+
+class DeadLetterPage(BaseModel):
+    items: list[DeadLetter]
+    next_cursor: str | None
+
+
+class Redriven(BaseModel):
+    webhook_id: str
+    redriven: list[str]
+
+
+def build_router(runtime: ServiceRuntime, worker: WebhookWorker) -> APIRouter:
+    router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+    operator = runtime.require(Role.OPERATOR)
+    settings = runtime.settings
+    assert isinstance(settings, NotifySettings)
+    threshold = settings.webhook_breaker_threshold
+
+    def shape(r: asyncpg.Record, now: datetime) -> WebhookOut:
+        return WebhookOut(
+            webhook_id=r["webhook_id"],
+            url=r["url"],
+            event_types=r["event_types"],
+            active=r["active"],
+            secret_set=True,
+            circuit=webhooks.circuit(r["consecutive_failures"], r["circuit_open_until"], now, threshold),
+            consecutive_failures=r["consecutive_failures"],
+            pending=r["pending"],
+            dead_lettered=r["dead_lettered"],
+            created_at=r["created_at"],
+            disabled_at=r["disabled_at"],
+        )
+
+    async def found(conn: Conn, webhook_id: str) -> WebhookOut:
+        row = await repo.get_webhook(conn, webhook_id)
+        if row is None:
+            raise ApiError(404, "not_found", f"no webhook {webhook_id}")
+        return shape(row, await conn.fetchval("SELECT now()"))
+
+    @router.post("", response_model=WebhookOut, status_code=201, dependencies=[operator], summary="Register one")
+    async def create_webhook(body: WebhookIn) -> WebhookOut:
+        webhook_id = f"wh-{uuid.uuid4().hex[:16]}"
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            await repo.insert_webhook(conn, webhook_id, body.url, body.event_types, body.secret.get_secret_value())
+            return await found(conn, webhook_id)
+
+    @router.get("", response_model=list[WebhookOut], dependencies=[operator], summary="Endpoints and their state")
+    async def list_webhooks(include_disabled: bool = False) -> list[WebhookOut]:
+        async with runtime.pool.acquire() as conn:
+            rows = await repo.list_webhooks(conn, include_disabled=include_disabled)
+            now = await conn.fetchval("SELECT now()")
+        return [shape(r, now) for r in rows]
+
+    @router.get("/{webhook_id}", response_model=WebhookOut, dependencies=[operator])
+    async def get_webhook(webhook_id: str = Path(pattern=ID_PATTERN)) -> WebhookOut:
+        async with runtime.pool.acquire() as conn:
+            return await found(conn, webhook_id)
+
+    @router.delete(
+        "/{webhook_id}",
+        response_model=WebhookOut,
+        dependencies=[operator],
+        summary="Disable: nothing more is sent, pending deliveries are cancelled; dead letters stay listed",
+    )
+    async def disable_webhook(webhook_id: str = Path(pattern=ID_PATTERN)) -> WebhookOut:
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            if await repo.disable_webhook(conn, webhook_id) is None:
+                raise ApiError(404, "not_found", f"no webhook {webhook_id}")
+            return await found(conn, webhook_id)
+
+    @router.get(
+        "/{webhook_id}/dead-letters", response_model=DeadLetterPage, dependencies=[operator], summary="Newest first"
+    )
+    async def list_dead_letters(
+        webhook_id: str = Path(pattern=ID_PATTERN),
+        limit: int = Query(50, ge=1, le=MAX_LIMIT),
+        cursor: str | None = None,
+    ) -> DeadLetterPage:
+        after = decode_cursor(cursor, int)
+        async with runtime.pool.acquire() as conn:
+            await found(conn, webhook_id)
+            rows = await repo.list_dead_letters(
+                conn, webhook_id, before_seq=int(after[0]) if after else None, limit=limit + 1
+            )
+        items = [DeadLetter(**{k: r[k] for k in DeadLetter.model_fields}) for r in rows[:limit]]
+        nxt = encode_cursor([rows[limit - 1]["seq"]]) if len(rows) > limit else None
+        return DeadLetterPage(items=items, next_cursor=nxt)
+
+    async def redrive(webhook_id: str, delivery_id: str | None) -> Redriven:
+        async with runtime.pool.acquire() as conn, conn.transaction():
+            hook = await found(conn, webhook_id)
+            if not hook.active:
+                raise ApiError(409, "conflict", f"webhook {webhook_id} is disabled")
+            if delivery_id is not None:
+                status = await repo.delivery_status(conn, webhook_id, delivery_id)
+                if status is None:
+                    raise ApiError(404, "not_found", f"no delivery {delivery_id} for webhook {webhook_id}")
+                if status != "dead_lettered":
+                    raise ApiError(409, "conflict", f"delivery {delivery_id} is {status}, not dead-lettered")
+            ids = await repo.redrive(conn, webhook_id, delivery_id)
+        worker.wake()
+        return Redriven(webhook_id=webhook_id, redriven=ids)
+
+    @router.post(
+        "/{webhook_id}/dead-letters/redrive",
+        response_model=Redriven,
+        dependencies=[operator],
+        summary="Send every dead letter of this endpoint again, with a fresh set of attempts",
+    )
+    async def redrive_all(webhook_id: str = Path(pattern=ID_PATTERN)) -> Redriven:
+        return await redrive(webhook_id, None)
+
+    @router.post(
+        "/{webhook_id}/dead-letters/{delivery_id}/redrive",
+        response_model=Redriven,
+        dependencies=[operator],
+        summary="Send one dead letter again, with a fresh set of attempts",
+    )
+    async def redrive_one(
+        webhook_id: str = Path(pattern=ID_PATTERN), delivery_id: str = Path(max_length=64)
+    ) -> Redriven:
+        return await redrive(webhook_id, delivery_id)
+
+    return router

@@ -1,0 +1,259 @@
+"""Webhooks against a real PostgreSQL and a real local HTTP receiver: signatures, retries, the breaker,
+dead letters and re-drive, a crash between send and record, and two workers sharing the work."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from notify import delivery, usecases, webhooks
+from notify import repository as repo
+from notify.settings import NotifySettings
+
+from tests.integration.notify_support import SECRET, Notify, credited, handle, notify_db, settings_for
+from tests.receiver import Receiver, running
+from tests.support import eventually, uid
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+__all__ = ["notify_db"]  # the fixture, imported
+
+
+async def register(n: Notify, url: str, types: tuple[str, ...] = ("points.credited",)) -> str:
+    webhook_id = uid("wh")
+    async with n.pool.acquire() as conn:
+        await repo.insert_webhook(conn, webhook_id, url, types, SECRET)
+    return webhook_id
+
+
+async def deliveries(n: Notify, webhook_id: str) -> list[asyncpg.Record]:
+    async with n.pool.acquire() as conn:
+        return await conn.fetch("SELECT * FROM webhook_deliveries WHERE webhook_id = $1 ORDER BY seq", webhook_id)
+
+
+async def status_of(n: Notify, webhook_id: str, status: str, count: int = 1) -> list[asyncpg.Record] | None:
+    rows = await deliveries(n, webhook_id)
+    return rows if len(rows) == count and all(r["status"] == status for r in rows) else None
+
+
+@contextlib.asynccontextmanager
+async def worker_running(n: Notify, settings: NotifySettings | None = None) -> AsyncIterator[delivery.WebhookWorker]:
+    worker = delivery.WebhookWorker(lambda: n.pool, settings or n.settings, n.metrics)
+    task = asyncio.create_task(worker.run())
+    try:
+        yield worker
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_a_delivery_is_signed_and_the_receiver_verifies_it(notify_db: Notify) -> None:
+    n = notify_db
+    with running(Receiver(SECRET)) as receiver:
+        webhook_id = await register(n, receiver.url)
+        event = credited("m-en", amount=7)
+        await handle(n, event)
+        async with worker_running(n):
+            rows = await eventually(lambda: status_of(n, webhook_id, "delivered"), what="delivered")
+    [request] = receiver.requests
+    assert request.signature_ok
+    assert request.status == 200
+    h = request.headers
+    assert h["x-signature"] == webhooks.signature(SECRET, h["x-timestamp"], request.body)
+    assert h["x-webhook-id"] == webhook_id
+    assert h["x-delivery-attempt"] == "1"
+    assert h["content-type"] == "application/json"
+    body = json.loads(request.body)
+    cause = f"{event.envelope.source}#{event.envelope.id}"
+    assert h["x-notification-id"] == body["notification_id"] == usecases.notification_id(cause, "m-en", "webhook")
+    assert body["notification_id"] != usecases.notification_id(cause, "m-en", "inbox")
+    assert body["member_id"] == "m-en"
+    assert body["kind"] == "points_credited"
+    assert body["event_type"] == "points.credited"
+    assert body["locale"] == "en"
+    assert body["title"] == "+7 points"
+    assert "Available now: 40" in body["body"]
+    assert body["source_event"] == {"source": "/incentives/points", "id": event.envelope.id}
+    assert rows[0]["attempts"] == 1
+    # A receiver with another secret, or a tampered body, does not verify.
+    assert not webhooks.verify(
+        "not-the-secret-0000", h["x-timestamp"], h["x-signature"], request.body, now=0 + int(h["x-timestamp"])
+    )
+    assert not webhooks.verify(
+        SECRET, h["x-timestamp"], h["x-signature"], request.body + b" ", now=int(h["x-timestamp"])
+    )
+    assert n.sample("incentives_notify_deliveries_total", channel="webhook", outcome="delivered") == 1
+    assert n.sample("incentives_notify_delivery_latency_seconds_count", channel="webhook") == 1
+    assert (
+        n.sample(
+            "incentives_notify_notifications_created_total", kind="points_credited", channel="webhook", locale="en"
+        )
+        == 1
+    )
+
+
+async def test_500_twice_then_200_gives_exactly_one_accepted_delivery(notify_db: Notify) -> None:
+    n = notify_db
+    with running(Receiver(SECRET, script=[500, 500])) as receiver:
+        webhook_id = await register(n, receiver.url)
+        await handle(n, credited("m-zh"))
+        async with worker_running(n):
+            [row] = await eventually(lambda: status_of(n, webhook_id, "delivered"), what="delivered")
+    assert [r.status for r in receiver.requests] == [500, 500, 200]
+    assert [r.headers["x-delivery-attempt"] for r in receiver.requests] == ["1", "2", "3"]
+    assert len(set(receiver.ids_sent())) == 1
+    assert len(receiver.accepted) == 1
+    assert row["attempts"] == 3
+    assert row["last_status"] == 200
+    assert n.sample("incentives_notify_deliveries_total", channel="webhook", outcome="failed") == 2
+    assert n.sample("incentives_notify_deliveries_total", channel="webhook", outcome="delivered") == 1
+    async with n.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT consecutive_failures FROM webhooks WHERE webhook_id = $1", webhook_id) == 0
+
+
+async def test_an_endpoint_that_always_fails_is_dead_lettered_and_can_be_re_driven(notify_db: Notify) -> None:
+    n = notify_db
+    # A breaker that opens after two failures: the third attempt is a half-open probe after the cool-down.
+    settings = settings_for(n.settings.dsn, webhook_breaker_threshold=2, webhook_breaker_cooldown_s=0.3)
+    with running(Receiver(SECRET, otherwise=503)) as receiver:
+        webhook_id = await register(n, receiver.url)
+        await handle(n, credited("m-zh"))
+        async with worker_running(n, settings) as worker:
+            [dead] = await eventually(lambda: status_of(n, webhook_id, "dead_lettered"), what="dead letter")
+            assert dead["attempts"] == 3
+            assert dead["last_status"] == 503
+            assert dead["last_error"] == "HTTP 503"
+            async with n.pool.acquire() as conn:
+                listed = await repo.list_dead_letters(conn, webhook_id, before_seq=None, limit=10)
+                breaker = await conn.fetchrow("SELECT * FROM webhooks WHERE webhook_id = $1", webhook_id)
+            assert [r["delivery_id"] for r in listed] == [dead["delivery_id"]]
+            assert breaker["consecutive_failures"] == 3  # the failed probe opened it again
+            assert breaker["circuit_open_until"] is not None
+            await worker.refresh_gauges()
+            assert n.sample("incentives_notify_webhook_dead_letters") == 1
+            assert n.sample("incentives_notify_webhook_circuit_open", endpoint_id=webhook_id) == 1
+            assert n.sample("incentives_notify_deliveries_total", channel="webhook", outcome="dead_lettered") == 1
+            assert len(receiver.accepted) == 0
+
+            # The operator fixes the endpoint and re-drives: delivered once, after the cool-down, by a probe.
+            receiver.otherwise = 200
+            async with n.pool.acquire() as conn:
+                assert await repo.redrive(conn, webhook_id, None) == [dead["delivery_id"]]
+            worker.wake()
+            [row] = await eventually(lambda: status_of(n, webhook_id, "delivered"), what="re-driven delivery")
+            await worker.refresh_gauges()
+    assert row["redriven"] == 1
+    assert row["attempts"] == 1
+    assert len(receiver.accepted) == 1
+    assert [r.status for r in receiver.requests] == [503, 503, 503, 200]
+    assert n.sample("incentives_notify_webhook_dead_letters") == 0
+    assert n.sample("incentives_notify_webhook_circuit_open", endpoint_id=webhook_id) == 0
+
+
+async def test_a_4xx_answer_is_dead_lettered_at_once(notify_db: Notify) -> None:
+    n = notify_db
+    with running(Receiver(SECRET, otherwise=410)) as receiver:
+        webhook_id = await register(n, receiver.url)
+        await handle(n, credited("m-zh"))
+        async with worker_running(n):
+            [dead] = await eventually(lambda: status_of(n, webhook_id, "dead_lettered"), what="dead letter")
+    assert dead["attempts"] == 1
+    assert dead["last_status"] == 410
+    assert len(receiver.requests) == 1
+
+
+# A notify webhook worker in a process of its own, built from the environment as the service builds
+# it: NOTIFY_TEST_HOOK_CRASH_AFTER_SEND makes it exit (os._exit) right after a send, before the record.
+WORKER_PROCESS = """
+import asyncio
+from incentives_kernel.db import make_pool
+from notify import delivery
+from notify.metrics import NotifyMetrics
+from notify.settings import NotifySettings
+from prometheus_client import CollectorRegistry
+
+async def main():
+    settings = NotifySettings()
+    pool = await make_pool(settings.dsn, "notify", min_size=1, max_size=2, application_name="crashing-worker")
+    hook = delivery.crash_after_send_hook(settings)
+    worker = delivery.WebhookWorker(lambda: pool, settings, NotifyMetrics(CollectorRegistry()), after_send=hook)
+    await worker.run()
+
+asyncio.run(main())
+"""
+
+
+async def test_a_crash_between_send_and_record_gives_no_second_accepted_delivery(notify_db: Notify) -> None:
+    n = notify_db
+    with running(Receiver(SECRET)) as receiver:
+        webhook_id = await register(n, receiver.url)
+        await handle(n, credited("m-zh"))
+        env = {
+            **os.environ,
+            "INCENTIVES_ENV": "dev",
+            "NOTIFY_DATABASE_URL": n.settings.dsn,
+            "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
+            "NOTIFY_TEST_HOOK_CRASH_AFTER_SEND": "true",
+            "NOTIFY_WEBHOOK_LEASE_S": "2",
+            "NOTIFY_WEBHOOK_TIMEOUT_S": "1",
+        }
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            WORKER_PROCESS,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        output, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
+        assert proc.returncode == delivery.CRASH_EXIT_CODE, output.decode(errors="replace")[-2000:]
+        assert b"TEST HOOK: exiting after a webhook send" in output
+        [row] = await deliveries(n, webhook_id)
+        assert row["status"] == "pending"  # sent and accepted, but never recorded
+        assert row["attempts"] == 1
+        assert row["lease_until"] is not None
+        assert len(receiver.accepted) == 1
+
+        # The next worker sends it again once the lease is over; the receiver deduplicates by the id header.
+        async with worker_running(n):
+            [row] = await eventually(lambda: status_of(n, webhook_id, "delivered"), what="delivered")
+    ids = receiver.ids_sent()
+    assert len(ids) == 2
+    assert ids[0] == ids[1]
+    assert [r.headers["x-delivery-attempt"] for r in receiver.requests] == ["1", "2"]
+    assert len(receiver.accepted) == 1
+    assert row["attempts"] == 2
+
+
+async def test_the_crash_hook_is_inert_unless_enabled_and_refused_outside_dev(notify_db: Notify) -> None:
+    assert delivery.crash_after_send_hook(notify_db.settings) is None
+    assert delivery.crash_after_send_hook(settings_for(notify_db.settings.dsn, test_hook_crash_after_send=True))
+    with pytest.raises(ValueError, match="test hook"):
+        settings_for(
+            notify_db.settings.dsn,
+            env="prod",
+            operator_tokens="o",
+            gateway_tokens="g",
+            test_hook_crash_after_send=True,
+        )
+
+
+async def test_two_workers_never_send_the_same_delivery_at_once(notify_db: Notify) -> None:
+    n = notify_db
+    with running(Receiver(SECRET)) as receiver:
+        webhook_id = await register(n, receiver.url)
+        for i in range(30):
+            await handle(n, credited("m-zh", amount=i + 1))
+        small = settings_for(n.settings.dsn, webhook_batch_size=4, webhook_concurrency=2)
+        async with worker_running(n, small), worker_running(n, small):
+            await eventually(lambda: status_of(n, webhook_id, "delivered", count=30), what="30 delivered")
+    ids = receiver.ids_sent()
+    assert len(ids) == 30
+    assert len(set(ids)) == 30
+    assert len(receiver.accepted) == 30
