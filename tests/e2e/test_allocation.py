@@ -18,7 +18,7 @@ from incentives_ops.stack import Stack
 from incentives_ops.verify_round import check
 
 from tests.e2e.test_redemptions import Rig
-from tests.support import balance_is, eventually, uid
+from tests.support import Api, balance_is, eventually, uid
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
@@ -37,6 +37,11 @@ async def level_known(rig: Rig, member: str, level: int) -> bool:
         return known == level
     finally:
         await conn.close()
+
+
+async def inbox_has(notify: Api, member: str, kind: str) -> dict[str, Any] | None:
+    page = await notify.json_or_none(f"/v1/members/{member}/notifications")
+    return next((n for n in page["items"] if n["kind"] == kind), None) if page else None
 
 
 async def application(rig: Rig, round_id: str, member: str, status: str) -> dict[str, Any] | None:
@@ -118,6 +123,16 @@ async def test_round_ranks_by_stars_then_points_then_lottery_and_passes_a_freed_
     assert events[0]["data"]["reason"] == "outranked" and events[0]["data"]["rank"] == 3
     won_events = await rig.events(winner, 1)
     assert won_events[0]["type"] == "allocation.won" and won_events[0]["data"]["rank"] == 2
+    # Winners and losers hear it in their inbox, in their language (zh-CN by default), with the voucher.
+    notify = Api(rig.info.urls["notify"], rig.info.gateway_token)
+    try:
+        for member, kind in [(star, "allocation_won"), (winner, "allocation_won"), (runner_up, "allocation_lost")]:
+            inbox = await eventually(lambda m=member, k=kind: inbox_has(notify, m, k), what=f"{member} told: {kind}")
+            assert inbox["locale"] == "zh-CN" and inbox["title"]
+        told = await inbox_has(notify, winner, "allocation_won")
+        assert told is not None and won_events[0]["data"]["voucher_code"] in told["body"]
+    finally:
+        await notify.aclose()
 
     # The second winner gives the place up before fulfilment: it goes to the next in line.
     redemption_id = (await application(rig, round_id, winner, "won") or {})["redemption_id"]
