@@ -38,30 +38,36 @@ async def test_a_thousand_requests_for_ten_units(rig: Rig) -> None:
         for m in members:
             await producer.send(topics.MEMBERS, encode_event(member_registered(m, "nanqu")), key=m.encode())
         await producer.flush()
-        async with httpx.AsyncClient(
-            base_url=rig.info.urls["points"], headers={"Authorization": f"Bearer {rig.info.operator_token}"}
-        ) as points:
-            # Everyone can afford every request they make: the only reason to refuse is the stock.
-            funded = await asyncio.gather(
-                *[
-                    points.post(
-                        "/v1/adjustments",
-                        json={"adjustment_id": uid("adj"), "member_id": m, "amount": COST * PER_MEMBER, "reason": "t"},
-                    )
-                    for m in members
-                ]
-            )
-        assert all(r.status_code in (200, 201) for r in funded)
         conn = await asyncpg.connect(rig.dsn)
         try:
 
-            async def all_known() -> bool:
-                known = await conn.fetchval(
-                    "SELECT count(*) FROM rewards.members WHERE member_id = ANY($1::text[])", members
-                )
-                return bool(known == MEMBERS)
+            async def all_known() -> bool:  # to both points (adjustments) and rewards (eligibility)
+                counts = [
+                    await conn.fetchval(f"SELECT count(*) FROM {schema}.members WHERE member_id = ANY($1)", members)
+                    for schema in ("points", "rewards")
+                ]
+                return counts == [MEMBERS, MEMBERS]
 
-            await eventually(all_known, timeout=60, what="rewards knows every member")
+            await eventually(all_known, timeout=60, what="points and rewards know every member")
+            async with httpx.AsyncClient(
+                base_url=rig.info.urls["points"], headers={"Authorization": f"Bearer {rig.info.operator_token}"}
+            ) as points:
+                # Everyone can afford every request they make: the only reason to refuse is the stock.
+                funded = await asyncio.gather(
+                    *[
+                        points.post(
+                            "/v1/adjustments",
+                            json={
+                                "adjustment_id": uid("adj"),
+                                "member_id": m,
+                                "amount": COST * PER_MEMBER,
+                                "reason": "t",
+                            },
+                        )
+                        for m in members
+                    ]
+                )
+            assert all(r.status_code in (200, 201) for r in funded)
             reward = await rig.reward(initial_stock=UNITS, cost_points=COST)
             requests = [(uid("rush"), m) for m in members for _ in range(PER_MEMBER)]
             over_kafka, over_http = requests[:OVER_KAFKA], requests[OVER_KAFKA:]

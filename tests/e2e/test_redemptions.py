@@ -30,20 +30,13 @@ class Rig:
         self.rewards = Api(stack.info.urls["rewards"], stack.info.gateway_token)
         self.operator = Api(stack.info.urls["rewards"], stack.info.operator_token)
 
-    async def member(self, *, hours: float = 0, district: str = "nanqu", funded_by_adjustment: int = 0) -> str:
-        """A registered member known to rewards, with points from volunteering (earned) or an adjustment."""
+    async def member(self, *, hours: float = 0, district: str = "nanqu") -> str:
+        """A registered member known to rewards, with points earned by volunteering (10 an hour)."""
         member = uid("m")
         await publish(self.info.bootstrap, topics.MEMBERS, member, member_registered(member, district))
         if hours:
             await publish(self.info.bootstrap, topics.VOLUNTEER, member, attendance_confirmed(member, hours))
-        if funded_by_adjustment:
-            r = await self.points.post(
-                "/v1/adjustments",
-                {"adjustment_id": uid("adj"), "member_id": member, "amount": funded_by_adjustment, "reason": "test"},
-            )
-            assert r.status_code in (200, 201), r.text
-        expected = int(hours * 10) + funded_by_adjustment
-        await eventually(lambda: balance_is(self.points, member, expected), what=f"{member} funded")
+        await eventually(lambda: balance_is(self.points, member, int(hours * 10)), what=f"{member} funded")
         await eventually(lambda: self.known_to_rewards(member), what=f"rewards knows {member}")
         return member
 
