@@ -556,7 +556,7 @@ def test_grafana_is_provisioned_and_closed(services: dict[str, dict[str, Any]], 
     mounts = dict((t, s) for s, t in volume_mounts(grafana))
     assert mounts["/etc/grafana/provisioning"] == "./deploy/grafana/provisioning"
     assert mounts["/var/lib/grafana"] == "grafana-data"
-    assert (ROOT / "deploy" / "grafana" / "dashboards" / ".gitkeep").exists()
+    assert list((ROOT / "deploy" / "grafana" / "dashboards").rglob("*.json")), "no dashboards to provision"
 
     datasources = yaml.safe_load(GRAFANA_DATASOURCE.read_text())["datasources"]
     prom = next(d for d in datasources if d["type"] == "prometheus")
