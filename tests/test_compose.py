@@ -530,8 +530,10 @@ def test_prometheus_scrapes_every_service(prometheus: dict[str, Any]) -> None:
         job = jobs.get(svc)
         assert job, f"no scrape job {svc}"
         assert job.get("metrics_path", "/metrics") == "/metrics"
-        targets = [t for sc in job["static_configs"] for t in sc["targets"]]
-        assert targets == [f"{svc}:{port}"]
+        # Every replica of the service: DNS discovery of the compose service name, on its contract port.
+        assert "static_configs" not in job, f"{svc}: a static target scrapes one replica only"
+        [sd] = job["dns_sd_configs"]
+        assert (sd["names"], sd.get("type", "SRV"), sd["port"]) == ([svc], "A", port)
 
 
 def test_prometheus_container_mounts_config_and_rules(services: dict[str, dict[str, Any]]) -> None:

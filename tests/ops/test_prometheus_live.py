@@ -110,7 +110,8 @@ def prometheus_config(stack: Stack, port: int) -> dict[str, Any]:
     assert set(SERVICES) <= set(jobs), f"deploy/prometheus/prometheus.yml lacks jobs: {set(SERVICES) - set(jobs)}"
     for name, job in jobs.items():
         target = f"127.0.0.1:{port}" if name == "prometheus" else stack.info.urls[name].removeprefix("http://")
-        job["static_configs"] = [{"targets": [target], "labels": job["static_configs"][0].get("labels", {})}]
+        job.pop("dns_sd_configs", None)  # compose's DNS: here the services are on loopback ports
+        job["static_configs"] = [{"targets": [target]}]
     return config
 
 
