@@ -204,11 +204,12 @@ async def test_every_panel_and_alert_works_against_the_running_system(
     demo = DemoTraffic(info.bootstrap, riders=20, rate=20, seed=7)
     riders = asyncio.create_task(demo.run())
     try:
-        points = Api(info.urls["points"], info.operator_token)
+        points, reports = Api(info.urls["points"], info.operator_token), Api(info.urls["reports"], info.operator_token)
         try:
-            await operator_scenarios(info.bootstrap, points)
+            await operator_scenarios(info.bootstrap, points, reports)
         finally:
             await points.aclose()
+            await reports.aclose()
         async with httpx.AsyncClient(base_url=prometheus.url, timeout=10) as http:
             # Wait (up to a deadline) until Prometheus has scraped what the traffic caused.
             problems: list[str] = ["not queried yet"]

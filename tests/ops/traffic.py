@@ -18,7 +18,7 @@ from incentives_ops.demo import (
     status_changed,
 )
 
-from tests.support import Api, eventually, publish, uid
+from tests.support import Api, eventually, publish, status_is, uid
 
 DEPT = "消防 Fire brigade"
 REWARDS_SOURCE = "/incentives/rewards"  # where hold commands come from (rewards' saga)
@@ -38,7 +38,7 @@ async def dead_letters(bootstrap: str) -> None:
     await publish(bootstrap, topics.MEMBERS, uid("bad"), b"{not json")
 
 
-async def operator_scenarios(bootstrap: str, points: Api) -> None:
+async def operator_scenarios(bootstrap: str, points: Api, reports: Api) -> None:
     capped, other = uid("m"), uid("m")
     registration = member_registered(capped, "nanqu")
     # Delivered twice, as after a producer retry: every service's inbox skips the second copy.
@@ -80,15 +80,14 @@ async def operator_scenarios(bootstrap: str, points: Api) -> None:
         report_rated(rated, other, "beiqu", 4),
     )
 
-    # The same spot and category as an open report: a duplicate. The same photo twice: re-use.
+    # The same spot and category as an open report submitted before it: a duplicate. The two are on
+    # different partitions (keyed by report id), so the second goes out once the first is stored.
     first, second = uid("r"), uid("r")
-    for report in (first, second):
-        await publish(
-            bootstrap,
-            topics.REPORTS,
-            report,
-            report_submitted(report, other, "beiqu", "public_facility", lat=30.5, lon=120.5),
-        )
+    same_spot: dict[str, Any] = {"district": "beiqu", "category": "public_facility", "lat": 30.5, "lon": 120.5}
+    await publish(bootstrap, topics.REPORTS, first, report_submitted(first, other, **same_spot))
+    await eventually(lambda: status_is(reports, first, "submitted"), what=f"{first} stored")
+    await publish(bootstrap, topics.REPORTS, second, report_submitted(second, other, **same_spot))
+    # The same photo in two reports: whichever is stored second re-uses it.
     photo = hashlib.sha256(uid("photo").encode()).hexdigest()
     for report, category in ((uid("r"), "sanitation"), (uid("r"), "other")):
         await publish(
