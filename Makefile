@@ -8,7 +8,7 @@ UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 # uv must use this machine's Python, never download one (only the package registries are reachable).
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test lint bootstrap clean help
+.PHONY: run test lint bootstrap prometheus clean help
 
 help:
 	@sed -n '1,4p' Makefile
@@ -23,7 +23,11 @@ bootstrap:
 run: bootstrap
 	@$(UV) run --frozen incentives run
 
-test: bootstrap
+# The ops tests (tests/ops/) run promtool and a real Prometheus: Debian's package, installed once.
+prometheus:
+	@./scripts/ensure-prometheus
+
+test: bootstrap prometheus
 	@$(UV) run --frozen pytest $(PYTEST_ARGS)
 
 lint: bootstrap

@@ -523,14 +523,17 @@ def test_bind_mounts_exist_in_the_repository(services: dict[str, dict[str, Any]]
 
 def test_prometheus_scrapes_every_service(prometheus: dict[str, Any]) -> None:
     assert prometheus["global"]["scrape_interval"] == "15s"
-    assert "/etc/prometheus/rules/*.yml" in prometheus["rule_files"]
+    # Relative to the config file: /etc/prometheus/rules in the container, deploy/prometheus/rules here.
+    assert prometheus["rule_files"] == ["rules/*.yml"]
     jobs = {job["job_name"]: job for job in prometheus["scrape_configs"]}
     for svc, port in CONTRACT_PORTS.items():
         job = jobs.get(svc)
         assert job, f"no scrape job {svc}"
         assert job.get("metrics_path", "/metrics") == "/metrics"
-        targets = [t for sc in job["static_configs"] for t in sc["targets"]]
-        assert targets == [f"{svc}:{port}"]
+        # Every replica of the service: DNS discovery of the compose service name, on its contract port.
+        assert "static_configs" not in job, f"{svc}: a static target scrapes one replica only"
+        [sd] = job["dns_sd_configs"]
+        assert (sd["names"], sd.get("type", "SRV"), sd["port"]) == ([svc], "A", port)
 
 
 def test_prometheus_container_mounts_config_and_rules(services: dict[str, dict[str, Any]]) -> None:
@@ -539,9 +542,12 @@ def test_prometheus_container_mounts_config_and_rules(services: dict[str, dict[s
     assert mounts["/etc/prometheus/rules"] == "./deploy/prometheus/rules"
     assert mounts["/prometheus"] == "prometheus-data"
     rules_dir = ROOT / "deploy" / "prometheus" / "rules"
-    assert (rules_dir / ".gitkeep").exists()
-    for rule_file in rules_dir.glob("*.yml"):
+    rule_files = sorted(rules_dir.glob("*.yml"))
+    assert rule_files, "no alert rules in deploy/prometheus/rules"
+    for rule_file in rule_files:
         assert isinstance(yaml.safe_load(rule_file.read_text()).get("groups"), list), rule_file.name
+    # The promtool unit tests live beside, not inside, the mounted directory: Prometheus would load them.
+    assert not list(rules_dir.glob("*_test.yml"))
 
 
 # --------------------------------------------------------------------------------------------- grafana
@@ -552,7 +558,7 @@ def test_grafana_is_provisioned_and_closed(services: dict[str, dict[str, Any]], 
     mounts = dict((t, s) for s, t in volume_mounts(grafana))
     assert mounts["/etc/grafana/provisioning"] == "./deploy/grafana/provisioning"
     assert mounts["/var/lib/grafana"] == "grafana-data"
-    assert (ROOT / "deploy" / "grafana" / "dashboards" / ".gitkeep").exists()
+    assert list((ROOT / "deploy" / "grafana" / "dashboards").rglob("*.json")), "no dashboards to provision"
 
     datasources = yaml.safe_load(GRAFANA_DATASOURCE.read_text())["datasources"]
     prom = next(d for d in datasources if d["type"] == "prometheus")
