@@ -21,7 +21,7 @@ from incentives_ops.demo import (
 from tests.support import Api, eventually, publish, status_is, uid
 
 DEPT = "消防 Fire brigade"
-REWARDS_SOURCE = "/incentives/rewards"  # where hold commands come from (rewards' saga)
+REWARDS_SOURCE = "/tests/holds"  # hold commands sent by hand (the rewards service sends its own)
 
 
 def _hold(type_: str, member: str, **data: Any) -> dict[str, Any]:
