@@ -77,7 +77,8 @@ async def change_stock(conn: Conn, reward_id: str, delta: int, reason: str, acto
 
 
 async def stock_levels(conn: Conn) -> list[tuple[str, int]]:
-    rows = await conn.fetch("SELECT reward_id, stock_available FROM rewards")
+    """Stock of the instant rewards (allocation rewards have places per round, not stock: no gauge, no alert)."""
+    rows = await conn.fetch("SELECT reward_id, stock_available FROM rewards WHERE kind = 'instant'")
     return [(r["reward_id"], r["stock_available"]) for r in rows]
 
 
