@@ -79,7 +79,7 @@ def test_same_token_in_both_roles_is_operator() -> None:
     ],
 )
 def test_authenticate_accepts_bearer(auth, header, role) -> None:
-    assert auth.authenticate(request(("Authorization", header))) is role
+    assert auth.authenticate(request(("Authorization", header))).role is role
 
 
 @pytest.mark.parametrize(
@@ -115,4 +115,4 @@ def test_authenticate_wrong_token(auth, token) -> None:
 
 
 def test_role_values() -> None:
-    assert {r.value for r in Role} == {"operator", "gateway"}
+    assert {r.value for r in Role} == {"operator", "gateway", "member"}

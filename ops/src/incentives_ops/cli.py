@@ -7,6 +7,7 @@ incentives db provision           database, one role and one schema per service
 incentives dlq replay TOPIC       re-publish dead letters of TOPIC to it (after a fix)
 incentives seed                   the reward catalogue, through the rewards API
 incentives verify-round ROUND     re-compute an allocation round from its stored figures and seed
+incentives member-token MEMBER    a short-lived token that reads and acts for MEMBER only
 """
 
 from __future__ import annotations
@@ -117,6 +118,20 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0 if all(c.ok for c in results) else 1
 
 
+def cmd_member_token(args: argparse.Namespace) -> int:
+    from incentives_kernel.member_tokens import MemberTokenConfigError, MemberTokenKeys
+
+    keys = _need(args.keys, "INCENTIVES_MEMBER_TOKEN_KEYS", " (or pass --keys kid:secret)")
+    try:
+        minted = MemberTokenKeys.parse(keys).mint(args.member_id, args.ttl)
+    except (MemberTokenConfigError, ValueError) as exc:
+        print(f"incentives member-token: {exc}", file=sys.stderr)
+        return 2
+    print(minted.token)
+    print(f"expires {minted.expires_at.isoformat()}", file=sys.stderr)
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .run import run
 
@@ -171,6 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rewards-url", default=_env("REWARDS_URL", "http://127.0.0.1:8083"))
     p.add_argument("--token")
     p.set_defaults(func=cmd_verify_round)
+
+    p = sub.add_parser("member-token", help="mint a token scoped to one member (signed with the first key)")
+    p.add_argument("member_id")
+    p.add_argument("--ttl", type=int, default=900, help="lifetime in seconds (at most 86400)")
+    p.add_argument("--keys", help="default: INCENTIVES_MEMBER_TOKEN_KEYS")
+    p.set_defaults(func=cmd_member_token)
 
     args = parser.parse_args(argv)
     try:

@@ -46,6 +46,7 @@ class StackInfo:
     operator_token: str
     gateway_token: str
     urls: dict[str, str]
+    member_token_keys: str = ""  # kid:secret; `incentives member-token M` signs with it
 
     def env(self) -> dict[str, str]:
         """The dotenv an operator (or a test) needs to talk to this stack."""
@@ -54,6 +55,7 @@ class StackInfo:
             "INCENTIVES_ADMIN_DATABASE_URL": self.admin_dsn,
             "INCENTIVES_OPERATOR_TOKEN": self.operator_token,
             "INCENTIVES_GATEWAY_TOKEN": self.gateway_token,
+            "INCENTIVES_MEMBER_TOKEN_KEYS": self.member_token_keys,
         }
         for name, url in self.urls.items():
             env[f"{name.upper()}_URL"] = url
@@ -91,7 +93,8 @@ class Stack:
         await create_topics(bootstrap)
         operator, gateway = "dev-operator-" + secrets.token_urlsafe(12), "dev-gateway-" + secrets.token_urlsafe(12)
         urls = {n: f"http://127.0.0.1:{p}" for n, p in self.opt.ports.items()}
-        self.info = StackInfo(admin, bootstrap, dsns, operator, gateway, urls)
+        member_keys = "dev:" + secrets.token_urlsafe(32)
+        self.info = StackInfo(admin, bootstrap, dsns, operator, gateway, urls, member_keys)
         for name in only:
             self.start_service(name)
         return self.info
@@ -106,6 +109,7 @@ class Stack:
                 "KAFKA_BOOTSTRAP_SERVERS": self.info.bootstrap,
                 "INCENTIVES_OPERATOR_TOKENS": self.info.operator_token,
                 "INCENTIVES_GATEWAY_TOKENS": self.info.gateway_token,
+                "INCENTIVES_MEMBER_TOKEN_KEYS": self.info.member_token_keys,
                 f"{prefix}DATABASE_URL": self.info.service_dsns[name],
                 f"{prefix}HTTP_PORT": str(self.opt.ports[name]),
                 f"{prefix}HTTP_HOST": "127.0.0.1",

@@ -1,25 +1,35 @@
-"""Bearer tokens with roles `operator` and `gateway`, held only as SHA-256 digests.
+"""Who is calling: operator and gateway bearer tokens (held only as SHA-256 digests) and member tokens.
 
 Tokens come from configuration (INCENTIVES_OPERATOR_TOKENS, INCENTIVES_GATEWAY_TOKENS, each a
 comma-separated list so a token can be rotated by adding the new one before removing the old).
 An entry written `sha256:<hex>` is already a digest, so production config need not hold tokens in
 clear. Comparison is constant-time over every configured digest.
+
+A third kind of caller holds a member token (see `member_tokens`): it acts for one member only.
+`Caller` carries that scope, and its checks are the one place object-level authorisation is decided:
+- a member token naming another member (in the path or the body) gets 403: the caller named it, so
+  saying "not yours" leaks nothing;
+- an object fetched by its own id (a report, a redemption) that belongs to another member is
+  reported as not found (404), so ids cannot be probed for existence.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import dataclass
 from enum import StrEnum
 
 from fastapi import Request
 
 from .http_errors import ApiError
+from .member_tokens import InvalidMemberToken, MemberTokenKeys, looks_like_jwt
 
 
 class Role(StrEnum):
     OPERATOR = "operator"
     GATEWAY = "gateway"
+    MEMBER = "member"
 
 
 def digest(token: str) -> bytes:
@@ -38,11 +48,46 @@ def _parse(config: str) -> list[bytes]:
     return out
 
 
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated caller: its role, which token (fingerprint, never the token) and, for member
+    tokens, the member it acts for."""
+
+    role: Role
+    fingerprint: str
+    member_id: str | None = None
+
+    def act_for(self, member_id: str) -> None:
+        """403 unless this caller may act for `member_id` (operators and the gateway act for anyone)."""
+        if self.role is Role.MEMBER and member_id != self.member_id:
+            raise ApiError(403, "forbidden", "this token acts for another member")
+
+    def sees(self, owner: str, named: str | None = None) -> bool:
+        """May this caller see an object owned by `owner`? `named` is the member the request says it acts
+        for (a gateway's `member_id` parameter): when given, the object must be that member's too."""
+        if self.role is Role.MEMBER and owner != self.member_id:
+            return False
+        return named is None or owner == named
+
+    @property
+    def rate_key(self) -> str:
+        """Whose budget a rate-limited call spends: the token, or for member tokens the member (every
+        token minted for one member shares one budget, so minting more buys nothing)."""
+        return f"member:{self.member_id}" if self.role is Role.MEMBER else f"token:{self.fingerprint}"
+
+
+def bearer_token(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
 class TokenAuth:
-    def __init__(self, operator_tokens: str, gateway_tokens: str) -> None:
+    def __init__(self, operator_tokens: str, gateway_tokens: str, member_keys: MemberTokenKeys | None = None) -> None:
         self._digests = [(d, Role.OPERATOR) for d in _parse(operator_tokens)] + [
             (d, Role.GATEWAY) for d in _parse(gateway_tokens)
         ]
+        self.member_keys = member_keys or MemberTokenKeys([])
 
     def role_of(self, token: str) -> Role | None:
         presented = digest(token)
@@ -55,15 +100,27 @@ class TokenAuth:
     @staticmethod
     def fingerprint(request: Request) -> str:
         """Which token called, without the token: the first 12 hex digits of its SHA-256 (for audit trails)."""
-        _, _, token = request.headers.get("authorization", "").partition(" ")
-        return digest(token.strip()).hex()[:12]
+        return digest(bearer_token(request) or "").hex()[:12]
 
-    def authenticate(self, request: Request) -> Role:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+    def caller(self, token: str) -> Caller | None:
+        """The caller a presented token stands for, or None if it is not valid."""
+        fingerprint = digest(token).hex()[:12]
+        role = self.role_of(token)
+        if role is not None:
+            return Caller(role, fingerprint)
+        if self.member_keys.enabled and looks_like_jwt(token):
+            try:
+                return Caller(Role.MEMBER, fingerprint, self.member_keys.verify(token))
+            except InvalidMemberToken:
+                return None
+        return None
+
+    def authenticate(self, request: Request) -> Caller:
+        """The caller, or 401 (with `WWW-Authenticate: Bearer`) if no valid bearer token is presented."""
+        token = bearer_token(request)
+        if token is None:
             raise ApiError(401, "unauthenticated", "a bearer token is required")
-        role = self.role_of(token.strip())
-        if role is None:
+        found = self.caller(token)
+        if found is None:
             raise ApiError(401, "unauthenticated", "the bearer token is not valid")
-        return role
+        return found

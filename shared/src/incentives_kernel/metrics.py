@@ -24,6 +24,12 @@ class KernelMetrics:
             ["topic", "reason"],
             registry=registry,
         )
+        self.rate_limited = Counter(
+            f"{p}_http_rate_limited_total",
+            "HTTP calls refused with 429, by rate-limited route group and caller role",
+            ["route", "role"],
+            registry=registry,
+        )
         self.duplicates = Counter(
             f"{p}_duplicate_events_skipped_total",
             "Events skipped because the inbox had them already",

@@ -11,6 +11,8 @@ from typing import Any
 from .http_errors import ApiError
 
 MAX_LIMIT = 200
+# Our cursors are a few dozen characters; anything much longer is not one of them (and not worth decoding).
+MAX_CURSOR_LENGTH = 512
 
 
 def encode_cursor(key: list[Any]) -> str:
@@ -28,6 +30,8 @@ def decode_cursor(cursor: str | None, *shape: type) -> list[Any] | None:
     """
     if not cursor:
         return None
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise _invalid()
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         key = json.loads(raw)

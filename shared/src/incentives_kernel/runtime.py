@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -27,18 +28,23 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from pydantic import BaseModel
 
 from . import db
-from .auth import Role, TokenAuth
+from .auth import Caller, Role, TokenAuth
 from .consumer import EventConsumer, UseCase, subscribe
 from .health import Health
 from .http_errors import ApiError, install_error_handlers
+from .http_guard import HttpGuard
 from .logging import configure_logging
+from .member_tokens import MemberTokenKeys
+from .member_tokens_api import member_tokens_router
 from .metrics import KernelMetrics
 from .outbox import OutboxRelay
+from .ratelimit import Rate, RateLimiter
 from .settings import ServiceSettings
 
 log = structlog.get_logger(__name__)
 
-MAX_REQUEST_BYTES = 64 * 1024
+# The routes that move points, stock or places, each with its own budget (settings.rate_limit_<name>).
+RATE_LIMITED = ("redemptions", "adjustments", "applications")
 
 
 class ServiceRuntime:
@@ -50,7 +56,16 @@ class ServiceRuntime:
         self.registry = registry or CollectorRegistry()
         self.metrics = KernelMetrics(self.service, self.registry)
         self.health = Health()
-        self.auth = TokenAuth(settings.operator_tokens.get_secret_value(), settings.gateway_tokens.get_secret_value())
+        self.auth = TokenAuth(
+            settings.operator_tokens.get_secret_value(),
+            settings.gateway_tokens.get_secret_value(),
+            MemberTokenKeys.parse(settings.member_token_keys.get_secret_value()),
+        )
+        self.limiters: dict[str, RateLimiter] = {}
+        for name in RATE_LIMITED:
+            rate = Rate.parse(getattr(settings, f"rate_limit_{name}"))
+            if rate is not None:
+                self.limiters[name] = RateLimiter(rate)
         self._pool: asyncpg.Pool | None = None
         self.broker = KafkaBroker(
             settings.bootstrap,
@@ -226,17 +241,40 @@ class ServiceRuntime:
         return spec.to_specification().to_jsonable()
 
     def require(self, *roles: Role) -> Any:
-        """A FastAPI dependency: a valid bearer token of one of `roles` (operator may do everything)."""
+        """A FastAPI dependency giving the `Caller`: a valid bearer token of one of `roles` (operator may do
+        everything), else 403. A member token is also held to the route's `{member_id}`, if it has one."""
         allowed = {Role.OPERATOR, *roles}
-        bearer = HTTPBearer(auto_error=False, description="operator or gateway token")
+        bearer = HTTPBearer(auto_error=False, description="operator, gateway or member token")
 
-        async def dependency(request: Request, _creds: Any = Depends(bearer)) -> Role:
-            role = self.auth.authenticate(request)
-            if role not in allowed:
+        async def dependency(request: Request, _creds: Any = Depends(bearer)) -> Caller:
+            # HttpGuard authenticated every /v1 request already; this covers a route mounted elsewhere.
+            caller = getattr(request.state, "caller", None) or self.auth.authenticate(request)
+            if caller.role not in allowed:
                 raise ApiError(403, "forbidden", f"this route needs the {' or '.join(sorted(allowed))} role")
-            return role
+            member_id = request.path_params.get("member_id")
+            if member_id is not None:
+                caller.act_for(member_id)
+            return caller
 
         return Depends(dependency)
+
+    def throttle(self, name: str, caller: Caller, member_id: str) -> None:
+        """Spend one call of `caller`'s budget `name` for `member_id`; 429 with Retry-After when empty.
+
+        The budget is per caller *and* member: the gateway's one token carries every rider, so a
+        budget per token alone would let one rider's burst refuse everyone else."""
+        limiter = self.limiters.get(name)
+        if limiter is None:
+            return
+        wait = limiter.check(f"{caller.rate_key}|{member_id}")
+        if wait > 0:
+            self.metrics.rate_limited.labels(route=name, role=caller.role.value).inc()
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"too many {name} for this member from this caller; retry in {math.ceil(wait)} s",
+                headers={"Retry-After": str(math.ceil(wait))},
+            )
 
 
 def create_http_app(runtime: ServiceRuntime, *, title: str, routers: Sequence[APIRouter]) -> FastAPI:
@@ -254,20 +292,8 @@ def create_http_app(runtime: ServiceRuntime, *, title: str, routers: Sequence[AP
     app.state.runtime = runtime
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: Any) -> Any:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_REQUEST_BYTES):
-            return JSONResponse(
-                {
-                    "error": {
-                        "code": "payload_too_large",
-                        "message": f"request bodies are limited to {MAX_REQUEST_BYTES} bytes",
-                    }
-                },
-                status_code=413,
-            )
-        return await call_next(request)
+    app.add_middleware(HttpGuard, auth=runtime.auth, max_body_bytes=runtime.settings.max_request_bytes)
+    app.include_router(member_tokens_router(runtime))
 
     @app.get("/healthz", tags=["ops"], summary="The process is alive")
     async def healthz() -> dict[str, str]:

@@ -14,6 +14,9 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .member_tokens import MemberTokenKeys
+from .ratelimit import Rate
+
 # Shared field -> the unprefixed environment variable it falls back to.
 SHARED_ENV = {
     "database_url": "DATABASE_URL",
@@ -24,6 +27,12 @@ SHARED_ENV = {
     "log_level": "INCENTIVES_LOG_LEVEL",
     "debug_loggers": "INCENTIVES_DEBUG_LOGGERS",
     "timezone": "INCENTIVES_TIMEZONE",
+    "member_token_keys": "INCENTIVES_MEMBER_TOKEN_KEYS",
+    "member_token_ttl_s": "INCENTIVES_MEMBER_TOKEN_TTL_S",
+    "rate_limit_redemptions": "INCENTIVES_RATE_LIMIT_REDEMPTIONS",
+    "rate_limit_adjustments": "INCENTIVES_RATE_LIMIT_ADJUSTMENTS",
+    "rate_limit_applications": "INCENTIVES_RATE_LIMIT_APPLICATIONS",
+    "max_request_bytes": "INCENTIVES_MAX_REQUEST_BYTES",
 }
 
 
@@ -48,6 +57,15 @@ class ServiceSettings(BaseSettings):
     http_port: int = 8080
     operator_tokens: SecretStr = SecretStr("")
     gateway_tokens: SecretStr = SecretStr("")
+    member_token_keys: SecretStr = Field(
+        default=SecretStr(""), description="kid:secret,... (first signs); empty disables member tokens"
+    )
+    member_token_ttl_s: int = Field(default=900, ge=60, le=86_400, description="lifetime of a minted member token")
+    # N/s, N/m or N/h, optionally :BURST, or off; per caller and member, per replica (see ratelimit.py).
+    rate_limit_redemptions: str = "10/s:20"
+    rate_limit_adjustments: str = "10/s:20"
+    rate_limit_applications: str = "10/s:20"
+    max_request_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
     log_level: str = "INFO"
     debug_loggers: str = Field(default="", description="comma-separated loggers to run at DEBUG, for diagnosis")
     timezone: str = Field(default="Asia/Shanghai", description="business days (daily caps) are counted here")
@@ -86,6 +104,9 @@ class ServiceSettings(BaseSettings):
         ]
         if missing:
             raise ValueError(f"missing required settings: {', '.join(missing)}")
+        MemberTokenKeys.parse(self.member_token_keys.get_secret_value())  # refuse a weak key at start
+        for rate in (self.rate_limit_redemptions, self.rate_limit_adjustments, self.rate_limit_applications):
+            Rate.parse(rate)
         if self.env != "dev" and not (
             self.operator_tokens.get_secret_value() and self.gateway_tokens.get_secret_value()
         ):

@@ -7,7 +7,7 @@ from datetime import datetime, time
 from fastapi import APIRouter, Path, Query
 from incentives_kernel.auth import Role
 from incentives_kernel.events import ID_PATTERN
-from incentives_kernel.http_errors import ApiError
+from incentives_kernel.http_errors import ApiError, errors
 from incentives_kernel.pagination import MAX_LIMIT, decode_cursor, encode_cursor
 from incentives_kernel.runtime import ServiceRuntime
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -103,10 +103,15 @@ def _out(member_id: str, prefs: Preferences, default_tz: str, updated_at: dateti
 
 
 def build_router(runtime: ServiceRuntime) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["notifications"])
-    any_caller = runtime.require(Role.GATEWAY)
+    router = APIRouter(prefix="/v1", tags=["notifications"], responses=errors(401, 403, 413, 422))
+    reader = runtime.require(Role.GATEWAY, Role.MEMBER)
 
-    @router.get("/members/{member_id}/notifications", response_model=NotificationPage, dependencies=[any_caller])
+    @router.get(
+        "/members/{member_id}/notifications",
+        response_model=NotificationPage,
+        dependencies=[reader],
+        responses=errors(400),
+    )
     async def list_notifications(
         member_id: str = Path(pattern=ID_PATTERN),
         unread: bool = False,
@@ -123,7 +128,10 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
         return NotificationPage(items=items, next_cursor=nxt)
 
     @router.post(
-        "/members/{member_id}/notifications/{notification_id}/read", response_model=ReadOut, dependencies=[any_caller]
+        "/members/{member_id}/notifications/{notification_id}/read",
+        response_model=ReadOut,
+        dependencies=[reader],
+        responses=errors(404),
     )
     async def mark_read(
         member_id: str = Path(pattern=ID_PATTERN), notification_id: str = Path(max_length=64)
@@ -139,7 +147,7 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
     @router.get(
         "/members/{member_id}/preferences",
         response_model=PreferencesOut,
-        dependencies=[any_caller],
+        dependencies=[reader],
         tags=["preferences"],
         summary="Muted kinds and quiet hours for push and webhooks (extension)",
     )
@@ -154,7 +162,7 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
     @router.put(
         "/members/{member_id}/preferences",
         response_model=PreferencesOut,
-        dependencies=[any_caller],
+        dependencies=[reader],
         tags=["preferences"],
         summary="Replace a member's preferences (extension); the inbox always gets every notification",
     )

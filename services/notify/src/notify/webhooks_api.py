@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query
 from incentives_kernel.auth import Role
 from incentives_kernel.db import Conn
 from incentives_kernel.events import ID_PATTERN
-from incentives_kernel.http_errors import ApiError
+from incentives_kernel.http_errors import ApiError, errors
 from incentives_kernel.pagination import MAX_LIMIT, decode_cursor, encode_cursor
 from incentives_kernel.runtime import ServiceRuntime
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
@@ -87,7 +87,7 @@ class Redriven(BaseModel):
 
 
 def build_router(runtime: ServiceRuntime, worker: WebhookWorker) -> APIRouter:
-    router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
+    router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=errors(401, 403, 413, 422))
     operator = runtime.require(Role.OPERATOR)
     settings = runtime.settings
     assert isinstance(settings, NotifySettings)
@@ -128,7 +128,7 @@ def build_router(runtime: ServiceRuntime, worker: WebhookWorker) -> APIRouter:
             now = await conn.fetchval("SELECT now()")
         return [shape(r, now) for r in rows]
 
-    @router.get("/{webhook_id}", response_model=WebhookOut, dependencies=[operator])
+    @router.get("/{webhook_id}", response_model=WebhookOut, dependencies=[operator], responses=errors(404))
     async def get_webhook(webhook_id: str = Path(pattern=ID_PATTERN)) -> WebhookOut:
         async with runtime.pool.acquire() as conn:
             return await found(conn, webhook_id)
@@ -137,6 +137,7 @@ def build_router(runtime: ServiceRuntime, worker: WebhookWorker) -> APIRouter:
         "/{webhook_id}",
         response_model=WebhookOut,
         dependencies=[operator],
+        responses=errors(404),
         summary="Disable: nothing more is sent, pending deliveries are cancelled; dead letters stay listed",
     )
     async def disable_webhook(webhook_id: str = Path(pattern=ID_PATTERN)) -> WebhookOut:
@@ -146,7 +147,11 @@ def build_router(runtime: ServiceRuntime, worker: WebhookWorker) -> APIRouter:
             return await found(conn, webhook_id)
 
     @router.get(
-        "/{webhook_id}/dead-letters", response_model=DeadLetterPage, dependencies=[operator], summary="Newest first"
+        "/{webhook_id}/dead-letters",
+        response_model=DeadLetterPage,
+        dependencies=[operator],
+        responses=errors(400, 404),
+        summary="Newest first",
     )
     async def list_dead_letters(
         webhook_id: str = Path(pattern=ID_PATTERN),
@@ -182,6 +187,7 @@ def build_router(runtime: ServiceRuntime, worker: WebhookWorker) -> APIRouter:
         "/{webhook_id}/dead-letters/redrive",
         response_model=Redriven,
         dependencies=[operator],
+        responses=errors(404, 409),
         summary="Send every dead letter of this endpoint again, with a fresh set of attempts",
     )
     async def redrive_all(webhook_id: str = Path(pattern=ID_PATTERN)) -> Redriven:
@@ -191,6 +197,7 @@ def build_router(runtime: ServiceRuntime, worker: WebhookWorker) -> APIRouter:
         "/{webhook_id}/dead-letters/{delivery_id}/redrive",
         response_model=Redriven,
         dependencies=[operator],
+        responses=errors(404, 409),
         summary="Send one dead letter again, with a fresh set of attempts",
     )
     async def redrive_one(

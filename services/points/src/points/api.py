@@ -8,9 +8,9 @@ from typing import Literal
 import asyncpg
 from fastapi import APIRouter, Path, Query
 from incentives_kernel import members
-from incentives_kernel.auth import Role
+from incentives_kernel.auth import Caller, Role
 from incentives_kernel.events import ID_PATTERN, PointsCredited, PointsDebited, SourceRef
-from incentives_kernel.http_errors import ApiError
+from incentives_kernel.http_errors import ApiError, errors
 from incentives_kernel.pagination import MAX_LIMIT, decode_cursor, encode_cursor
 from incentives_kernel.runtime import ServiceRuntime
 from pydantic import BaseModel, Field, field_validator
@@ -91,13 +91,13 @@ def ranked(rows: list[asyncpg.Record]) -> list[LeaderboardEntry]:
 
 
 def build_router(runtime: ServiceRuntime) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["points"])
+    router = APIRouter(prefix="/v1", tags=["points"], responses=errors(401, 403, 413, 422))
     settings = runtime.settings
     rules = policy.load(getattr(settings, "policy_file", None))
-    any_caller = runtime.require(Role.GATEWAY)
+    reader = runtime.require(Role.GATEWAY, Role.MEMBER)
     operator = runtime.require(Role.OPERATOR)
 
-    @router.get("/members/{member_id}/balance", response_model=BalanceOut, dependencies=[any_caller])
+    @router.get("/members/{member_id}/balance", response_model=BalanceOut, dependencies=[reader], responses=errors(404))
     async def get_balance(member_id: str = Path(pattern=ID_PATTERN)) -> BalanceOut:
         async with runtime.pool.acquire() as conn:
             if await members.get(conn, member_id) is None:
@@ -112,7 +112,7 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
             earned_365d=earned,
         )
 
-    @router.get("/members/{member_id}/ledger", response_model=LedgerPage, dependencies=[any_caller])
+    @router.get("/members/{member_id}/ledger", response_model=LedgerPage, dependencies=[reader], responses=errors(400))
     async def get_ledger(
         member_id: str = Path(pattern=ID_PATTERN), limit: int = Query(50, ge=1, le=MAX_LIMIT), cursor: str | None = None
     ) -> LedgerPage:
@@ -134,7 +134,7 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
         nxt = encode_cursor([rows[limit - 1]["seq"]]) if len(rows) > limit else None
         return LedgerPage(items=items, next_cursor=nxt)
 
-    @router.get("/leaderboard", response_model=Leaderboard, dependencies=[any_caller])
+    @router.get("/leaderboard", response_model=Leaderboard, dependencies=[reader])
     async def leaderboard(
         district: str | None = Query(None, max_length=64),
         period: Literal["month", "year", "all"] = "month",
@@ -145,8 +145,9 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
             rows = await repo.top_of_period(conn, period, start, district, limit)
         return Leaderboard(district=district, period=period, period_start=start, items=ranked(rows))
 
-    @router.post("/adjustments", response_model=AdjustmentOut, status_code=201, dependencies=[operator])
-    async def adjust(body: AdjustmentIn) -> AdjustmentOut:
+    @router.post("/adjustments", response_model=AdjustmentOut, status_code=201, responses=errors(404, 409, 429))
+    async def adjust(body: AdjustmentIn, caller: Caller = operator) -> AdjustmentOut:
+        runtime.throttle("adjustments", caller, body.member_id)
         transfer_id = f"adjustment:{body.adjustment_id}"
         async with runtime.pool.acquire() as conn, conn.transaction():
             member = await members.get(conn, body.member_id)

@@ -7,9 +7,9 @@ from typing import Any
 
 import asyncpg
 from fastapi import APIRouter, Path, Query
-from incentives_kernel.auth import Role
+from incentives_kernel.auth import Caller, Role
 from incentives_kernel.events import ID_PATTERN
-from incentives_kernel.http_errors import ApiError
+from incentives_kernel.http_errors import ApiError, errors
 from incentives_kernel.pagination import MAX_LIMIT, decode_cursor, encode_cursor
 from incentives_kernel.runtime import ServiceRuntime
 from pydantic import BaseModel, Field
@@ -57,8 +57,8 @@ class ReportPage(BaseModel):
 
 
 def build_router(runtime: ServiceRuntime) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["reports"])
-    any_caller = runtime.require(Role.GATEWAY)
+    router = APIRouter(prefix="/v1", tags=["reports"], responses=errors(401, 403, 413, 422))
+    reader = runtime.require(Role.GATEWAY, Role.MEMBER)
     operator = runtime.require(Role.OPERATOR)
 
     def to_model(row: asyncpg.Record, history: list[asyncpg.Record] | None = None) -> Report:
@@ -96,21 +96,25 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
         )
         return ReportPage(items=items, next_cursor=nxt)
 
-    @router.get("/reports/{report_id}", response_model=Report, dependencies=[any_caller])
-    async def get_report(report_id: str = Path(pattern=ID_PATTERN)) -> Report:
+    @router.get("/reports/{report_id}", response_model=Report, responses=errors(404))
+    async def get_report(
+        report_id: str = Path(pattern=ID_PATTERN),
+        member_id: str | None = Query(None, pattern=ID_PATTERN, description="the member the gateway acts for"),
+        caller: Caller = reader,
+    ) -> Report:
         async with runtime.pool.acquire() as conn:
             row = await repo.get_report(conn, report_id)
-            if row is None:
+            if row is None or not caller.sees(row["member_id"], member_id):
                 raise ApiError(404, "not_found", f"no report {report_id}")
             return to_model(row, await repo.history(conn, report_id))
 
-    @router.get("/members/{member_id}/reports", response_model=ReportPage, dependencies=[any_caller])
+    @router.get("/members/{member_id}/reports", response_model=ReportPage, dependencies=[reader], responses=errors(400))
     async def member_reports(
         member_id: str = Path(pattern=ID_PATTERN), limit: int = Query(50, ge=1, le=MAX_LIMIT), cursor: str | None = None
     ) -> ReportPage:
         return await page(limit, cursor, member_id=member_id, status=None, district=None, overdue_before=None)
 
-    @router.get("/reports", response_model=ReportPage, dependencies=[operator])
+    @router.get("/reports", response_model=ReportPage, dependencies=[operator], responses=errors(400))
     async def list_reports(
         status: str | None = Query(None, pattern="^(submitted|dispatched|accepted|resolved|rejected)$"),
         district: str | None = Query(None, max_length=64),

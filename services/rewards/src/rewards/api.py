@@ -9,10 +9,10 @@ from typing import Any, Literal, TypeVar
 
 import asyncpg
 from fastapi import APIRouter, Path, Query, Request
-from incentives_kernel.auth import Role
+from incentives_kernel.auth import Caller, Role
 from incentives_kernel.db import Conn
 from incentives_kernel.events import ID_PATTERN, Identifier
-from incentives_kernel.http_errors import ApiError
+from incentives_kernel.http_errors import ApiError, errors
 from incentives_kernel.pagination import MAX_LIMIT, decode_cursor, encode_cursor
 from incentives_kernel.runtime import ServiceRuntime
 from pydantic import AwareDatetime, BaseModel, Field, ValidationError, field_validator, model_validator
@@ -100,6 +100,9 @@ class RedemptionIn(BaseModel):
 
 class CancelIn(BaseModel):
     reason: str = Field(default="cancelled on request", min_length=1, max_length=500)
+    member_id: Identifier | None = Field(
+        default=None, description="the member the gateway acts for: the redemption must be theirs (else 404)"
+    )
 
 
 class Step(BaseModel):
@@ -206,8 +209,8 @@ async def _round(conn: Conn, round_id: str) -> Round:
 
 
 def build_router(runtime: ServiceRuntime, deps: Deps) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["rewards"])
-    any_caller = runtime.require(Role.GATEWAY)
+    router = APIRouter(prefix="/v1", tags=["rewards"], responses=errors(401, 403, 413, 422))
+    reader = runtime.require(Role.GATEWAY, Role.MEMBER)
     operator = runtime.require(Role.OPERATOR)
 
     @asynccontextmanager
@@ -228,12 +231,12 @@ def build_router(runtime: ServiceRuntime, deps: Deps) -> APIRouter:
     def who(request: Request) -> str:
         return f"operator:{runtime.auth.fingerprint(request)}"
 
-    @router.get("/rewards", response_model=list[Reward], dependencies=[any_caller])
+    @router.get("/rewards", response_model=list[Reward], dependencies=[reader])
     async def list_rewards() -> list[Reward]:
         async with runtime.pool.acquire() as conn:
             return [_out(r) for r in await repo.list_rewards(conn)]
 
-    @router.post("/rewards", response_model=Reward, status_code=201, dependencies=[operator])
+    @router.post("/rewards", response_model=Reward, status_code=201, dependencies=[operator], responses=errors(409))
     async def create_reward(body: RewardIn, request: Request) -> Reward:
         async with runtime.pool.acquire() as conn, conn.transaction():
             row = await repo.insert_reward(conn, body.model_dump(exclude={"initial_stock"}))
@@ -245,7 +248,7 @@ def build_router(runtime: ServiceRuntime, deps: Deps) -> APIRouter:
         assert row is not None
         return _out(row)
 
-    @router.patch("/rewards/{reward_id}", response_model=Reward, dependencies=[operator])
+    @router.patch("/rewards/{reward_id}", response_model=Reward, dependencies=[operator], responses=errors(404))
     async def patch_reward(body: RewardPatch, reward_id: str = Path(pattern=ID_PATTERN)) -> Reward:
         changes = body.model_dump(exclude_unset=True)
         async with runtime.pool.acquire() as conn, conn.transaction():
@@ -263,7 +266,9 @@ def build_router(runtime: ServiceRuntime, deps: Deps) -> APIRouter:
         assert row is not None
         return _out(row)
 
-    @router.post("/rewards/{reward_id}/stock", response_model=StockOut, dependencies=[operator])
+    @router.post(
+        "/rewards/{reward_id}/stock", response_model=StockOut, dependencies=[operator], responses=errors(404, 409)
+    )
     async def change_stock(body: StockIn, request: Request, reward_id: str = Path(pattern=ID_PATTERN)) -> StockOut:
         async with runtime.pool.acquire() as conn, conn.transaction():
             if await repo.get_reward(conn, reward_id) is None:
@@ -282,8 +287,10 @@ def build_router(runtime: ServiceRuntime, deps: Deps) -> APIRouter:
 
     # ------------------------------------------------------------ redemptions
 
-    @router.post("/redemptions", response_model=Redemption, status_code=202, dependencies=[any_caller])
-    async def request_redemption(body: RedemptionIn) -> Redemption:
+    @router.post("/redemptions", response_model=Redemption, status_code=202, responses=errors(404, 409, 429))
+    async def request_redemption(body: RedemptionIn, caller: Caller = reader) -> Redemption:
+        caller.act_for(body.member_id)
+        runtime.throttle("redemptions", caller, body.member_id)
         async with work() as (conn, on_commit):
             row, created = await saga.request(
                 conn,
@@ -300,15 +307,21 @@ def build_router(runtime: ServiceRuntime, deps: Deps) -> APIRouter:
             )
         return _redemption(row)
 
-    @router.get("/redemptions/{redemption_id}", response_model=Redemption, dependencies=[any_caller])
-    async def get_redemption(redemption_id: str = Path(pattern=ID_PATTERN)) -> Redemption:
+    @router.get("/redemptions/{redemption_id}", response_model=Redemption, responses=errors(404))
+    async def get_redemption(
+        redemption_id: str = Path(pattern=ID_PATTERN),
+        member_id: str | None = Query(None, pattern=ID_PATTERN, description="the member the gateway acts for"),
+        caller: Caller = reader,
+    ) -> Redemption:
         async with runtime.pool.acquire() as conn:
             row = await repo.get_redemption(conn, redemption_id)
-            if row is None:
+            if row is None or not caller.sees(row["member_id"], member_id):
                 raise ApiError(404, "not_found", f"no redemption {redemption_id}")
             return _redemption(row, await repo.steps(conn, redemption_id))
 
-    @router.get("/members/{member_id}/redemptions", response_model=RedemptionPage, dependencies=[any_caller])
+    @router.get(
+        "/members/{member_id}/redemptions", response_model=RedemptionPage, dependencies=[reader], responses=errors(400)
+    )
     async def member_redemptions(
         member_id: str = Path(pattern=ID_PATTERN),
         limit: int = Query(50, ge=1, le=MAX_LIMIT),
@@ -321,17 +334,25 @@ def build_router(runtime: ServiceRuntime, deps: Deps) -> APIRouter:
         nxt = encode_cursor([last["requested_at"].isoformat(), last["redemption_id"]]) if last else None
         return RedemptionPage(items=[_redemption(r) for r in rows[:limit]], next_cursor=nxt)
 
-    @router.post("/redemptions/{redemption_id}/cancel", response_model=Redemption)
+    @router.post("/redemptions/{redemption_id}/cancel", response_model=Redemption, responses=errors(404, 409))
     async def cancel_redemption(
-        body: CancelIn, redemption_id: str = Path(pattern=ID_PATTERN), role: Role = any_caller
+        body: CancelIn, redemption_id: str = Path(pattern=ID_PATTERN), caller: Caller = reader
     ) -> Redemption:
-        by = "operator" if role is Role.OPERATOR else "member"
+        by = "operator" if caller.role is Role.OPERATOR else "member"
         async with work() as (conn, on_commit):
+            owner = await repo.get_redemption(conn, redemption_id)
+            if owner is None or not caller.sees(owner["member_id"], body.member_id):
+                raise ApiError(404, "not_found", f"no redemption {redemption_id}")
             row, done = await usecases.cancel(conn, redemption_id, by=by, reason=body.reason, deps=deps)
             on_commit.extend(done)
         return _redemption(row)
 
-    @router.post("/redemptions/{redemption_id}/fulfil", response_model=Redemption, dependencies=[operator])
+    @router.post(
+        "/redemptions/{redemption_id}/fulfil",
+        response_model=Redemption,
+        dependencies=[operator],
+        responses=errors(404, 409),
+    )
     async def fulfil_redemption(redemption_id: str = Path(pattern=ID_PATTERN)) -> Redemption:
         async with work() as (conn, on_commit):
             row = await saga.fulfil(conn, redemption_id, deps=deps, on_commit=on_commit)
@@ -339,7 +360,9 @@ def build_router(runtime: ServiceRuntime, deps: Deps) -> APIRouter:
 
     # ------------------------------------------------------------ allocation rounds
 
-    @router.post("/allocation-rounds", response_model=Round, status_code=201, dependencies=[operator])
+    @router.post(
+        "/allocation-rounds", response_model=Round, status_code=201, dependencies=[operator], responses=errors(404, 409)
+    )
     async def open_round(body: RoundIn) -> Round:
         opens_at = body.opens_at or datetime.now(UTC)
         if body.closes_at <= opens_at:
@@ -361,20 +384,26 @@ def build_router(runtime: ServiceRuntime, deps: Deps) -> APIRouter:
         "/allocation-rounds/{round_id}/applications",
         response_model=Application,
         status_code=202,
-        dependencies=[any_caller],
+        responses=errors(404, 409, 429),
     )
-    async def apply(body: ApplicationIn, round_id: str = Path(pattern=ID_PATTERN)) -> Application:
+    async def apply(
+        body: ApplicationIn, round_id: str = Path(pattern=ID_PATTERN), caller: Caller = reader
+    ) -> Application:
+        caller.act_for(body.member_id)
+        runtime.throttle("applications", caller, body.member_id)
         async with work() as (conn, on_commit):
             row = await rounds.apply(conn, round_id, body.member_id, deps, on_commit)
         return Application(**{k: row[k] for k in Application.model_fields})
 
-    @router.post("/allocation-rounds/{round_id}/close", response_model=Round, dependencies=[operator])
+    @router.post(
+        "/allocation-rounds/{round_id}/close", response_model=Round, dependencies=[operator], responses=errors(404, 409)
+    )
     async def close_round(request: Request, round_id: str = Path(pattern=ID_PATTERN)) -> Round:
         async with work() as (conn, on_commit):
             await rounds.close(conn, round_id, by=who(request), deps=deps, on_commit=on_commit)
             return await _round(conn, round_id)
 
-    @router.get("/allocation-rounds/{round_id}", response_model=Round, dependencies=[any_caller])
+    @router.get("/allocation-rounds/{round_id}", response_model=Round, dependencies=[reader], responses=errors(404))
     async def get_round(round_id: str = Path(pattern=ID_PATTERN)) -> Round:
         async with runtime.pool.acquire() as conn:
             return await _round(conn, round_id)
