@@ -38,7 +38,7 @@ class ErrorBody(BaseModel):
 
 
 _MEANING = {
-    400: "A cursor or parameter this API did not issue",
+    400: "Malformed: a body that cannot be decoded, or a cursor this API did not issue",
     401: "No valid bearer token (the response carries `WWW-Authenticate: Bearer`)",
     403: "The token is valid but its role, or the member it acts for, does not allow this",
     404: "Not found, or not visible to this caller",
@@ -75,7 +75,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
 
     @app.exception_handler(asyncpg.DataError)

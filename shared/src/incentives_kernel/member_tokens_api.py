@@ -34,7 +34,7 @@ class MemberTokenOut(BaseModel):
 
 
 def member_tokens_router(runtime: ServiceRuntime) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["member tokens"], responses=errors(401, 403, 413, 422))
+    router = APIRouter(prefix="/v1", tags=["member tokens"], responses=errors(400, 401, 403, 413, 422))
     gateway = runtime.require(Role.GATEWAY)
 
     @router.post(

@@ -103,14 +103,13 @@ def _out(member_id: str, prefs: Preferences, default_tz: str, updated_at: dateti
 
 
 def build_router(runtime: ServiceRuntime) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["notifications"], responses=errors(401, 403, 413, 422))
+    router = APIRouter(prefix="/v1", tags=["notifications"], responses=errors(400, 401, 403, 413, 422))
     reader = runtime.require(Role.GATEWAY, Role.MEMBER)
 
     @router.get(
         "/members/{member_id}/notifications",
         response_model=NotificationPage,
         dependencies=[reader],
-        responses=errors(400),
     )
     async def list_notifications(
         member_id: str = Path(pattern=ID_PATTERN),

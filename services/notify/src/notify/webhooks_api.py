@@ -87,7 +87,7 @@ class Redriven(BaseModel):
 
 
 def build_router(runtime: ServiceRuntime, worker: WebhookWorker) -> APIRouter:
-    router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=errors(401, 403, 413, 422))
+    router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=errors(400, 401, 403, 413, 422))
     operator = runtime.require(Role.OPERATOR)
     settings = runtime.settings
     assert isinstance(settings, NotifySettings)
@@ -150,7 +150,7 @@ def build_router(runtime: ServiceRuntime, worker: WebhookWorker) -> APIRouter:
         "/{webhook_id}/dead-letters",
         response_model=DeadLetterPage,
         dependencies=[operator],
-        responses=errors(400, 404),
+        responses=errors(404),
         summary="Newest first",
     )
     async def list_dead_letters(

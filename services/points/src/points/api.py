@@ -91,7 +91,7 @@ def ranked(rows: list[asyncpg.Record]) -> list[LeaderboardEntry]:
 
 
 def build_router(runtime: ServiceRuntime) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["points"], responses=errors(401, 403, 413, 422))
+    router = APIRouter(prefix="/v1", tags=["points"], responses=errors(400, 401, 403, 413, 422))
     settings = runtime.settings
     rules = policy.load(getattr(settings, "policy_file", None))
     reader = runtime.require(Role.GATEWAY, Role.MEMBER)
@@ -112,7 +112,7 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
             earned_365d=earned,
         )
 
-    @router.get("/members/{member_id}/ledger", response_model=LedgerPage, dependencies=[reader], responses=errors(400))
+    @router.get("/members/{member_id}/ledger", response_model=LedgerPage, dependencies=[reader])
     async def get_ledger(
         member_id: str = Path(pattern=ID_PATTERN), limit: int = Query(50, ge=1, le=MAX_LIMIT), cursor: str | None = None
     ) -> LedgerPage:

@@ -57,7 +57,7 @@ class ReportPage(BaseModel):
 
 
 def build_router(runtime: ServiceRuntime) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["reports"], responses=errors(401, 403, 413, 422))
+    router = APIRouter(prefix="/v1", tags=["reports"], responses=errors(400, 401, 403, 413, 422))
     reader = runtime.require(Role.GATEWAY, Role.MEMBER)
     operator = runtime.require(Role.OPERATOR)
 
@@ -108,13 +108,13 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
                 raise ApiError(404, "not_found", f"no report {report_id}")
             return to_model(row, await repo.history(conn, report_id))
 
-    @router.get("/members/{member_id}/reports", response_model=ReportPage, dependencies=[reader], responses=errors(400))
+    @router.get("/members/{member_id}/reports", response_model=ReportPage, dependencies=[reader])
     async def member_reports(
         member_id: str = Path(pattern=ID_PATTERN), limit: int = Query(50, ge=1, le=MAX_LIMIT), cursor: str | None = None
     ) -> ReportPage:
         return await page(limit, cursor, member_id=member_id, status=None, district=None, overdue_before=None)
 
-    @router.get("/reports", response_model=ReportPage, dependencies=[operator], responses=errors(400))
+    @router.get("/reports", response_model=ReportPage, dependencies=[operator])
     async def list_reports(
         status: str | None = Query(None, pattern="^(submitted|dispatched|accepted|resolved|rejected)$"),
         district: str | None = Query(None, max_length=64),

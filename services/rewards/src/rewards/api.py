@@ -209,7 +209,7 @@ async def _round(conn: Conn, round_id: str) -> Round:
 
 
 def build_router(runtime: ServiceRuntime, deps: Deps) -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["rewards"], responses=errors(401, 403, 413, 422))
+    router = APIRouter(prefix="/v1", tags=["rewards"], responses=errors(400, 401, 403, 413, 422))
     reader = runtime.require(Role.GATEWAY, Role.MEMBER)
     operator = runtime.require(Role.OPERATOR)
 
@@ -319,9 +319,7 @@ def build_router(runtime: ServiceRuntime, deps: Deps) -> APIRouter:
                 raise ApiError(404, "not_found", f"no redemption {redemption_id}")
             return _redemption(row, await repo.steps(conn, redemption_id))
 
-    @router.get(
-        "/members/{member_id}/redemptions", response_model=RedemptionPage, dependencies=[reader], responses=errors(400)
-    )
+    @router.get("/members/{member_id}/redemptions", response_model=RedemptionPage, dependencies=[reader])
     async def member_redemptions(
         member_id: str = Path(pattern=ID_PATTERN),
         limit: int = Query(50, ge=1, le=MAX_LIMIT),
