@@ -130,6 +130,21 @@ async def test_no_or_bad_token_is_401_everywhere(http_stack: SecurityStack, rout
         assert r.json()["error"]["code"] == "unauthenticated", name
 
 
+async def test_refused_tokens_are_counted_by_reason(http_stack: SecurityStack) -> None:
+    def counted(metrics: str, reason: str) -> float:
+        line = f'incentives_points_http_unauthenticated_total{{reason="{reason}"}} '
+        return next((float(x.removeprefix(line)) for x in metrics.splitlines() if x.startswith(line)), 0.0)
+
+    async with http_stack.client("points") as http:
+        before = (await http.get("/metrics")).text
+        await http.get("/v1/leaderboard")
+        await http.get("/v1/leaderboard", headers={"Authorization": "Bearer guess-1"})
+        await http.get("/v1/leaderboard", headers={"Authorization": "Bearer guess-2"})
+        after = (await http.get("/metrics")).text
+    assert counted(after, "missing") - counted(before, "missing") == 1
+    assert counted(after, "invalid") - counted(before, "invalid") == 2
+
+
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r[0]} {r[1]} {r[2]}")
 async def test_roles_403_where_not_allowed_and_through_where_allowed(
     http_stack: SecurityStack, route: tuple[str, str, str]

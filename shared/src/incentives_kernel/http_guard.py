@@ -11,11 +11,13 @@ chunked body or one that lies about its length. Either way the answer is 413 in 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .auth import TokenAuth
+from .auth import TokenAuth, bearer_token
 from .http_errors import ApiError, error_body
 
 PROTECTED_PREFIX = "/v1/"
@@ -32,10 +34,14 @@ def _too_large(limit: int) -> JSONResponse:
 
 
 class HttpGuard:
-    def __init__(self, app: ASGIApp, *, auth: TokenAuth, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, auth: TokenAuth, max_body_bytes: int, on_refused: Callable[[str], None] | None = None
+    ) -> None:
         self.app = app
         self.auth = auth
         self.limit = max_body_bytes
+        # Told "missing" or "invalid" for each 401: a burst of invalid tokens is someone guessing.
+        self.on_refused = on_refused or (lambda _reason: None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -46,6 +52,7 @@ class HttpGuard:
             try:
                 caller = self.auth.authenticate(request)
             except ApiError as exc:
+                self.on_refused("missing" if bearer_token(request) is None else "invalid")
                 body = error_body(exc.code, exc.message)
                 await JSONResponse(body, status_code=exc.status, headers={"WWW-Authenticate": "Bearer"})(
                     scope, receive, send

@@ -24,6 +24,12 @@ class KernelMetrics:
             ["topic", "reason"],
             registry=registry,
         )
+        self.unauthenticated = Counter(
+            f"{p}_http_unauthenticated_total",
+            "HTTP calls to /v1 refused with 401: no bearer token (missing) or one that is not valid (invalid)",
+            ["reason"],
+            registry=registry,
+        )
         self.rate_limited = Counter(
             f"{p}_http_rate_limited_total",
             "HTTP calls refused with 429, by rate-limited route group and caller role",

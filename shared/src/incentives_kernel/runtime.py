@@ -292,7 +292,12 @@ def create_http_app(runtime: ServiceRuntime, *, title: str, routers: Sequence[AP
     app.state.runtime = runtime
     install_error_handlers(app)
 
-    app.add_middleware(HttpGuard, auth=runtime.auth, max_body_bytes=runtime.settings.max_request_bytes)
+    app.add_middleware(
+        HttpGuard,
+        auth=runtime.auth,
+        max_body_bytes=runtime.settings.max_request_bytes,
+        on_refused=lambda reason: runtime.metrics.unauthenticated.labels(reason=reason).inc(),
+    )
     app.include_router(member_tokens_router(runtime))
 
     @app.get("/healthz", tags=["ops"], summary="The process is alive")
