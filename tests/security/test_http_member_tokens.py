@@ -7,12 +7,17 @@ an object fetched by id while naming a member must be that member's (404 otherwi
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
+import sys
+
 import pytest
 from incentives_kernel import topics
 from incentives_ops.demo import report_submitted
 
 from tests.security.http_support import (
     GATEWAY_ONE,
+    MEMBER_KEYS,
     OPERATOR_ONE,
     SecurityStack,
     http_stack_fixture,  # noqa: F401 (provides the `http_stack` fixture)
@@ -132,3 +137,17 @@ async def test_allocation_applications_only_for_oneself(http_stack: SecurityStac
         assert r.status_code == 403
         r = await rewards.post("/v1/allocation-rounds", json={})
         assert r.status_code == 403
+
+
+async def test_an_operator_mints_a_member_token_from_the_command_line(http_stack: SecurityStack) -> None:
+    alice = await http_stack.member()
+    command = [sys.executable, "-m", "incentives_ops.cli", "member-token", alice, "--ttl", "120", "--keys", MEMBER_KEYS]
+    done = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    token = done.stdout.strip()
+    async with http_stack.client("rewards", token) as rewards:
+        assert (await rewards.get(f"/v1/members/{alice}/redemptions")).status_code == 200
+        assert (await rewards.get("/v1/members/someone-else/redemptions")).status_code == 403
+    weak = [*command[:-1], "k:short"]
+    refused = await asyncio.to_thread(subprocess.run, weak, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "shorter than 32" in refused.stderr
