@@ -11,7 +11,7 @@
 2. Sustained: N redemptions of a reward with ample stock, 50 requests in flight at a time; confirmed
    redemptions per second from the first request to the last confirmation.
 
-    uv run python bench/redemptions.py [R] [U] [N]   # default 1000 10 2000; writes bench/results/redemptions.json
+    uv run python -m bench.redemptions [R] [U] [N]   # default 1000 10 2000; writes bench/results/redemptions.json
 """
 
 from __future__ import annotations
@@ -36,8 +36,7 @@ from incentives_ops.demo import member_registered
 from incentives_ops.provision import _with
 from incentives_ops.stack import StackInfo
 
-sys.path.insert(0, str(Path(__file__).parent))
-from anchors import bench_stack
+from bench.anchors import bench_stack
 
 RESULTS = Path(__file__).parent / "results" / "redemptions.json"
 CONNECTIONS = 100
