@@ -15,10 +15,11 @@ import pytest
 from bench import __main__ as harness
 from bench import profile_points
 
-pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
+pytestmark = [pytest.mark.e2e]
 
 
 @pytest.mark.timeout(1200)
+@pytest.mark.asyncio(loop_scope="session")
 async def test_every_benchmark_runs_at_smoke_scale_and_writes_table_and_plots(tmp_path: Path) -> None:
     raw = await harness.run("smoke", harness.ALL)
     sizes = harness.SCALES["smoke"]
