@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -169,6 +170,7 @@ async def main(members: int = 100_000, days: int = 30, transfers: int = 10_000_0
         await pool.close()
     finally:
         pg.stop()
+        shutil.rmtree(state, ignore_errors=True)  # gigabytes at full scale
     return {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(pg_version),
