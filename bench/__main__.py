@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -87,16 +86,6 @@ async def run(scale: str, only: tuple[str, ...]) -> dict[str, Any]:
     return raw
 
 
-def write(raw: dict[str, Any], out: Path, profiled: bool) -> dict[str, Any]:
-    out.mkdir(parents=True, exist_ok=True)
-    rows = report.metrics(raw)
-    result = {**raw, "metrics": rows}
-    (out / "results.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    images = report.plots(raw, out)
-    (out / "README.md").write_text(report.readme(raw, rows, images, profiled or (out / "profile-points.md").exists()))
-    return result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=sorted(SCALES), default=os.environ.get("BENCH_SCALE") or "default")
@@ -114,7 +103,7 @@ def main() -> None:
 
         note("[bold]Profile[/]: M1 with the points service under py-spy")
         asyncio.run(profile_points.main(SCALES[args.scale].m1_events, SCALES[args.scale].m1_members, args.out))
-    result = write(raw, args.out, args.profile)
+    result = report.write(raw, args.out)
     met = [m for m in result["metrics"] if m["met"] is not None]
     note(f"wrote {args.out}/results.json, README.md; targets met {sum(m['met'] for m in met)} of {len(met)}")
 

@@ -37,6 +37,7 @@ from incentives_ops.provision import _with
 from incentives_ops.stack import StackInfo
 
 from bench.anchors import bench_stack
+from bench.measure import note, step
 
 RESULTS = Path(__file__).parent / "results" / "redemptions.json"
 CONNECTIONS = 100
@@ -90,17 +91,15 @@ async def new_reward(info: StackInfo, stock: int, cost: int) -> str:
 
 
 async def wait_decided(conn: asyncpg.Connection, ids: list[str], started: float, label: str) -> float:
-    while True:
-        rows = await conn.fetch(
-            "SELECT status, count(*) AS n FROM rewards.redemptions WHERE redemption_id = ANY($1) GROUP BY status", ids
-        )
-        counts = {r["status"]: r["n"] for r in rows}
-        decided = sum(n for s, n in counts.items() if s != "pending")
-        print(f"\r  {label}: {time.perf_counter() - started:6.2f} s  {counts}", end="", flush=True)
-        if decided == len(ids):
-            print()
-            return time.perf_counter() - started
-        await asyncio.sleep(0.05)
+    with step(label, len(ids)) as bar:
+        while True:
+            decided = await conn.fetchval(
+                "SELECT count(*) FROM rewards.redemptions WHERE redemption_id = ANY($1) AND status <> 'pending'", ids
+            )
+            bar.update(decided)
+            if decided == len(ids):
+                return time.perf_counter() - started
+            await asyncio.sleep(0.05)
 
 
 async def contention(
@@ -121,7 +120,7 @@ async def contention(
         )
         accepted_s = time.perf_counter() - started
     assert all(s.status_code == 202 for s in sent), {s.status_code for s in sent}
-    drain_s = await wait_decided(conn, ids, started, "1000:10")
+    drain_s = await wait_decided(conn, ids, started, f"M4 {r} requests for {u} units")
     rows = await conn.fetch("SELECT status, reason FROM rewards.redemptions WHERE redemption_id = ANY($1)", ids)
     confirmed = sum(1 for x in rows if x["status"] == "confirmed")
     out_of_stock = sum(1 for x in rows if x["reason"] == "out_of_stock")
@@ -201,7 +200,7 @@ async def sustained(info: StackInfo, conn: asyncpg.Connection, members: list[str
 
         started = time.perf_counter()
         sender = asyncio.gather(*[one(i, rid) for i, rid in enumerate(ids)])
-        took = await wait_decided(conn, ids, started, "sustained")
+        took = await wait_decided(conn, ids, started, "M4 sustained")
         await sender
     confirmed = await conn.fetchval(
         "SELECT count(*) FROM rewards.redemptions WHERE redemption_id = ANY($1) AND status = 'confirmed'", ids
@@ -223,7 +222,7 @@ async def main(r: int = 1000, u: int = 10, n: int = 2000, members_count: int = 2
         conn = await asyncpg.connect(dsn)
         try:
             members = [f"bench-m-{i}" for i in range(members_count)]
-            print(f"funding {members_count} members ...")
+            note(f"M4: funding {members_count} members")
             await fund(info, conn, members, 30 * (r // members_count + 1) + n // members_count + 1)
             rtt = await kafka_round_trip(info.bootstrap)
             anchor = await sql_anchor(dsn, r, u)
@@ -245,7 +244,7 @@ async def main(r: int = 1000, u: int = 10, n: int = 2000, members_count: int = 2
         "drain_over_target": round(drain / budget, 2),
         "sustained": flow,
     }
-    print(
+    note(
         f"  drain {drain:.2f} s vs target {budget:.3f} s (2 x SQL anchor {anchor:.3f} s"
         f" + Kafka RTT {rtt * 1000:.1f} ms) = {drain / budget:.1f}x;  sustained {flow['confirmed_per_s']} confirmed/s"
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -318,7 +320,7 @@ whole harness at `BENCH_SCALE=smoke` and checks only that every figure is produc
 """
 
 
-def readme(raw: Raw, rows: list[dict[str, Any]], images: list[str], profile: bool) -> str:
+def readme(raw: Raw, rows: list[dict[str, Any]], images: list[str], profile: bool, notes: bool = False) -> str:
     m = raw["machine"]
     lines = [
         "# Benchmarks",
@@ -373,5 +375,27 @@ def readme(raw: Raw, rows: list[dict[str, Any]], images: list[str], profile: boo
         lines += ["", "## Plots", ""] + [f"![{name}]({name})" for name in images]
     if profile:
         lines += ["", "Where the points service's time goes under M1: [profile-points.md](profile-points.md)."]
+    if notes:
+        lines += ["", "Why the missed targets are missed, and what to change: [notes.md](notes.md)."]
     lines += ["", METHOD]
     return "\n".join(lines) + "\n"
+
+
+def write(raw: Raw, out: Path) -> dict[str, Any]:
+    """results.json, the plots and README.md in `out`, from one run's raw results."""
+    out.mkdir(parents=True, exist_ok=True)
+    rows = metrics(raw)
+    result = {**raw, "metrics": rows}
+    (out / "results.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    images = plots(raw, out)
+    text = readme(raw, rows, images, (out / "profile-points.md").exists(), (out / "notes.md").exists())
+    (out / "README.md").write_text(text)
+    return result
+
+
+if __name__ == "__main__":
+    # Re-render the table and plots of an existing results.json (after editing this module, or notes.md).
+    folder = Path(sys.argv[1] if len(sys.argv) > 1 else "docs/benchmarks")
+    saved = json.loads((folder / "results.json").read_text())
+    saved.pop("metrics", None)
+    write(saved, folder)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bench import __main__ as harness
-from bench import profile_points
+from bench import profile_points, report
 
 pytestmark = [pytest.mark.e2e]
 
@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.e2e]
 async def test_every_benchmark_runs_at_smoke_scale_and_writes_table_and_plots(tmp_path: Path) -> None:
     raw = await harness.run("smoke", harness.ALL)
     sizes = harness.SCALES["smoke"]
-    result = harness.write(raw, tmp_path, profiled=False)
+    result = report.write(raw, tmp_path)
 
     m1 = raw["M1"]
     for run in (m1["uniform"], m1["hot_issuance_account"]):
