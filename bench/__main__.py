@@ -1,15 +1,17 @@
 """Every benchmark in one run: results.json, README.md (the table) and PNG plots under docs/benchmarks/.
 
-    uv run python -m bench [--scale default|smoke] [--only M1,M2,M4,M5,M6,Scale] [--out DIR] [--profile]
+    uv run python -m bench [--scale default|smoke] [--only M1,M2,M4,M5,M6,Scale] [--out DIR] [--profile] [--merge]
 
-The environment may say the same: BENCH_SCALE, BENCH_ONLY, BENCH_OUT, PROFILE=1. `smoke` is a tiny
-run that checks the harness end to end in a minute or two (its figures mean nothing).
+The environment may say the same: BENCH_SCALE, BENCH_ONLY, BENCH_OUT, PROFILE=1, and BENCH_MERGE=1 (keep
+the other benchmarks' figures of the existing results.json); BENCH_NOTE adds a line on the conditions
+to the README. `smoke` is a tiny run that checks the harness end to end (its figures mean nothing).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -52,7 +54,8 @@ SCALES = {
 }
 
 
-async def run(scale: str, only: tuple[str, ...]) -> dict[str, Any]:
+async def run(scale: str, only: tuple[str, ...], m1_rate: float | None = None) -> dict[str, Any]:
+    """Runs the benchmarks named in `only`; M2's rate is half of M1's (this run's, else `m1_rate`)."""
     s = SCALES[scale]
     raw: dict[str, Any] = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "scale": scale, "sizes": asdict(s)}
     started = time.perf_counter()
@@ -60,7 +63,7 @@ async def run(scale: str, only: tuple[str, ...]) -> dict[str, Any]:
         note("[bold]M1 + M3[/]: points ledger, uniform then one issuance account")
         raw["M1"] = await points_ledger.main(s.m1_events, s.m1_members, s.naive_events)
     if "M2" in only:
-        m1_rate = (raw.get("M1") or {}).get("uniform", {}).get("events_per_s")
+        m1_rate = (raw.get("M1") or {}).get("uniform", {}).get("events_per_s") or m1_rate
         # Half of M1's measured rate; a smoke run (M1 in one batch: no rate) uses a token 50/s.
         rate = max(10.0, m1_rate / 2) if m1_rate else 50.0
         note(f"[bold]M2[/]: open-loop latency at {rate:.0f} events/s")
@@ -77,7 +80,8 @@ async def run(scale: str, only: tuple[str, ...]) -> dict[str, Any]:
     if "Scale" in only:
         note("[bold]Scale[/]: points read paths over a large ledger")
         raw["Scale"] = await points_scale.main(s.scale_members, s.scale_days, s.scale_transfers)
-    pg = next((r["machine"]["postgresql"] for r in raw.values() if isinstance(r, dict) and "machine" in r), None)
+    parts = [r for r in raw.values() if isinstance(r, dict)]
+    pg = next((r["machine"].get("postgresql") for r in parts if r.get("machine", {}).get("postgresql")), None)
     raw["machine"] = machine(pg)
     raw["seconds"] = round(time.perf_counter() - started, 1)
     for part in raw.values():  # one machine description for the whole file
@@ -92,12 +96,28 @@ def main() -> None:
     parser.add_argument("--only", default=os.environ.get("BENCH_ONLY") or ",".join(ALL))
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("BENCH_OUT") or DOCS))
     parser.add_argument("--profile", action="store_true", default=os.environ.get("PROFILE") == "1")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        default=os.environ.get("BENCH_MERGE") == "1",
+        help="keep the other benchmarks' figures of the existing results.json (each keeps its own `when`)",
+    )
     args = parser.parse_args()
     only = tuple(x.strip() for x in args.only.split(",") if x.strip())
     unknown = set(only) - set(ALL)
     if unknown:
         parser.error(f"unknown benchmark(s) {sorted(unknown)}; choose from {', '.join(ALL)}")
-    raw = asyncio.run(run(args.scale, only))
+    parser_note = os.environ.get("BENCH_NOTE")
+    saved: dict[str, Any] = {}
+    if args.merge and (args.out / "results.json").exists():
+        saved = json.loads((args.out / "results.json").read_text())
+        saved.pop("metrics", None)
+    m1_rate = saved.get("M1", {}).get("uniform", {}).get("events_per_s")
+    raw = {**saved, **asyncio.run(run(args.scale, only, m1_rate))}
+    if parser_note:
+        raw["note"] = parser_note
+    if saved:
+        raw["merged"] = sorted(set(saved) & set(ALL) - set(only))
     if args.profile:
         from bench import profile_points
 

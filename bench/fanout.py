@@ -25,7 +25,7 @@ from incentives_kernel.topics import TopicSpec
 from incentives_ops.provision import _with
 from incentives_ops.topics_admin import create_topics
 
-from bench.anchors import bench_stack, producer, raw_consume_produce_seconds
+from bench.anchors import bench_stack, producer, raw_consume_produce_seconds, stop_stack
 from bench.measure import CpuMeter, machine, note, peak_rss_mb, stack_pids
 from bench.points_ledger import register, wait_count
 
@@ -95,7 +95,7 @@ async def main(n: int = 10000, m: int = 5000) -> dict[str, object]:
             await conn.close()
         rss = peak_rss_mb(stack.procs["notify"].pid)
     finally:
-        await asyncio.to_thread(stack.stop)
+        await stop_stack(stack)
     return {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(pg_version),

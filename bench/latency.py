@@ -25,7 +25,7 @@ from incentives_kernel import topics
 from incentives_kernel.envelope import encode_event
 from incentives_ops.provision import _with
 
-from bench.anchors import bench_stack, producer
+from bench.anchors import bench_stack, producer, stop_stack
 from bench.measure import CpuMeter, machine, note, peak_rss_mb, percentiles, stack_pids, step
 from bench.points_ledger import register, verified
 
@@ -111,9 +111,15 @@ async def main(rate: float = 250, seconds: float = 20) -> dict[str, object]:
             await conn.close()
         rss = {name: peak_rss_mb(proc.pid) for name, proc in stack.procs.items()}
     finally:
-        await asyncio.to_thread(stack.stop)
+        await stop_stack(stack)
     to_ledger = [seen["bench_transfer"][m] - due[m] for m in members if m in seen["bench_transfer"]]
     to_inbox = [seen["bench_notification"][m] - due[m] for m in members if m in seen["bench_notification"]]
+    # p99 to the ledger per second of the schedule: flat when the system keeps up, rising when it queues.
+    by_second: dict[int, list[float]] = {}
+    for m in members:
+        if m in seen["bench_transfer"]:
+            by_second.setdefault(int(due[m] - t0), []).append(seen["bench_transfer"][m] - due[m])
+    timeline = [{"second": sec, **percentiles(v)} for sec, v in sorted(by_second.items())]
     return {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(pg_version),
@@ -122,6 +128,7 @@ async def main(rate: float = 250, seconds: float = 20) -> dict[str, object]:
         "published": count,
         "publish_to_committed_transfer": percentiles(to_ledger),
         "publish_to_inbox_notification": percentiles(to_inbox),
+        "ledger_latency_by_second": timeline,
         "missing_transfers": count - len(to_ledger),
         "missing_notifications": count - len(to_inbox),
         "cpu_s_per_1000_events": meter.per_1000(count),

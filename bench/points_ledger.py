@@ -30,7 +30,7 @@ from incentives_ops.provision import _with
 from incentives_ops.stack import Stack
 from incentives_ops.topics_admin import create_topics
 
-from bench.anchors import bench_stack, naive_consumer_seconds, producer, raw_drain_seconds
+from bench.anchors import bench_stack, naive_consumer_seconds, producer, raw_drain_seconds, stop_stack
 from bench.measure import CpuMeter, machine, note, peak_rss_mb, stack_pids, step
 
 RESULTS = Path(__file__).parent / "results" / "points_ledger.json"
@@ -137,7 +137,7 @@ async def one_run(
             await conn.close()
         rss = peak_rss_mb(stack.procs["points"].pid)
     finally:
-        await asyncio.to_thread(stack.stop)
+        await stop_stack(stack)
     # From the first committed transfer to the last; undefined when one batch committed them all.
     rate = round((n - first) / (t1 - t0)) if first < n else None
     return {

@@ -11,6 +11,7 @@ time and by inclusive time, in `profile-points.md`.
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 import signal
 import subprocess
@@ -27,6 +28,16 @@ from bench.measure import note
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks"
 TOP = 30
+OURS = re.compile(r"\((incentives_kernel|points)/")
+# The first marker found in a stack names its kind (checked in this order).
+KINDS = (
+    ("EpollSelector.select", "the event loop waiting on its sockets (PostgreSQL, Kafka, HTTP replies)"),
+    ("asyncpg/", "asyncpg: sending statements to PostgreSQL and reading their results"),
+    ("aiokafka/", "aiokafka: fetching and producing"),
+    ("pydantic", "pydantic: validating and serialising"),
+    ("json/", "json: encoding and decoding"),
+)
+LINE = re.compile(r":\d+\)$")
 
 
 class ServiceChild:
@@ -101,6 +112,8 @@ def start_under_py_spy(raw: Path) -> tuple[list[subprocess.Popen[bytes]], object
 def summarize(raw: Path, top: int = TOP) -> str:
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
+    ours: Counter[str] = Counter()
+    kinds: Counter[str] = Counter()
     total = imports = 0
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
@@ -115,11 +128,21 @@ def summarize(raw: Path, top: int = TOP) -> str:
         own[frames[-1]] += n
         for frame in set(frames):
             inclusive[frame] += n
+        # The project's functions whatever the line (a function appears at one line per await in it).
+        for function in {LINE.sub(")", f) for f in frames if OURS.search(f)}:
+            ours[function] += n
+        kinds[next((name for marker, name in KINDS if marker in stack), "other Python")] += n
     lines = [
         "# Points service under M1: where the time goes",
         "",
-        f"py-spy, 100 Hz, {total:,} samples while busy (idle frames excluded; {imports:,} more samples of"
+        f"py-spy, 100 Hz, {total:,} samples (py-spy without --idle; {imports:,} more samples of"
         " start-up imports left out); raw collapsed stacks in `profile-points.txt` (flamegraph.pl reads them).",
+        "",
+        "## Where the samples are",
+        "",
+        "| share | samples | in |",
+        "|---|---|---|",
+        *([f"| {n / total:.1%} | {n:,} | {k} |" for k, n in kinds.most_common()] if total else []),
         "",
         "## Top functions by own time",
         "",
@@ -127,6 +150,16 @@ def summarize(raw: Path, top: int = TOP) -> str:
         "|---|---|---|",
     ]
     lines += [f"| {n / total:.1%} | {n:,} | `{f}` |" for f, n in own.most_common(top)] if total else []
+    lines += [
+        "",
+        "## The project's own functions by inclusive time",
+        "",
+        "(the kernel and the points service, lines of a function added up)",
+        "",
+        "| share | samples | function |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {n / total:.1%} | {n:,} | `{f}` |" for f, n in ours.most_common(top)] if total else []
     lines += ["", "## Top functions by inclusive time", "", "| share | samples | function |", "|---|---|---|"]
     lines += [f"| {n / total:.1%} | {n:,} | `{f}` |" for f, n in inclusive.most_common(top)] if total else []
     return "\n".join(lines) + "\n"

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -36,8 +34,8 @@ from incentives_ops.demo import member_registered
 from incentives_ops.provision import _with
 from incentives_ops.stack import StackInfo
 
-from bench.anchors import bench_stack
-from bench.measure import note, step
+from bench.anchors import bench_stack, stop_stack
+from bench.measure import CpuMeter, machine, note, peak_rss_mb, stack_pids, step
 
 RESULTS = Path(__file__).parent / "results" / "redemptions.json"
 CONNECTIONS = 100
@@ -226,23 +224,30 @@ async def main(r: int = 1000, u: int = 10, n: int = 2000, members_count: int = 2
             await fund(info, conn, members, 30 * (r // members_count + 1) + n // members_count + 1)
             rtt = await kafka_round_trip(info.bootstrap)
             anchor = await sql_anchor(dsn, r, u)
+            meter = CpuMeter(stack_pids(stack))
+            meter.start()
             crowd = await contention(info, conn, members, r, u)
             flow = await sustained(info, conn, members, n)
+            meter.stop()
+            rss = {name: peak_rss_mb(proc.pid) for name, proc in stack.procs.items()}
+            pg_version = await conn.fetchval("SHOW server_version")
         finally:
             await conn.close()
     finally:
-        await asyncio.to_thread(stack.stop)
+        await stop_stack(stack)
     budget = 2 * anchor + rtt
     drain = float(crowd["drain_s"])  # type: ignore[arg-type]
     result: dict[str, object] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(), "platform": platform.platform()},
+        "machine": machine(pg_version),
         "contention": crowd,
         "anchor_sql_conditional_update_s": round(anchor, 4),
         "anchor_kafka_round_trip_s": round(rtt, 4),
         "target_drain_s": round(budget, 4),
         "drain_over_target": round(drain / budget, 2),
         "sustained": flow,
+        "cpu_s_per_1000_redemptions": meter.per_1000(r + n),
+        "peak_rss_mb": rss,
     }
     note(
         f"  drain {drain:.2f} s vs target {budget:.3f} s (2 x SQL anchor {anchor:.3f} s"

@@ -32,7 +32,7 @@ from incentives_kernel.envelope import encode_event
 from incentives_kernel.outbox import OutboxRelay
 from incentives_ops.topics_admin import create_topics
 
-from bench.anchors import bench_stack, producer, raw_produce_seconds
+from bench.anchors import bench_stack, producer, raw_produce_seconds, stop_stack
 from bench.measure import machine, note, percentiles, step
 from bench.points_ledger import verified
 
@@ -131,7 +131,7 @@ async def main(n: int = 20000, k: int = 2000) -> dict[str, object]:
             await kafka.stop()
             await pool.close()
     finally:
-        await asyncio.to_thread(stack.stop)
+        await stop_stack(stack)
     return {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(pg_version),

@@ -120,6 +120,8 @@ def metrics(raw: Raw) -> list[dict[str, Any]]:
                 c["drain_s"] <= budget,
             ),
         ]
+        for service, mb in m4.get("peak_rss_mb", {}).items():
+            out.append(metric("RSS", f"{service} peak RSS under M4 load", mb, "MB"))
     if m5 := raw.get("M5"):
         out += [
             metric(
@@ -176,6 +178,8 @@ def cpu_table(raw: Raw) -> dict[str, dict[str, float]]:
         table["M1 (points alone, drain)"] = m1["uniform"]["cpu_s_per_1000_events"]
     if m2 := raw.get("M2"):
         table["M2 (points + notify, open loop)"] = m2["cpu_s_per_1000_events"]
+    if m4 := raw.get("M4"):
+        table["M4 (all four, per redemption)"] = m4.get("cpu_s_per_1000_redemptions", {})
     if m6 := raw.get("M6"):
         table["M6 (notify alone, drain)"] = m6["cpu_s_per_1000_events"]
     return table
@@ -235,6 +239,20 @@ def plots(raw: Raw, out: Path) -> list[str]:
         series.append(("M5 commit->ack", m5["commit_to_ack"]))
     if series:
         made.append(_percentile_plot(series, "Latency percentiles", out / "latency.png", target=50))
+    if m2 and m2.get("ledger_latency_by_second"):
+        timeline = m2["ledger_latency_by_second"]
+        fig, ax = plt.subplots(figsize=(9, 4))
+        for q in ("p50", "p99"):
+            ax.plot([t["second"] for t in timeline], [t[f"{q}_ms"] for t in timeline], marker=".", label=q)
+        ax.axhline(50, color="tab:red", linestyle="--", linewidth=1, label="target p99 50 ms")
+        ax.set_xlabel(f"second of the open-loop schedule ({m2['rate_per_s']:.0f} events/s)")
+        ax.set_ylabel("publish -> committed transfer, ms")
+        ax.set_title("M2 over the run: flat when the system keeps up, rising when it queues")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(out / "latency_timeline.png", dpi=100)
+        plt.close(fig)
+        made.append("latency_timeline.png")
     if scale := raw.get("Scale"):
         made.append(
             _percentile_plot(
@@ -255,6 +273,7 @@ def plots(raw: Raw, out: Path) -> list[str]:
         ax.set_ylabel("CPU seconds per 1,000 events")
         ax.set_title("Where the CPU goes, per process")
         ax.legend()
+        plt.setp(ax.get_xticklabels(), rotation=15, ha="right")
         fig.tight_layout()
         fig.savefig(out / "cpu.png", dpi=100)
         plt.close(fig)
@@ -334,6 +353,9 @@ def readme(raw: Raw, rows: list[dict[str, Any]], images: list[str], profile: boo
     ]
     if raw.get("note"):
         lines += [f"> {raw['note']}", ""]
+    if raw.get("merged"):
+        kept = ", ".join(raw["merged"])
+        lines += [f"> Kept from an earlier run (each part's `when` is in results.json): {kept}.", ""]
     targets = [r for r in rows if r["met"] is not None]
     met = [r for r in targets if r["met"]]
     lines += [

@@ -36,9 +36,12 @@ async def test_every_benchmark_runs_at_smoke_scale_and_writes_table_and_plots(tm
     assert m2["publish_to_committed_transfer"]["count"] == m2["published"]
     assert m2["publish_to_inbox_notification"]["count"] == m2["published"]
     assert set(m2["peak_rss_mb"]) == {"points", "notify"}
+    assert sum(second["count"] for second in m2["ledger_latency_by_second"]) == m2["published"]
     crowd = raw["M4"]["contention"]
     assert (crowd["confirmed"], crowd["oversold"], crowd["undersold"]) == (sizes.m4_units, 0, 0)
     assert crowd["confirmed"] + crowd["rejected_out_of_stock"] == sizes.m4_requests
+    assert set(raw["M4"]["peak_rss_mb"]) == {"reports", "points", "rewards", "notify"}
+    assert {"rewards", "points", "postgresql", "tansu"} <= set(raw["M4"]["cpu_s_per_1000_redemptions"])
     m5 = raw["M5"]
     assert m5["rows"] == sizes.m5_rows and m5["commit_to_ack"]["count"] == sizes.m5_paced
     assert m5["relay_events_per_s"] > 0 and m5["raw_producer_msgs_per_s"] > 0
@@ -57,7 +60,7 @@ async def test_every_benchmark_runs_at_smoke_scale_and_writes_table_and_plots(tm
     assert all(m["met"] in (True, False) for m in written["metrics"] if m["target"])
     assert written["metrics"] == result["metrics"]
     readme = (tmp_path / "README.md").read_text()
-    for image in ("throughput.png", "latency.png", "scale.png", "cpu.png"):
+    for image in ("throughput.png", "latency.png", "latency_timeline.png", "scale.png", "cpu.png"):
         assert (tmp_path / image).stat().st_size > 0 and f"]({image})" in readme
     assert "| M3 | one issuance account vs uniform |" in readme
 
