@@ -72,3 +72,29 @@ def test_profile_summary_ranks_functions_by_own_and_inclusive_time(tmp_path: Pat
     own = summary.split("## Top functions by inclusive time")[0]
     assert "| 60.0% | 6 | `execute (c.py:3)` |" in own and "| 40.0% | 4 | `decode (d.py:4)` |" in own
     assert "| 100.0% | 10 | `main (a.py:1)` |" in summary.split("## Top functions by inclusive time")[1]
+
+
+def test_targets_are_judged_against_the_same_run_anchors() -> None:
+    run = {"raw_drain_msgs_per_s": 20_000, "copy_rows_per_s": 30_000, "naive_events_per_s": 700}
+    raw = {
+        "M1": {
+            "uniform": {**run, "events_per_s": 12_000, "points_peak_rss_mb": 80.0},
+            "hot_issuance_account": {**run, "events_per_s": 9_000, "points_peak_rss_mb": 80.0},
+        },
+        "M5": {
+            "relay_events_per_s": 20_000,
+            "raw_producer_msgs_per_s": 40_000,
+            "ratio_to_raw_producer": 0.5,
+            "paced_rate_per_s": 1000,
+            "commit_to_ack": {"p99_ms": 60.0},
+        },
+    }
+    met = {(m["id"], m["name"]): m["met"] for m in report.metrics(raw) if m["target"]}
+    assert met == {
+        ("M1", "Kafka -> committed transfers"): True,  # 12,000/s and 0.6 of the 20,000/s ceiling
+        ("M3", "one issuance account vs uniform"): False,  # 0.75 < 0.8
+        ("M5", "outbox relay"): True,
+        ("M5", "commit -> broker ack p99 at 1000/s"): False,
+    }
+    raw["M1"]["uniform"]["raw_drain_msgs_per_s"] = 30_000  # 12,000/s is now 0.4 of the ceiling
+    assert not next(m for m in report.metrics(raw) if m["id"] == "M1")["met"]
