@@ -8,7 +8,7 @@ UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 # uv must use this machine's Python, never download one (only the package registries are reachable).
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test lint bootstrap prometheus clean help
+.PHONY: run test lint bench bootstrap prometheus clean help
 
 help:
 	@sed -n '1,4p' Makefile
@@ -34,6 +34,11 @@ lint: bootstrap
 	@$(UV) run --frozen ruff check .
 	@$(UV) run --frozen ruff format --check .
 	@$(UV) run --frozen mypy shared/src services/reports/src services/points/src services/rewards/src services/notify/src ops/src
+
+# Every benchmark on the embedded stack -> docs/benchmarks/ (results.json, README.md, plots); ~10-15 min
+# on 2 idle cores. BENCH_SCALE=smoke for a tiny run, BENCH_ONLY=M1,M5 for some, PROFILE=1 adds py-spy.
+bench: bootstrap
+	@$(UV) run --frozen python -m bench
 
 clean:
 	rm -rf .run

@@ -1,14 +1,27 @@
-"""Same-run anchors the benchmarks put beside their figures (the broker's own ceiling), and their stack."""
+"""Same-run anchors the benchmarks put beside their figures (the broker's and the database's ceilings)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from incentives_ops.embedded import free_port
 from incentives_ops.stack import Stack, StackOptions
+
+Record = tuple[str, bytes | None, bytes]  # topic, key, value
+
+TRANSFERS_SHAPED = """CREATE TABLE IF NOT EXISTS public.{name} (
+    transfer_id text PRIMARY KEY, debit_account text NOT NULL, credit_account text NOT NULL,
+    amount bigint NOT NULL, kind text NOT NULL, member_id text NOT NULL, reason text NOT NULL,
+    source_event_id text NOT NULL, occurred_at timestamptz NOT NULL, seq bigserial UNIQUE,
+    created_at timestamptz NOT NULL DEFAULT now())"""
 
 
 def bench_stack() -> Stack:
@@ -23,11 +36,26 @@ def bench_stack() -> Stack:
     )
 
 
-async def raw_drain_seconds(bootstrap: str, topic_names: list[str], expected: int) -> float:
-    """Seconds a bare aiokafka consumer (no group, no processing) takes to read `expected` records."""
-    consumer = AIOKafkaConsumer(
+async def stop_stack(stack: Stack) -> None:
+    """Stop the stack and remove its files (hundreds of MB of PostgreSQL data per run)."""
+    await asyncio.to_thread(stack.stop)
+    await asyncio.to_thread(shutil.rmtree, stack.state, True)
+
+
+def producer(bootstrap: str, **options: object) -> AIOKafkaProducer:
+    """The services' producer settings (acks=all; never idempotent against Tansu)."""
+    return AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False, **options)
+
+
+def drain_consumer(bootstrap: str, *topic_names: str) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
         *topic_names, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest", enable_auto_commit=False
     )
+
+
+async def raw_drain_seconds(bootstrap: str, topic_names: list[str], expected: int) -> float:
+    """Seconds a bare aiokafka consumer (no group, no processing) takes to read `expected` records."""
+    consumer = drain_consumer(bootstrap, *topic_names)
     await consumer.start()
     started, seen = time.perf_counter(), 0
     try:
@@ -37,3 +65,78 @@ async def raw_drain_seconds(bootstrap: str, topic_names: list[str], expected: in
     finally:
         await consumer.stop()
     return time.perf_counter() - started
+
+
+async def raw_produce_seconds(bootstrap: str, records: Sequence[Record]) -> float:
+    """Seconds a pipelined aiokafka producer (the relay's settings) takes to have every record acked."""
+    p = producer(bootstrap, linger_ms=2)
+    await p.start()
+    try:
+        started = time.perf_counter()
+        acks = [await p.send(topic, value, key=key) for topic, key, value in records]
+        await asyncio.gather(*acks)
+        return time.perf_counter() - started
+    finally:
+        await p.stop()
+
+
+async def raw_consume_produce_seconds(bootstrap: str, source: str, target: str, expected: int) -> float:
+    """Seconds a bare consume -> produce loop takes to copy `expected` records of `source` to `target`."""
+    consumer = drain_consumer(bootstrap, source)
+    p = producer(bootstrap, linger_ms=2)
+    await consumer.start()
+    await p.start()
+    try:
+        started, acks = time.perf_counter(), []
+        while len(acks) < expected:
+            for records in (await consumer.getmany(timeout_ms=500, max_records=10000)).values():
+                for r in records:
+                    acks.append(await p.send(target, r.value, key=r.key))
+        await asyncio.gather(*acks)
+        return time.perf_counter() - started
+    finally:
+        await consumer.stop()
+        await p.stop()
+
+
+async def naive_consumer_seconds(bootstrap: str, topic: str, dsn: str, limit: int) -> tuple[int, float]:
+    """The naive consumer: one database transaction per event (insert one transfer-shaped row, commit).
+
+    Reads `topic` from the start, as the service would, and stops after `limit` events; returns the
+    events handled and the seconds they took, from the first record read.
+    """
+    conn = await asyncpg.connect(dsn)
+    await conn.execute(TRANSFERS_SHAPED.format(name="naive_anchor"))
+    consumer = drain_consumer(bootstrap, topic)
+    await consumer.start()
+    handled, started = 0, 0.0
+    try:
+        while handled < limit:
+            for records in (await consumer.getmany(timeout_ms=500, max_records=500)).values():
+                for r in records:
+                    if handled == 0:
+                        started = time.perf_counter()
+                    if handled >= limit:
+                        break
+                    event = json.loads(r.value)
+                    data = event["data"]
+                    async with conn.transaction():
+                        await conn.execute(
+                            """INSERT INTO public.naive_anchor (transfer_id, debit_account, credit_account, amount,
+                                   kind, member_id, reason, source_event_id, occurred_at)
+                               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now()) ON CONFLICT DO NOTHING""",
+                            f"naive-{event['id']}",
+                            "issuance:d0",
+                            f"member:{data['member_id']}",
+                            5,
+                            "report",
+                            data["member_id"],
+                            "report verified",
+                            event["id"],
+                        )
+                    handled += 1
+        return handled, time.perf_counter() - started
+    finally:
+        await consumer.stop()
+        await conn.execute("DROP TABLE public.naive_anchor")
+        await conn.close()

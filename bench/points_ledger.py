@@ -1,77 +1,80 @@
-"""Points: sustained events/s from Kafka to committed ledger transfers, beside same-run anchors.
+"""M1 and M3: sustained events/s from Kafka to committed ledger transfers, beside same-run anchors.
 
 Pre-fills incentives.reports.lifecycle.v1 with N report.verified events for M registered members,
 then starts only the points service and measures the drain from its first committed transfer to the
-last. Beside it, in the same run: a raw aiokafka drain of the same topic, and a COPY of N rows shaped
-like transfers into PostgreSQL (the two ceilings). Twice: members spread over 50 districts (uniform)
-and all in one district (every credit drawn from one issuance account).
+last. Beside it, in the same run: a raw aiokafka drain of the same topic, a COPY of N rows shaped
+like transfers into PostgreSQL (the two ceilings), and a naive consumer doing one transaction per
+event (at most `naive` events of the same topic). The CPU each process spends during the drain is
+metered (per 1,000 events) and the points service's peak RSS read. Twice: members spread over 50
+districts (uniform) and all in one district (every credit drawn from one issuance account).
 
-    uv run python bench/points_ledger.py [N] [M]     # default 20000 events, 10000 members
+    uv run python -m bench.points_ledger [N] [M]     # default 20000 events, 10000 members
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import platform
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
 from incentives_kernel import topics
 from incentives_kernel.envelope import encode_event
 from incentives_ops.demo import cloud_event, member_registered
 from incentives_ops.provision import _with
+from incentives_ops.stack import Stack
+from incentives_ops.topics_admin import create_topics
 
-sys.path.insert(0, str(Path(__file__).parent))
-from anchors import bench_stack, raw_drain_seconds
+from bench.anchors import bench_stack, naive_consumer_seconds, producer, raw_drain_seconds, stop_stack
+from bench.measure import CpuMeter, machine, note, peak_rss_mb, stack_pids, step
 
 RESULTS = Path(__file__).parent / "results" / "points_ledger.json"
 
 
-def progress(label: str, done: int, total: int, started: float) -> None:
-    rate = done / max(time.perf_counter() - started, 1e-9)
-    end = "" if sys.stdout.isatty() else "\n"
-    print(f"\r  {label}: {done:>7}/{total} ({rate:,.0f}/s)", end=end, flush=True)
+def verified(member: str, report: str | None = None) -> dict[str, object]:
+    report = report or f"br-{uuid.uuid4().hex[:12]}"
+    data = {
+        "report_id": report,
+        "member_id": member,
+        "category": "sanitation",
+        "district": "x",
+        "status": "accepted",
+        "verified_at": datetime.now(UTC).isoformat(),
+    }
+    return cloud_event("/incentives/reports", "report.verified", report, data)
+
+
+async def register(bootstrap: str, members: list[str], districts: int) -> None:
+    p = producer(bootstrap, linger_ms=5)
+    await p.start()
+    try:
+        acks = [
+            await p.send(topics.MEMBERS, encode_event(member_registered(mid, f"d{i % districts}")), key=mid.encode())
+            for i, mid in enumerate(members)
+        ]
+        await asyncio.gather(*acks)
+    finally:
+        await p.stop()
 
 
 async def prefill(bootstrap: str, n: int, m: int, districts: int) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False, linger_ms=5)
-    await producer.start()
+    members = [f"bm-{i}" for i in range(m)]
+    await register(bootstrap, members, districts)
+    p = producer(bootstrap, linger_ms=5)
+    await p.start()
     try:
-        members = [f"bm-{i}" for i in range(m)]
-        acks = [
-            await producer.send(
-                topics.MEMBERS, encode_event(member_registered(mid, f"d{i % districts}")), key=mid.encode()
-            )
-            for i, mid in enumerate(members)
-        ]
-        now = datetime.now(UTC).isoformat()
+        acks = []
         for i in range(n):
             member = members[i % m]
-            report = f"br-{uuid.uuid4().hex[:12]}"
-            event = cloud_event(
-                "/incentives/reports",
-                "report.verified",
-                report,
-                {
-                    "report_id": report,
-                    "member_id": member,
-                    "category": "sanitation",
-                    "district": "x",
-                    "status": "accepted",
-                    "verified_at": now,
-                },
-            )
-            acks.append(await producer.send(topics.REPORTS_LIFECYCLE, encode_event(event), key=member.encode()))
+            acks.append(await p.send(topics.REPORTS_LIFECYCLE, encode_event(verified(member)), key=member.encode()))
         await asyncio.gather(*acks)
     finally:
-        await producer.stop()
+        await p.stop()
 
 
 async def copy_rows(dsn: str, n: int) -> float:
@@ -90,87 +93,90 @@ async def copy_rows(dsn: str, n: int) -> float:
         await conn.close()
 
 
-async def one_run(n: int, m: int, districts: int) -> dict[str, float | None]:
+async def wait_count(conn: asyncpg.Connection, sql: str, n: int, label: str, *args: object) -> tuple[int, float, float]:
+    """Polls `sql` (a count) until it reaches n: (first non-zero value, when it was seen, when n was)."""
+    while (first := await conn.fetchval(sql, *args)) == 0:
+        await asyncio.sleep(0.05)
+    t0, done = time.perf_counter(), first
+    with step(label, n) as bar:
+        while done < n:
+            await asyncio.sleep(0.1)
+            done = await conn.fetchval(sql, *args)
+            bar.update(done)
+    return first, t0, time.perf_counter()
+
+
+async def one_run(
+    n: int, m: int, districts: int, naive: int = 3000, start_points: Callable[[Stack], object] | None = None
+) -> dict[str, object]:
+    """One M1 run; `start_points` starts the points service another way (under a profiler)."""
     stack = bench_stack()
     try:
         admin, bootstrap = await stack.start_infra()
-        from incentives_ops.topics_admin import create_topics
-
         await create_topics(bootstrap)
-        print(f"pre-filling {m} members and {n} verified reports over {districts} district(s) ...")
+        note(f"M1: pre-filling {m} members and {n} verified reports over {districts} district(s)")
         await prefill(bootstrap, n, m, districts)
         raw = n / await raw_drain_seconds(bootstrap, [topics.REPORTS_LIFECYCLE], n)
         stack.opt.database_url, stack.opt.bootstrap = admin, bootstrap
-        info = await stack.start(only=("points",))
+        info = await stack.start(only=())
         db = _with(info.admin_dsn, database=stack.opt.database)
         copy = await copy_rows(db, n)
+        naive_n, naive_s = await naive_consumer_seconds(bootstrap, topics.REPORTS_LIFECYCLE, db, min(naive, n))
+        (start_points or (lambda s: s.start_service("points")))(stack)
+        meter = CpuMeter(stack_pids(stack))
         conn = await asyncpg.connect(db)
         try:
             while not await conn.fetchval("SELECT to_regclass('points.transfers') IS NOT NULL"):
                 await asyncio.sleep(0.1)
-            while (first := await conn.fetchval("SELECT count(*) FROM points.transfers")) == 0:
-                await asyncio.sleep(0.05)
-            t0, start_count = time.perf_counter(), first
-            done = first
-            last_shown = 0.0
-            while done < n:
-                await asyncio.sleep(0.25)
-                done = await conn.fetchval("SELECT count(*) FROM points.transfers")
-                if sys.stdout.isatty() or time.perf_counter() - last_shown > 5:
-                    progress("ledger", done, n, t0)
-                    last_shown = time.perf_counter()
-            took = time.perf_counter() - t0
-            print()
+            meter.start()
+            count = "SELECT count(*) FROM points.transfers"
+            first, t0, t1 = await wait_count(conn, count, n, f"M1 ledger ({districts} district(s))")
+            meter.stop()
+            pg_version = await conn.fetchval("SHOW server_version")
         finally:
             await conn.close()
-        rss = _peak_rss_mb(stack.procs["points"].pid)
+        rss = peak_rss_mb(stack.procs["points"].pid)
     finally:
-        await asyncio.to_thread(stack.stop)
+        await stop_stack(stack)
     # From the first committed transfer to the last; undefined when one batch committed them all.
-    rate = round((n - start_count) / took) if start_count < n else None
+    rate = round((n - first) / (t1 - t0)) if first < n else None
     return {
+        "events": n,
         "events_per_s": rate,
         "raw_drain_msgs_per_s": round(raw),
         "copy_rows_per_s": round(copy),
+        "naive_events_per_s": round(naive_n / naive_s) if naive_s else None,
         "points_peak_rss_mb": rss,
+        "cpu_s_per_1000_events": meter.per_1000(n),
+        "postgresql": pg_version,
     }
 
 
-def _ratio(a: float | None, b: float | None) -> float | None:
-    return round(a / b, 3) if a and b else None
+def ratio(a: object, b: object) -> float | None:
+    return round(a / b, 3) if isinstance(a, int | float) and isinstance(b, int | float) and a and b else None
 
 
-def _peak_rss_mb(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        return None
-    return None
-
-
-async def main(n: int, m: int) -> dict[str, object]:
-    uniform = await one_run(n, m, districts=50)
-    hot = await one_run(n, m, districts=1)
+async def main(n: int = 20000, m: int = 10000, naive: int = 3000) -> dict[str, object]:
+    uniform = await one_run(n, m, districts=50, naive=naive)
+    hot = await one_run(n, m, districts=1, naive=naive)
     return {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(), "platform": platform.platform()},
+        "machine": machine(str(uniform["postgresql"])),
         "events": n,
         "members": m,
         "uniform": uniform,
         "hot_issuance_account": hot,
-        "ratio_to_raw_drain": _ratio(uniform["events_per_s"], uniform["raw_drain_msgs_per_s"]),
-        "ratio_to_copy": _ratio(uniform["events_per_s"], uniform["copy_rows_per_s"]),
-        "hot_over_uniform": _ratio(hot["events_per_s"], uniform["events_per_s"]),
+        "ratio_to_raw_drain": ratio(uniform["events_per_s"], uniform["raw_drain_msgs_per_s"]),
+        "ratio_to_copy": ratio(uniform["events_per_s"], uniform["copy_rows_per_s"]),
+        "ratio_to_naive": ratio(uniform["events_per_s"], uniform["naive_events_per_s"]),
+        "hot_over_uniform": ratio(hot["events_per_s"], uniform["events_per_s"]),
         "target_events_per_s": 10000,
     }
 
 
 if __name__ == "__main__":
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
-    m = int(sys.argv[2]) if len(sys.argv) > 2 else 10000
-    result = asyncio.run(main(n, m))
+    args = [int(a) for a in sys.argv[1:3]]
+    result = asyncio.run(main(*args))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

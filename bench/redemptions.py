@@ -11,15 +11,13 @@
 2. Sustained: N redemptions of a reward with ample stock, 50 requests in flight at a time; confirmed
    redemptions per second from the first request to the last confirmation.
 
-    uv run python bench/redemptions.py [R] [U] [N]   # default 1000 10 2000; writes bench/results/redemptions.json
+    uv run python -m bench.redemptions [R] [U] [N]   # default 1000 10 2000; writes bench/results/redemptions.json
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -36,8 +34,8 @@ from incentives_ops.demo import member_registered
 from incentives_ops.provision import _with
 from incentives_ops.stack import StackInfo
 
-sys.path.insert(0, str(Path(__file__).parent))
-from anchors import bench_stack
+from bench.anchors import bench_stack, stop_stack
+from bench.measure import CpuMeter, machine, note, peak_rss_mb, stack_pids, step
 
 RESULTS = Path(__file__).parent / "results" / "redemptions.json"
 CONNECTIONS = 100
@@ -91,17 +89,15 @@ async def new_reward(info: StackInfo, stock: int, cost: int) -> str:
 
 
 async def wait_decided(conn: asyncpg.Connection, ids: list[str], started: float, label: str) -> float:
-    while True:
-        rows = await conn.fetch(
-            "SELECT status, count(*) AS n FROM rewards.redemptions WHERE redemption_id = ANY($1) GROUP BY status", ids
-        )
-        counts = {r["status"]: r["n"] for r in rows}
-        decided = sum(n for s, n in counts.items() if s != "pending")
-        print(f"\r  {label}: {time.perf_counter() - started:6.2f} s  {counts}", end="", flush=True)
-        if decided == len(ids):
-            print()
-            return time.perf_counter() - started
-        await asyncio.sleep(0.05)
+    with step(label, len(ids)) as bar:
+        while True:
+            decided = await conn.fetchval(
+                "SELECT count(*) FROM rewards.redemptions WHERE redemption_id = ANY($1) AND status <> 'pending'", ids
+            )
+            bar.update(decided)
+            if decided == len(ids):
+                return time.perf_counter() - started
+            await asyncio.sleep(0.05)
 
 
 async def contention(
@@ -122,7 +118,7 @@ async def contention(
         )
         accepted_s = time.perf_counter() - started
     assert all(s.status_code == 202 for s in sent), {s.status_code for s in sent}
-    drain_s = await wait_decided(conn, ids, started, "1000:10")
+    drain_s = await wait_decided(conn, ids, started, f"M4 {r} requests for {u} units")
     rows = await conn.fetch("SELECT status, reason FROM rewards.redemptions WHERE redemption_id = ANY($1)", ids)
     confirmed = sum(1 for x in rows if x["status"] == "confirmed")
     out_of_stock = sum(1 for x in rows if x["reason"] == "out_of_stock")
@@ -202,7 +198,7 @@ async def sustained(info: StackInfo, conn: asyncpg.Connection, members: list[str
 
         started = time.perf_counter()
         sender = asyncio.gather(*[one(i, rid) for i, rid in enumerate(ids)])
-        took = await wait_decided(conn, ids, started, "sustained")
+        took = await wait_decided(conn, ids, started, "M4 sustained")
         await sender
     confirmed = await conn.fetchval(
         "SELECT count(*) FROM rewards.redemptions WHERE redemption_id = ANY($1) AND status = 'confirmed'", ids
@@ -224,29 +220,36 @@ async def main(r: int = 1000, u: int = 10, n: int = 2000, members_count: int = 2
         conn = await asyncpg.connect(dsn)
         try:
             members = [f"bench-m-{i}" for i in range(members_count)]
-            print(f"funding {members_count} members ...")
+            note(f"M4: funding {members_count} members")
             await fund(info, conn, members, 30 * (r // members_count + 1) + n // members_count + 1)
             rtt = await kafka_round_trip(info.bootstrap)
             anchor = await sql_anchor(dsn, r, u)
+            meter = CpuMeter(stack_pids(stack))
+            meter.start()
             crowd = await contention(info, conn, members, r, u)
             flow = await sustained(info, conn, members, n)
+            meter.stop()
+            rss = {name: peak_rss_mb(proc.pid) for name, proc in stack.procs.items()}
+            pg_version = await conn.fetchval("SHOW server_version")
         finally:
             await conn.close()
     finally:
-        await asyncio.to_thread(stack.stop)
+        await stop_stack(stack)
     budget = 2 * anchor + rtt
     drain = float(crowd["drain_s"])  # type: ignore[arg-type]
     result: dict[str, object] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(), "platform": platform.platform()},
+        "machine": machine(pg_version),
         "contention": crowd,
         "anchor_sql_conditional_update_s": round(anchor, 4),
         "anchor_kafka_round_trip_s": round(rtt, 4),
         "target_drain_s": round(budget, 4),
         "drain_over_target": round(drain / budget, 2),
         "sustained": flow,
+        "cpu_s_per_1000_redemptions": meter.per_1000(r + n),
+        "peak_rss_mb": rss,
     }
-    print(
+    note(
         f"  drain {drain:.2f} s vs target {budget:.3f} s (2 x SQL anchor {anchor:.3f} s"
         f" + Kafka RTT {rtt * 1000:.1f} ms) = {drain / budget:.1f}x;  sustained {flow['confirmed_per_s']} confirmed/s"
     )

@@ -5,7 +5,7 @@ then publishes 3 x N events as fast as it can and times how long until every rep
 every credit is in the ledger and every notification in the inbox. Beside it, in the same run: the
 rate at which a raw aiokafka consumer drains the same records (the broker's ceiling here).
 
-    uv run python bench/thin_flow.py [N]       # default N = 2000; writes bench/results/thin_flow.json
+    uv run python -m bench.thin_flow [N]       # default N = 2000; writes bench/results/thin_flow.json
 """
 
 from __future__ import annotations
@@ -26,8 +26,7 @@ from incentives_kernel.envelope import encode_event
 from incentives_ops.demo import member_registered, report_submitted, status_changed
 from incentives_ops.provision import _with
 
-sys.path.insert(0, str(Path(__file__).parent))
-from anchors import bench_stack, raw_drain_seconds
+from bench.anchors import bench_stack, raw_drain_seconds, stop_stack
 
 RESULTS = Path(__file__).parent / "results" / "thin_flow.json"
 
@@ -99,7 +98,7 @@ async def main(n: int) -> dict[str, object]:
         raw_s = await raw_drain_seconds(info.bootstrap, [topics.MEMBERS, topics.REPORTS], 3 * n)
         print(f"  produce {3 * n / produce_s:,.0f} msg/s, raw aiokafka drain {3 * n / raw_s:,.0f} msg/s")
     finally:
-        await asyncio.to_thread(stack.stop)
+        await stop_stack(stack)
     return {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(), "platform": platform.platform()},
