@@ -83,11 +83,13 @@ def test_a_refusal_is_an_invalid_event_naming_topic_type_and_source_but_no_data(
     assert "已派员处理" not in err.value.message  # the note: data is never quoted
 
 
-def test_a_phone_in_the_source_is_masked_in_the_message(intake: Intake) -> None:
-    raw, parsed = event("member.registered", f"/district/{PHONE}/x")
+@pytest.mark.parametrize("attr", ["id", "source", "subject"])
+def test_a_phone_in_an_envelope_attribute_is_refused_without_quoting_it(attr: str) -> None:
+    value = f"/district/{PHONE}/x" if attr == "source" else f"e-{PHONE}"
     with pytest.raises(InvalidEvent) as err:
-        intake.check(topics.MEMBERS, parsed, raw, [])
-    assert PHONE not in err.value.message and "138****5678" in err.value.message
+        parse_event(to_bytes(cloudevent("member.registered", **{attr: value})), ALL_TYPES)
+    assert err.value.reason == "not_cloudevent" and attr in err.value.message
+    assert PHONE not in err.value.message
 
 
 def test_every_topic_of_the_system_has_rules() -> None:

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import InvalidEvent
 from .events import Rfc3339
+from .logging import redact_text
 
 MAX_EVENT_BYTES = 1024 * 1024
 
@@ -42,6 +43,15 @@ class Envelope(BaseModel):
     subject: str | None = Field(default=None, max_length=256)
     datacontenttype: str | None = Field(default=None, pattern=r"^application/(cloudevents\+)?json")
     data: dict[str, Any]
+
+    @field_validator("id", "source", "subject")
+    @classmethod
+    def _not_personal(cls, value: str | None) -> str | None:
+        # These are stored (inbox keys) and logged as they are: a phone or identity number in them
+        # would sit in clear in every service's tables.
+        if value is not None and redact_text(value) != value:
+            raise ValueError("must not contain a phone or identity number")
+        return value
 
 
 @dataclass(frozen=True, slots=True)
