@@ -239,3 +239,18 @@ def test_identifiers_and_urls_carrying_personal_data_are_refused_without_quoting
     assert err.value.reason == "invalid_data"
     assert "phone or identity number" in err.value.message
     assert PHONE not in err.value.message and ID_NUMBER not in err.value.message
+
+
+@pytest.mark.parametrize("attr", ["id", "source", "subject"])
+def test_control_characters_in_stored_attributes_are_refused(attr: str) -> None:
+    value = "/a\x00b" if attr == "source" else "e\x00\n1"
+    with pytest.raises(InvalidEvent) as err:
+        parse_event(to_bytes(cloudevent("member.deactivated", **{attr: value})), ALL_TYPES)
+    assert err.value.reason == "not_cloudevent" and "control characters" in err.value.message
+
+
+def test_nul_in_any_text_field_is_invalid_data_not_a_database_error() -> None:
+    data = {**cloudevent("member.deactivated")["data"], "reason": "left\x00"}
+    with pytest.raises(InvalidEvent) as err:
+        parse_event(to_bytes(cloudevent("member.deactivated", data)), ALL_TYPES)
+    assert err.value.reason == "invalid_data" and "reason" in err.value.message

@@ -12,10 +12,7 @@ from pathlib import Path
 
 import pytest_asyncio
 from incentives_ops.embedded import free_port
-from incentives_ops.provision import drop_database
 from incentives_ops.stack import Stack, StackOptions
-
-from tests.conftest import Infra
 
 # A test key (not a secret): the dispatch platform of district "signed" must sign what it sends.
 SIGNED_SOURCE = "/district/signed/dispatch"
@@ -23,13 +20,15 @@ SIGNING_KEY = "test-dispatch-signing-key-0001"
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def secure_stack(infra: Infra) -> AsyncIterator[Stack]:
+async def secure_stack() -> AsyncIterator[Stack]:
+    """Its own PostgreSQL and broker: consumer groups and role passwords are per cluster, and the
+    session's other stack (tests/e2e) must not share either with this one."""
     state = Path(tempfile.mkdtemp(prefix="incentives-security-"))
     s = Stack(
         StackOptions(
             state_dir=state,
-            database_url=infra.admin_dsn,
-            bootstrap=infra.bootstrap,
+            pg_port=free_port(),
+            kafka_port=free_port(),
             database=f"incentives_sec_{uuid.uuid4().hex[:8]}",
             ports={name: free_port() for name in ("reports", "points", "rewards", "notify")},
             extra_env={
@@ -44,5 +43,4 @@ async def secure_stack(infra: Infra) -> AsyncIterator[Stack]:
         yield s
     finally:
         await asyncio.to_thread(s.stop)
-        await drop_database(infra.admin_dsn, s.opt.database)
         shutil.rmtree(state, ignore_errors=True)

@@ -76,8 +76,12 @@ class EventData(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _mask_personal_data_in_text(cls, value: object, info: ValidationInfo) -> object:
+        if type(value) is not str:
+            return value
+        if "\x00" in value:  # PostgreSQL cannot store it: refuse it here, not fail in a use case
+            raise ValueError("must not contain NUL characters")
         name = info.field_name or ""
-        if type(value) is str and name not in _NOT_FREE_TEXT and not name.endswith("_id"):
+        if name not in _NOT_FREE_TEXT and not name.endswith("_id"):
             return redact_text(value)
         return value
 
