@@ -51,6 +51,10 @@ APP_SETTINGS: dict[str, type[ServiceSettings]] = {
 CONTRACT_PORTS = {"reports": 8081, "points": 8082, "rewards": 8083, "notify": 8084}
 # One-shot jobs run from the app image: the `incentives` command each runs.
 ONE_SHOT = {"kafka-init": ["topics", "create"], "db-init": ["db", "provision"]}
+# One-shot job from the Kafka image: the SCRAM principals and ACLs (docs/security-intake.md).
+ACL_INIT = "kafka-acl-init"
+# Kafka principals: the municipal systems that publish to us (and the push gateway), and our services.
+KAFKA_PRINCIPALS = {"member-registry", "rider-app-gateway", "dispatch-platform", "volunteer-platform", "push-gateway"}
 BROKER_GRACEFUL_TIMEOUT_S: float = ServiceSettings.model_fields["graceful_timeout_s"].default
 NAMED_VOLUMES = {"kafka-data", "postgres-data", "prometheus-data", "grafana-data"}
 # Ports published on every interface; anything else only on the loopback, or not at all.
@@ -246,7 +250,7 @@ def test_compose_file_validates_against_compose_spec(
 
 
 def test_compose_has_the_expected_services(services: dict[str, dict[str, Any]]) -> None:
-    assert set(services) == {*APP_SETTINGS, *ONE_SHOT, "kafka", "postgres", "prometheus", "grafana"}
+    assert set(services) == {*APP_SETTINGS, *ONE_SHOT, ACL_INIT, "kafka", "postgres", "prometheus", "grafana"}
 
 
 # --------------------------------------------------------------------------------------------- env file
@@ -316,7 +320,7 @@ def test_app_settings_load_from_compose_environment(
     service = services[svc]
     assert "env_file" not in service
     for name, value in env_example.items():
-        if "PASSWORD" in name and name != f"{svc.upper()}_DB_PASSWORD":
+        if "PASSWORD" in name and name not in (f"{svc.upper()}_DB_PASSWORD", f"KAFKA_{svc.upper()}_PASSWORD"):
             assert all(value not in v for v in env_mapping(service).values()), f"{svc} receives {name}"
     settings_cls = APP_SETTINGS[svc]
     prefix = settings_cls.model_config["env_prefix"]
@@ -371,7 +375,7 @@ def test_only_the_apis_and_grafana_are_published_on_every_interface(services: di
 
 def test_every_long_running_service_has_a_healthcheck(services: dict[str, dict[str, Any]]) -> None:
     for name, service in services.items():
-        if name in ONE_SHOT:
+        if name in ONE_SHOT or name == ACL_INIT:
             continue  # one-shot jobs are judged by their exit code (service_completed_successfully)
         check = service.get("healthcheck")
         assert check, f"{name} has no healthcheck"
@@ -644,3 +648,69 @@ def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+# --------------------------------------------------------------------------------------------- Kafka security
+
+
+def test_kafka_authenticates_every_client_listener_and_denies_without_an_acl(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    env = env_mapping(services["kafka"])
+    protocols = dict(pair.split(":") for pair in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    listeners = [entry.split("://")[0] for entry in env["KAFKA_ADVERTISED_LISTENERS"].split(",")]
+    assert listeners and all(protocols[name].startswith("SASL_") for name in listeners), protocols
+    assert "SCRAM-SHA-512" in env["KAFKA_SASL_ENABLED_MECHANISMS"].split(",")
+    assert env["KAFKA_AUTHORIZER_CLASS_NAME"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    supers = set(env["KAFKA_SUPER_USERS"].split(";"))
+    assert supers <= {"User:broker", "User:admin", "User:ANONYMOUS"}, "no service or outside system is a super user"
+    # The unauthenticated controller listener is never published.
+    assert all(":29093" not in port for port in services["kafka"].get("ports", []))
+
+
+@pytest.mark.parametrize("svc", sorted(APP_SETTINGS))
+def test_each_service_is_its_own_kafka_principal(
+    svc: str, services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = env_mapping(services[svc])
+    assert env["KAFKA_SECURITY_PROTOCOL"].startswith("SASL_")
+    assert env["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+    assert env["KAFKA_SASL_USERNAME"] == svc
+    for name in list(os.environ):
+        if name.startswith("KAFKA_"):
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    from incentives_kernel.kafka_security import client_kwargs
+
+    kwargs = client_kwargs(APP_SETTINGS[svc]())
+    assert (kwargs["security_protocol"], kwargs["sasl_mechanism"], kwargs["sasl_plain_username"]) == (
+        "SASL_PLAINTEXT",
+        "SCRAM-SHA-512",
+        svc,
+    )
+    assert kwargs["sasl_plain_password"] == env["KAFKA_SASL_PASSWORD"]
+
+
+def test_acl_init_creates_a_principal_per_system_and_service_and_gates_the_apps(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    job = services[ACL_INIT]
+    assert job.get("restart", "no") == "no"
+    assert job["depends_on"]["kafka"]["condition"] == "service_healthy"
+    for svc in APP_SETTINGS:
+        assert services[svc]["depends_on"][ACL_INIT]["condition"] == "service_completed_successfully"
+    script = (ROOT / "deploy" / "kafka" / "acl-init.sh").read_text()
+    assert ("./deploy/kafka/acl-init.sh", "/acl-init.sh") in volume_mounts(job)
+    created = set(re.findall(r"^scram ([a-z-]+) ", script, re.MULTILINE))
+    assert created == KAFKA_PRINCIPALS | set(APP_SETTINGS)
+    for principal in created:
+        variable = "KAFKA_" + principal.upper().replace("-", "_") + "_PASSWORD"
+        assert variable in env_mapping(job), f"{principal}: its password must reach the job"
+    # The dispatch platform alone (with the gateway) writes reports; nobody outside writes internal topics.
+    writes = re.findall(r"^write ([a-z-]+) (.+)$", script, re.MULTILINE)
+    outside = {who: topics for who, topics in writes if who in KAFKA_PRINCIPALS}
+    assert outside["dispatch-platform"].split() == ["$REPORTS"]
+    for topics in outside.values():
+        assert not {"$LIFECYCLE", "$COMMANDS", "$REPLIES", "$POINTS", "$REWARDS"} & set(topics.split())

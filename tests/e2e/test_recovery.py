@@ -6,6 +6,7 @@ Also: committed offsets never run ahead of committed effects, and dead letters c
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -39,11 +40,12 @@ async def test_a_read_only_database_stalls_points_then_it_catches_up_exactly_onc
     assert stack.info is not None
     points = Api(stack.info.urls["points"], stack.info.gateway_token)
     admin = await _admin(stack)
+    role = urlsplit(stack.info.service_dsns["points"]).username or "points"  # the role the process runs as
     member, report = uid("m"), uid("r")
     await publish(stack.info.bootstrap, topics.MEMBERS, member, member_registered(member, "beiqu"))
     await eventually(lambda: points.json_or_none(f"/v1/members/{member}/balance"), what="member known to points")
     try:
-        await _cut_off(admin, "points", stack.opt.database, read_only=True)
+        await _cut_off(admin, role, stack.opt.database, read_only=True)
         await publish(
             stack.info.bootstrap,
             topics.REPORTS,
@@ -60,7 +62,7 @@ async def test_a_read_only_database_stalls_points_then_it_catches_up_exactly_onc
         balance = (await points.get(f"/v1/members/{member}/balance")).json()
         assert balance["available"] == 0  # nothing applied, nothing committed past it
     finally:
-        await _cut_off(admin, "points", stack.opt.database, read_only=False)
+        await _cut_off(admin, role, stack.opt.database, read_only=False)
         await admin.close()
 
     await eventually(lambda: _ok(points, "/readyz"), timeout=60, what="points ready again")

@@ -2,6 +2,10 @@
 
 A service's role can use only its own schema (the others are owned by other roles and grant it
 nothing), so no service can read another's tables. Idempotent: safe to run at every start.
+
+Optionally (`provision_runtime_roles`) each service also gets a runtime login role `<service>_app`
+that owns nothing: the owner runs the migrations, then grants it only the DML it needs (kernel
+roles.py), so the points process cannot update or delete ledger transfers, nor drop the trigger.
 """
 
 from __future__ import annotations
@@ -56,6 +60,36 @@ async def provision(admin_dsn: str, database: str, passwords: dict[str, str]) ->
     finally:
         await conn.close()
     return {s: _with(admin_dsn, user=s, password=p, database=database) for s, p in passwords.items()}
+
+
+def runtime_role(service: str) -> str:
+    return f"{service}_app"
+
+
+async def _login_role(conn: asyncpg.Connection, role: str, password: str, database: str) -> None:
+    exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
+    literal = await conn.fetchval("SELECT quote_literal($1)", password)
+    verb = "ALTER" if exists else "CREATE"
+    await conn.execute(f"{verb} ROLE {quote_ident(role)} LOGIN PASSWORD {literal} NOSUPERUSER NOCREATEDB NOCREATEROLE")
+    await conn.execute(f"GRANT CONNECT ON DATABASE {quote_ident(database)} TO {quote_ident(role)}")
+
+
+async def provision_runtime_roles(admin_dsn: str, database: str, passwords: dict[str, str]) -> dict[str, str]:
+    """Per service (after `provision`) a runtime role `<service>_app` with USAGE on its schema only;
+    its table privileges come from the owner at each start. Returns each runtime role's URL."""
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        for service, password in passwords.items():
+            await _login_role(conn, runtime_role(service), password, database)
+    finally:
+        await conn.close()
+    conn = await asyncpg.connect(_with(admin_dsn, database=database))
+    try:
+        for service in passwords:
+            await conn.execute(f"GRANT USAGE ON SCHEMA {quote_ident(service)} TO {quote_ident(runtime_role(service))}")
+    finally:
+        await conn.close()
+    return {s: _with(admin_dsn, user=runtime_role(s), password=p, database=database) for s, p in passwords.items()}
 
 
 async def drop_database(admin_dsn: str, database: str) -> None:

@@ -21,9 +21,12 @@ from pathlib import Path
 import httpx
 
 from .embedded import EmbeddedPostgres, EmbeddedTansu, free_port, port_open
-from .provision import SERVICES, provision
+from .provision import SERVICES, provision, provision_runtime_roles
 from .services import SERVICES as INFO
 from .topics_admin import create_topics
+
+# Sources the tests' hand-made events use (hold commands, a gateway), admitted only by the dev stack.
+DEV_SOURCES = ("/tests/**", "/gateway")
 
 
 @dataclass
@@ -47,6 +50,7 @@ class StackInfo:
     gateway_token: str
     urls: dict[str, str]
     member_token_keys: str = ""  # kid:secret; `incentives member-token M` signs with it
+    owner_dsns: dict[str, str] = field(default_factory=dict)  # the schema owners: they run migrations
 
     def env(self) -> dict[str, str]:
         """The dotenv an operator (or a test) needs to talk to this stack."""
@@ -89,12 +93,13 @@ class Stack:
     async def start(self, only: tuple[str, ...] = SERVICES) -> StackInfo:
         admin, bootstrap = await self.start_infra()
         passwords = {s: secrets.token_urlsafe(18) for s in SERVICES}
-        dsns = await provision(admin, self.opt.database, passwords)
+        owners = await provision(admin, self.opt.database, passwords)
+        dsns = await provision_runtime_roles(admin, self.opt.database, {s: secrets.token_urlsafe(18) for s in SERVICES})
         await create_topics(bootstrap)
         operator, gateway = "dev-operator-" + secrets.token_urlsafe(12), "dev-gateway-" + secrets.token_urlsafe(12)
         urls = {n: f"http://127.0.0.1:{p}" for n, p in self.opt.ports.items()}
         member_keys = "dev:" + secrets.token_urlsafe(32)
-        self.info = StackInfo(admin, bootstrap, dsns, operator, gateway, urls, member_keys)
+        self.info = StackInfo(admin, bootstrap, dsns, operator, gateway, urls, member_keys, owners)
         for name in only:
             self.start_service(name)
         return self.info
@@ -111,6 +116,9 @@ class Stack:
                 "INCENTIVES_GATEWAY_TOKENS": self.info.gateway_token,
                 "INCENTIVES_MEMBER_TOKEN_KEYS": self.info.member_token_keys,
                 f"{prefix}DATABASE_URL": self.info.service_dsns[name],
+                f"{prefix}MIGRATION_DATABASE_URL": self.info.owner_dsns.get(name, ""),
+                # The dev stack's test producers, on top of the real allow-list (sources.toml).
+                "INCENTIVES_SOURCES_EXTRA": ",".join(DEV_SOURCES),
                 f"{prefix}HTTP_PORT": str(self.opt.ports[name]),
                 f"{prefix}HTTP_HOST": "127.0.0.1",
                 "PYTHONUNBUFFERED": "1",

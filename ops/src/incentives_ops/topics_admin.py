@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from incentives_kernel.topics import ALL_TOPICS, TopicSpec
 
 
+def sasl_from_env() -> dict[str, str]:
+    """SASL for the compose Kafka (kafka-init authenticates as its admin principal); none when unset."""
+    user = os.environ.get("KAFKA_SASL_USERNAME")
+    if not user:
+        return {}
+    return {
+        "security_protocol": os.environ.get("KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT"),
+        "sasl_mechanism": os.environ.get("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512"),
+        "sasl_plain_username": user,
+        "sasl_plain_password": os.environ.get("KAFKA_SASL_PASSWORD", ""),
+    }
+
+
 async def create_topics(
     bootstrap: str, specs: tuple[TopicSpec, ...] = ALL_TOPICS, replication: int = 1, attempts: int = 30
 ) -> list[str]:
     """Create whatever is missing; return the names created now. Waits for the broker to answer."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="incentives-topics")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="incentives-topics", **sasl_from_env())
     for attempt in range(attempts):
         try:
             await admin.start()
@@ -40,7 +54,7 @@ async def create_topics(
 
 
 async def list_topics(bootstrap: str) -> list[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="incentives-topics")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="incentives-topics", **sasl_from_env())
     await admin.start()
     try:
         return sorted(await admin.list_topics())

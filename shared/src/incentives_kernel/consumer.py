@@ -34,6 +34,7 @@ from .db import Conn
 from .envelope import ParsedEvent, derived_event_id, parse_event
 from .errors import InvalidEvent, PermanentError, is_transient
 from .health import Health
+from .intake import Intake
 from .metrics import KernelMetrics
 from .topics import dlq_topic
 
@@ -138,6 +139,7 @@ class EventConsumer:
         on_commit: Callable[[], None] = lambda: None,
         max_consecutive_unexpected: int = 20,
         unexpected_attempts: int = 3,
+        intake: Intake | None = None,
     ) -> None:
         self.service = service
         self._pool = pool
@@ -153,6 +155,7 @@ class EventConsumer:
         self._unexpected_attempts = unexpected_attempts
         self._attempts: dict[tuple[str, int, int], int] = {}
         self._consecutive_unexpected = 0
+        self._intake = intake  # who may send what (intake.py); None only in tests of the consumer itself
 
     async def handle_batch(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
         """Handle the records in one transaction. Raises `TransientFailure` if it must be retried."""
@@ -176,6 +179,8 @@ class EventConsumer:
     async def _handle_one(self, conn: Conn, d: Delivery, pending: _Pending) -> None:
         try:
             event = parse_event(d.value, self._types)
+            if self._intake is not None:
+                self._intake.check(d.topic, event, d.value or b"", d.headers, replayed=d.replayed)
         except InvalidEvent as exc:
             key = inbox.InboxKey(self.service, f"kafka:{d.topic}", f"{d.partition}/{d.offset}")
             if await inbox.claim(conn, key, None, d.position):

@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import InvalidEvent
 from .events import Rfc3339
+from .logging import redact_text
 
 MAX_EVENT_BYTES = 1024 * 1024
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TYPE_SHAPE = re.compile(r"(?!.*\d{5})[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
 
 # The namespace under which this system derives the ids of the events it emits, so that the same
@@ -42,6 +44,20 @@ class Envelope(BaseModel):
     subject: str | None = Field(default=None, max_length=256)
     datacontenttype: str | None = Field(default=None, pattern=r"^application/(cloudevents\+)?json")
     data: dict[str, Any]
+
+    @field_validator("id", "source", "subject")
+    @classmethod
+    def _storable_and_not_personal(cls, value: str | None) -> str | None:
+        # These are stored (inbox keys) and logged as they are: a phone or identity number in them
+        # would sit in clear in every service's tables, and PostgreSQL refuses NUL in text, which
+        # would fail the inbox claim (outside any savepoint) and stall the partition.
+        if value is None:
+            return value
+        if _CONTROL.search(value):
+            raise ValueError("must not contain control characters")
+        if redact_text(value) != value:
+            raise ValueError("must not contain a phone or identity number")
+        return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,17 +19,31 @@ from pydantic import (
     ConfigDict,
     Field,
     HttpUrl,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
+from .logging import redact_text
+
 ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"
 
-Identifier = Annotated[str, Field(pattern=ID_PATTERN, min_length=1, max_length=64)]
+
+def _not_personal(value: str) -> str:
+    # Identifiers end up in keys, URLs, logs and the inbox: a phone or identity number must not be one.
+    if redact_text(value) != value:
+        raise ValueError("must not contain a phone or identity number")
+    return value
+
+
+Identifier = Annotated[str, Field(pattern=ID_PATTERN, min_length=1, max_length=64), AfterValidator(_not_personal)]
 
 
 def _https_only(url: HttpUrl) -> HttpUrl:
     if url.scheme != "https":
         raise ValueError("photo url must use https")
+    if redact_text(str(url)) != str(url):
+        raise ValueError("photo url must not contain a phone or identity number")
     return url
 
 
@@ -48,10 +62,28 @@ def _rfc3339_text(value: object) -> object:
 Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
 
 
+# Fields kept as sent: the personal ones (never stored, see docs/security-intake.md) and exact values.
+_NOT_FREE_TEXT = frozenset({"phone", "id_number", "sha256"})
+
+
 class EventData(BaseModel):
-    """Base of inbound payloads: unknown fields are ignored, strings are stripped."""
+    """Base of inbound payloads: unknown fields are ignored, strings are stripped, and a phone or
+    identity number written into free text (a description, a note) is masked before anything
+    stores it: a rider's "call me on 138..." must not sit in clear in every service's tables."""
 
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, frozen=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _mask_personal_data_in_text(cls, value: object, info: ValidationInfo) -> object:
+        if type(value) is not str:
+            return value
+        if "\x00" in value:  # PostgreSQL cannot store it: refuse it here, not fail in a use case
+            raise ValueError("must not contain NUL characters")
+        name = info.field_name or ""
+        if name not in _NOT_FREE_TEXT and not name.endswith("_id"):
+            return redact_text(value)
+        return value
 
 
 class OutboundData(BaseModel):
@@ -80,6 +112,9 @@ class MemberRegistered(EventData):
     member_id: Identifier
     name: str = Field(min_length=1, max_length=64)
     phone: str = Field(min_length=3, max_length=32, repr=False)
+    # Contract extension (optional): the resident identity number, for registries that send it. It
+    # is validated and then dropped: no service stores it (docs/security-intake.md).
+    id_number: str | None = Field(default=None, pattern=r"^(\d{15}|\d{17}[\dXx])$", repr=False)
     occupation: Occupation
     platform: str | None = Field(default=None, max_length=64)
     district: str = Field(min_length=1, max_length=64)

@@ -27,12 +27,14 @@ from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel
 
-from . import db
+from . import db, roles
 from .auth import Caller, Role, TokenAuth
 from .consumer import EventConsumer, UseCase, subscribe
 from .health import Health
 from .http_errors import ApiError, install_error_handlers
 from .http_guard import HttpGuard
+from .intake import intake_from_settings
+from .kafka_security import broker_security, client_kwargs
 from .logging import configure_logging
 from .member_tokens import MemberTokenKeys
 from .member_tokens_api import member_tokens_router
@@ -74,6 +76,7 @@ class ServiceRuntime:
             graceful_timeout=settings.graceful_timeout_s,
             middlewares=[KafkaPrometheusMiddleware(registry=self.registry, app_name=self.service)],
             client_id=f"incentives-{self.service}",
+            security=broker_security(settings),
         )
         self._migrations = db.load_migrations(db.migrations_dir(migrations_package))
         self.relay: OutboxRelay | None = None
@@ -108,6 +111,7 @@ class ServiceRuntime:
             ignore_types=ignore_types,
             on_commit=self.wake_relay,
             max_consecutive_unexpected=s.consumer_max_consecutive_unexpected,
+            intake=intake_from_settings(s),
         )
         subscribe(
             self.broker,
@@ -168,14 +172,14 @@ class ServiceRuntime:
             max_size=s.db_pool_max,
             application_name=f"incentives-{self.service}",
         )
-        async with self.pool.acquire() as conn:
-            await db.migrate(conn, s.db_schema, self._migrations)
+        await roles.migrate_and_grant(self.pool, s.db_schema, self._migrations, s.migration_dsn)
         self._producer = AIOKafkaProducer(
             bootstrap_servers=s.bootstrap,
             acks="all",
             enable_idempotence=False,
             linger_ms=2,
             client_id=f"incentives-{self.service}-relay",
+            **client_kwargs(s),
         )
         await self._producer.start()
         self.relay = OutboxRelay(

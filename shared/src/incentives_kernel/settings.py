@@ -33,6 +33,14 @@ SHARED_ENV = {
     "rate_limit_adjustments": "INCENTIVES_RATE_LIMIT_ADJUSTMENTS",
     "rate_limit_applications": "INCENTIVES_RATE_LIMIT_APPLICATIONS",
     "max_request_bytes": "INCENTIVES_MAX_REQUEST_BYTES",
+    "sources_file": "INCENTIVES_SOURCES_FILE",
+    "sources_extra": "INCENTIVES_SOURCES_EXTRA",
+    "source_signing_keys": "INCENTIVES_SOURCE_SIGNING_KEYS",
+    "signature_tolerance_s": "INCENTIVES_SIGNATURE_TOLERANCE_S",
+    "kafka_security_protocol": "KAFKA_SECURITY_PROTOCOL",
+    "kafka_sasl_mechanism": "KAFKA_SASL_MECHANISM",
+    "kafka_sasl_username": "KAFKA_SASL_USERNAME",
+    "kafka_sasl_password": "KAFKA_SASL_PASSWORD",
 }
 
 
@@ -80,6 +88,21 @@ class ServiceSettings(BaseSettings):
     park_grace_s: float = Field(default=3600.0, gt=0, description="how long an early event waits before the DLQ")
     park_sweep_interval_s: float = Field(default=30.0, gt=0)
 
+    # Intake (docs/security-intake.md): who may send what, and which sources must sign.
+    sources_file: str = Field(default="", description="allow-list (.toml/.json); default: the kernel's sources.toml")
+    sources_extra: str = Field(default="", description="dev only: comma-separated sources admitted everywhere")
+    source_signing_keys: SecretStr = Field(
+        default=SecretStr(""), description='JSON {"<source pattern>": ["<key>", ...]}; a listed source must sign'
+    )
+    signature_tolerance_s: int = Field(default=300, ge=1, le=86_400)
+    # Kafka authentication (SASL/SCRAM against the compose Kafka); plaintext when no username is set.
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
+    # Runs the migrations (owns the schema) when set; the runtime role then has only the DML it needs.
+    migration_database_url: SecretStr | None = None
+
     relay_batch_size: int = Field(default=500, ge=1)
     relay_idle_poll_s: float = Field(default=0.05, gt=0)
     outbox_retention_hours: int = Field(default=72, ge=1)
@@ -112,7 +135,19 @@ class ServiceSettings(BaseSettings):
         ):
             # No insecure defaults outside dev mode: an API with no tokens would be unusable or open.
             raise ValueError("INCENTIVES_OPERATOR_TOKENS and INCENTIVES_GATEWAY_TOKENS are required")
+        if self.env != "dev" and self.sources_extra.strip():
+            raise ValueError("INCENTIVES_SOURCES_EXTRA is for the dev stack only; list sources in a sources file")
+        if self.kafka_security_protocol.startswith("SASL") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password.get_secret_value()
+        ):
+            raise ValueError("KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required with SASL")
         return self
+
+    @property
+    def migration_dsn(self) -> str | None:
+        """The schema owner's URL, if migrations are not run by the runtime role itself (roles.py)."""
+        url = self.migration_database_url.get_secret_value() if self.migration_database_url else ""
+        return url or None
 
     @property
     def dsn(self) -> str:
