@@ -320,7 +320,8 @@ def test_app_settings_load_from_compose_environment(
     service = services[svc]
     assert "env_file" not in service
     for name, value in env_example.items():
-        if "PASSWORD" in name and name not in (f"{svc.upper()}_DB_PASSWORD", f"KAFKA_{svc.upper()}_PASSWORD"):
+        own = (f"{svc.upper()}_DB_PASSWORD", f"{svc.upper()}_APP_DB_PASSWORD", f"KAFKA_{svc.upper()}_PASSWORD")
+        if "PASSWORD" in name and name not in own:
             assert all(value not in v for v in env_mapping(service).values()), f"{svc} receives {name}"
     settings_cls = APP_SETTINGS[svc]
     prefix = settings_cls.model_config["env_prefix"]
@@ -339,12 +340,16 @@ def test_app_settings_load_from_compose_environment(
     dsn = urlsplit(settings.dsn)
     assert (dsn.scheme, dsn.username, dsn.hostname, dsn.port, dsn.path) == (
         "postgresql",
-        svc,
+        f"{svc}_app",
         "postgres",
         5432,
         "/incentives",
-    ), f"{svc} must connect as its own role to the incentives database"
-    assert dsn.password == env_example[f"{svc.upper()}_DB_PASSWORD"]
+    ), f"{svc} must run as its own runtime role (DML only) on the incentives database"
+    assert settings.migration_dsn is not None
+    owner = urlsplit(settings.migration_dsn)
+    assert (owner.username, owner.path) == (svc, "/incentives"), f"{svc} must migrate as its schema's owner"
+    assert dsn.password == env_example[f"{svc.upper()}_APP_DB_PASSWORD"]
+    assert owner.password == env_example[f"{svc.upper()}_DB_PASSWORD"]
     assert settings.bootstrap == env_mapping(services["kafka-init"])["KAFKA_BOOTSTRAP_SERVERS"]
     assert settings.operator_tokens.get_secret_value()
     assert settings.gateway_tokens.get_secret_value()

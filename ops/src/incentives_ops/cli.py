@@ -60,12 +60,17 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    from .provision import SERVICES, provision
+    from .provision import SERVICES, provision, provision_runtime_roles, runtime_role
 
     admin = _need(args.admin_url, "INCENTIVES_ADMIN_DATABASE_URL")
     passwords = {service: _need(None, f"{service.upper()}_DB_PASSWORD") for service in SERVICES}
+    # The services run as `<service>_app` (DML only; no UPDATE/DELETE of points' transfers); the
+    # owner roles above only run migrations (<SERVICE>_MIGRATION_DATABASE_URL).
+    app_passwords = {service: _need(None, f"{service.upper()}_APP_DB_PASSWORD") for service in SERVICES}
     asyncio.run(provision(admin, args.database, passwords))
-    print(f"database {args.database}: roles and schemas {', '.join(SERVICES)} provisioned")
+    asyncio.run(provision_runtime_roles(admin, args.database, app_passwords))
+    roles = ", ".join(f"{s} (owner) + {runtime_role(s)} (runtime)" for s in SERVICES)
+    print(f"database {args.database}: schemas and roles provisioned: {roles}")
     return 0
 
 
