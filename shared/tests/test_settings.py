@@ -35,6 +35,7 @@ def base_env(monkeypatch):
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", KAFKA)
     monkeypatch.setenv("INCENTIVES_OPERATOR_TOKENS", "op-1,op-2")
     monkeypatch.setenv("INCENTIVES_GATEWAY_TOKENS", "gw-1")
+    monkeypatch.setenv("INCENTIVES_PII_KEY", "p" * 32)
 
 
 def test_unprefixed_shared_variables_are_used(base_env) -> None:
@@ -110,6 +111,15 @@ def test_empty_prefixed_variable_falls_back_to_shared(base_env, monkeypatch) -> 
 def test_prod_without_tokens_raises(base_env, monkeypatch, missing) -> None:
     monkeypatch.delenv(missing)
     with pytest.raises(ValidationError, match="TOKENS"):
+        S()
+
+
+def test_prod_without_a_pii_key_or_with_a_weak_one_raises(base_env, monkeypatch) -> None:
+    monkeypatch.delenv("INCENTIVES_PII_KEY")
+    with pytest.raises(ValidationError, match="INCENTIVES_PII_KEY is required"):
+        S()
+    monkeypatch.setenv("INCENTIVES_PII_KEY", "short")
+    with pytest.raises(ValidationError, match="at least 32"):
         S()
 
 

@@ -38,6 +38,7 @@ ACCESS: dict[tuple[str, str, str], str] = {
     ("points", "GET", "/v1/members/{member_id}/ledger"): MEMBER,
     ("points", "GET", "/v1/leaderboard"): MEMBER,
     ("points", "POST", "/v1/adjustments"): OPERATOR,
+    ("points", "POST", "/v1/members/lookup"): OPERATOR,
     ("rewards", "GET", "/v1/rewards"): MEMBER,
     ("rewards", "POST", "/v1/rewards"): OPERATOR,
     ("rewards", "PATCH", "/v1/rewards/{reward_id}"): OPERATOR,

@@ -51,6 +51,7 @@ class StackInfo:
     urls: dict[str, str]
     member_token_keys: str = ""  # kid:secret; `incentives member-token M` signs with it
     owner_dsns: dict[str, str] = field(default_factory=dict)  # the schema owners: they run migrations
+    pii_key: str = ""  # keyed digests of phone/ID numbers (kernel pii.py)
 
     def env(self) -> dict[str, str]:
         """The dotenv an operator (or a test) needs to talk to this stack."""
@@ -99,10 +100,18 @@ class Stack:
         operator, gateway = "dev-operator-" + secrets.token_urlsafe(12), "dev-gateway-" + secrets.token_urlsafe(12)
         urls = {n: f"http://127.0.0.1:{p}" for n, p in self.opt.ports.items()}
         member_keys = "dev:" + secrets.token_urlsafe(32)
-        self.info = StackInfo(admin, bootstrap, dsns, operator, gateway, urls, member_keys, owners)
+        self.info = StackInfo(admin, bootstrap, dsns, operator, gateway, urls, member_keys, owners, self._pii_key())
         for name in only:
             self.start_service(name)
         return self.info
+
+    def _pii_key(self) -> str:
+        """Kept beside the database it keyed: a new key would make the stored digests unfindable."""
+        path = self.state / "pii.key"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
 
     def service_env(self, name: str) -> dict[str, str]:
         assert self.info is not None
@@ -115,6 +124,7 @@ class Stack:
                 "INCENTIVES_OPERATOR_TOKENS": self.info.operator_token,
                 "INCENTIVES_GATEWAY_TOKENS": self.info.gateway_token,
                 "INCENTIVES_MEMBER_TOKEN_KEYS": self.info.member_token_keys,
+                "INCENTIVES_PII_KEY": self.info.pii_key,
                 f"{prefix}DATABASE_URL": self.info.service_dsns[name],
                 f"{prefix}MIGRATION_DATABASE_URL": self.info.owner_dsns.get(name, ""),
                 # The dev stack's test producers, on top of the real allow-list (sources.toml).

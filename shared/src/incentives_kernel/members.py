@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import pii
 from .consumer import APPLIED, Outcome, UseCase, applied, ignored
 from .db import Conn
 from .envelope import ParsedEvent
 from .events import MemberDeactivated, MemberRegistered
 from .parking import Park
+from .pii import PiiKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,11 +42,16 @@ async def get(conn: Conn, member_id: str) -> Member | None:
 async def upsert_member(conn: Conn, event: ParsedEvent) -> Outcome:
     data = event.data
     assert isinstance(data, MemberRegistered)
+    hasher = pii.hasher()  # digests only, and only with a key: the numbers themselves are never stored
+    phone = hasher.digest(PiiKind.PHONE, data.phone) if hasher else None
+    id_number = hasher.digest(PiiKind.ID_NUMBER, data.id_number) if hasher and data.id_number else None
     status = await conn.execute(
-        """INSERT INTO members (member_id, district, occupation, locale, registered_at, as_of)
-           VALUES ($1, $2, $3, $4, $5, $6)
+        """INSERT INTO members (member_id, district, occupation, locale, registered_at, as_of,
+                                phone_hmac, id_number_hmac)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
            ON CONFLICT (member_id) DO UPDATE SET district = EXCLUDED.district,
-               occupation = EXCLUDED.occupation, locale = EXCLUDED.locale, as_of = EXCLUDED.as_of
+               occupation = EXCLUDED.occupation, locale = EXCLUDED.locale, as_of = EXCLUDED.as_of,
+               phone_hmac = EXCLUDED.phone_hmac, id_number_hmac = EXCLUDED.id_number_hmac
            WHERE members.as_of < EXCLUDED.as_of""",
         data.member_id,
         data.district,
@@ -52,10 +59,19 @@ async def upsert_member(conn: Conn, event: ParsedEvent) -> Outcome:
         data.locale.value,
         data.registered_at,
         event.envelope.time,
+        phone,
+        id_number,
     )
     if not status.endswith("1"):
         return ignored("stale: a newer member event was applied")
     return applied(member_key(data.member_id))
+
+
+async def find_by(conn: Conn, kind: PiiKind, digest: bytes) -> list[str]:
+    """Members whose phone or identity number has this keyed digest (normally one)."""
+    column = {PiiKind.PHONE: "phone_hmac", PiiKind.ID_NUMBER: "id_number_hmac"}[kind]
+    rows = await conn.fetch(f"SELECT member_id FROM members WHERE {column} = $1 ORDER BY member_id LIMIT 10", digest)
+    return [r["member_id"] for r in rows]
 
 
 async def deactivate_member(conn: Conn, event: ParsedEvent) -> Outcome:

@@ -27,7 +27,7 @@ from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel
 
-from . import db, roles
+from . import db, pii, roles
 from .auth import Caller, Role, TokenAuth
 from .consumer import EventConsumer, UseCase, subscribe
 from .health import Health
@@ -283,6 +283,7 @@ class ServiceRuntime:
 
 def create_http_app(runtime: ServiceRuntime, *, title: str, routers: Sequence[APIRouter]) -> FastAPI:
     configure_logging(runtime.service, runtime.settings.log_level, runtime.settings.debug_loggers)
+    pii.configure(runtime.settings.pii_key.get_secret_value())
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

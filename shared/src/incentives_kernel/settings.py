@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .member_tokens import MemberTokenKeys
+from .pii import PiiHasher
 from .ratelimit import Rate
 
 # Shared field -> the unprefixed environment variable it falls back to.
@@ -33,6 +34,7 @@ SHARED_ENV = {
     "rate_limit_adjustments": "INCENTIVES_RATE_LIMIT_ADJUSTMENTS",
     "rate_limit_applications": "INCENTIVES_RATE_LIMIT_APPLICATIONS",
     "max_request_bytes": "INCENTIVES_MAX_REQUEST_BYTES",
+    "pii_key": "INCENTIVES_PII_KEY",
     "sources_file": "INCENTIVES_SOURCES_FILE",
     "sources_extra": "INCENTIVES_SOURCES_EXTRA",
     "source_signing_keys": "INCENTIVES_SOURCE_SIGNING_KEYS",
@@ -88,6 +90,8 @@ class ServiceSettings(BaseSettings):
     park_grace_s: float = Field(default=3600.0, gt=0, description="how long an early event waits before the DLQ")
     park_sweep_interval_s: float = Field(default=30.0, gt=0)
 
+    # Keyed digests of phone and identity numbers (pii.py): lookup without storing them.
+    pii_key: SecretStr = Field(default=SecretStr(""), description=">= 32 characters; required outside dev")
     # Intake (docs/security-intake.md): who may send what, and which sources must sign.
     sources_file: str = Field(default="", description="allow-list (.toml/.json); default: the kernel's sources.toml")
     sources_extra: str = Field(default="", description="dev only: comma-separated sources admitted everywhere")
@@ -135,6 +139,10 @@ class ServiceSettings(BaseSettings):
         ):
             # No insecure defaults outside dev mode: an API with no tokens would be unusable or open.
             raise ValueError("INCENTIVES_OPERATOR_TOKENS and INCENTIVES_GATEWAY_TOKENS are required")
+        if self.pii_key.get_secret_value():
+            PiiHasher(self.pii_key.get_secret_value())  # refuse a weak key at start
+        elif self.env != "dev":
+            raise ValueError("INCENTIVES_PII_KEY is required: members are found by keyed digests of their numbers")
         if self.env != "dev" and self.sources_extra.strip():
             raise ValueError("INCENTIVES_SOURCES_EXTRA is for the dev stack only; list sources in a sources file")
         if self.kafka_security_protocol.startswith("SASL") and not (

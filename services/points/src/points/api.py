@@ -7,13 +7,13 @@ from typing import Literal
 
 import asyncpg
 from fastapi import APIRouter, Path, Query
-from incentives_kernel import members
+from incentives_kernel import members, pii
 from incentives_kernel.auth import Caller, Role
 from incentives_kernel.events import ID_PATTERN, PointsCredited, PointsDebited, SourceRef
 from incentives_kernel.http_errors import ApiError, errors
 from incentives_kernel.pagination import MAX_LIMIT, decode_cursor, encode_cursor
 from incentives_kernel.runtime import ServiceRuntime
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from . import levels, policy, usecases
 from . import repository as repo
@@ -75,6 +75,23 @@ class AdjustmentOut(BaseModel):
     member_id: str
     amount: int
     available: int
+
+
+class MemberLookupIn(BaseModel):
+    """Exactly one number. In a POST body, never a query string: URLs end up in access logs."""
+
+    phone: str | None = Field(default=None, min_length=3, max_length=32, repr=False)
+    id_number: str | None = Field(default=None, pattern=r"^(\d{15}|\d{17}[\dXx])$", repr=False)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> MemberLookupIn:
+        if (self.phone is None) == (self.id_number is None):
+            raise ValueError("give exactly one of phone and id_number")
+        return self
+
+
+class MemberLookupOut(BaseModel):
+    member_ids: list[str] = Field(description="members whose number has the same keyed digest (normally one)")
 
 
 ADJUSTMENTS = "/incentives/points/adjustments"
@@ -144,6 +161,20 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
         async with runtime.pool.acquire() as conn:
             rows = await repo.top_of_period(conn, period, start, district, limit)
         return Leaderboard(district=district, period=period, period_start=start, items=ranked(rows))
+
+    @router.post("/members/lookup", response_model=MemberLookupOut, dependencies=[operator], responses=errors(503))
+    async def lookup_member(body: MemberLookupIn) -> MemberLookupOut:
+        """Find members by phone or identity number (a hotline's question) through keyed digests only."""
+        hasher = pii.hasher()
+        if hasher is None:
+            raise ApiError(503, "unavailable", "member lookup needs INCENTIVES_PII_KEY")
+        kind, value = (
+            (pii.PiiKind.PHONE, body.phone) if body.phone is not None else (pii.PiiKind.ID_NUMBER, body.id_number)
+        )
+        assert value is not None
+        async with runtime.pool.acquire() as conn:
+            found = await members.find_by(conn, kind, hasher.digest(kind, value))
+        return MemberLookupOut(member_ids=found)
 
     @router.post("/adjustments", response_model=AdjustmentOut, status_code=201, responses=errors(404, 409, 429))
     async def adjust(body: AdjustmentIn, caller: Caller = operator) -> AdjustmentOut:
