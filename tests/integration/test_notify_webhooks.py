@@ -240,6 +240,7 @@ async def test_the_crash_hook_is_inert_unless_enabled_and_refused_outside_dev(no
             env="prod",
             operator_tokens="o",
             gateway_tokens="g",
+            pii_key="p" * 32,
             test_hook_crash_after_send=True,
         )
 
