@@ -17,8 +17,10 @@ from tests.support import Api, eventually, publish
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
-PHONE = "13712345678"
-ID_NUMBER = "11010519491231002X"
+# Unique per run: other tests register members with phones of the same shape.
+_digits = f"{uuid.uuid4().int % 10**11:011d}"
+PHONE = "137" + _digits[:8]
+ID_NUMBER = "110105" + _digits + "X"
 
 
 async def test_a_member_is_found_by_phone_or_id_number_through_keyed_digests_only(secure_stack: Stack) -> None:
@@ -41,9 +43,10 @@ async def test_a_member_is_found_by_phone_or_id_number_through_keyed_digests_onl
             return ids or None
 
         # Written another way (country code, separators; a lower-case check letter): the same member.
-        assert await eventually(lambda: found({"phone": "+86 137-1234-5678"}), timeout=60) == [member]
+        spelled = f"+86 {PHONE[:3]}-{PHONE[3:7]}-{PHONE[7:]}"
+        assert await eventually(lambda: found({"phone": spelled}), timeout=60) == [member]
         assert await found({"id_number": ID_NUMBER.lower()}) == [member]
-        assert await found({"phone": "13712345679"}) is None
+        assert await found({"phone": "136" + PHONE[3:]}) is None
 
         for bad in ({}, {"phone": PHONE, "id_number": ID_NUMBER}, {"id_number": "12345"}):
             r = await points.post("/v1/members/lookup", json=bad)
