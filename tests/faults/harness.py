@@ -99,6 +99,19 @@ class FaultRig:
         healed = time.monotonic()
         return await self.verdict(fault, h, await self.settle(h, healed))
 
+    async def in_phases(self, fault: str, h: History, phases: list[list[Record]]) -> Row:
+        """Send each phase (paced), letting the system settle after each; the verdict after the last.
+        (Ratings come in a phase of their own where their order against statuses is not the point:
+        a rating of a report not yet resolved is refused, by rule.)"""
+        took = 0.0
+        for records in phases:
+            ids = {(r.source, r.event_id) for r in records}
+            phase = [r for r in h.records if (r.source, r.event_id) in ids]
+            h_partial = History(h.district, h.reward_id, records=phase)
+            await Sender(self.bootstrap).send(h, records, self.scale.duration_s)
+            took = await self.settle(h_partial, time.monotonic())
+        return await self.verdict(fault, h, took)
+
     async def settle(self, h: History, healed_at: float) -> float:
         """Wait until every group has lag 0, every outbox is empty and every sent event has its final
         outcome, twice in a row; returns seconds since `healed_at`. Fails after `scale.settle_s`."""
