@@ -182,3 +182,15 @@ async def rebalance_storm(rig: FaultRig, names: tuple[str, ...], cycles: int, ho
 
 def now() -> float:
     return time.monotonic()
+
+
+async def transient_failures(rig: FaultRig) -> int:
+    """Batches the four services rolled back and retried so far (proof that a fault did bite)."""
+    total = 0.0
+    async with httpx.AsyncClient(timeout=5) as http:
+        for name in INFO:
+            text = (await http.get(rig.info.urls[name] + "/metrics")).text
+            for line in text.splitlines():
+                if line.startswith(f"incentives_{name}_consumer_transient_failures_total{{"):
+                    total += float(line.rsplit(" ", 1)[1])
+    return int(total)
