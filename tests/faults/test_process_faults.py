@@ -36,12 +36,14 @@ async def test_crash_between_the_database_commit_and_the_offset_commit(rig: Faul
 
 
 async def test_sigterm_under_load_is_graceful(rig: FaultRig) -> None:
-    """Stopped with SIGTERM, a service finishes and commits its batch: it exits 0 and its successor
-    has nothing to skip as a redelivery."""
+    """Stopped with SIGTERM, a service finishes and commits its batch within its grace (it is not
+    killed), and its successor has nothing to skip as a redelivery."""
 
     async def stop_each() -> None:
         for name in SERVICES:
-            assert await restart_service(rig, name, signal.SIGTERM) == 0, name
+            # uvicorn re-raises the signal it shut down on, so a clean stop ends "killed by SIGTERM";
+            # stop_service would SIGKILL a process still running after 30 s.
+            assert await restart_service(rig, name, signal.SIGTERM) in (0, -signal.SIGTERM), name
 
     await rig.under_load("SIGTERM of each service, in turn", stop_each, duration_s=max(rig.scale.duration_s, 20))
     async with httpx.AsyncClient(timeout=5) as http:
