@@ -6,6 +6,8 @@ import asyncio
 import time
 
 import pytest
+from incentives_kernel import topics
+from incentives_ops.dlq import replay
 
 from tests.faults.harness import FaultRig
 from tests.faults.injectors import pause_broker, republish_outboxes, restart_broker
@@ -25,8 +27,14 @@ async def test_broker_paused(rig: FaultRig) -> None:
 
 async def test_broker_restarted_empty_then_history_replayed(rig: FaultRig) -> None:
     """Tansu's memory storage loses topics, records and group offsets on restart. What the operator
-    does then: re-create the topics, have every producer replay what it sent, and republish the
-    services' recent outbox rows; the inboxes make both replays harmless."""
+    does then: re-create the topics, have every producer replay what it sent, republish the
+    services' recent outbox rows, and replay the inbound dead letters; the inboxes make every
+    replay harmless.
+
+    The last step is needed because a producer that loses records in the outage may still deliver
+    later ones of the same key (no idempotence on Tansu): a rating that overtook its report's
+    `resolved` is refused by rule (not_resolved) and dead-lettered; replayed after the history, it
+    applies."""
     fault = "broker stopped and restarted empty; topics re-created, history and outboxes replayed"
     h = rig.history(fault)
     since = time.time()
@@ -38,4 +46,7 @@ async def test_broker_restarted_empty_then_history_replayed(rig: FaultRig) -> No
     healed = time.monotonic()
     await Sender(rig.bootstrap).send(h, h.records)
     assert await republish_outboxes(rig, since) > 0
+    await rig.settle(h, healed)
+    for topic in (topics.MEMBERS, topics.REPORTS, topics.VOLUNTEER, topics.REDEMPTIONS):
+        await replay(rig.bootstrap, topic)
     await rig.verdict(fault, h, await rig.settle(h, healed))

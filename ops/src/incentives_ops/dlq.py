@@ -32,6 +32,10 @@ async def replay(
     await producer.start()
     replayed: list[tuple[bytes | None, int]] = []
     try:
+        # Only what was dead-lettered before we started: an event that fails again is dead-lettered
+        # again, and replaying that too would feed the DLQ back into its topic for ever.
+        partitions = [TopicPartition(source, p) for p in sorted(consumer.partitions_for_topic(source) or {0})]
+        ends = await consumer.end_offsets(partitions)
         idle = 0
         while (limit is None or len(replayed) < limit) and idle < 3:
             batch = await consumer.getmany(timeout_ms=1000, max_records=500)
@@ -42,7 +46,7 @@ async def replay(
             done: dict[TopicPartition, int] = {}
             for tp, records in batch.items():
                 for r in records:
-                    if limit is not None and len(replayed) >= limit:
+                    if (limit is not None and len(replayed) >= limit) or r.offset >= ends.get(tp, 0):
                         break
                     headers = [(k, v) for k, v in (r.headers or ()) if not k.startswith(("error.", "original.", "x-"))]
                     headers.append((REPLAY_HEADER, f"{source}/{tp.partition}/{r.offset}".encode()))
@@ -52,6 +56,9 @@ async def replay(
                     done[tp] = r.offset + 1
             if not dry_run and done:
                 await consumer.commit(done)  # positions of what was re-published, not of all fetched
+            assigned = [tp for tp in ends if tp in consumer.assignment()]
+            if assigned and all([await consumer.position(tp) >= ends[tp] for tp in assigned]):
+                break
     finally:
         await producer.stop()
         await consumer.stop()
