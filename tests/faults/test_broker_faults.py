@@ -49,4 +49,5 @@ async def test_broker_restarted_empty_then_history_replayed(rig: FaultRig) -> No
     await rig.settle(h, healed)
     for topic in (topics.MEMBERS, topics.REPORTS, topics.VOLUNTEER, topics.REDEMPTIONS):
         await replay(rig.bootstrap, topic)
-    await rig.verdict(fault, h, await rig.settle(h, healed))
+    await rig.settle(h, time.monotonic())  # the liveness bound holds for each step of the procedure
+    await rig.verdict(fault, h, time.monotonic() - healed)  # recovery: the whole procedure

@@ -36,11 +36,16 @@ async def replay(
         # again, and replaying that too would feed the DLQ back into its topic for ever.
         partitions = [TopicPartition(source, p) for p in sorted(consumer.partitions_for_topic(source) or {0})]
         ends = await consumer.end_offsets(partitions)
-        idle = 0
-        while (limit is None or len(replayed) < limit) and idle < 3:
+        if not any(ends.values()):
+            return replayed
+        idle = unassigned = 0
+        while (limit is None or len(replayed) < limit) and idle < 3 and unassigned < 60:
             batch = await consumer.getmany(timeout_ms=1000, max_records=500)
             if not batch:
-                idle += 1
+                if consumer.assignment():
+                    idle += 1
+                else:  # a group's first assignment takes seconds (about 5 on Tansu): not idle yet
+                    unassigned += 1
                 continue
             idle = 0
             done: dict[TopicPartition, int] = {}
