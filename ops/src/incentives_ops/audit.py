@@ -10,8 +10,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import asyncpg
+from incentives_kernel import topics as t
+
+from . import consumer_offsets
 
 SERVICES = ("reports", "points", "rewards", "notify")
+
+# What each service's consumer group (named after the service) reads: as in its subscribers.py.
+SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
+    "reports": (t.MEMBERS, t.REPORTS, t.POINTS),
+    "points": (t.MEMBERS, t.REPORTS_LIFECYCLE, t.VOLUNTEER, t.POINTS_COMMANDS),
+    "rewards": (t.MEMBERS, t.REDEMPTIONS, t.POINTS, t.POINTS_REPLIES),
+    "notify": (t.MEMBERS, t.POINTS, t.REPORTS_LIFECYCLE, t.REWARDS),
+}
 
 
 @dataclass
@@ -229,10 +240,87 @@ KERNEL_CHECKS: list[tuple[str, str, str]] = [
         "a parked event was lost",
     ),
     (
-        "outbox published within 5 minutes of commit",
+        "every committed outbox row is published (after the grace)",
         """SELECT id::text AS example FROM {s}.outbox
-           WHERE published_at IS NULL AND created_at < now() - interval '5 minutes'""",
+           WHERE published_at IS NULL AND created_at < now() - make_interval(secs => $1)""",
         "the relay is behind or stuck",
+    ),
+    (
+        "every event not applied says why (ignored or dead-lettered with a reason)",
+        """SELECT source || '#' || event_id AS example FROM {s}.inbox
+           WHERE outcome IN ('ignored', 'dead_lettered') AND COALESCE(reason, '') = ''""",
+        "an event was dropped in silence",
+    ),
+]
+
+REPORTS_CHECKS: list[tuple[str, str, str]] = [
+    (
+        "a report's status only moves forward (a stale status never rolls it back)",
+        """WITH h AS (SELECT report_id, status, lag(status) OVER (PARTITION BY report_id ORDER BY id) AS prev
+                    FROM reports.report_status_history),
+                o(status, n) AS (VALUES ('submitted', 0), ('dispatched', 1), ('accepted', 2), ('resolved', 3),
+                                        ('rejected', 4))
+           SELECT h.report_id || ' ' || h.prev || '->' || h.status AS example
+           FROM h JOIN o a ON a.status = h.status JOIN o b ON b.status = h.prev
+           WHERE h.prev = 'rejected' OR (h.status <> 'rejected' AND a.n <= b.n)
+           UNION ALL
+           SELECT r.report_id || ' is ' || r.status FROM reports.reports r
+           WHERE r.status IS DISTINCT FROM COALESCE(
+               (SELECT x.status FROM reports.report_status_history x WHERE x.report_id = r.report_id
+                ORDER BY x.id DESC LIMIT 1), 'submitted')""",
+        "a report went back, or its status is not its last recorded one",
+    ),
+    (
+        "one history entry per status event",
+        """SELECT event_source || '#' || event_id AS example FROM reports.report_status_history
+           GROUP BY event_source, event_id, report_id HAVING count(*) > 1""",
+        "a status event was applied twice",
+    ),
+]
+
+NOTIFY_CHECKS: list[tuple[str, str, str]] = [
+    (
+        "one notification per cause, member and channel",
+        """SELECT source_event || ' ' || member_id || ' ' || channel AS example FROM notify.notifications
+           GROUP BY source_event, member_id, channel, kind HAVING count(*) > 1""",
+        "a rider was told twice",
+    ),
+    (
+        "a push is either deferred or sent, never both",
+        """SELECT d.notification_id AS example FROM notify.deferred_pushes d
+           JOIN notify.outbox o ON o.topic = 'incentives.notifications.v1' AND o.event_id = d.notification_id""",
+        "a deferred push was also sent (it would be sent twice)",
+    ),
+    (
+        "at most one accepted webhook delivery per notification and endpoint",
+        """SELECT notification_id || ' ' || webhook_id AS example FROM notify.webhook_deliveries
+           WHERE status = 'delivered' GROUP BY notification_id, webhook_id HAVING count(*) > 1
+           UNION ALL
+           SELECT delivery_id FROM notify.webhook_deliveries
+           WHERE (status = 'delivered') <> (delivered_at IS NOT NULL)""",
+        "an endpoint got a notification twice, or a delivery's record is inconsistent",
+    ),
+]
+
+# Hold only once traffic has stopped and every consumer has caught up (`settled=True`).
+SETTLED_CHECKS: list[tuple[str, str, str]] = [
+    (
+        "every service's member projection agrees (no stale event rolled one back)",
+        """SELECT p.member_id || ' ' || o.service AS example FROM points.members p
+           JOIN (SELECT 'reports' AS service, member_id, as_of, active FROM reports.members UNION ALL
+                 SELECT 'rewards', member_id, as_of, active FROM rewards.members UNION ALL
+                 SELECT 'notify', member_id, as_of, active FROM notify.members) o USING (member_id)
+           WHERE o.as_of <> p.as_of OR o.active <> p.active""",
+        "services disagree about a member after every one has read the same events",
+    ),
+    (
+        "nothing parked once everything has arrived",
+        """SELECT consumer || ' ' || source || '#' || event_id AS example FROM (
+               SELECT consumer, source, event_id FROM reports.parked_events UNION ALL
+               SELECT consumer, source, event_id FROM points.parked_events UNION ALL
+               SELECT consumer, source, event_id FROM rewards.parked_events UNION ALL
+               SELECT consumer, source, event_id FROM notify.parked_events) p""",
+        "an event waits for something that already came",
     ),
 ]
 
@@ -244,11 +332,16 @@ async def audit(
     daily_cap: int = 50,
     capped_kinds: tuple[str, ...] = ("report", "rating"),
     settle_s: float = 60.0,
+    settled: bool = False,
+    bootstrap: str | None = None,
 ) -> list[Check]:
     """Run every check; `admin_dsn` must reach the system's database with rights on all schemas.
 
-    Work in flight (a saga waiting for points' reply) is given `settle_s` seconds before it counts as a
-    violation; pass 0 once traffic has stopped and everything has settled.
+    Work in flight (a saga waiting for points' reply, an outbox row not yet relayed) is given `settle_s`
+    seconds before it counts as a violation; pass 0 once traffic has stopped and everything has
+    settled, and `settled=True` to add the checks that only hold then (projections agree, nothing
+    parked). With `bootstrap`, the consumer groups' committed offsets are checked against the inboxes
+    (never ahead of the effects) and, when settled, lag must be zero.
     """
     conn = await asyncpg.connect(admin_dsn)
     results: list[Check] = []
@@ -266,11 +359,95 @@ async def audit(
                 results.append(Check(f"{service}: schema present", 1, "the schema is missing"))
                 continue
             for name, sql, detail in KERNEL_CHECKS:
-                rows = await conn.fetch(sql.format(s=f'"{service}"'))
+                grace = (float(settle_s),) if "$1" in sql else ()
+                rows = await conn.fetch(sql.format(s=f'"{service}"'), *grace)
                 results.append(Check(f"{service}: {name}", len(rows), detail, [str(r["example"]) for r in rows[:5]]))
+        groups = [("reports", REPORTS_CHECKS), ("notify", NOTIFY_CHECKS)]
+        if settled:
+            groups.append(("system", SETTLED_CHECKS))
+        for prefix, checks in groups:
+            for name, sql, detail in checks:
+                rows = await conn.fetch(sql)
+                results.append(Check(f"{prefix}: {name}", len(rows), detail, [str(r["example"]) for r in rows[:5]]))
+        if bootstrap:
+            found = await consumer_offsets.offset_checks(conn, bootstrap, SUBSCRIPTIONS, settled=settled)
+            results.extend(Check(name, len(examples), detail, examples[:5]) for name, detail, examples in found)
     finally:
         await conn.close()
     return results
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One inbound record as a producer sent it: its topic, CloudEvent identity and where it landed."""
+
+    topic: str
+    source: str
+    event_id: str
+    partition: int = -1
+    offset: int = -1
+    poison: bool = False  # expected in the DLQ, not applied
+
+
+@dataclass
+class HistoryVerdict:
+    checked: int  # (event, consumer) pairs looked up
+    lost: list[str]  # not in the consumer's inbox at all
+    unfinished: list[str]  # in the inbox, but not in a final outcome (still parked)
+    poison_applied: list[str]  # a poison record that was not dead-lettered
+
+    @property
+    def ok(self) -> bool:
+        return not (self.lost or self.unfinished or self.poison_applied)
+
+
+async def check_history(admin_dsn: str, sent: list[Sent]) -> HistoryVerdict:
+    """Jepsen's lost/unseen check: every sent event reached every consumer that reads its topic, and
+    ended in one final outcome (applied, ignored with a reason, or dead-lettered).
+
+    A poison record may not carry a usable identity: it is looked up by its position (the inbox keys
+    unparseable records by it), and it must be dead-lettered.
+    """
+    verdict = HistoryVerdict(0, [], [], [])
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        for service, topics in SUBSCRIPTIONS.items():
+            mine = [e for e in sent if e.topic in topics]
+            if not mine:
+                continue
+            rows = await conn.fetch(
+                f"""SELECT s.i, i.outcome FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS s(source, event_id, i)
+                    LEFT JOIN "{service}".inbox i ON i.consumer = $3 AND i.source = s.source
+                                                 AND i.event_id = s.event_id""",
+                [e.source for e in mine],
+                [e.event_id for e in mine],
+                service,
+            )
+            by_position = await conn.fetch(
+                f"""SELECT s.i, i.outcome FROM unnest($1::text[], $2::int[], $3::bigint[]) WITH ORDINALITY
+                         AS s(topic, kafka_partition, kafka_offset, i)
+                    LEFT JOIN "{service}".inbox i ON i.consumer = $4 AND i.topic = s.topic
+                         AND i.kafka_partition = s.kafka_partition AND i.kafka_offset = s.kafka_offset""",
+                [e.topic for e in mine],
+                [e.partition for e in mine],
+                [e.offset for e in mine],
+                service,
+            )
+            outcome = {int(r["i"]): r["outcome"] for r in rows}
+            at_position = {int(r["i"]): r["outcome"] for r in by_position}
+            for i, event in enumerate(mine, start=1):
+                verdict.checked += 1
+                found = outcome.get(i) or (at_position.get(i) if event.poison else None)
+                name = f"{service}: {event.source}#{event.event_id}"
+                if found is None:
+                    verdict.lost.append(name)
+                elif event.poison and found != "dead_lettered":
+                    verdict.poison_applied.append(f"{name} ({found})")
+                elif found not in ("applied", "ignored", "dead_lettered"):
+                    verdict.unfinished.append(f"{name} ({found})")
+    finally:
+        await conn.close()
+    return verdict
 
 
 def render(results: list[Check]) -> str:

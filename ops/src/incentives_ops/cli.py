@@ -117,6 +117,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
             timezone=timezone,
             daily_cap=rules.daily_cap,
             capped_kinds=tuple(sorted(rules.capped_kinds)),
+            settle_s=args.settle_s,
+            settled=args.settled,
+            bootstrap=args.bootstrap or _env("KAFKA_BOOTSTRAP_SERVERS"),
         )
     )
     print(render(results))
@@ -179,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("audit", help="check the ledger and every service's bookkeeping; exit 1 on a violation")
     p.add_argument("--admin-url")
     p.add_argument("--database", default=_env("INCENTIVES_DATABASE", "incentives"))
+    p.add_argument("--bootstrap", help="also check consumer offsets against the inboxes (KAFKA_BOOTSTRAP_SERVERS)")
+    p.add_argument("--settle-s", type=float, default=60.0, help="grace for work in flight (outbox, sagas)")
+    p.add_argument("--settled", action="store_true", help="traffic has stopped: also require lag 0, nothing parked")
     p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("seed", help="seed the reward catalogue")

@@ -32,17 +32,26 @@ async def replay(
     await producer.start()
     replayed: list[tuple[bytes | None, int]] = []
     try:
-        idle = 0
-        while (limit is None or len(replayed) < limit) and idle < 3:
+        # Only what was dead-lettered before we started: an event that fails again is dead-lettered
+        # again, and replaying that too would feed the DLQ back into its topic for ever.
+        partitions = [TopicPartition(source, p) for p in sorted(consumer.partitions_for_topic(source) or {0})]
+        ends = await consumer.end_offsets(partitions)
+        if not any(ends.values()):
+            return replayed
+        idle = unassigned = 0
+        while (limit is None or len(replayed) < limit) and idle < 3 and unassigned < 60:
             batch = await consumer.getmany(timeout_ms=1000, max_records=500)
             if not batch:
-                idle += 1
+                if consumer.assignment():
+                    idle += 1
+                else:  # a group's first assignment takes seconds (about 5 on Tansu): not idle yet
+                    unassigned += 1
                 continue
             idle = 0
             done: dict[TopicPartition, int] = {}
             for tp, records in batch.items():
                 for r in records:
-                    if limit is not None and len(replayed) >= limit:
+                    if (limit is not None and len(replayed) >= limit) or r.offset >= ends.get(tp, 0):
                         break
                     headers = [(k, v) for k, v in (r.headers or ()) if not k.startswith(("error.", "original.", "x-"))]
                     headers.append((REPLAY_HEADER, f"{source}/{tp.partition}/{r.offset}".encode()))
@@ -52,6 +61,9 @@ async def replay(
                     done[tp] = r.offset + 1
             if not dry_run and done:
                 await consumer.commit(done)  # positions of what was re-published, not of all fetched
+            assigned = [tp for tp in ends if tp in consumer.assignment()]
+            if assigned and all([await consumer.position(tp) >= ends[tp] for tp in assigned]):
+                break
     finally:
         await producer.stop()
         await consumer.stop()

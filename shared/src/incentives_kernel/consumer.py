@@ -15,6 +15,7 @@ every partition of the batch is rewound and retried after a capped, jittered bac
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
@@ -363,6 +364,10 @@ def subscribe(
         return msg.body
 
     delays = {"next": backoff_delays(max_backoff_s)}
+    # Test-only fault hook, off by default (tests/faults/): die like `kill -9` right after the n-th
+    # batch's database commit and before its offset commit, the one window only the inbox covers.
+    exit_after = int(os.environ.get("INCENTIVES_FAULT_EXIT_AFTER_COMMIT") or 0)
+    commits = [0]
 
     @broker.subscriber(
         *topics,
@@ -399,6 +404,9 @@ def subscribe(
             await msg.nack()  # rewinds every partition of the batch to its first record
             await asyncio.sleep(delay)
             return
+        commits[0] += 1
+        if exit_after and commits[0] >= exit_after:
+            os._exit(137)
         await msg.ack()
         delays["next"] = backoff_delays(max_backoff_s)
         health.set("consumer", True, "")
