@@ -12,7 +12,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from incentives_kernel.consumer import REPLAY_HEADER
 from incentives_kernel.topics import dlq_topic
 
+from .topics_admin import sasl_from_env
+
 REPLAY_GROUP = "incentives-dlq-replay"
+NO_PROGRESS_S = 60.0
 
 
 async def replay(
@@ -26,28 +29,32 @@ async def replay(
         group_id=REPLAY_GROUP,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
+        **sasl_from_env(),
     )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=False,
+        **sasl_from_env(),
+    )
     await consumer.start()
     await producer.start()
     replayed: list[tuple[bytes | None, int]] = []
     try:
         # Only what was dead-lettered before we started: an event that fails again is dead-lettered
-        # again, and replaying that too would feed the DLQ back into its topic for ever.
+        # again, and replaying that too would feed the DLQ back into its topic for ever. Metadata is
+        # fetched first: without it the topic's partitions are unknown and only partition 0 would count.
+        await consumer.topics()
         partitions = [TopicPartition(source, p) for p in sorted(consumer.partitions_for_topic(source) or {0})]
-        ends = await consumer.end_offsets(partitions)
-        if not any(ends.values()):
+        ends = {tp: end for tp, end in (await consumer.end_offsets(partitions)).items() if end > 0}
+        if not ends:
             return replayed
-        idle = unassigned = 0
-        while (limit is None or len(replayed) < limit) and idle < 3 and unassigned < 60:
+        waited = 0.0
+        # Done when every partition that had dead letters is read up to where it ended; a stall of
+        # NO_PROGRESS_S (the broker gone) ends the replay with what was re-published so far.
+        while (limit is None or len(replayed) < limit) and waited < NO_PROGRESS_S:
             batch = await consumer.getmany(timeout_ms=1000, max_records=500)
-            if not batch:
-                if consumer.assignment():
-                    idle += 1
-                else:  # a group's first assignment takes seconds (about 5 on Tansu): not idle yet
-                    unassigned += 1
-                continue
-            idle = 0
+            waited = 0.0 if batch else waited + 1.0  # empty polls also cover the first assignment (~5 s on Tansu)
             done: dict[TopicPartition, int] = {}
             for tp, records in batch.items():
                 for r in records:
@@ -61,8 +68,10 @@ async def replay(
                     done[tp] = r.offset + 1
             if not dry_run and done:
                 await consumer.commit(done)  # positions of what was re-published, not of all fetched
-            assigned = [tp for tp in ends if tp in consumer.assignment()]
-            if assigned and all([await consumer.position(tp) >= ends[tp] for tp in assigned]):
+            assigned = consumer.assignment()
+            if all(tp in assigned for tp in ends) and all(
+                [await consumer.position(tp) >= end for tp, end in ends.items()]
+            ):
                 break
     finally:
         await producer.stop()
