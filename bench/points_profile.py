@@ -7,7 +7,7 @@ statement the consumer sends (asyncpg's query logger: an executemany is one) and
 prints the top of a cProfile of the credit batches. Wall-clock rates here are noisy on a shared
 machine; statements per event are not.
 
-    uv run python bench/points_profile.py [N] [M] [B] [--profile]   # default 5000 2500 500
+    uv run python bench/points_profile.py [N] [M] [B] [--profile[=tottime]]   # default 5000 2500 500
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def record(topic: str, offset: int, key: str, event: dict[str, Any]) -> Consumer
     return ConsumerRecord(topic, 0, offset, 0, 0, key.encode(), value, None, len(key), len(value), [])
 
 
-async def run(n: int, m: int, batch: int, profile: bool) -> None:
+async def run(n: int, m: int, batch: int, profile: str | None) -> None:
     pg = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="points-profile-")) / "pgdata", free_port())
     dsn = pg.start()
     try:
@@ -112,7 +112,7 @@ async def run(n: int, m: int, batch: int, profile: bool) -> None:
             print(f"  {count:>7}  {count / n:6.2f}/event  {query}")
         if profiler:
             out = io.StringIO()
-            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(30)
+            pstats.Stats(profiler, stream=out).sort_stats(profile).print_stats(40)
             print(out.getvalue())
     finally:
         pg.remove()
@@ -122,4 +122,6 @@ if __name__ == "__main__":
     flags = [a for a in sys.argv[1:] if a.startswith("--")]
     args = [int(a) for a in sys.argv[1:] if not a.startswith("--")]
     n, m, b = (args + [5000, 2500, 500][len(args) :])[:3]
-    asyncio.run(run(n, m, b, "--profile" in flags))
+    # --profile sorts by cumulative time; --profile=tottime by time spent in the function itself.
+    sort = next((f.partition("=")[2] or "cumulative" for f in flags if f.startswith("--profile")), None)
+    asyncio.run(run(n, m, b, sort))

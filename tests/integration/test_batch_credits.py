@@ -50,12 +50,19 @@ class System:
     statements: list[str] = field(default_factory=list)
     offsets: itertools.count = field(default_factory=itertools.count)
 
-    def record(self, value: dict[str, Any] | bytes, key: str = "k") -> ConsumerRecord[bytes, bytes]:
+    def record(self, value: dict[str, Any] | bytes) -> ConsumerRecord[bytes, bytes]:
+        """A record keyed by its member, as every topic points reads is."""
         raw = value if isinstance(value, bytes) else encode_event(value)
-        return ConsumerRecord("batch.v1", 0, next(self.offsets), 0, 0, key.encode(), raw, None, 1, len(raw), [])
+        key = (value["data"]["member_id"] if isinstance(value, dict) else "?").encode()
+        return ConsumerRecord("batch.v1", 0, next(self.offsets), 0, 0, key, raw, None, len(key), len(raw), [])
 
     async def deliver(self, *events: dict[str, Any] | bytes) -> None:
         await self.consumer.handle_batch([self.record(e) for e in events])
+
+    async def deliver_one_by_one(self, *events: dict[str, Any] | bytes) -> None:
+        """Each record in a batch of its own: the per-record order, strictly."""
+        for e in events:
+            await self.consumer.handle_batch([self.record(e)])
 
 
 async def _system(dsn: str, *, set_based: bool) -> System:
@@ -133,10 +140,11 @@ STATE = {
     "periods": "SELECT period, period_start, member_id, district, earned FROM period_totals ORDER BY 1, 2, 3",
     "levels": "SELECT member_id, level, earned_365d FROM member_levels WHERE level > 0 ORDER BY member_id",
     "inbox": "SELECT event_id, outcome, reason FROM inbox ORDER BY event_id",
-    "outbox": "SELECT topic, event_id, key FROM outbox ORDER BY id",
+    # Per key, in order: only the order of records with the same key is kept (and guaranteed).
+    "outbox": "SELECT topic, event_id, key FROM outbox ORDER BY key, id",
     "balances announced": """SELECT event_id, convert_from(value, 'UTF8')::jsonb -> 'data' ->> 'balance' AS balance
                              FROM outbox WHERE convert_from(value, 'UTF8')::jsonb ->> 'type' = 'points.credited'
-                             ORDER BY id""",
+                             ORDER BY key, id""",
 }
 
 
@@ -166,10 +174,10 @@ async def test_a_run_of_credits_at_once_ends_as_earn_one_by_one_does(pair: tuple
     ]
     registrations = [registered(m1), registered(m2, "d2"), registered(m3)]
     sent = []
-    for system in (set_based, reference):
-        await system.deliver(*registrations)
+    for system, deliver in ((set_based, set_based.deliver), (reference, reference.deliver_one_by_one)):
+        await deliver(*registrations)
         system.statements.clear()
-        await system.deliver(*credits)
+        await deliver(*credits)
         sent.append(len(system.statements))
 
     expected = await state(reference)
@@ -231,3 +239,31 @@ async def test_a_batch_where_an_event_parks_keeps_per_member_order(system: Syste
         parked = await conn.fetchval("SELECT count(*) FROM parked_events")
     assert [(a["data"]["ref"], a["data"]["balance"]) for a in announced] == [(f"{p}-r2", 5), (f"{p}-r4", 10)]
     assert parked == 0
+
+
+async def test_credits_released_by_a_batch_of_registrations_end_as_one_by_one(pair: tuple[System, System]) -> None:
+    set_based, reference = pair
+    p = uuid.uuid4().hex[:6]
+    a, b, c = f"{p}-a", f"{p}-b", f"{p}-c"
+    early = [verified(a, f"{p}-a1"), verified(b, f"{p}-b1"), verified(a, f"{p}-a2", "sanitation"), registered(c)]
+    then = [
+        registered(a),
+        registered(b, "d2"),
+        verified(c, f"{p}-c1"),  # another member: may pass a's and b's released credits
+        verified(a, f"{p}-a3"),  # must come after a1 and a2
+        volunteered(b, f"{p}-b2", 5),  # after b1: b reaches level 1
+    ]
+    sent = []
+    for system, deliver in ((set_based, set_based.deliver), (reference, reference.deliver_one_by_one)):
+        await deliver(*early)
+        system.statements.clear()
+        await deliver(*then)
+        sent.append(len(system.statements))
+    expected = await state(reference)
+    assert await state(set_based) == expected
+    async with set_based.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM parked_events") == 0
+        assert await conn.fetchval("SELECT count(*) FROM inbox WHERE outcome <> 'applied'") == 0
+    announced = [int(balance) for _, balance in expected["balances announced"]]
+    assert announced == [10, 15, 25, 10, 60, 10]  # a: a1 a2 a3; b: b1 b2; c: c1
+    assert sent[0] * 2 < sent[1], f"statements sent, set-based vs one by one: {sent}"

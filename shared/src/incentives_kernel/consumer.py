@@ -248,14 +248,37 @@ class EventConsumer:
         fresh: Sequence[tuple[Delivery, inbox.InboxKey, ParsedEvent]],
         pending: _Pending,
         marks: list[tuple[inbox.InboxKey, str, str | None]],
+        replayed: bool = False,
     ) -> None:
-        """Run the use cases in order, a run of consecutive `Batchable` events of one kind at once."""
+        """Run the use cases in order, a run of consecutive `Batchable` events of one kind at once.
+
+        Parked events an outcome releases wait in `released` and run together (a run of credits
+        released by many registrations is then one `many` call) just before the next event with
+        the key of one of them, or at the end: only the order of records with the same key counts
+        (Kafka orders nothing across keys), and that is kept.
+        """
+        released: list[tuple[Delivery, inbox.InboxKey, ParsedEvent]] = []
+        released_keys: set[bytes | None] = set()
+
+        async def run_released() -> None:
+            if released:
+                waiting = list(released)
+                released.clear()
+                released_keys.clear()
+                await self._apply_all(conn, waiting, pending, marks, replayed=True)
+
         i = 0
         while i < len(fresh):
+            if fresh[i][0].key in released_keys:
+                await run_released()
             use_case = self._use_cases[fresh[i][2].type]
             if isinstance(use_case, Batchable):
                 j = i + 1
-                while j < len(fresh) and getattr(self._use_cases[fresh[j][2].type], "many", None) is use_case.many:
+                while (
+                    j < len(fresh)
+                    and getattr(self._use_cases[fresh[j][2].type], "many", None) is use_case.many
+                    and fresh[j][0].key not in released_keys
+                ):
                     j += 1
                 outcomes = list(await use_case.many(conn, [e for _, _, e in fresh[i:j]]))
                 if len(outcomes) != j - i:
@@ -263,9 +286,12 @@ class EventConsumer:
             else:
                 j = i + 1
                 outcomes = [await use_case(conn, fresh[i][2])]
+            waiting = len(released)
             for (d, key, event), outcome in zip(fresh[i:j], outcomes, strict=True):
-                await self._record(conn, d, key, event, outcome, pending, marks=marks)
+                await self._record(conn, d, key, event, outcome, pending, replayed, marks=marks, released=released)
+            released_keys.update(d.key for d, _, _ in released[waiting:])
             i = j
+        await run_released()
 
     async def _handle_one(self, conn: Conn, d: Delivery, pending: _Pending) -> None:
         try:
@@ -327,8 +353,13 @@ class EventConsumer:
         pending: _Pending,
         replayed: bool = False,
         marks: list[tuple[inbox.InboxKey, str, str | None]] | None = None,
+        released: list[tuple[Delivery, inbox.InboxKey, ParsedEvent]] | None = None,
     ) -> None:
-        """Record what a use case did with an event (`marks`: inbox outcomes to write later, in one go)."""
+        """Record what a use case did with an event and replay what it releases.
+
+        `marks`: inbox outcomes to write later in one go; `released`: where to leave the released
+        events for the caller to run (else they run here, one by one).
+        """
         self._consecutive_unexpected = 0
         self._attempts.pop((d.topic, d.partition, d.offset), None)
         if outcome.kind != "applied" or replayed:
@@ -341,8 +372,11 @@ class EventConsumer:
         pending.callbacks.extend(outcome.on_commit)
         for awaited in outcome.releases:
             for parked in await parking.take(conn, self.service, awaited):
-                released = parse_event(parked.value, self._types)  # it parsed when it was parked
-                await self._run(conn, Delivery.of_parked(parked), parked.key, released, pending, replayed=True)
+                again = parse_event(parked.value, self._types)  # it parsed when it was parked
+                if released is not None:
+                    released.append((Delivery.of_parked(parked), parked.key, again))
+                else:
+                    await self._run(conn, Delivery.of_parked(parked), parked.key, again, pending, replayed=True)
 
     async def expire_parked(self, grace: timedelta) -> int:
         """Dead-letter events parked for longer than `grace`; returns how many."""
