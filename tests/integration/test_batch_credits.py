@@ -253,12 +253,14 @@ async def test_credits_released_by_a_batch_of_registrations_end_as_one_by_one(pa
         verified(a, f"{p}-a3"),  # must come after a1 and a2
         volunteered(b, f"{p}-b2", 5),  # after b1: b reaches level 1
     ]
-    sent = []
+    sent: list[tuple[int, int]] = []
     for system, deliver in ((set_based, set_based.deliver), (reference, reference.deliver_one_by_one)):
+        system.statements.clear()
         await deliver(*early)
+        parking = len(system.statements)
         system.statements.clear()
         await deliver(*then)
-        sent.append(len(system.statements))
+        sent.append((parking, len(system.statements)))
     expected = await state(reference)
     assert await state(set_based) == expected
     async with set_based.pool.acquire() as conn:
@@ -266,4 +268,6 @@ async def test_credits_released_by_a_batch_of_registrations_end_as_one_by_one(pa
         assert await conn.fetchval("SELECT count(*) FROM inbox WHERE outcome <> 'applied'") == 0
     announced = [int(balance) for _, balance in expected["balances announced"]]
     assert announced == [10, 15, 25, 10, 60, 10]  # a: a1 a2 a3; b: b1 b2; c: c1
-    assert sent[0] * 2 < sent[1], f"statements sent, set-based vs one by one: {sent}"
+    (parking_set, releasing_set), (parking_one, releasing_one) = sent
+    assert parking_set * 2 < parking_one, f"statements sent to park, set-based vs one by one: {sent}"
+    assert releasing_set * 2 < releasing_one, f"statements sent to release, set-based vs one by one: {sent}"

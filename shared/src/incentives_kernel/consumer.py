@@ -54,10 +54,11 @@ REPLAY_HEADER = "x-replayed-from"
 class Outcome:
     """What a use case did with an event, recorded in the inbox (`applied` needs no reason)."""
 
-    kind: str = "applied"  # applied | ignored
+    kind: str = "applied"  # applied | ignored | parked
     reason: str | None = None
     releases: tuple[str, ...] = ()  # keys that parked events may be waiting for (`member:<id>`, ...)
     on_commit: tuple[Callable[[], None], ...] = ()  # e.g. domain metrics: run only once the batch commits
+    awaiting: str | None = None  # parked: what it waits for
 
 
 APPLIED = Outcome()
@@ -70,6 +71,11 @@ def applied(*releases: str, on_commit: tuple[Callable[[], None], ...] = ()) -> O
 
 def ignored(reason: str) -> Outcome:
     return Outcome("ignored", reason)
+
+
+def parked(awaiting: str, reason: str) -> Outcome:
+    """For a `Batchable`'s `many`: this event waits for `awaiting`, as `one` raising `Park` would make it."""
+    return Outcome("parked", reason, awaiting=awaiting)
 
 
 class AnyData(BaseModel):
@@ -287,8 +293,11 @@ class EventConsumer:
                 j = i + 1
                 outcomes = [await use_case(conn, fresh[i][2])]
             waiting = len(released)
-            for (d, key, event), outcome in zip(fresh[i:j], outcomes, strict=True):
-                await self._record(conn, d, key, event, outcome, pending, replayed, marks=marks, released=released)
+            handled = list(zip(fresh[i:j], outcomes, strict=True))
+            await self._park([(d, key, e, o) for (d, key, e), o in handled if o.kind == "parked"], conn, pending, marks)
+            for (d, key, event), outcome in handled:
+                if outcome.kind != "parked":
+                    await self._record(conn, d, key, event, outcome, pending, replayed, marks=marks, released=released)
             released_keys.update(d.key for d, _, _ in released[waiting:])
             i = j
         await run_released()
@@ -360,6 +369,9 @@ class EventConsumer:
         `marks`: inbox outcomes to write later in one go; `released`: where to leave the released
         events for the caller to run (else they run here, one by one).
         """
+        if outcome.kind == "parked":
+            await self._park([(d, key, event, outcome)], conn, pending, marks)
+            return
         self._consecutive_unexpected = 0
         self._attempts.pop((d.topic, d.partition, d.offset), None)
         if outcome.kind != "applied" or replayed:
@@ -377,6 +389,32 @@ class EventConsumer:
                     released.append((Delivery.of_parked(parked), parked.key, again))
                 else:
                     await self._run(conn, Delivery.of_parked(parked), parked.key, again, pending, replayed=True)
+
+    async def _park(
+        self,
+        waiting: Sequence[tuple[Delivery, inbox.InboxKey, ParsedEvent, Outcome]],
+        conn: Conn,
+        pending: _Pending,
+        marks: list[tuple[inbox.InboxKey, str, str | None]] | None,
+    ) -> None:
+        """Park events whose outcome says they wait (a `Batchable` run's), in one round trip."""
+        if not waiting:
+            return
+        await parking.park_many(
+            conn,
+            [
+                parking.ParkedEvent(key, o.awaiting or "", o.reason or "", d.position, d.key, d.value or b"", d.headers)
+                for d, key, _, o in waiting
+            ],
+        )
+        for d, key, event, o in waiting:
+            if marks is not None:
+                marks.append((key, "parked", o.reason))
+            else:
+                await inbox.set_outcome(conn, key, "parked", o.reason)
+            pending.outcomes.append((d.topic, event.type, "parked"))
+        awaited = sorted({o.awaiting or "" for _, _, _, o in waiting})
+        log.info("events parked", count=len(waiting), awaiting=awaited[:20], reason=waiting[0][3].reason)
 
     async def expire_parked(self, grace: timedelta) -> int:
         """Dead-letter events parked for longer than `grace`; returns how many."""

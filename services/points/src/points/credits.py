@@ -5,8 +5,9 @@ decisions read is fetched, and locked in key order, for the whole run first (mem
 already credited, each day's earnings, the levels announced); the decisions are then made in event
 order in Python (`plan`, pure), so per-member order, the daily cap and each level move come out as
 `earn` would make them one event after another; then each kind of row is written with one
-statement. A run that `earn` would refuse or park in part (an unknown or deactivated member) goes
-event by event instead (`OneByOne`): the kernel redoes the batch with `earn`.
+statement. An earning for a member not registered yet is parked, as `earn` would park it; a run
+with an earning `earn` would refuse (a deactivated member) goes event by event instead
+(`OneByOne`): the kernel redoes the batch with `earn`, which dead-letters it with its reason.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from incentives_kernel import members, standing
-from incentives_kernel.consumer import OneByOne, Outcome, applied, ignored
+from incentives_kernel.consumer import OneByOne, Outcome, applied, ignored, parked
 from incentives_kernel.db import Conn
 from incentives_kernel.envelope import ParsedEvent
 
@@ -92,8 +93,33 @@ async def earn_many(conn: Conn, events: Sequence[ParsedEvent], *, deps: Deps) ->
     if not wanted:
         return [ignored(e) for e in earnings if isinstance(e, str)]
     found = await members.get_many(conn, {e.member_id for e in wanted})
-    if any(e.member_id not in found or not found[e.member_id].active for e in wanted):
-        raise OneByOne("an earning for a member not registered or deactivated")
+    if any(e.member_id in found and not found[e.member_id].active for e in wanted):
+        raise OneByOne("an earning for a deactivated member")  # `earn` dead-letters it, with its reason
+    # An earning for a member not registered yet waits for the registration, as `members.require` makes it.
+    outcomes = [
+        parked(members.member_key(e.member_id), f"member {e.member_id} is not registered yet")
+        if isinstance(e, Earning) and e.member_id not in found
+        else None
+        for e in earnings
+    ]
+    known = [i for i, o in enumerate(outcomes) if o is None]
+    done = await _credit(conn, [events[i] for i in known], [earnings[i] for i in known], found, deps)
+    for i, outcome in zip(known, done, strict=True):
+        outcomes[i] = outcome
+    return [o for o in outcomes if o is not None]
+
+
+async def _credit(
+    conn: Conn,
+    events: Sequence[ParsedEvent],
+    earnings: Sequence[Earning | str],
+    found: Mapping[str, members.Member],
+    deps: Deps,
+) -> list[Outcome]:
+    """`earn_many` for events whose members are all registered and active."""
+    wanted = [e for e in earnings if isinstance(e, Earning)]
+    if not wanted:
+        return [ignored(e) for e in earnings if isinstance(e, str)]
     id_pairs = [e.ids for e in wanted]
     recorded = await repo.earnings_recorded(conn, [t for t, _ in id_pairs], [c for _, c in id_pairs])
     capped = deps.policy.rules.capped_kinds
