@@ -111,6 +111,7 @@ async def one_run(n: int, m: int, districts: int) -> dict[str, float | None]:
             while (first := await conn.fetchval("SELECT count(*) FROM points.transfers")) == 0:
                 await asyncio.sleep(0.05)
             t0, start_count = time.perf_counter(), first
+            cpu0 = _cpu_seconds(stack.procs["points"].pid)
             done = first
             last_shown = 0.0
             while done < n:
@@ -120,6 +121,7 @@ async def one_run(n: int, m: int, districts: int) -> dict[str, float | None]:
                     progress("ledger", done, n, t0)
                     last_shown = time.perf_counter()
             took = time.perf_counter() - t0
+            cpu = _cpu_seconds(stack.procs["points"].pid) - cpu0
             print()
         finally:
             await conn.close()
@@ -133,11 +135,20 @@ async def one_run(n: int, m: int, districts: int) -> dict[str, float | None]:
         "raw_drain_msgs_per_s": round(raw),
         "copy_rows_per_s": round(copy),
         "points_peak_rss_mb": rss,
+        # CPU the points process spent per event over the same window: unlike events/s, it hardly
+        # moves when other processes share the cores.
+        "points_cpu_us_per_event": round(cpu / (n - start_count) * 1e6) if start_count < n else None,
     }
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 3) if a and b else None
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _peak_rss_mb(pid: int) -> float | None:

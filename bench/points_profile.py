@@ -4,10 +4,11 @@ Drives the points service's EventConsumer (the same use cases and kernel the ser
 M member.registered records, then N report.verified records in batches of B, on an embedded
 PostgreSQL of its own; no broker, so it isolates the consumer's database path. Counts every
 statement the consumer sends (asyncpg's query logger: an executemany is one) and, with --profile,
-prints the top of a cProfile of the credit batches. Wall-clock rates here are noisy on a shared
-machine; statements per event are not.
+prints the top of a cProfile of the credit batches. With --cold the credits come first (they all
+park) and the registrations after (they release them): a cold start that reads topics in that order.
+Wall-clock rates here are noisy on a shared machine; statements per event are not.
 
-    uv run python bench/points_profile.py [N] [M] [B] [--profile[=tottime]]   # default 5000 2500 500
+    uv run python bench/points_profile.py [N] [M] [B] [--profile[=tottime]] [--cold]   # default 5000 2500 500
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def record(topic: str, offset: int, key: str, event: dict[str, Any]) -> Consumer
     return ConsumerRecord(topic, 0, offset, 0, 0, key.encode(), value, None, len(key), len(value), [])
 
 
-async def run(n: int, m: int, batch: int, profile: str | None) -> None:
+async def run(n: int, m: int, batch: int, profile: str | None, cold: bool) -> None:
     pg = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="points-profile-")) / "pgdata", free_port())
     dsn = pg.start()
     try:
@@ -76,8 +77,9 @@ async def run(n: int, m: int, batch: int, profile: str | None) -> None:
         )
         members = [f"pm-{i}" for i in range(m)]
         regs = [record(topics.MEMBERS, i, mid, member_registered(mid, f"d{i % 50}")) for i, mid in enumerate(members)]
-        for i in range(0, len(regs), batch):
-            await consumer.handle_batch(regs[i : i + batch])
+        if not cold:
+            for i in range(0, len(regs), batch):
+                await consumer.handle_batch(regs[i : i + batch])
         now = datetime.now(UTC).isoformat()
         credits = []
         for i in range(n):
@@ -99,6 +101,9 @@ async def run(n: int, m: int, batch: int, profile: str | None) -> None:
             profiler.enable()
         for i in range(0, n, batch):
             await consumer.handle_batch(credits[i : i + batch])
+        if cold:  # the credits all parked: the registrations release them
+            for i in range(0, len(regs), batch):
+                await consumer.handle_batch(regs[i : i + batch])
         if profiler:
             profiler.disable()
         took = time.perf_counter() - started
@@ -106,7 +111,8 @@ async def run(n: int, m: int, batch: int, profile: str | None) -> None:
             transfers = await conn.fetchval("SELECT count(*) FROM transfers")
         await pool.close()
         total = sum(statements.values())
-        print(f"{n} credits in batches of {batch}: {transfers} transfers, {n / took:,.0f} events/s (noisy)")
+        what = f"{n} credits{' parked, then released by ' + str(m) + ' registrations' if cold else ''}"
+        print(f"{what}, in batches of {batch}: {transfers} transfers, {n / took:,.0f} credits/s (noisy)")
         print(f"statements sent: {total} = {total / n:.2f} per event")
         for query, count in statements.most_common(25):
             print(f"  {count:>7}  {count / n:6.2f}/event  {query}")
@@ -124,4 +130,4 @@ if __name__ == "__main__":
     n, m, b = (args + [5000, 2500, 500][len(args) :])[:3]
     # --profile sorts by cumulative time; --profile=tottime by time spent in the function itself.
     sort = next((f.partition("=")[2] or "cumulative" for f in flags if f.startswith("--profile")), None)
-    asyncio.run(run(n, m, b, sort))
+    asyncio.run(run(n, m, b, sort, "--cold" in flags))
