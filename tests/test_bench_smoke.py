@@ -32,7 +32,13 @@ async def test_thin_flow_harness_runs_and_reports_every_figure() -> None:
 
 async def test_points_ledger_harness_runs_and_reports_every_figure() -> None:
     result = await load("points_ledger").one_run(60, 20, districts=3)
-    assert set(result) == {"events_per_s", "raw_drain_msgs_per_s", "copy_rows_per_s", "points_peak_rss_mb"}
+    assert set(result) == {
+        "events_per_s",
+        "raw_drain_msgs_per_s",
+        "copy_rows_per_s",
+        "points_peak_rss_mb",
+        "points_cpu_us_per_event",
+    }
     assert result["raw_drain_msgs_per_s"] > 0 and result["copy_rows_per_s"] > 0 and result["points_peak_rss_mb"]
 
 
