@@ -22,7 +22,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 from aiokafka.structs import ConsumerRecord
-from incentives_kernel.consumer import EventConsumer
+from incentives_kernel.consumer import Batchable, EventConsumer
 from incentives_kernel.db import load_migrations, make_pool, migrate, migrations_dir
 from incentives_kernel.envelope import encode_event
 from incentives_kernel.events import ALL_TYPES
@@ -271,3 +271,30 @@ async def test_credits_released_by_a_batch_of_registrations_end_as_one_by_one(pa
     (parking_set, releasing_set), (parking_one, releasing_one) = sent
     assert parking_set * 2 < parking_one, f"statements sent to park, set-based vs one by one: {sent}"
     assert releasing_set * 2 < releasing_one, f"statements sent to release, set-based vs one by one: {sent}"
+
+
+async def test_a_run_whose_set_based_call_fails_unexpectedly_is_credited_one_by_one(system: System) -> None:
+    async def broken(conn: Any, events: Any) -> list[Any]:
+        raise RuntimeError("a bug in many only")
+
+    deps = Deps(PointsMetrics(CollectorRegistry()), "Asia/Shanghai")
+    credit = Batchable(partial(usecases.credit, deps=deps), broken)
+    system.consumer = EventConsumer(
+        service="points",
+        pool=lambda: system.pool,
+        metrics=KernelMetrics("points", CollectorRegistry()),
+        health=Health(),
+        use_cases=subscribers.use_cases(deps) | {t: credit for t in CREDIT_TYPES},
+        types=ALL_TYPES,
+        ignore_types=subscribers.IGNORED,
+    )
+    p = uuid.uuid4().hex[:6]
+    m1 = f"{p}-m1"
+    batch = [registered(m1), verified(m1, f"{p}-r1"), verified(m1, f"{p}-r2", "sanitation")]
+    records = [system.record(e) for e in batch]
+    await system.consumer.handle_batch(records)
+    await system.consumer.handle_batch(records)
+    async with system.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT credits FROM member_balances WHERE member_id = $1", m1) == 15
+        assert await conn.fetchval("SELECT count(*) FROM outbox WHERE key = $1", m1.encode()) == 2
+        assert await conn.fetchval("SELECT count(*) FROM inbox WHERE outcome <> 'applied'") == 0

@@ -241,10 +241,16 @@ class EventConsumer:
                 await inbox.set_outcomes(conn, marks)
         except TransientFailure:
             raise
+        except (OneByOne, parking.Park, PermanentError) as exc:
+            log.debug("batch handled record by record", cause=type(exc).__name__)
+            return None
         except Exception as exc:
             if is_transient(exc):
                 raise
-            log.debug("batch handled record by record", cause=type(exc).__name__)
+            # Perhaps a bug in a `many` that `one` does not share: correct, but slow, so it must show.
+            log.warning(
+                "whole-batch attempt failed, batch handled record by record", error=type(exc).__name__, exc_info=exc
+            )
             return None
         return pending
 
