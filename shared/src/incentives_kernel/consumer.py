@@ -10,6 +10,14 @@ For each record, in partition order, inside the batch transaction:
 Dead letters go through the outbox too, so a record is dead-lettered exactly once, atomically with
 its inbox row. The offsets are committed only after the transaction commits; on a transient error
 every partition of the batch is rewound and retried after a capped, jittered backoff.
+
+That per-record path costs a few round trips per record besides the use case's own. So a batch is
+first tried whole, optimistically, in one savepoint: one inbox statement claims every record,
+outbox rows are written in one round trip at the end, and a run of consecutive events whose use
+case is `Batchable` is handed over at once (set-based SQL). Only when every record parses and
+every use case succeeds is that kept; otherwise (a bad record, a refusal, a park, a bug) the
+savepoint is rolled back and the batch is redone record by record as above, so the guarantees are
+the per-record path's.
 """
 
 from __future__ import annotations
@@ -48,10 +56,11 @@ REPLAY_HEADER = "x-replayed-from"
 class Outcome:
     """What a use case did with an event, recorded in the inbox (`applied` needs no reason)."""
 
-    kind: str = "applied"  # applied | ignored
+    kind: str = "applied"  # applied | ignored | parked
     reason: str | None = None
     releases: tuple[str, ...] = ()  # keys that parked events may be waiting for (`member:<id>`, ...)
     on_commit: tuple[Callable[[], None], ...] = ()  # e.g. domain metrics: run only once the batch commits
+    awaiting: str | None = None  # parked: what it waits for
 
 
 APPLIED = Outcome()
@@ -66,6 +75,11 @@ def ignored(reason: str) -> Outcome:
     return Outcome("ignored", reason)
 
 
+def parked(awaiting: str, reason: str) -> Outcome:
+    """For a `Batchable`'s `many`: this event waits for `awaiting`, as `one` raising `Park` would make it."""
+    return Outcome("parked", reason, awaiting=awaiting)
+
+
 class AnyData(BaseModel):
     """The data of a known event type that a service records but does not act on."""
 
@@ -77,6 +91,27 @@ async def not_ours(_conn: Conn, event: ParsedEvent) -> Outcome:
 
 
 UseCase = Callable[[Conn, ParsedEvent], Awaitable[Outcome]]
+BatchUseCase = Callable[[Conn, Sequence[ParsedEvent]], Awaitable[Sequence[Outcome]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Batchable:
+    """A use case that can also take a run of consecutive events at once, with set-based SQL.
+
+    `many` must have the effects of `one` applied to each event in order and return one outcome
+    per event; where `one` would refuse or park any of them, or where it cannot tell cheaply,
+    `many` raises `OneByOne` and the consumer redoes the batch event by event with `one`.
+    """
+
+    one: UseCase
+    many: BatchUseCase
+
+    async def __call__(self, conn: Conn, event: ParsedEvent) -> Outcome:
+        return await self.one(conn, event)
+
+
+class OneByOne(Exception):
+    """Raised by a `Batchable`'s `many` (or the kernel): redo this batch record by record."""
 
 
 class TransientFailure(Exception):
@@ -166,8 +201,13 @@ class EventConsumer:
         started = time.perf_counter()
         try:
             async with self._pool().acquire() as conn, conn.transaction():
-                for record in records:
-                    await self._handle_one(conn, Delivery.of(record), pending)
+                deliveries = [Delivery.of(record) for record in records]
+                fast = await self._handle_whole(conn, deliveries)
+                if fast is not None:
+                    pending = fast
+                else:
+                    for d in deliveries:
+                        await self._handle_one(conn, d, pending)
         except TransientFailure:
             raise
         except Exception as exc:
@@ -176,6 +216,101 @@ class EventConsumer:
             raise
         self._on_commit()
         self._after_commit(records, pending, time.perf_counter() - started)
+
+    async def _handle_whole(self, conn: Conn, deliveries: Sequence[Delivery]) -> _Pending | None:
+        """The whole batch in one savepoint; None (and nothing of it kept) if it must go record by record."""
+        parsed: list[tuple[Delivery, inbox.InboxKey, ParsedEvent]] = []
+        for d in deliveries:
+            if d.replayed:  # an operator's DLQ replay may retry a dead-lettered claim: the per-record path
+                return None
+            try:
+                event = parse_event(d.value, self._types)
+            except InvalidEvent:
+                return None
+            parsed.append((d, inbox.InboxKey(self.service, event.envelope.source, event.envelope.id), event))
+        pending = _Pending()
+        marks: list[tuple[inbox.InboxKey, str, str | None]] = []
+        try:
+            async with conn.transaction():  # one savepoint: giving up leaves nothing of this attempt
+                claimed = await inbox.claim_many(conn, [(key, e.type, d.position) for d, key, e in parsed])
+                fresh = []
+                for d, key, e in parsed:
+                    if key in claimed:
+                        claimed.discard(key)  # the same event twice in one batch: the first one counts
+                        fresh.append((d, key, e))
+                    else:
+                        pending.duplicates.append(d.topic)
+                async with outbox.buffered(conn):
+                    await self._apply_all(conn, fresh, pending, marks)
+                await inbox.set_outcomes(conn, marks)
+        except TransientFailure:
+            raise
+        except (OneByOne, parking.Park, PermanentError) as exc:
+            log.debug("batch handled record by record", cause=type(exc).__name__)
+            return None
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            # Perhaps a bug in a `many` that `one` does not share: correct, but slow, so it must show.
+            log.warning(
+                "whole-batch attempt failed, batch handled record by record", error=type(exc).__name__, exc_info=exc
+            )
+            return None
+        return pending
+
+    async def _apply_all(
+        self,
+        conn: Conn,
+        fresh: Sequence[tuple[Delivery, inbox.InboxKey, ParsedEvent]],
+        pending: _Pending,
+        marks: list[tuple[inbox.InboxKey, str, str | None]],
+        replayed: bool = False,
+    ) -> None:
+        """Run the use cases in order, a run of consecutive `Batchable` events of one kind at once.
+
+        Parked events an outcome releases wait in `released` and run together (a run of credits
+        released by many registrations is then one `many` call) just before the next event with
+        the key of one of them, or at the end: only the order of records with the same key counts
+        (Kafka orders nothing across keys), and that is kept.
+        """
+        released: list[tuple[Delivery, inbox.InboxKey, ParsedEvent]] = []
+        released_keys: set[bytes | None] = set()
+
+        async def run_released() -> None:
+            if released:
+                waiting = list(released)
+                released.clear()
+                released_keys.clear()
+                await self._apply_all(conn, waiting, pending, marks, replayed=True)
+
+        i = 0
+        while i < len(fresh):
+            if fresh[i][0].key in released_keys:
+                await run_released()
+            use_case = self._use_cases[fresh[i][2].type]
+            if isinstance(use_case, Batchable):
+                j = i + 1
+                while (
+                    j < len(fresh)
+                    and getattr(self._use_cases[fresh[j][2].type], "many", None) is use_case.many
+                    and fresh[j][0].key not in released_keys
+                ):
+                    j += 1
+                outcomes = list(await use_case.many(conn, [e for _, _, e in fresh[i:j]]))
+                if len(outcomes) != j - i:
+                    raise OneByOne(f"{len(outcomes)} outcomes for {j - i} events")
+            else:
+                j = i + 1
+                outcomes = [await use_case(conn, fresh[i][2])]
+            waiting = len(released)
+            handled = list(zip(fresh[i:j], outcomes, strict=True))
+            await self._park([(d, key, e, o) for (d, key, e), o in handled if o.kind == "parked"], conn, pending, marks)
+            for (d, key, event), outcome in handled:
+                if outcome.kind != "parked":
+                    await self._record(conn, d, key, event, outcome, pending, replayed, marks=marks, released=released)
+            released_keys.update(d.key for d, _, _ in released[waiting:])
+            i = j
+        await run_released()
 
     async def _handle_one(self, conn: Conn, d: Delivery, pending: _Pending) -> None:
         try:
@@ -210,7 +345,8 @@ class EventConsumer:
             event_id=env.id, event_source=env.source, event_type=env.type, topic=d.topic
         ):
             try:
-                async with conn.transaction():  # a savepoint: a refused event leaves no partial effect
+                # A savepoint: a refused event leaves no partial effect (its outbox rows included).
+                async with conn.transaction(), outbox.buffered(conn):
                     outcome = await self._use_cases[env.type](conn, event)
             except parking.Park as wait:
                 await parking.park(conn, key, wait.awaiting, wait.reason, d.position, d.key, d.value or b"", d.headers)
@@ -226,17 +362,71 @@ class EventConsumer:
                     raise
                 await self._unexpected(conn, d, key, exc, pending)
                 return
-            self._consecutive_unexpected = 0
-            self._attempts.pop((d.topic, d.partition, d.offset), None)
-            if outcome.kind != "applied" or replayed:
+        await self._record(conn, d, key, event, outcome, pending, replayed=replayed)
+
+    async def _record(
+        self,
+        conn: Conn,
+        d: Delivery,
+        key: inbox.InboxKey,
+        event: ParsedEvent,
+        outcome: Outcome,
+        pending: _Pending,
+        replayed: bool = False,
+        marks: list[tuple[inbox.InboxKey, str, str | None]] | None = None,
+        released: list[tuple[Delivery, inbox.InboxKey, ParsedEvent]] | None = None,
+    ) -> None:
+        """Record what a use case did with an event and replay what it releases.
+
+        `marks`: inbox outcomes to write later in one go; `released`: where to leave the released
+        events for the caller to run (else they run here, one by one).
+        """
+        if outcome.kind == "parked":
+            await self._park([(d, key, event, outcome)], conn, pending, marks)
+            return
+        self._consecutive_unexpected = 0
+        self._attempts.pop((d.topic, d.partition, d.offset), None)
+        if outcome.kind != "applied" or replayed:
+            if marks is not None:
+                marks.append((key, outcome.kind, outcome.reason))
+            else:
                 await inbox.set_outcome(conn, key, outcome.kind, outcome.reason)
-            pending.outcomes.append((d.topic, env.type, outcome.kind))
-            pending.times[d.topic] = env.time.timestamp()
-            pending.callbacks.extend(outcome.on_commit)
+        pending.outcomes.append((d.topic, event.type, outcome.kind))
+        pending.times[d.topic] = event.envelope.time.timestamp()
+        pending.callbacks.extend(outcome.on_commit)
         for awaited in outcome.releases:
             for parked in await parking.take(conn, self.service, awaited):
-                released = parse_event(parked.value, self._types)  # it parsed when it was parked
-                await self._run(conn, Delivery.of_parked(parked), parked.key, released, pending, replayed=True)
+                again = parse_event(parked.value, self._types)  # it parsed when it was parked
+                if released is not None:
+                    released.append((Delivery.of_parked(parked), parked.key, again))
+                else:
+                    await self._run(conn, Delivery.of_parked(parked), parked.key, again, pending, replayed=True)
+
+    async def _park(
+        self,
+        waiting: Sequence[tuple[Delivery, inbox.InboxKey, ParsedEvent, Outcome]],
+        conn: Conn,
+        pending: _Pending,
+        marks: list[tuple[inbox.InboxKey, str, str | None]] | None,
+    ) -> None:
+        """Park events whose outcome says they wait (a `Batchable` run's), in one round trip."""
+        if not waiting:
+            return
+        await parking.park_many(
+            conn,
+            [
+                parking.ParkedEvent(key, o.awaiting or "", o.reason or "", d.position, d.key, d.value or b"", d.headers)
+                for d, key, _, o in waiting
+            ],
+        )
+        for d, key, event, o in waiting:
+            if marks is not None:
+                marks.append((key, "parked", o.reason))
+            else:
+                await inbox.set_outcome(conn, key, "parked", o.reason)
+            pending.outcomes.append((d.topic, event.type, "parked"))
+        awaited = sorted({o.awaiting or "" for _, _, _, o in waiting})
+        log.info("events parked", count=len(waiting), awaiting=awaited[:20], reason=waiting[0][3].reason)
 
     async def expire_parked(self, grace: timedelta) -> int:
         """Dead-letter events parked for longer than `grace`; returns how many."""

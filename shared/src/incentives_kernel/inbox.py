@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .db import Conn
@@ -58,3 +59,36 @@ async def set_outcome(conn: Conn, key: InboxKey, outcome: str, reason: str | Non
         outcome,
         reason,
     )
+
+
+async def claim_many(conn: Conn, claims: Sequence[tuple[InboxKey, str | None, Position]]) -> set[InboxKey]:
+    """Record many events as handled with one statement; returns the keys newly claimed.
+
+    Equivalent to `claim` (without `retry_dead`) for each in order: a key already in the inbox, or
+    repeated earlier in `claims`, is not returned. Runs inside the caller's transaction.
+    """
+    if not claims:
+        return set()
+    rows = await conn.fetch(
+        """INSERT INTO inbox (consumer, source, event_id, event_type, topic, kafka_partition, kafka_offset)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::bigint[])
+           ON CONFLICT (consumer, source, event_id) DO NOTHING
+           RETURNING consumer, source, event_id""",
+        [k.consumer for k, _, _ in claims],
+        [k.source for k, _, _ in claims],
+        [k.event_id for k, _, _ in claims],
+        [t for _, t, _ in claims],
+        [p.topic for _, _, p in claims],
+        [p.partition for _, _, p in claims],
+        [p.offset for _, _, p in claims],
+    )
+    return {InboxKey(r["consumer"], r["source"], r["event_id"]) for r in rows}
+
+
+async def set_outcomes(conn: Conn, outcomes: Sequence[tuple[InboxKey, str, str | None]]) -> None:
+    """`set_outcome` for many keys in one round trip."""
+    if outcomes:
+        await conn.executemany(
+            "UPDATE inbox SET outcome = $4, reason = $5 WHERE consumer = $1 AND source = $2 AND event_id = $3",
+            [(k.consumer, k.source, k.event_id, outcome, reason) for k, outcome, reason in outcomes],
+        )

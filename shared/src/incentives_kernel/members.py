@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from . import pii
@@ -37,6 +38,14 @@ async def require(conn: Conn, member_id: str) -> Member:
 async def get(conn: Conn, member_id: str) -> Member | None:
     row = await conn.fetchrow("SELECT member_id, district, locale, active FROM members WHERE member_id = $1", member_id)
     return Member(**dict(row)) if row else None
+
+
+async def get_many(conn: Conn, member_ids: Collection[str]) -> dict[str, Member]:
+    """The registered ones of these members, by id (`get` for a batch, in one round trip)."""
+    rows = await conn.fetch(
+        "SELECT member_id, district, locale, active FROM members WHERE member_id = ANY($1::text[])", list(member_ids)
+    )
+    return {r["member_id"]: Member(**dict(r)) for r in rows}
 
 
 async def upsert_member(conn: Conn, event: ParsedEvent) -> Outcome:

@@ -17,7 +17,9 @@ import contextlib
 import hashlib
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import asyncpg
@@ -45,15 +47,46 @@ async def enqueue(
         value = encode_event(value)
     if isinstance(key, str):
         key = key.encode()
-    await conn.execute(
-        """INSERT INTO outbox (event_id, topic, key, value, headers)
-           VALUES ($1, $2, $3, $4, $5) ON CONFLICT (topic, event_id) DO NOTHING""",
-        event_id,
-        topic,
-        key,
-        value,
-        [encode_header(k, v) for k, v in headers],
-    )
+    row = (event_id, topic, key, value, [encode_header(k, v) for k, v in headers])
+    buffer = _buffer.get()
+    if buffer is not None and buffer.conn is conn:
+        buffer.rows.append(row)
+        return
+    await conn.execute(_INSERT, *row)
+
+
+_INSERT = """INSERT INTO outbox (event_id, topic, key, value, headers)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (topic, event_id) DO NOTHING"""
+
+
+@dataclass
+class _Buffer:
+    conn: Conn
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+_buffer: ContextVar[_Buffer | None] = ContextVar("outbox_buffer", default=None)
+
+
+@contextlib.asynccontextmanager
+async def buffered(conn: Conn) -> AsyncIterator[None]:
+    """Hold this task's enqueues on `conn` and write them in one round trip when the block ends.
+
+    Rows keep their order (the relay publishes in id order). If the block raises, nothing is
+    written: use it inside the savepoint or transaction whose rollback must discard them too.
+    Nested in another block on the same connection, its rows join the outer block's, in order.
+    """
+    outer = _buffer.get()
+    buffer = _Buffer(conn)
+    token = _buffer.set(buffer)
+    try:
+        yield
+    finally:
+        _buffer.reset(token)
+    if outer is not None and outer.conn is conn:
+        outer.rows.extend(buffer.rows)
+    elif buffer.rows:
+        await conn.executemany(_INSERT, buffer.rows)
 
 
 def encode_header(key: str, value: bytes) -> list[str]:

@@ -9,6 +9,7 @@ dead-lettered with its reason by a sweep.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -39,6 +40,13 @@ class ParkedEvent:
     headers: tuple[tuple[str, bytes], ...] = ()
 
 
+_PARK = """INSERT INTO parked_events (consumer, source, event_id, awaiting, reason, topic, kafka_partition,
+                                      kafka_offset, key, value, headers)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+           ON CONFLICT (consumer, source, event_id) DO UPDATE SET awaiting = EXCLUDED.awaiting,
+               reason = EXCLUDED.reason"""
+
+
 async def park(
     conn: Conn,
     key: InboxKey,
@@ -49,23 +57,29 @@ async def park(
     value: bytes,
     headers: tuple[tuple[str, bytes], ...] = (),
 ) -> None:
-    await conn.execute(
-        """INSERT INTO parked_events (consumer, source, event_id, awaiting, reason, topic, kafka_partition,
-                                      kafka_offset, key, value, headers)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-           ON CONFLICT (consumer, source, event_id) DO UPDATE SET awaiting = EXCLUDED.awaiting,
-               reason = EXCLUDED.reason""",
-        key.consumer,
-        key.source,
-        key.event_id,
-        awaiting,
-        reason,
-        pos.topic,
-        pos.partition,
-        pos.offset,
-        record_key,
-        value,
-        [encode_header(k, v) for k, v in headers],
+    await park_many(conn, [ParkedEvent(key, awaiting, reason, pos, record_key, value, headers)])
+
+
+async def park_many(conn: Conn, events: Sequence[ParkedEvent]) -> None:
+    """Keep these events until what each awaits is released (one round trip)."""
+    await conn.executemany(
+        _PARK,
+        [
+            (
+                e.key.consumer,
+                e.key.source,
+                e.key.event_id,
+                e.awaiting,
+                e.reason,
+                e.position.topic,
+                e.position.partition,
+                e.position.offset,
+                e.record_key,
+                e.value,
+                [encode_header(k, v) for k, v in e.headers],
+            )
+            for e in events
+        ],
     )
 
 

@@ -60,6 +60,14 @@ async def refresh(
     if level == before:
         return False
     await repo.set_level(conn, member_id, level, earned)
+    await announce_move(conn, member_id, before, level, earned, cause=cause, cause_id=cause_id)
+    return True
+
+
+async def announce_move(
+    conn: Conn, member_id: str, before: int, level: int, earned: int, *, cause: str, cause_id: str
+) -> None:
+    """Publish member.level_changed; its id derives from what moved it, so a redo announces it once."""
     now = datetime.now(UTC)
     event_id = derived_event_id("member.level_changed", member_id, cause_id, str(level))
     await outbox.emit(
@@ -75,7 +83,6 @@ async def refresh(
             member_id=member_id, from_level=before, to_level=level, earned_365d=earned, cause=cause, occurred_at=now
         ),
     )
-    return True
 
 
 async def sweep_aging(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -321,3 +322,151 @@ async def mark_refunded(conn: Conn, hold_id: str, reason: str, refund_transfer_i
 
 async def get_transfer(conn: Conn, transfer_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM transfers WHERE transfer_id = $1", transfer_id)
+
+
+# ------------------------------------------------------------------ set-based: a run of credits at once
+# Rows are locked in key order, so two transactions touching the same members cannot deadlock on them.
+
+
+async def earnings_recorded(conn: Conn, transfer_ids: Sequence[str], cut_ids: Sequence[str]) -> set[str]:
+    """Of these transfer and cap-cut ids, those already recorded (`earning_recorded` for many)."""
+    rows = await conn.fetch(
+        """SELECT transfer_id AS id FROM transfers WHERE transfer_id = ANY($1::text[])
+           UNION ALL SELECT cut_id FROM cap_cuts WHERE cut_id = ANY($2::text[])""",
+        transfer_ids,
+        cut_ids,
+    )
+    return {r["id"] for r in rows}
+
+
+async def lock_earned_on(conn: Conn, pairs: Sequence[tuple[str, date]]) -> dict[tuple[str, date], int]:
+    """`earned_on` for many (member, day) pairs: the points earned so far, each row locked."""
+    ordered = sorted(set(pairs))
+    members, days = [m for m, _ in ordered], [d for _, d in ordered]
+    await conn.execute(
+        """INSERT INTO daily_earnings (member_id, day) SELECT * FROM unnest($1::text[], $2::date[])
+           ON CONFLICT DO NOTHING""",
+        members,
+        days,
+    )
+    rows = await conn.fetch(
+        """SELECT d.member_id, d.day, d.earned FROM daily_earnings d
+           JOIN unnest($1::text[], $2::date[]) AS u(member_id, day) USING (member_id, day)
+           ORDER BY d.member_id, d.day FOR UPDATE OF d""",
+        members,
+        days,
+    )
+    return {(r["member_id"], r["day"]): int(r["earned"]) for r in rows}
+
+
+async def insert_transfers(conn: Conn, ts: Sequence[NewTransfer]) -> int:
+    """Append transfers in order (`insert_transfer` for many); returns how many were new."""
+    status = await conn.execute(
+        """INSERT INTO transfers (transfer_id, debit_account, credit_account, amount, kind, member_id,
+                                  rule_version, reason, source, source_event_id, occurred_at, ref, reverses)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],
+                                $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::text[],
+                                $13::text[])
+           ON CONFLICT (transfer_id) DO NOTHING""",
+        [t.transfer_id for t in ts],
+        [t.debit_account for t in ts],
+        [t.credit_account for t in ts],
+        [t.amount for t in ts],
+        [t.kind for t in ts],
+        [t.member_id for t in ts],
+        [t.rule_version for t in ts],
+        [t.reason for t in ts],
+        [t.source for t in ts],
+        [t.source_event_id for t in ts],
+        [t.occurred_at for t in ts],
+        [t.ref for t in ts],
+        [t.reverses for t in ts],
+    )
+    return int(status.split()[-1])
+
+
+async def credit_members(conn: Conn, credits: dict[str, int]) -> dict[str, Balance]:
+    """`apply_to_member` (credits) for many members at once; the balances after."""
+    ordered = sorted(credits)
+    rows = await conn.fetch(
+        """INSERT INTO member_balances (member_id, credits, debits)
+           SELECT member_id, credit, 0 FROM unnest($1::text[], $2::bigint[]) AS u(member_id, credit)
+           ON CONFLICT (member_id) DO UPDATE SET credits = member_balances.credits + EXCLUDED.credits,
+               updated_at = now()
+           RETURNING member_id, credits, debits, held""",
+        ordered,
+        [credits[m] for m in ordered],
+    )
+    return {r["member_id"]: Balance(r["credits"], r["debits"], r["held"]) for r in rows}
+
+
+async def add_earned_many(conn: Conn, amounts: dict[tuple[str, date], int]) -> None:
+    """`add_earned` for many (member, day) rows, locked before by `lock_earned_on`."""
+    ordered = sorted(amounts)
+    await conn.execute(
+        """UPDATE daily_earnings d SET earned = d.earned + u.amount
+           FROM unnest($1::text[], $2::date[], $3::int[]) AS u(member_id, day, amount)
+           WHERE d.member_id = u.member_id AND d.day = u.day""",
+        [m for m, _ in ordered],
+        [d for _, d in ordered],
+        [amounts[k] for k in ordered],
+    )
+
+
+async def add_earned_points_many(
+    conn: Conn, by_day: dict[tuple[str, date], int], by_period: dict[tuple[str, date, str], tuple[str, int]]
+) -> None:
+    """`add_earned_points` for many: per (member, day), and per (period, start, member) -> (district, delta)."""
+    days = sorted(by_day)
+    await conn.execute(
+        """INSERT INTO earned_by_day (member_id, day, earned)
+           SELECT * FROM unnest($1::text[], $2::date[], $3::int[])
+           ON CONFLICT (member_id, day) DO UPDATE SET earned = earned_by_day.earned + EXCLUDED.earned""",
+        [m for m, _ in days],
+        [d for _, d in days],
+        [by_day[k] for k in days],
+    )
+    periods = sorted(by_period)
+    await conn.execute(
+        """INSERT INTO period_totals (period, period_start, member_id, district, earned)
+           SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::int[])
+           ON CONFLICT (period, period_start, member_id)
+           DO UPDATE SET earned = period_totals.earned + EXCLUDED.earned""",
+        [p for p, _, _ in periods],
+        [s for _, s, _ in periods],
+        [m for _, _, m in periods],
+        [by_period[k][0] for k in periods],
+        [by_period[k][1] for k in periods],
+    )
+
+
+async def earned_in_window_many(conn: Conn, member_ids: Sequence[str], first_day: date) -> dict[str, int]:
+    rows = await conn.fetch(
+        """SELECT member_id, sum(earned) AS earned FROM earned_by_day
+           WHERE member_id = ANY($1::text[]) AND day >= $2 GROUP BY member_id""",
+        member_ids,
+        first_day,
+    )
+    return {m: 0 for m in member_ids} | {r["member_id"]: int(r["earned"]) for r in rows}
+
+
+async def lock_announced_levels(conn: Conn, member_ids: Sequence[str]) -> dict[str, int]:
+    """`announced_level` for many members, each row locked."""
+    ordered = sorted(set(member_ids))
+    await conn.execute(
+        "INSERT INTO member_levels (member_id) SELECT * FROM unnest($1::text[]) ON CONFLICT DO NOTHING", ordered
+    )
+    rows = await conn.fetch(
+        "SELECT member_id, level FROM member_levels WHERE member_id = ANY($1::text[]) ORDER BY member_id FOR UPDATE",
+        ordered,
+    )
+    return {r["member_id"]: int(r["level"]) for r in rows}
+
+
+async def set_levels(conn: Conn, levels: dict[str, tuple[int, int]]) -> None:
+    """`set_level` for many: member -> (level, earned_365d)."""
+    if levels:
+        await conn.executemany(
+            "UPDATE member_levels SET level = $2, earned_365d = $3, updated_at = now() WHERE member_id = $1",
+            [(m, level, earned) for m, (level, earned) in sorted(levels.items())],
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 
 from incentives_kernel import members, topics
-from incentives_kernel.consumer import UseCase
+from incentives_kernel.consumer import Batchable, UseCase
 from incentives_kernel.events import (
     ALL_TYPES,
     HoldReply,
@@ -17,7 +17,7 @@ from incentives_kernel.events import (
 )
 from incentives_kernel.runtime import ServiceRuntime
 
-from . import holds, levels, policy, usecases
+from . import credits, holds, levels, policy, usecases
 from .metrics import PointsMetrics
 from .settings import PointsSettings
 
@@ -26,11 +26,13 @@ IGNORED = ["report.lifecycle_changed", "report.overdue"]
 
 def use_cases(deps: usecases.Deps) -> dict[str, UseCase]:
     """What points does with each event and command type (the tests drive the same table)."""
+    # One Batchable for the three: a run of them in a batch, in any mix, is credited at once.
+    credit = Batchable(partial(usecases.credit, deps=deps), partial(credits.earn_many, deps=deps))
     return {
         **members.USE_CASES,
-        "report.verified": partial(usecases.credit_report, deps=deps),
-        "report.rating_recorded": partial(usecases.credit_rating, deps=deps),
-        "volunteer.attendance_confirmed": partial(usecases.credit_volunteering, deps=deps),
+        "report.verified": credit,
+        "report.rating_recorded": credit,
+        "volunteer.attendance_confirmed": credit,
         "report.verification_reversed": partial(usecases.reverse_report, deps=deps),
         "volunteer.attendance_revoked": partial(usecases.reverse_volunteering, deps=deps),
         "points.place_hold": partial(holds.place_hold, deps=deps),

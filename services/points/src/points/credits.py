@@ -1,0 +1,215 @@
+"""Crediting a run of earning events at once: `usecases.earn`'s decisions, one statement per kind of row.
+
+The consumer hands over consecutive verified reports, ratings and volunteering of a batch. What the
+decisions read is fetched, and locked in key order, for the whole run first (members, what was
+already credited, each day's earnings, the levels announced); the decisions are then made in event
+order in Python (`plan`, pure), so per-member order, the daily cap and each level move come out as
+`earn` would make them one event after another; then each kind of row is written with one
+statement. An earning for a member not registered yet is parked, as `earn` would park it; a run
+with an earning `earn` would refuse (a deactivated member) goes event by event instead
+(`OneByOne`): the kernel redoes the batch with `earn`, which dead-letters it with its reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from incentives_kernel import members, standing
+from incentives_kernel.consumer import OneByOne, Outcome, applied, ignored, parked
+from incentives_kernel.db import Conn
+from incentives_kernel.envelope import ParsedEvent
+
+from . import levels, policy
+from . import repository as repo
+from .ledger import Balance
+from .usecases import Deps, Earning, announce_credit, count_earning, earning_of, new_transfer, record_cap_cut
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """An event of the run that earns nothing, and why."""
+
+    event: ParsedEvent
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """An event of the run with its daily-cap decision on its business day."""
+
+    event: ParsedEvent
+    earning: Earning
+    day: date
+    decision: policy.CapDecision
+
+    @property
+    def member_id(self) -> str:
+        return self.earning.member_id
+
+    @property
+    def credited(self) -> int:
+        return self.decision.credited
+
+
+Step = Skip | Decided
+
+
+def plan(
+    events: Sequence[ParsedEvent],
+    earnings: Sequence[Earning | str],
+    recorded: set[str],
+    earned_today: Mapping[tuple[str, date], int],
+    deps: Deps,
+) -> list[Step]:
+    """Each event's decision, in order, as `earn` would take them one after another (pure)."""
+    running = dict(earned_today)
+    seen = set(recorded)
+    steps: list[Step] = []
+    for event, earning in zip(events, earnings, strict=True):
+        if isinstance(earning, str):
+            steps.append(Skip(event, earning))
+            continue
+        transfer_id, cut_id = earning.ids
+        if transfer_id in seen or cut_id in seen:
+            steps.append(Skip(event, "already credited"))
+            continue
+        seen.update((transfer_id, cut_id))
+        day = standing.business_day(event.envelope.time, deps.timezone)
+        capped = earning.kind in deps.policy.rules.capped_kinds
+        key = (earning.member_id, day)
+        decision = deps.policy.apply_daily_cap(earning.kind, earning.amount, running.get(key, 0) if capped else 0)
+        if capped:
+            running[key] = running.get(key, 0) + decision.credited
+        steps.append(Decided(event, earning, day, decision))
+    return steps
+
+
+async def earn_many(conn: Conn, events: Sequence[ParsedEvent], *, deps: Deps) -> list[Outcome]:
+    """`usecases.credit` for each event, in order, with a handful of statements for the whole run."""
+    earnings = [earning_of(event, deps) for event in events]
+    wanted = [e for e in earnings if isinstance(e, Earning)]
+    if not wanted:
+        return [ignored(e) for e in earnings if isinstance(e, str)]
+    found = await members.get_many(conn, {e.member_id for e in wanted})
+    if any(e.member_id in found and not found[e.member_id].active for e in wanted):
+        raise OneByOne("an earning for a deactivated member")  # `earn` dead-letters it, with its reason
+    # An earning for a member not registered yet waits for the registration, as `members.require` makes it.
+    outcomes = [
+        parked(members.member_key(e.member_id), f"member {e.member_id} is not registered yet")
+        if isinstance(e, Earning) and e.member_id not in found
+        else None
+        for e in earnings
+    ]
+    known = [i for i, o in enumerate(outcomes) if o is None]
+    done = await _credit(conn, [events[i] for i in known], [earnings[i] for i in known], found, deps)
+    for i, outcome in zip(known, done, strict=True):
+        outcomes[i] = outcome
+    return [o for o in outcomes if o is not None]
+
+
+async def _credit(
+    conn: Conn,
+    events: Sequence[ParsedEvent],
+    earnings: Sequence[Earning | str],
+    found: Mapping[str, members.Member],
+    deps: Deps,
+) -> list[Outcome]:
+    """`earn_many` for events whose members are all registered and active."""
+    wanted = [e for e in earnings if isinstance(e, Earning)]
+    if not wanted:
+        return [ignored(e) for e in earnings if isinstance(e, str)]
+    id_pairs = [e.ids for e in wanted]
+    recorded = await repo.earnings_recorded(conn, [t for t, _ in id_pairs], [c for _, c in id_pairs])
+    capped = deps.policy.rules.capped_kinds
+    pairs = [
+        (e.member_id, standing.business_day(event.envelope.time, deps.timezone))
+        for event, e in zip(events, earnings, strict=True)
+        if isinstance(e, Earning) and e.kind in capped and not recorded.intersection(e.ids)
+    ]
+    earned_today = await repo.lock_earned_on(conn, pairs) if pairs else {}
+    steps = plan(events, earnings, recorded, earned_today, deps)
+
+    credited = [s for s in steps if isinstance(s, Decided) and s.credited]
+    per_member: dict[str, int] = {}
+    for s in credited:
+        per_member[s.member_id] = per_member.get(s.member_id, 0) + s.credited
+    balances: dict[str, Balance] = {}
+    window: dict[str, int] = {}
+    announced: dict[str, int] = {}
+    first_day = date.min
+    if credited:
+        await repo.insert_transfers(
+            conn,
+            [new_transfer(s.event, s.earning, found[s.member_id].district, s.credited, deps) for s in credited],
+        )
+        balances = await repo.credit_members(conn, per_member)
+        daily: dict[tuple[str, date], int] = {}
+        for s in credited:
+            if s.earning.kind in capped:
+                daily[(s.member_id, s.day)] = daily.get((s.member_id, s.day), 0) + s.credited
+        if daily:
+            await repo.add_earned_many(conn, daily)
+        window, announced, first_day = await _count_earned(conn, credited, found, deps)
+
+    # Walk the run in order: balances and 365-day figures after each credit are the totals after the
+    # run less what later credits of the same member added.
+    later_credit = dict(per_member)
+    later_window = {m: 0 for m in window}
+    for s in credited:
+        if s.earning.kind in standing.LEVEL_KINDS and s.day >= first_day:
+            later_window[s.member_id] += s.credited
+    moved: dict[str, tuple[int, int]] = {}
+    outcomes: list[Outcome] = []
+    for step in steps:
+        if isinstance(step, Skip):
+            outcomes.append(ignored(step.why))
+            continue
+        s = step
+        member_id = s.member_id
+        if s.credited:
+            later_credit[member_id] -= s.credited
+            if s.earning.kind in standing.LEVEL_KINDS:
+                if s.day >= first_day:
+                    later_window[member_id] -= s.credited
+                earned = window[member_id] - later_window[member_id]
+                level = deps.policy.star_level(earned)
+                if level != announced[member_id]:
+                    transfer_id = s.earning.ids[0]
+                    await levels.announce_move(
+                        conn, member_id, announced[member_id], level, earned, cause="earned", cause_id=transfer_id
+                    )
+                    announced[member_id], moved[member_id] = level, (level, earned)
+            available = balances[member_id].available - later_credit[member_id]
+            await announce_credit(conn, s.event, s.earning, s.credited, available, s.day, deps)
+        if s.decision.cut:
+            await record_cap_cut(conn, s.event, s.earning, s.decision, s.day, deps)
+        outcomes.append(applied(on_commit=(count_earning(s.earning.kind, s.decision, deps),)))
+    await repo.set_levels(conn, moved)
+    return outcomes
+
+
+async def _count_earned(
+    conn: Conn, credited: Sequence[Decided], found: Mapping[str, members.Member], deps: Deps
+) -> tuple[dict[str, int], dict[str, int], date]:
+    """Add the run's earned points to the per-day and per-period totals; then each member's
+    trailing-365-day figure after the run, the level last announced (locked), and the window's first day."""
+    by_day: dict[tuple[str, date], int] = {}
+    by_period: dict[tuple[str, date, str], tuple[str, int]] = {}
+    for s in credited:
+        if s.earning.kind not in standing.LEVEL_KINDS:
+            continue
+        member_id = s.member_id
+        by_day[(member_id, s.day)] = by_day.get((member_id, s.day), 0) + s.credited
+        for period, start in policy.period_starts(s.day).items():
+            district, total = by_period.get((period, start, member_id), (found[member_id].district, 0))
+            by_period[(period, start, member_id)] = (district, total + s.credited)
+    if not by_day:
+        return {}, {}, date.min
+    await repo.add_earned_points_many(conn, by_day, by_period)
+    member_ids = sorted({m for m, _ in by_day})
+    first_day = standing.window_start(levels.today(deps.timezone))
+    window = await repo.earned_in_window_many(conn, member_ids, first_day)
+    announced = await repo.lock_announced_levels(conn, member_ids)
+    return window, announced, first_day
