@@ -27,6 +27,7 @@ from incentives_kernel.db import load_migrations, make_pool, migrate, migrations
 from incentives_kernel.envelope import encode_event
 from incentives_kernel.events import ALL_TYPES
 from incentives_kernel.health import Health
+from incentives_kernel.intake import Intake, SourcePolicy
 from incentives_kernel.metrics import KernelMetrics
 from points import subscribers, usecases
 from points.metrics import PointsMetrics
@@ -298,3 +299,31 @@ async def test_a_run_whose_set_based_call_fails_unexpectedly_is_credited_one_by_
         assert await conn.fetchval("SELECT credits FROM member_balances WHERE member_id = $1", m1) == 15
         assert await conn.fetchval("SELECT count(*) FROM outbox WHERE key = $1", m1.encode()) == 2
         assert await conn.fetchval("SELECT count(*) FROM inbox WHERE outcome <> 'applied'") == 0
+
+
+async def test_a_source_the_allow_list_refuses_is_dead_lettered_even_in_a_batch_that_would_go_whole(
+    system: System,
+) -> None:
+    """The whole-batch path parses records itself: it must apply the same intake check."""
+    policy = SourcePolicy.from_mapping({"topics": {"batch.v1": {"*": ["/test"]}}})
+    guarded = EventConsumer(
+        service="points",
+        pool=lambda: system.pool,
+        metrics=KernelMetrics("points", CollectorRegistry()),
+        health=Health(),
+        use_cases=system.consumer._use_cases,
+        types=ALL_TYPES,
+        ignore_types=subscribers.IGNORED,
+        intake=Intake(policy),
+    )
+    p = uuid.uuid4().hex[:6]
+    m = f"{p}-m"
+    await system.deliver(registered(m))
+    forged = {**verified(m, f"{p}-forged"), "source": "/somebody/else"}
+    batch = [system.record(e) for e in (verified(m, f"{p}-r1"), forged, verified(m, f"{p}-r2"))]
+    await guarded.handle_batch(batch)
+    async with system.pool.acquire() as conn:
+        reports = await conn.fetch("SELECT source_event_id FROM transfers WHERE member_id = $1 ORDER BY seq", m)
+        refused = await conn.fetchval("SELECT count(*) FROM inbox WHERE reason = 'source_not_allowed'")
+    assert len(reports) == 2  # the two genuine credits, not the forged one
+    assert refused >= 1

@@ -224,8 +224,8 @@ class EventConsumer:
             if d.replayed:  # an operator's DLQ replay may retry a dead-lettered claim: the per-record path
                 return None
             try:
-                event = parse_event(d.value, self._types)
-            except InvalidEvent:
+                event = self._admit(d)
+            except InvalidEvent:  # bad bytes or a refused source: the per-record path dead-letters it
                 return None
             parsed.append((d, inbox.InboxKey(self.service, event.envelope.source, event.envelope.id), event))
         pending = _Pending()
@@ -312,11 +312,16 @@ class EventConsumer:
             i = j
         await run_released()
 
+    def _admit(self, d: Delivery) -> ParsedEvent:
+        """Parse a record and check who may send it (intake.py); both paths go through here."""
+        event = parse_event(d.value, self._types)
+        if self._intake is not None:
+            self._intake.check(d.topic, event, d.value or b"", d.headers, replayed=d.replayed)
+        return event
+
     async def _handle_one(self, conn: Conn, d: Delivery, pending: _Pending) -> None:
         try:
-            event = parse_event(d.value, self._types)
-            if self._intake is not None:
-                self._intake.check(d.topic, event, d.value or b"", d.headers, replayed=d.replayed)
+            event = self._admit(d)
         except InvalidEvent as exc:
             key = inbox.InboxKey(self.service, f"kafka:{d.topic}", f"{d.partition}/{d.offset}")
             if await inbox.claim(conn, key, None, d.position):
