@@ -23,6 +23,7 @@ the per-record path's.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import random
 import time
@@ -50,6 +51,13 @@ from .topics import dlq_topic
 log = structlog.get_logger(__name__)
 
 REPLAY_HEADER = "x-replayed-from"
+# Under the relay producer's 1 MiB request limit with room for the headers: larger records are
+# dead-lettered without their value (too_large ones can never be replayed as they are anyway).
+DLQ_MAX_VALUE_BYTES = 900 * 1024
+
+
+def _sha256(value: bytes) -> str:
+    return hashlib.sha256(value).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -477,8 +485,16 @@ class EventConsumer:
         pending: _Pending,
     ) -> None:
         await inbox.set_outcome(conn, key, "dead_lettered", reason)
+        value = d.value if d.value is not None else b""
+        kept: list[tuple[str, bytes]] = []
+        if len(value) > DLQ_MAX_VALUE_BYTES:
+            # A dead letter as large as the record could never be published (the producer's request
+            # limit), and would block every outbox row behind it: keep its size and digest instead.
+            kept = [("original.size", str(len(value)).encode()), ("original.sha256", _sha256(value).encode())]
+            value = b""
         headers = [
             *d.headers,
+            *kept,
             ("error.class", error_class.encode()),
             ("error.reason", reason.encode()),
             ("error.message", message[:1000].encode()),
@@ -492,7 +508,7 @@ class EventConsumer:
             conn,
             topic=dlq_topic(d.topic),
             key=d.key,
-            value=d.value if d.value is not None else b"",
+            value=value,
             event_id=derived_event_id("dlq", self.service, d.topic, str(d.partition), str(d.offset)),
             headers=headers,
         )
