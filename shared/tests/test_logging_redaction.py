@@ -153,3 +153,19 @@ def test_configured_logging_redacts_stdlib_and_structlog(capsys) -> None:
     assert first["event"] == "rider 138****5678 registered"
     assert first["member_id"] == "m-1"
     assert second["event"] == "id 110101********1234 seen"
+
+
+def test_hex_identifiers_with_eleven_digits_in_a_row_are_not_personal() -> None:
+    """UUIDs and digests often hold a phone-shaped run of digits; refusing them dropped real events."""
+    from incentives_kernel.logging import holds_personal_number
+
+    for genuine in ("4f13912345678ab0c", "e13812345678", "9c2d-13912345678d", "bench-r-13912345678x"):
+        assert not holds_personal_number(genuine), genuine
+    for personal in (
+        "13912345678",
+        "m-13912345678",
+        "/district/13912345678/app",
+        "+8613912345678",
+        "x_11010519491231002X",
+    ):
+        assert holds_personal_number(personal), personal

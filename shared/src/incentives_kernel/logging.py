@@ -23,6 +23,16 @@ _MOBILE = re.compile(r"(?:(?<=86)|(?<!\d))(1[3-9]\d)\d{4}(\d{4})(?!\d)")
 _RESIDENT_ID = re.compile(r"(?<![0-9A-Za-z])(\d{6})\d{8}(\d{3}[0-9Xx])(?![0-9A-Za-z])")
 
 
+# In identifiers a number counts only as a token of its own (no letter or digit either side): hex ids
+# (UUIDs, digests) often hold 11 digits in a row, and refusing those would drop genuine events.
+_MOBILE_TOKEN = re.compile(r"(?<![0-9A-Za-z])(?:\+?86|0086)?1[3-9]\d{9}(?![0-9A-Za-z])")
+
+
+def holds_personal_number(identifier: str) -> bool:
+    """Whether an identifier (event id, source, subject, member id, URL) carries a phone or ID number."""
+    return bool(_MOBILE_TOKEN.search(identifier) or _RESIDENT_ID.search(identifier))
+
+
 def redact_text(text: str) -> str:
     text = _RESIDENT_ID.sub(r"\1********\2", text)
     return _MOBILE.sub(r"\1****\2", text)
