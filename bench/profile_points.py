@@ -136,7 +136,8 @@ def summarize(raw: Path, top: int = TOP) -> str:
         "# Points service under M1: where the time goes",
         "",
         f"py-spy, 100 Hz, {total:,} samples (py-spy without --idle; {imports:,} more samples of"
-        " start-up imports left out); raw collapsed stacks in `profile-points.txt` beside this file after a run (not committed: 1.5 MB; flamegraph.pl reads them).",
+        " start-up imports left out); raw collapsed stacks in `profile-points.txt` beside this file"
+        " after a run (not committed: 1.5 MB; flamegraph.pl reads them).",
         "",
         "## Where the samples are",
         "",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -91,3 +92,4 @@ def test_run_shows_riders_earning_points_and_ctrl_c_stops_everything() -> None:
     for port in ports.values():
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+    shutil.rmtree(state, ignore_errors=True)  # kept when the test fails, for its logs
