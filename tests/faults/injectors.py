@@ -74,6 +74,21 @@ async def restart_broker(rig: FaultRig, down_s: float) -> None:
     await create_topics(rig.bootstrap)
 
 
+async def reset_consumers_after_broker_loss(rig: FaultRig) -> None:
+    """The services still hold read positions from the lost broker, and may already have committed
+    them to the new one: on the new, empty partitions those positions would skip every record below
+    them once the replay fills the partitions past them. So: stop the services, start the broker
+    empty once more (forgetting any such commit), re-create the topics, start the services again."""
+    names = list(rig.stack.procs)
+    for name in names:
+        await asyncio.to_thread(rig.stack.stop_service, name, signal.SIGTERM)
+    await restart_broker(rig, 0)
+    for name in names:
+        rig.stack.start_service(name)
+    for name in names:
+        await eventually(lambda name=name: ready(rig.info.urls[name]), timeout=120, what=f"{name} back")
+
+
 async def republish_outboxes(rig: FaultRig, since: float) -> int:
     """What an operator does after an empty broker comes back: publish again what the services
     published since `since` (epoch seconds); the stable ids make it a no-op where it had arrived."""

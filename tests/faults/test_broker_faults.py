@@ -10,7 +10,7 @@ from incentives_kernel import topics
 from incentives_ops.dlq import replay
 
 from tests.faults.harness import FaultRig
-from tests.faults.injectors import pause_broker, republish_outboxes, restart_broker
+from tests.faults.injectors import pause_broker, republish_outboxes, reset_consumers_after_broker_loss, restart_broker
 from tests.faults.load import Sender
 
 pytestmark = [pytest.mark.faults, pytest.mark.asyncio(loop_scope="session")]
@@ -27,7 +27,8 @@ async def test_broker_paused(rig: FaultRig) -> None:
 
 async def test_broker_restarted_empty_then_history_replayed(rig: FaultRig) -> None:
     """Tansu's memory storage loses topics, records and group offsets on restart. What the operator
-    does then: re-create the topics, have every producer replay what it sent, republish the
+    does then: restart the services on a clean, empty broker (their read positions belong to the
+    lost one), re-create the topics, have every producer replay what it sent, republish the
     services' recent outbox rows, and replay the inbound dead letters; the inboxes make every
     replay harmless.
 
@@ -44,6 +45,7 @@ async def test_broker_restarted_empty_then_history_replayed(rig: FaultRig) -> No
     await restart_broker(rig, rig.scale.outage_s)
     await load
     healed = time.monotonic()
+    await reset_consumers_after_broker_loss(rig)
     await Sender(rig.bootstrap).send(h, h.records)
     assert await republish_outboxes(rig, since) > 0
     await rig.settle(h, healed)
