@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from incentives_kernel.envelope import encode_event
+from incentives_ops.embedded import free_port
 from incentives_ops.provision import _with, drop_database, quote_ident
+from incentives_ops.stack import Stack, StackOptions
 
 T = TypeVar("T")
 
@@ -120,3 +126,43 @@ async def balance_is(points: Api, member: str, available: int) -> dict[str, Any]
     """The member's balance, once `available` is as expected (for `eventually`)."""
     body = await points.json_or_none(f"/v1/members/{member}/balance")
     return body if body and body["available"] == available else None
+
+
+async def ready(url: str) -> bool:
+    """Whether the service at `url` answers /readyz with 200."""
+    async with httpx.AsyncClient(timeout=2) as http:
+        try:
+            return (await http.get(url + "/readyz")).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+
+@contextlib.asynccontextmanager
+async def isolated_stack(prefix: str, extra_env: dict[str, str], **options: Any) -> AsyncIterator[Stack]:
+    """The four services with a PostgreSQL and a Tansu of their own, every port free, ready; all of
+    it stopped and removed afterwards (the logs copied first to $INCENTIVES_TEST_LOGS/<prefix> if
+    set). For suites that must not share consumer groups or role passwords with the session's e2e
+    stack (security, faults), or that restart the infrastructure itself."""
+    state = Path(tempfile.mkdtemp(prefix=prefix))
+    stack = Stack(
+        StackOptions(
+            state_dir=state,
+            pg_port=free_port(),
+            kafka_port=free_port(),
+            ports={name: free_port() for name in ("reports", "points", "rewards", "notify")},
+            extra_env=extra_env,
+            **options,
+        )
+    )
+    try:
+        await stack.start()
+        await stack.wait_ready(timeout=180)
+        yield stack
+    finally:
+        await asyncio.to_thread(stack.stop)
+        keep = os.environ.get("INCENTIVES_TEST_LOGS")
+        if keep:
+            shutil.copytree(
+                state / "logs", Path(keep) / prefix.removeprefix("incentives-").strip("-"), dirs_exist_ok=True
+            )
+        shutil.rmtree(state, ignore_errors=True)

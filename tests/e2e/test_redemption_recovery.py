@@ -6,13 +6,12 @@ from __future__ import annotations
 import asyncio
 import signal
 
-import httpx
 import pytest
 from incentives_ops.audit import audit, render
 from incentives_ops.stack import Stack
 
 from tests.e2e.test_redemptions import Rig
-from tests.support import balance_is, eventually
+from tests.support import balance_is, eventually, ready
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
@@ -20,14 +19,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 @pytest.fixture
 def rig(stack: Stack) -> Rig:
     return Rig(stack)
-
-
-async def ready(url: str) -> bool:
-    async with httpx.AsyncClient(timeout=2) as http:
-        try:
-            return (await http.get(url + "/readyz")).status_code == 200
-        except httpx.HTTPError:
-            return False
 
 
 async def restart(stack: Stack, name: str, sig: int, extra_env: dict[str, str] | None = None) -> None:

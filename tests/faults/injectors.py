@@ -17,19 +17,12 @@ import time
 import asyncpg
 import httpx
 from incentives_ops.embedded import free_port
+from incentives_ops.provision import runtime_role
 from incentives_ops.services import SERVICES as INFO
 from incentives_ops.topics_admin import create_topics
 
 from tests.faults.harness import FaultRig
-from tests.support import eventually
-
-
-async def ready(url: str) -> bool:
-    async with httpx.AsyncClient(timeout=2) as http:
-        try:
-            return (await http.get(url + "/readyz")).status_code == 200
-        except httpx.HTTPError:
-            return False
+from tests.support import eventually, ready
 
 
 async def restart_service(rig: FaultRig, name: str, sig: int, extra_env: dict[str, str] | None = None) -> int | None:
@@ -126,7 +119,7 @@ async def kill_connections(rig: FaultRig, times: int, every_s: float) -> int:
                     """SELECT pg_terminate_backend(pid) FROM pg_stat_activity
                        WHERE datname = $1 AND usename = ANY($2) AND pid <> pg_backend_pid()""",
                     rig.stack.opt.database,
-                    list(INFO),
+                    [runtime_role(s) for s in INFO],  # the roles the services log in as
                 )
             )
         finally:

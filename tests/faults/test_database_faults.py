@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from incentives_ops.provision import runtime_role
 
 from tests.faults.harness import FaultRig
 from tests.faults.injectors import hold_hot_tables, kill_connections, read_only, restart_database, transient_failures
@@ -32,7 +33,7 @@ async def test_slow_database(rig: FaultRig) -> None:
 
 async def test_read_only_database(rig: FaultRig) -> None:
     held = rig.scale.outage_s * 2
-    roles = ("reports", "points", "rewards", "notify")
+    roles = tuple(runtime_role(s) for s in ("reports", "points", "rewards", "notify"))  # what they log in as
     before = await transient_failures(rig)
     await rig.under_load(f"database read-only for every service for {held:.0f} s", lambda: read_only(rig, roles, held))
     assert await transient_failures(rig) > before

@@ -12,13 +12,9 @@ cached, and the definition that started it stops it at the end of the session.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import shutil
-import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -27,11 +23,10 @@ import pytest_asyncio
 from incentives_kernel import topics
 from incentives_kernel.member_tokens import MemberTokenKeys
 from incentives_ops.demo import member_registered
-from incentives_ops.embedded import free_port
 from incentives_ops.provision import _with
-from incentives_ops.stack import Stack, StackOptions
+from incentives_ops.stack import Stack
 
-from tests.support import eventually, publish, uid
+from tests.support import eventually, isolated_stack, publish, uid
 
 SERVICES = ("reports", "points", "rewards", "notify")
 OPERATOR_ONE, OPERATOR_TWO = "sec-operator-one-" + "a" * 12, "sec-operator-two-" + "b" * 12
@@ -100,35 +95,23 @@ async def http_stack_fixture() -> AsyncIterator[SecurityStack]:
     if "stack" in _cache:
         yield _cache["stack"]
         return
-    state = Path(tempfile.mkdtemp(prefix="incentives-security-"))
     rates = {f"INCENTIVES_RATE_LIMIT_{g}": RATE for g in ("REDEMPTIONS", "ADJUSTMENTS", "APPLICATIONS")}
-    stack = Stack(
-        StackOptions(
-            state_dir=state,
-            database="incentives_security",
-            pg_port=free_port(),
-            kafka_port=free_port(),
-            ports={name: free_port() for name in SERVICES},
-            extra_env={
-                "INCENTIVES_OPERATOR_TOKENS": OPERATOR_TOKENS,
-                "INCENTIVES_GATEWAY_TOKENS": GATEWAY_TOKENS,
-                "INCENTIVES_MEMBER_TOKEN_KEYS": MEMBER_KEYS,
-                **rates,
-            },
-        )
-    )
+    env = {
+        "INCENTIVES_OPERATOR_TOKENS": OPERATOR_TOKENS,
+        "INCENTIVES_GATEWAY_TOKENS": GATEWAY_TOKENS,
+        "INCENTIVES_MEMBER_TOKEN_KEYS": MEMBER_KEYS,
+        **rates,
+    }
     try:
-        info = await stack.start()
-        await stack.wait_ready(timeout=180)
-        _cache["stack"] = SecurityStack(
-            stack=stack,
-            urls=info.urls,
-            bootstrap=info.bootstrap,
-            dsn=_with(info.admin_dsn, database=stack.opt.database),
-            keys=MemberTokenKeys.parse(MEMBER_KEYS),
-        )
-        yield _cache["stack"]
+        async with isolated_stack("incentives-http-", env, database="incentives_security") as stack:
+            assert stack.info is not None
+            _cache["stack"] = SecurityStack(
+                stack=stack,
+                urls=stack.info.urls,
+                bootstrap=stack.info.bootstrap,
+                dsn=_with(stack.info.admin_dsn, database=stack.opt.database),
+                keys=MemberTokenKeys.parse(MEMBER_KEYS),
+            )
+            yield _cache["stack"]
     finally:
         _cache.pop("stack", None)
-        await asyncio.to_thread(stack.stop)
-        shutil.rmtree(state, ignore_errors=True)
