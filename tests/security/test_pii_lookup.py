@@ -62,11 +62,14 @@ async def test_a_member_is_found_by_phone_or_id_number_through_keyed_digests_onl
 
     conn = await asyncpg.connect(_with(info.admin_dsn, database=secure_stack.opt.database))
     try:
-        for schema in ("reports", "points", "rewards", "notify"):  # every service's projection
-            row = await conn.fetchrow(
-                f"SELECT phone_hmac, id_number_hmac FROM {schema}.members WHERE member_id = $1", member
-            )
-            assert row is not None and len(row["phone_hmac"]) == 32 and len(row["id_number_hmac"]) == 32
+        for schema in ("reports", "points", "rewards", "notify"):  # every service's projection (each in its time)
+
+            async def projected(schema: str = schema) -> asyncpg.Record | None:
+                sql = f"SELECT phone_hmac, id_number_hmac FROM {schema}.members WHERE member_id = $1"
+                return await conn.fetchrow(sql, member)
+
+            row = await eventually(projected, timeout=60, what=f"{schema} to project the member")
+            assert len(row["phone_hmac"]) == 32 and len(row["id_number_hmac"]) == 32
             # Keyed: not the plain hash an attacker with the database alone could compute for every number.
             assert row["phone_hmac"] != hashlib.sha256(PHONE.encode()).digest()
             assert row["phone_hmac"] != hashlib.sha256(f"phone:{PHONE}".encode()).digest()
