@@ -49,7 +49,15 @@ async def test_broker_restarted_empty_then_history_replayed(rig: FaultRig) -> No
     await Sender(rig.bootstrap).send(h, h.records)
     assert await republish_outboxes(rig, since) > 0
     await rig.settle(h, healed)
-    for topic in (topics.MEMBERS, topics.REPORTS, topics.VOLUNTEER, topics.REDEMPTIONS):
-        await replay(rig.bootstrap, topic)
-    await rig.settle(h, time.monotonic())  # the liveness bound holds for each step of the procedure
+    # Dead letters come back in the order they died: a `resolved` refused before its `assigned` is
+    # replayed first and refused again, then `assigned` applies. So: passes until one re-publishes
+    # nothing (each pass takes only what was dead-lettered since the last; at most three).
+    for _ in range(3):
+        replayed = [
+            await replay(rig.bootstrap, t)
+            for t in (topics.MEMBERS, topics.REPORTS, topics.VOLUNTEER, topics.REDEMPTIONS)
+        ]
+        await rig.settle(h, time.monotonic())  # the liveness bound holds for each step of the procedure
+        if not any(replayed):
+            break
     await rig.verdict(fault, h, time.monotonic() - healed)  # recovery: the whole procedure

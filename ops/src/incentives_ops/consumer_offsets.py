@@ -115,7 +115,8 @@ async def offset_checks(
                 f"""SELECT s.o FROM unnest($1::bigint[], $2::text[], $3::text[]) AS s(o, source, event_id)
                     WHERE NOT EXISTS (SELECT 1 FROM "{group}".inbox i WHERE i.consumer = $4
                                        AND ((i.source = s.source AND i.event_id = s.event_id)
-                                            OR (i.source = 'kafka:' || $5 AND i.event_id = $6 || '/' || s.o)))""",
+                                            OR (i.source = 'kafka:' || $5 AND (i.event_id = $6 || '/' || s.o
+                                                OR i.event_id LIKE $6 || '/' || s.o || '/%'))))""",
                 [o for o, _, _ in records],
                 [src or "" for _, src, _ in records],
                 [eid or "" for _, _, eid in records],

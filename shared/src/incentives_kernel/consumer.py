@@ -331,7 +331,11 @@ class EventConsumer:
         try:
             event = self._admit(d)
         except InvalidEvent as exc:
-            key = inbox.InboxKey(self.service, f"kafka:{d.topic}", f"{d.partition}/{d.offset}")
+            # No usable identity: its position, and a digest of its bytes, since a topic re-created (or an
+            # embedded broker restarted empty) reuses positions for other records.
+            key = inbox.InboxKey(
+                self.service, f"kafka:{d.topic}", f"{d.partition}/{d.offset}/{_sha256(d.value or b'')[:16]}"
+            )
             if await inbox.claim(conn, key, None, d.position):
                 await self._dead_letter(conn, d, key, "InvalidEvent", exc.reason, exc.message, pending)
             else:
@@ -509,7 +513,11 @@ class EventConsumer:
             topic=dlq_topic(d.topic),
             key=d.key,
             value=value,
-            event_id=derived_event_id("dlq", self.service, d.topic, str(d.partition), str(d.offset)),
+            # Position and identity: a redelivery is the same dead letter, a record that reuses the
+            # position after a topic was re-created (or a replay that fails again) is a new one.
+            event_id=derived_event_id(
+                "dlq", self.service, d.topic, str(d.partition), str(d.offset), key.source, key.event_id
+            ),
             headers=headers,
         )
         pending.dead.append((d.topic, reason))
