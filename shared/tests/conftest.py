@@ -50,6 +50,32 @@ SAMPLE_DATA: dict[str, dict[str, Any]] = {
         "changed_at": "2026-11-21T09:00:00+08:00",
     },
     "report.rated": {"report_id": "r-2001", "member_id": "m-1001", "rating": 5, "comment": "很快"},
+    "need.submitted": {
+        "need_id": "n-4001",
+        "member_id": "m-1001",
+        "category": "childcare",
+        "description": "暑假孩子没人照看，想问有没有托管班",
+        "location": {"lat": 31.2204, "lon": 121.4230, "address": "南区骑手驿站"},
+        "submitted_at": "2026-11-21T08:40:00+08:00",
+    },
+    "need.status_changed": {
+        "need_id": "n-4001",
+        "status": "dispatched",
+        "department": "nanqu-street-office",
+        "note": "转街道办",
+        "changed_at": "2026-11-21T09:10:00+08:00",
+    },
+    "need.rated": {"need_id": "n-4001", "member_id": "m-1001", "rating": 4, "comment": "夏令营很好"},
+    "department.registered": {
+        "department_id": "nanqu-street-office",
+        "name": "南区街道办",
+        "districts": ["nanqu"],
+    },
+    "department.updated": {
+        "department_id": "nanqu-street-office",
+        "name": "南区街道办事处",
+        "districts": ["nanqu", "xincheng"],
+    },
     "volunteer.attendance_confirmed": {
         "attendance_id": "a-3001",
         "activity_id": "act-9",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from incentives_kernel import events as ev
 from pydantic import ValidationError
@@ -367,3 +369,224 @@ def test_all_types_is_union_without_overlap() -> None:
     assert sum(len(g) for g in groups) == len(ev.ALL_TYPES)  # no type in two groups
     assert {k: v for g in groups for k, v in g.items()} == ev.ALL_TYPES
     assert set(ev.EventType.__args__) == set(ev.INBOUND_TYPES)
+
+
+# ------------------------------------------------------------------ version 2: reopening
+
+
+@pytest.mark.parametrize("reason", [r.value for r in ev.ReopenReason])
+def test_reopened_with_each_reason(reason, sample_data) -> None:
+    data = dict(sample_data("report.status_changed"), status="reopened", reason=reason)
+    model = ev.ReportStatusChanged.model_validate(data)
+    assert model.status is ev.ReportStatus.REOPENED
+    assert model.reason is ev.ReopenReason(reason)
+
+
+@pytest.mark.parametrize("reason", [None, "duplicate", "invalid"])
+def test_reopened_needs_a_reopen_reason(reason, sample_data) -> None:
+    data = dict(sample_data("report.status_changed"), status="reopened", reason=reason)
+    with pytest.raises(ValidationError, match=re.escape("reopened report needs a reason: rework | bad_rating | other")):
+        ev.ReportStatusChanged.model_validate(data)
+
+
+@pytest.mark.parametrize("reason", ["cannot_help", "spam", ""])
+def test_a_reason_of_no_vocabulary_is_refused(reason, sample_data) -> None:
+    for status in ("reopened", "rejected", "dispatched"):
+        with pytest.raises(ValidationError):
+            ev.ReportStatusChanged.model_validate(
+                dict(sample_data("report.status_changed"), status=status, reason=reason)
+            )
+
+
+@pytest.mark.parametrize("reason", [r.value for r in ev.ReopenReason])
+def test_a_report_is_not_rejected_with_a_reopen_reason(reason, sample_data) -> None:
+    data = dict(sample_data("report.status_changed"), status="rejected", reason=reason)
+    with pytest.raises(ValidationError, match=re.escape("rejected report needs a reason: duplicate | invalid")):
+        ev.ReportStatusChanged.model_validate(data)
+
+
+def test_the_reason_vocabularies_never_overlap() -> None:
+    # A reason alone says whether it rejects or reopens, for either kind.
+    reopen = {r.value for r in ev.ReopenReason}
+    assert reopen.isdisjoint(r.value for r in ev.RejectionReason)
+    assert reopen.isdisjoint(r.value for r in ev.NeedRejectionReason)
+
+
+def test_version_1_status_payloads_stay_valid(sample_data) -> None:
+    # What producers sent before version 2: every old status, and a reason kept with any status.
+    for status in ("dispatched", "accepted", "resolved"):
+        assert ev.ReportStatusChanged.model_validate(dict(sample_data("report.status_changed"), status=status))
+    kept = ev.ReportStatusChanged.model_validate(
+        dict(sample_data("report.status_changed"), status="accepted", reason="duplicate")
+    )
+    assert kept.reason is ev.RejectionReason.DUPLICATE
+
+
+def test_version_1_outbound_payloads_stay_valid() -> None:
+    changed = ev.ReportLifecycleChanged.model_validate(
+        {
+            "report_id": "r-1",
+            "member_id": "m-1",
+            "category": "sanitation",
+            "status": "rejected",
+            "reason": "invalid",
+            "department": "环卫",
+            "changed_at": "2026-11-21T09:00:00+08:00",
+        }
+    )
+    assert (changed.transfer, changed.previous_department) == (False, None)
+    overdue = ev.ReportOverdue.model_validate(
+        {
+            "report_id": "r-1",
+            "member_id": "m-1",
+            "category": "sanitation",
+            "district": "nanqu",
+            "status": "dispatched",
+            "submitted_at": "2026-11-21T09:00:00+08:00",
+            "due_at": "2026-11-28T09:00:00+08:00",
+            "overdue_at": "2026-11-28T09:01:00+08:00",
+        }
+    )
+    assert (overdue.grid_id, overdue.district_source) == (None, None)
+
+
+# ------------------------------------------------------------------ version 2: needs
+
+
+@pytest.mark.parametrize("category", [c.value for c in ev.NeedCategory])
+def test_every_need_category(category, sample_data) -> None:
+    assert ev.NeedSubmitted.model_validate(dict(sample_data("need.submitted"), category=category)).category == category
+
+
+def test_need_categories_are_the_contract() -> None:
+    assert {c.value for c in ev.NeedCategory} == {
+        "childcare",
+        "legal_aid",
+        "health",
+        "housing",
+        "training",
+        "rest_and_charging",
+        "other",
+    }
+
+
+@pytest.mark.parametrize("category", ["fire_hazard", "CHILDCARE", ""])
+def test_a_report_category_is_not_a_need_category(category, sample_data) -> None:
+    with pytest.raises(ValidationError):
+        ev.NeedSubmitted.model_validate(dict(sample_data("need.submitted"), category=category))
+
+
+def test_need_description_1_to_2000(sample_data) -> None:
+    data = sample_data("need.submitted")
+    assert len(ev.NeedSubmitted.model_validate(dict(data, description="托" * 2000)).description) == 2000
+    for bad in ("", "   ", "托" * 2001):
+        with pytest.raises(ValidationError):
+            ev.NeedSubmitted.model_validate(dict(data, description=bad))
+
+
+def test_need_location_is_optional(sample_data) -> None:
+    data = sample_data("need.submitted")
+    del data["location"]
+    assert ev.NeedSubmitted.model_validate(data).location is None
+    with pytest.raises(ValidationError):
+        ev.NeedSubmitted.model_validate(dict(data, location={"lat": 91, "lon": 0}))
+
+
+def test_a_phone_in_a_need_description_is_masked(sample_data) -> None:
+    model = ev.NeedSubmitted.model_validate(dict(sample_data("need.submitted"), description="请打 13812345678"))
+    assert "13812345678" not in model.description
+
+
+@pytest.mark.parametrize("reason", [r.value for r in ev.NeedRejectionReason])
+def test_a_need_is_rejected_with_its_reasons(reason, sample_data) -> None:
+    model = ev.NeedStatusChanged.model_validate(
+        dict(sample_data("need.status_changed"), status="rejected", reason=reason)
+    )
+    assert model.reason is ev.NeedRejectionReason(reason)
+
+
+@pytest.mark.parametrize("reason", [None, "rework"])
+def test_a_need_is_not_rejected_without_a_rejection_reason(reason, sample_data) -> None:
+    data = dict(sample_data("need.status_changed"), status="rejected", reason=reason)
+    expected = "rejected need needs a reason: duplicate | out_of_scope | cannot_help"
+    with pytest.raises(ValidationError, match=re.escape(expected)):
+        ev.NeedStatusChanged.model_validate(data)
+
+
+@pytest.mark.parametrize("reason", ["invalid", "fraudulent", "spam"])
+def test_a_need_is_not_rejected_with_report_reasons(reason, sample_data) -> None:
+    data = dict(sample_data("need.status_changed"), status="rejected", reason=reason)
+    with pytest.raises(ValidationError):
+        ev.NeedStatusChanged.model_validate(data)
+
+
+@pytest.mark.parametrize("status", [s.value for s in ev.NeedStatus])
+def test_a_need_has_the_statuses_of_a_report(status, sample_data) -> None:
+    assert {s.value for s in ev.NeedStatus} == {s.value for s in ev.ReportStatus}
+    reason = {"rejected": "cannot_help", "reopened": "bad_rating"}.get(status)
+    model = ev.NeedStatusChanged.model_validate(dict(sample_data("need.status_changed"), status=status, reason=reason))
+    assert model.status == status
+
+
+@pytest.mark.parametrize("rating", [0, 6, "five"])
+def test_need_rating_in_range(rating, sample_data) -> None:
+    with pytest.raises(ValidationError):
+        ev.NeedRated.model_validate(dict(sample_data("need.rated"), rating=rating))
+
+
+def test_need_rating_comment_up_to_500(sample_data) -> None:
+    assert ev.NeedRated.model_validate(dict(sample_data("need.rated"), comment="好" * 500)).rating == 4
+    with pytest.raises(ValidationError):
+        ev.NeedRated.model_validate(dict(sample_data("need.rated"), comment="好" * 501))
+
+
+def test_need_lifecycle_carries_submitted_and_every_status() -> None:
+    assert {s.value for s in ev.CaseState} == {"submitted"} | {s.value for s in ev.NeedStatus}
+    base = {
+        "need_id": "n-1",
+        "member_id": "m-1",
+        "category": "legal_aid",
+        "changed_at": "2026-11-21T09:00:00+08:00",
+    }
+    assert ev.NeedLifecycleChanged.model_validate(dict(base, status="submitted")).transfer is False
+    moved = ev.NeedLifecycleChanged.model_validate(
+        dict(base, status="dispatched", department="D2", previous_department="D1", transfer=True)
+    )
+    assert moved.previous_department == "D1"
+    with pytest.raises(ValidationError):
+        ev.NeedLifecycleChanged.model_validate(dict(base, status="rejected", reason="invalid"))
+
+
+# ------------------------------------------------------------------ version 2: directory
+
+
+def test_department_districts_default_to_all(sample_data) -> None:
+    data = sample_data("department.registered")
+    del data["districts"]
+    assert ev.DepartmentRegistered.model_validate(data).districts == []
+
+
+@pytest.mark.parametrize(
+    "districts", [["nanqu", "nanqu"], [""], ["x" * 65], [f"d{i}" for i in range(101)], "nanqu", None]
+)
+def test_department_districts_are_checked(districts, sample_data) -> None:
+    with pytest.raises(ValidationError):
+        ev.DepartmentRegistered.model_validate(dict(sample_data("department.registered"), districts=districts))
+
+
+@pytest.mark.parametrize(("field", "value"), [("name", ""), ("name", "n" * 129), ("department_id", "has space")])
+def test_department_fields_are_bounded(field, value, sample_data) -> None:
+    for type_ in ("department.registered", "department.updated"):
+        with pytest.raises(ValidationError):
+            ev.INBOUND_TYPES[type_].model_validate(dict(sample_data(type_), **{field: value}))
+
+
+def test_version_2_types_are_registered() -> None:
+    assert {
+        "need.submitted",
+        "need.status_changed",
+        "need.rated",
+        "department.registered",
+        "department.updated",
+    } <= set(ev.INBOUND_TYPES)
+    assert {"need.lifecycle_changed", "need.rating_recorded", "need.overdue"} <= set(ev.PUBLISHED_TYPES)

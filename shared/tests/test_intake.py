@@ -44,6 +44,13 @@ def intake() -> Intake:
         (topics.POINTS_COMMANDS, "points.place_hold", "/incentives/rewards"),
         (topics.POINTS_REPLIES, "points.hold_placed", "/incentives/points"),
         (topics.REPORTS_LIFECYCLE, "report.verified", "/incentives/reports"),
+        (topics.REPORTS, "need.submitted", "/district/xincheng/rider-app"),
+        (topics.REPORTS, "need.rated", "/rider-app-gateway"),
+        (topics.REPORTS, "need.status_changed", "/district/nanqu/dispatch"),
+        (topics.REPORTS, "need.status_changed", "/district/nanqu/department/street-office"),
+        (topics.DIRECTORY, "department.registered", "/department-registry"),
+        (topics.DIRECTORY, "department.updated", "/district/beiqu/department-registry"),
+        (topics.REPORTS_LIFECYCLE, "need.lifecycle_changed", "/incentives/reports"),
     ],
 )
 def test_the_contract_and_demo_sources_are_admitted(intake: Intake, topic: str, type_: str, source: str) -> None:
@@ -66,6 +73,14 @@ def test_the_contract_and_demo_sources_are_admitted(intake: Intake, topic: str, 
         (topics.POINTS_COMMANDS, "points.place_hold", "/rider-app-gateway"),
         (topics.POINTS_COMMANDS, "points.place_hold", "/incentives/points"),
         (topics.REPORTS_LIFECYCLE, "report.verified", "/district/nanqu/dispatch"),
+        # A rider may ask for help and rate it, never decide it; nobody but the registry names departments.
+        (topics.REPORTS, "need.status_changed", "/district/nanqu/rider-app"),
+        (topics.REPORTS, "need.status_changed", "/rider-app-gateway"),
+        (topics.DIRECTORY, "department.registered", "/district/nanqu/dispatch"),
+        (topics.DIRECTORY, "department.registered", "/district/nanqu/department/street-office"),
+        (topics.DIRECTORY, "department.registered", "/rider-app-gateway"),
+        (topics.REPORTS, "department.registered", "/department-registry"),  # only on its own topic
+        (topics.DIRECTORY, "need.submitted", "/rider-app-gateway"),
         ("incentives.unknown.v1", "member.registered", "/member-registry"),  # a topic not listed admits nothing
     ],
 )

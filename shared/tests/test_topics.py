@@ -38,6 +38,7 @@ def test_dlq_topic_name() -> None:
         ("incentives.reports.v1", "report_id", "inbound"),
         ("incentives.volunteer.v1", "member_id", "inbound"),
         ("incentives.redemptions.v1", "member_id", "inbound"),
+        ("incentives.directory.v1", "department_id", "inbound"),
         ("incentives.points.v1", "member_id", "outbound"),
         ("incentives.rewards.v1", "member_id", "outbound"),
         ("incentives.notifications.v1", "member_id", "outbound"),

@@ -7,7 +7,14 @@ import string
 from importlib import resources
 
 import pytest
-from incentives_kernel.events import RedemptionRejectionReason, RejectionReason
+from incentives_kernel.events import (
+    NeedRejectionReason,
+    NeedStatus,
+    RedemptionRejectionReason,
+    RejectionReason,
+    ReopenReason,
+    ReportStatus,
+)
 from notify import texts
 from notify.kinds import KINDS as NOTIFICATION_KINDS
 
@@ -43,6 +50,8 @@ SAMPLE = {
     "cancelled_by_text": "CANCELLED-BY",
     "rank": 17,
     "quota": 5,
+    "need_id": "n-4001",
+    "previous_department": "Beiqu Street Office",
 }
 
 
@@ -278,3 +287,63 @@ def test_a_fallback_is_logged(monkeypatch) -> None:
     ]
     texts.render("only_zh", "zh-CN", {})
     assert len(seen) == 1
+
+
+# ------------------------------------------------------------------ version 2: needs, transfers, reopening
+
+
+@pytest.mark.parametrize("status", [s.value for s in ReportStatus])
+def test_a_report_template_for_every_status_and_the_transfer(status) -> None:
+    # notify renders `report_<status>` and `report_transferred` from report.lifecycle_changed
+    for table in (ZH, EN):
+        assert f"report_{status}" in table
+        assert "report_transferred" in table
+
+
+@pytest.mark.parametrize("step", ["submitted", "transferred", *[s.value for s in NeedStatus]])
+@pytest.mark.parametrize("locale", ["zh-CN", "en"])
+def test_a_need_template_for_every_step_naming_the_need(step, locale) -> None:
+    text = texts.render(f"need_{step}", locale, dict(SAMPLE))
+    assert "n-4001" in text.body
+    assert "r-2001" not in text.body  # a need's text never speaks of a report
+
+
+@pytest.mark.parametrize("kind", ["report_transferred", "need_transferred"])
+@pytest.mark.parametrize("locale", ["zh-CN", "en"])
+def test_a_transfer_names_both_departments(kind, locale) -> None:
+    body = texts.render(kind, locale, dict(SAMPLE)).body
+    assert "Beiqu Street Office" in body
+    assert "Nanqu Fire Station" in body
+    assert body.index("Beiqu Street Office") < body.index("Nanqu Fire Station")  # from, then to
+
+
+@pytest.mark.parametrize("kind", ["report_reopened", "need_reopened", "need_rejected"])
+@pytest.mark.parametrize("locale", ["zh-CN", "en"])
+def test_reopening_and_rejection_carry_the_reason(kind, locale) -> None:
+    assert "REASON-TEXT" in texts.render(kind, locale, dict(SAMPLE)).body
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en"])
+def test_the_need_rating_point_has_its_text(locale) -> None:
+    # points credits a need's rating as kind `need_rating` (its own ref space: a need id may equal a report id)
+    text = texts.render("points_credited_need_rating", locale, dict(SAMPLE))
+    assert "37" in text.title and "1234" in text.body and "r-2001" in text.body
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en"])
+@pytest.mark.parametrize(
+    "reason", [r.value for r in NeedRejectionReason] + [r.value for r in ReopenReason] + ["duplicate_need"]
+)
+def test_reason_text_for_every_need_rejection_and_reopen_reason(reason, locale) -> None:
+    text = texts.reason_text(reason, locale)
+    assert text == REASONS[locale][reason]
+    assert text != texts.reason_text(None, locale)
+
+
+def test_need_and_reopen_reason_texts_differ() -> None:
+    for locale in ("zh-CN", "en"):
+        keys = {*(r.value for r in NeedRejectionReason), *(r.value for r in ReopenReason), "duplicate_need"}
+        values = [texts.reason_text(k, locale) for k in keys]
+        assert len(set(values)) == len(values)
+        # a need's duplicate is told as a repeated request, not as a report nearby
+        assert texts.reason_text("duplicate_need", locale) != texts.reason_text("duplicate", locale)

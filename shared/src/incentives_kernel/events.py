@@ -172,6 +172,8 @@ class ReportStatus(StrEnum):
     ACCEPTED = "accepted"
     RESOLVED = "resolved"
     REJECTED = "rejected"
+    # Version 2: a resolved report opened again by the dispatch platform (with a ReopenReason).
+    REOPENED = "reopened"
 
 
 class RejectionReason(StrEnum):
@@ -181,18 +183,50 @@ class RejectionReason(StrEnum):
     FRAUDULENT = "fraudulent"
 
 
+class ReopenReason(StrEnum):
+    """Why a resolved report or need is open again."""
+
+    REWORK = "rework"
+    BAD_RATING = "bad_rating"
+    OTHER = "other"
+
+
+class CaseState(StrEnum):
+    """Every state a report or need can be in: submitted, then the statuses the dispatch platform sends."""
+
+    SUBMITTED = "submitted"
+    DISPATCHED = "dispatched"
+    ACCEPTED = "accepted"
+    RESOLVED = "resolved"
+    REJECTED = "rejected"
+    REOPENED = "reopened"
+
+
+def _check_status_reason(what: str, status: str, reason: StrEnum | None, rejections: type[StrEnum]) -> None:
+    """`rejected` needs a rejection reason of its kind, `reopened` a reopen reason; other statuses may
+    carry either (it is not kept). The two vocabularies share no value, so a reason names its use."""
+    if status == CaseState.REJECTED and not isinstance(reason, rejections):
+        allowed = " | ".join(r.value for r in rejections)
+        raise ValueError(f"a rejected {what} needs a reason: {allowed}")
+    if status == CaseState.REOPENED and not isinstance(reason, ReopenReason):
+        allowed = " | ".join(r.value for r in ReopenReason)
+        raise ValueError(f"a reopened {what} needs a reason: {allowed}")
+
+
 class ReportStatusChanged(EventData):
     report_id: Identifier
     status: ReportStatus
+    # The department handling it: a registered department's id or name, or any other label (an
+    # unregistered department: applied, and shown as unregistered). `dispatched` naming another
+    # department than the one holding the report is a transfer.
     department: str | None = Field(default=None, max_length=128)
-    reason: RejectionReason | None = None
+    reason: RejectionReason | ReopenReason | None = None
     note: str | None = Field(default=None, max_length=1000)
     changed_at: Rfc3339
 
     @model_validator(mode="after")
-    def _rejected_needs_reason(self) -> ReportStatusChanged:
-        if self.status is ReportStatus.REJECTED and self.reason is None:
-            raise ValueError("a rejected status needs a reason")
+    def _status_needs_its_reason(self) -> ReportStatusChanged:
+        _check_status_reason("report", self.status, self.reason, RejectionReason)
         return self
 
 
@@ -201,6 +235,91 @@ class ReportRated(EventData):
     member_id: Identifier
     rating: int = Field(ge=1, le=5)
     comment: str = Field(default="", max_length=500)
+
+
+# ---------------------------------------------------------------- needs (incentives.reports.v1, key need_id)
+# Version 2: riders' own needs ("micro-wishes", 小哥点单) run the same loop as reports.
+
+
+class NeedCategory(StrEnum):
+    CHILDCARE = "childcare"
+    LEGAL_AID = "legal_aid"
+    HEALTH = "health"
+    HOUSING = "housing"
+    TRAINING = "training"
+    REST_AND_CHARGING = "rest_and_charging"
+    OTHER = "other"
+
+
+class NeedStatus(StrEnum):
+    """The same statuses as a report's."""
+
+    DISPATCHED = "dispatched"
+    ACCEPTED = "accepted"
+    RESOLVED = "resolved"
+    REJECTED = "rejected"
+    REOPENED = "reopened"
+
+
+class NeedRejectionReason(StrEnum):
+    DUPLICATE = "duplicate"
+    OUT_OF_SCOPE = "out_of_scope"
+    CANNOT_HELP = "cannot_help"
+
+
+class NeedSubmitted(EventData):
+    need_id: Identifier
+    member_id: Identifier
+    category: NeedCategory
+    description: str = Field(min_length=1, max_length=2000)
+    location: Location | None = None
+    submitted_at: Rfc3339
+
+
+class NeedStatusChanged(EventData):
+    need_id: Identifier
+    status: NeedStatus
+    department: str | None = Field(default=None, max_length=128)
+    reason: NeedRejectionReason | ReopenReason | None = None
+    note: str | None = Field(default=None, max_length=1000)
+    changed_at: Rfc3339
+
+    @model_validator(mode="after")
+    def _status_needs_its_reason(self) -> NeedStatusChanged:
+        _check_status_reason("need", self.status, self.reason, NeedRejectionReason)
+        return self
+
+
+class NeedRated(EventData):
+    need_id: Identifier
+    member_id: Identifier
+    rating: int = Field(ge=1, le=5)
+    comment: str = Field(default="", max_length=500)
+
+
+# ---------------------------------------------------------------- directory (incentives.directory.v1)
+# Version 2: the departments that take cases on, registered by the district's department registry.
+
+
+def _unique_districts(value: list[str]) -> list[str]:
+    if len(set(value)) != len(value):
+        raise ValueError("districts must not repeat")
+    return value
+
+
+class DepartmentRegistered(EventData):
+    department_id: Identifier
+    name: str = Field(min_length=1, max_length=128)
+    # The districts it serves; empty: all.
+    districts: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=64)]],
+        Field(max_length=100),
+        AfterValidator(_unique_districts),
+    ] = Field(default_factory=list)
+
+
+class DepartmentUpdated(DepartmentRegistered):
+    pass
 
 
 # ---------------------------------------------------------------- volunteer (incentives.volunteer.v1)
@@ -248,14 +367,19 @@ class ReportVerified(OutboundData):
 
 
 class ReportLifecycleChanged(OutboundData):
-    """A report moved to a new status; riders are told (dispatched, accepted, resolved, rejected)."""
+    """A report moved to a new status, or to another department; riders are told (dispatched,
+    transferred, accepted, resolved, rejected, reopened)."""
 
     report_id: Identifier
     member_id: Identifier
     category: ReportCategory
     status: ReportStatus
-    reason: RejectionReason | None = None
+    reason: RejectionReason | ReopenReason | None = None
     department: str | None = None
+    previous_department: str | None = Field(
+        default=None, description="the department that held it before, when this step moved it to another"
+    )
+    transfer: bool = Field(default=False, description="the step moved it from one department to another")
     changed_at: datetime
 
 
@@ -275,6 +399,8 @@ class ReportOverdue(OutboundData):
     member_id: Identifier
     category: ReportCategory
     district: str
+    grid_id: str | None = None
+    district_source: str | None = Field(default=None, description="location | member")
     department: str | None = None
     status: str
     submitted_at: datetime
@@ -289,6 +415,50 @@ class ReportRatingRecorded(OutboundData):
     member_id: Identifier
     rating: int = Field(ge=1, le=5)
     rated_at: datetime
+
+
+# Version 2: a need's steps, for notify (every step) and points (the rating point).
+
+
+class NeedLifecycleChanged(OutboundData):
+    """A need was received, moved to a new status, or to another department: the rider is told."""
+
+    need_id: Identifier
+    member_id: Identifier
+    category: NeedCategory
+    status: CaseState
+    reason: NeedRejectionReason | ReopenReason | None = None
+    department: str | None = None
+    previous_department: str | None = None
+    transfer: bool = False
+    district: str | None = None
+    changed_at: datetime
+
+
+class NeedRatingRecorded(OutboundData):
+    """The asker rated the help with their own resolved need for the first time: it earns the rating
+    point (a need earns nothing else). A rating after a reopening is kept but not announced here."""
+
+    need_id: Identifier
+    member_id: Identifier
+    rating: int = Field(ge=1, le=5)
+    rated_at: datetime
+
+
+class NeedOverdue(OutboundData):
+    """A need was neither resolved nor rejected within its SLA (announced once)."""
+
+    need_id: Identifier
+    member_id: Identifier
+    category: NeedCategory
+    district: str
+    grid_id: str | None = None
+    district_source: str | None = None
+    department: str | None = None
+    status: str
+    submitted_at: datetime
+    due_at: datetime
+    overdue_at: datetime
 
 
 # ---------------------------------------------------------------- outbound: incentives.points.v1
@@ -564,6 +734,11 @@ INBOUND_TYPES: dict[str, type[BaseModel]] = {
     "report.submitted": ReportSubmitted,
     "report.status_changed": ReportStatusChanged,
     "report.rated": ReportRated,
+    "need.submitted": NeedSubmitted,
+    "need.status_changed": NeedStatusChanged,
+    "need.rated": NeedRated,
+    "department.registered": DepartmentRegistered,
+    "department.updated": DepartmentUpdated,
     "volunteer.attendance_confirmed": AttendanceConfirmed,
     "volunteer.attendance_revoked": AttendanceRevoked,
     "redemption.requested": RedemptionRequested,
@@ -575,6 +750,9 @@ PUBLISHED_TYPES: dict[str, type[BaseModel]] = {
     "report.rating_recorded": ReportRatingRecorded,
     "report.verification_reversed": ReportVerificationReversed,
     "report.overdue": ReportOverdue,
+    "need.lifecycle_changed": NeedLifecycleChanged,
+    "need.rating_recorded": NeedRatingRecorded,
+    "need.overdue": NeedOverdue,
     "points.credited": PointsCredited,
     "points.reversed": PointsReversed,
     "points.debited": PointsDebited,
@@ -598,6 +776,11 @@ EventType = Literal[
     "report.submitted",
     "report.status_changed",
     "report.rated",
+    "need.submitted",
+    "need.status_changed",
+    "need.rated",
+    "department.registered",
+    "department.updated",
     "volunteer.attendance_confirmed",
     "volunteer.attendance_revoked",
     "redemption.requested",

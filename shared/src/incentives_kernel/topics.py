@@ -12,6 +12,8 @@ MEMBERS = "incentives.members.v1"
 REPORTS = "incentives.reports.v1"
 VOLUNTEER = "incentives.volunteer.v1"
 REDEMPTIONS = "incentives.redemptions.v1"
+# Version 2: the department registry (department.registered / department.updated), key department_id.
+DIRECTORY = "incentives.directory.v1"
 
 POINTS = "incentives.points.v1"
 REWARDS = "incentives.rewards.v1"
@@ -46,6 +48,8 @@ _BASE = [
     TopicSpec(REPORTS, 6, 30 * DAY_MS, "report_id", "inbound"),
     TopicSpec(VOLUNTEER, 6, 30 * DAY_MS, "member_id", "inbound"),
     TopicSpec(REDEMPTIONS, 6, 30 * DAY_MS, "member_id", "inbound"),
+    # A few hundred departments at most, changed now and then: few partitions are plenty.
+    TopicSpec(DIRECTORY, 3, 30 * DAY_MS, "department_id", "inbound"),
     TopicSpec(POINTS, 6, 30 * DAY_MS, "member_id", "outbound"),
     TopicSpec(REWARDS, 6, 30 * DAY_MS, "member_id", "outbound"),
     TopicSpec(NOTIFICATIONS, 6, 7 * DAY_MS, "member_id", "outbound"),
