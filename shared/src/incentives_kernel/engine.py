@@ -363,9 +363,10 @@ class WholeBatch:
                     self.core.settled(d, event, outcome, tally)
                     if outcome.kind != "applied" or replayed:
                         marks.append((key, outcome.kind, outcome.reason))
-                    again = await self.core.released(uow, outcome)
-                    released += again
-                    released_keys.update(p[0].key for p in again)
+                    if outcome.releases:
+                        again = await self.core.released(uow, outcome)
+                        released += again
+                        released_keys.update(p[0].key for p in again)
             i = j
         await run_released()
 
