@@ -23,7 +23,7 @@ def test_every_reply_type_says_something() -> None:
     assert set(lc.HOLD_STATE) == set(Said) - {Said.REFUSED}
 
 
-@pytest.mark.parametrize(("status", "said"), itertools.product(list(HoldStatus), list(Said)))
+@pytest.mark.parametrize(("status", "said"), list(itertools.product(HoldStatus, Said)))
 def test_a_hold_moves_only_forward(status: HoldStatus, said: Said) -> None:
     allowed = {
         (HoldStatus.REQUESTED, Said.PLACED): HoldStatus.PENDING,
@@ -50,7 +50,7 @@ def test_a_repeated_reply_is_stale_with_its_reason() -> None:
         lc.hold_after("released", Said.CAPTURED)
 
 
-@pytest.mark.parametrize(("current", "new"), itertools.product(list(RedemptionStatus), list(RedemptionStatus)))
+@pytest.mark.parametrize(("current", "new"), list(itertools.product(RedemptionStatus, RedemptionStatus)))
 def test_redemption_moves(current: RedemptionStatus, new: RedemptionStatus) -> None:
     forward = {
         (RedemptionStatus.PENDING, RedemptionStatus.CONFIRMED),
