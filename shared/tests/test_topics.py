@@ -57,3 +57,15 @@ def test_spec_of_unknown_topic() -> None:
 
 def test_roles_are_known() -> None:
     assert {s.role for s in t.ALL_TOPICS} <= {"inbound", "outbound", "internal", "dlq"}
+
+
+def test_every_event_type_has_exactly_one_topic() -> None:
+    from incentives_kernel.events import ALL_TYPES
+
+    listed = [typ for types in t.TYPES.values() for typ in types]
+    assert len(listed) == len(set(listed)), "a type is listed under two topics"
+    assert set(listed) == set(ALL_TYPES)
+    assert set(t.TYPES) <= {s.name for s in t.ALL_TOPICS if s.role != "dlq"}
+    assert t.topic_of("points.credited") == t.POINTS
+    with pytest.raises(KeyError):
+        t.topic_of("points.unknown")

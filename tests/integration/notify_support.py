@@ -11,6 +11,7 @@ import pytest_asyncio
 from incentives_kernel.db import load_migrations, make_pool, migrate, migrations_dir
 from incentives_kernel.envelope import ParsedEvent, build_event, encode_event, parse_event
 from incentives_kernel.events import ALL_TYPES, PointsCredited, SourceRef
+from incentives_kernel.uow import source_of, unit_of_work
 from notify import subscribers, usecases
 from notify.metrics import NotifyMetrics
 from notify.settings import NotifySettings
@@ -93,8 +94,6 @@ def parsed(
 async def handle(n: Notify, event: ParsedEvent, **ctx: Any) -> Any:
     """Run the service's use case as the consumer does: in a transaction, then the after-commit callbacks."""
     handler = subscribers.HANDLERS[event.type]
-    async with n.pool.acquire() as conn, conn.transaction():
-        outcome = await handler(conn, event, ctx=usecases.Context(metrics=n.metrics, **ctx))
-    for callback in outcome.on_commit:
-        callback()
+    async with unit_of_work(n.pool, source_of("notify")) as uow:
+        outcome = await handler(uow, event, ctx=usecases.Context(metrics=n.metrics, **ctx))
     return outcome

@@ -22,13 +22,14 @@ import asyncpg
 import pytest
 import pytest_asyncio
 from aiokafka.structs import ConsumerRecord
-from incentives_kernel.consumer import Batchable, EventConsumer
 from incentives_kernel.db import load_migrations, make_pool, migrate, migrations_dir
+from incentives_kernel.engine import EventConsumer
 from incentives_kernel.envelope import encode_event
 from incentives_kernel.events import ALL_TYPES
 from incentives_kernel.health import Health
 from incentives_kernel.intake import Intake, SourcePolicy
 from incentives_kernel.metrics import KernelMetrics
+from incentives_kernel.outcome import Batchable
 from points import subscribers, usecases
 from points.metrics import PointsMetrics
 from points.usecases import Deps
@@ -311,7 +312,7 @@ async def test_a_source_the_allow_list_refuses_is_dead_lettered_even_in_a_batch_
         pool=lambda: system.pool,
         metrics=KernelMetrics("points", CollectorRegistry()),
         health=Health(),
-        use_cases=system.consumer._use_cases,
+        use_cases=system.consumer.use_cases,
         types=ALL_TYPES,
         ignore_types=subscribers.IGNORED,
         intake=Intake(policy),

@@ -9,6 +9,7 @@ import pytest
 from incentives_kernel.db import load_migrations, make_pool, migrate, migrations_dir
 from incentives_kernel.envelope import build_event, encode_event, parse_event
 from incentives_kernel.events import COMMAND_TYPES, PlaceHold
+from incentives_kernel.uow import source_of, unit_of_work
 from points import holds
 from points.metrics import PointsMetrics
 from points.usecases import Deps
@@ -41,8 +42,8 @@ async def test_concurrent_holds_never_take_a_member_below_zero(scratch_dsn: str)
                 )
             )
             event = parse_event(raw, COMMAND_TYPES)
-            async with pool.acquire() as conn, conn.transaction():
-                await holds.place_hold(conn, event, deps=deps)
+            async with unit_of_work(pool, source_of("points")) as uow:
+                await holds.place_hold(uow, event, deps=deps)
 
         await asyncio.gather(*(place(i) for i in range(60)))
         async with pool.acquire() as conn:

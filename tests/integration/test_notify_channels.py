@@ -20,6 +20,7 @@ from incentives_kernel.events import (
     RedemptionRejectionReason,
 )
 from incentives_kernel.parking import Park
+from incentives_kernel.uow import source_of, units_of_work
 from notify import delivery, usecases
 from notify import repository as repo
 from notify.preferences import Preferences, quiet_until
@@ -118,14 +119,19 @@ async def test_quiet_hours_defer_push_and_webhooks_but_never_the_inbox(notify_db
     assert n.sample("incentives_notify_deliveries_total", channel="inbox", outcome="delivered") >= 1
 
     # Still quiet: nothing is released.
-    assert await delivery.release_due_pushes(n.pool, n.metrics, lambda: None) == 0
+    assert await delivery.release_due_pushes(units_of_work(n.pool, source_of("notify")), n.metrics) == 0
     # The quiet period ends (moved into the past rather than waiting an hour): the push goes out.
     async with n.pool.acquire() as conn:
         await conn.execute(
             "UPDATE deferred_pushes SET due_at = now() - interval '1 second' WHERE member_id = $1", member
         )
     woken: list[bool] = []
-    assert await delivery.release_due_pushes(n.pool, n.metrics, lambda: woken.append(True)) >= 1
+    assert (
+        await delivery.release_due_pushes(
+            units_of_work(n.pool, source_of("notify"), wake=lambda: woken.append(True)), n.metrics
+        )
+        >= 1
+    )
     assert woken == [True]
     [push] = await pushes(n, member)
     assert push["id"] == deferred["notification_id"]

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
+from incentives_kernel.background import Job
 from notify import delivery, usecases, webhooks
 from notify import repository as repo
 from notify.settings import NotifySettings
@@ -42,11 +43,16 @@ async def status_of(n: Notify, webhook_id: str, status: str, count: int = 1) -> 
 
 
 @contextlib.asynccontextmanager
-async def worker_running(n: Notify, settings: NotifySettings | None = None) -> AsyncIterator[delivery.WebhookWorker]:
-    worker = delivery.WebhookWorker(lambda: n.pool, settings or n.settings, n.metrics)
-    task = asyncio.create_task(worker.run())
+async def worker_running(
+    n: Notify, settings: NotifySettings | None = None
+) -> AsyncIterator[tuple[delivery.WebhookWorker, Job]]:
+    """The worker's rounds as the service runs them: a background job (its `wake` starts a round)."""
+    s = settings or n.settings
+    worker = delivery.WebhookWorker(lambda: n.pool, s, n.metrics)
+    job = Job("deliver_webhooks", s.webhook_poll_s, worker.deliver_round, again_at=1)
+    task = asyncio.create_task(job.forever())
     try:
-        yield worker
+        yield worker, job
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -124,7 +130,7 @@ async def test_an_endpoint_that_always_fails_is_dead_lettered_and_can_be_re_driv
     with running(Receiver(SECRET, otherwise=503)) as receiver:
         webhook_id = await register(n, receiver.url)
         await handle(n, credited("m-zh"))
-        async with worker_running(n, settings) as worker:
+        async with worker_running(n, settings) as (worker, job):
             [dead] = await eventually(lambda: status_of(n, webhook_id, "dead_lettered"), what="dead letter")
             assert dead["attempts"] == 3
             assert dead["last_status"] == 503
@@ -145,7 +151,7 @@ async def test_an_endpoint_that_always_fails_is_dead_lettered_and_can_be_re_driv
             receiver.otherwise = 200
             async with n.pool.acquire() as conn:
                 assert await repo.redrive(conn, webhook_id, None) == [dead["delivery_id"]]
-            worker.wake()
+            job.wake()
             [row] = await eventually(lambda: status_of(n, webhook_id, "delivered"), what="re-driven delivery")
             await worker.refresh_gauges()
     assert row["redriven"] == 1
@@ -172,6 +178,7 @@ async def test_a_4xx_answer_is_dead_lettered_at_once(notify_db: Notify) -> None:
 # it: NOTIFY_TEST_HOOK_CRASH_AFTER_SEND makes it exit (os._exit) right after a send, before the record.
 WORKER_PROCESS = """
 import asyncio
+from incentives_kernel.background import Job
 from incentives_kernel.db import make_pool
 from notify import delivery
 from notify.metrics import NotifyMetrics
@@ -183,7 +190,7 @@ async def main():
     pool = await make_pool(settings.dsn, "notify", min_size=1, max_size=2, application_name="crashing-worker")
     hook = delivery.crash_after_send_hook(settings)
     worker = delivery.WebhookWorker(lambda: pool, settings, NotifyMetrics(CollectorRegistry()), after_send=hook)
-    await worker.run()
+    await Job("deliver_webhooks", settings.webhook_poll_s, worker.deliver_round, again_at=1).forever()
 
 asyncio.run(main())
 """

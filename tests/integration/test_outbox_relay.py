@@ -25,7 +25,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError
 from incentives_kernel.db import load_migrations, make_pool, migrate
 from incentives_kernel.metrics import KernelMetrics
-from incentives_kernel.outbox import OutboxRelay, emit, enqueue
+from incentives_kernel.outbox import OutboxRelay, enqueue, event_row, write
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 
@@ -295,15 +295,19 @@ async def test_committed_rows_are_published_intact_and_rolled_back_rows_never(
                     event_id=committed_id,
                     headers=[("ce_type", b"test.thing.v1"), ("raw", raw_header), ("utf8", "社区".encode())],
                 )
-                await emit(
+                await write(
                     conn,
-                    topic=topic,
-                    key="member-2",
-                    source="/it/outbox",
-                    type="it.points.credited.v1",
-                    subject="member-2",
-                    data=_Data(member_id="member-2", points=8),
-                    event_id=emitted_id,
+                    [
+                        event_row(
+                            topic=topic,
+                            key="member-2",
+                            source="/it/outbox",
+                            type="it.points.credited.v1",
+                            subject="member-2",
+                            data=_Data(member_id="member-2", points=8),
+                            event_id=emitted_id,
+                        )
+                    ],
                 )
                 await enqueue(conn, topic=topic, key=None, value={"plain": "dict"}, event_id=keyless_id)
             relay.wake()

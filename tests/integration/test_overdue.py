@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from incentives_kernel.db import load_migrations, make_pool, migrate, migrations_dir
 from incentives_kernel.events import ReportCategory, ReportSubmitted
+from incentives_kernel.uow import source_of, units_of_work
 from prometheus_client import CollectorRegistry
 from reports import overdue
 from reports import repository as repo
@@ -35,6 +36,7 @@ async def test_overdue_is_announced_once_per_report_with_per_category_slas(scrat
     metrics = ReportsMetrics(registry)
     sla = Sla(default_days=7, by_category={ReportCategory.FIRE_HAZARD: 2})
     t0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
+    work = units_of_work(pool, source_of("reports"))
     try:
         async with pool.acquire() as conn:
             await migrate(conn, "reports", load_migrations(migrations_dir("reports")))
@@ -49,11 +51,11 @@ async def test_overdue_is_announced_once_per_report_with_per_category_slas(scrat
                 "UPDATE reports SET status = 'resolved', department = 'Roads', rating = 4 WHERE report_id = 'r-done'"
             )
 
-            assert await overdue.overdue_once(conn, t0 + timedelta(days=1), metrics) == 0
-            assert await overdue.overdue_once(conn, t0 + timedelta(days=3), metrics) == 1  # fire: 2-day SLA
+            assert await overdue.overdue_once(work, t0 + timedelta(days=1), metrics) == 0
+            assert await overdue.overdue_once(work, t0 + timedelta(days=3), metrics) == 1  # fire: 2-day SLA
             assert _sample(registry, "incentives_reports_overdue", district="nanqu", category="fire_hazard") == 1
-            assert await overdue.overdue_once(conn, t0 + timedelta(days=8), metrics) == 1  # road: 7 days
-            assert await overdue.overdue_once(conn, t0 + timedelta(days=30), metrics) == 0  # never twice
+            assert await overdue.overdue_once(work, t0 + timedelta(days=8), metrics) == 1  # road: 7 days
+            assert await overdue.overdue_once(work, t0 + timedelta(days=30), metrics) == 0  # never twice
             assert _sample(registry, "incentives_reports_overdue", district="nanqu", category="road_damage") == 1
             assert _sample(registry, "incentives_reports_overdue_announced_total") == 2
             assert _sample(registry, "incentives_reports_department_rating_average", department="Roads") == 4.0
@@ -70,7 +72,7 @@ async def test_overdue_is_announced_once_per_report_with_per_category_slas(scrat
             ]
             # A report resolved after being overdue leaves the gauge.
             await conn.execute("UPDATE reports SET status = 'resolved' WHERE report_id = 'r-fire'")
-            await overdue.overdue_once(conn, t0 + timedelta(days=31), metrics)
+            await overdue.overdue_once(work, t0 + timedelta(days=31), metrics)
             assert _sample(registry, "incentives_reports_overdue", district="nanqu", category="fire_hazard") is None
     finally:
         await pool.close()

@@ -23,12 +23,13 @@ import pytest_asyncio
 from aiokafka.structs import ConsumerRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from incentives_kernel.consumer import EventConsumer
 from incentives_kernel.db import load_migrations, make_pool, migrate, migrations_dir
+from incentives_kernel.engine import EventConsumer
 from incentives_kernel.envelope import encode_event
 from incentives_kernel.events import ALL_TYPES
 from incentives_kernel.health import Health
 from incentives_kernel.metrics import KernelMetrics
+from incentives_kernel.uow import source_of, units_of_work
 from incentives_ops.audit import audit, render
 from points import holds, policy, subscribers
 from points.metrics import PointsMetrics
@@ -289,7 +290,7 @@ async def test_random_histories_match_the_reference_model(
         await conn.execute(
             "UPDATE holds SET expires_at = now() - interval '1 second' WHERE member_id = ANY($1)", members
         )
-        await holds.expire_once(conn, system.deps)
+        await holds.expire_due(units_of_work(system.pool, source_of("points")), system.deps)
         model.expire_all()
         rows = {
             r["member_id"]: r

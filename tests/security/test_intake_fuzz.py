@@ -23,8 +23,8 @@ from aiokafka.structs import ConsumerRecord
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from incentives_kernel import topics
-from incentives_kernel.consumer import EventConsumer
 from incentives_kernel.db import load_migrations, make_pool, migrate, migrations_dir
+from incentives_kernel.engine import EventConsumer
 from incentives_kernel.envelope import MAX_EVENT_BYTES, encode_event
 from incentives_kernel.events import ALL_TYPES
 from incentives_kernel.health import Health

@@ -2,7 +2,8 @@
 
 Every check holds at any committed state (each is kept in the same transaction as the effects), so
 the audit may run while traffic flows. It reads every schema as the database's administrator; the
-statements live here, in the one tool that reads across services.
+statements live here, in the one tool that reads across services. It changes nothing, and it
+does not say what a service subscribes to: that comes from each service's subscribers.TOPICS.
 """
 
 from __future__ import annotations
@@ -10,19 +11,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import asyncpg
-from incentives_kernel import topics as t
+from notify import subscribers as notify_subscribers
+from points import subscribers as points_subscribers
+from reports import subscribers as reports_subscribers
+from rewards import subscribers as rewards_subscribers
 
 from . import consumer_offsets
 
-SERVICES = ("reports", "points", "rewards", "notify")
-
-# What each service's consumer group (named after the service) reads: as in its subscribers.py.
+# What each service's consumer group (named after the service) reads: the table its consumer subscribes with.
 SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
-    "reports": (t.MEMBERS, t.REPORTS, t.POINTS),
-    "points": (t.MEMBERS, t.REPORTS_LIFECYCLE, t.VOLUNTEER, t.POINTS_COMMANDS),
-    "rewards": (t.MEMBERS, t.REDEMPTIONS, t.POINTS, t.POINTS_REPLIES),
-    "notify": (t.MEMBERS, t.POINTS, t.REPORTS_LIFECYCLE, t.REWARDS),
+    "reports": reports_subscribers.TOPICS,
+    "points": points_subscribers.TOPICS,
+    "rewards": rewards_subscribers.TOPICS,
+    "notify": notify_subscribers.TOPICS,
 }
+SERVICES = tuple(SUBSCRIPTIONS)
 
 
 @dataclass

@@ -9,7 +9,7 @@ still a duplicate. A consumer group remembers what was replayed.
 from __future__ import annotations
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from incentives_kernel.consumer import REPLAY_HEADER
+from incentives_kernel.engine import REPLAY_HEADER
 from incentives_kernel.topics import dlq_topic
 
 from .topics_admin import sasl_from_env

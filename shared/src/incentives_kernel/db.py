@@ -23,6 +23,8 @@ log = structlog.get_logger(__name__)
 
 # A connection as handlers and repositories receive it: plain, or checked out of the pool.
 Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+# A row a repository returns, as use cases and routes name it (they import no database driver).
+Row = asyncpg.Record
 
 KERNEL_MIGRATIONS = resources.files("incentives_kernel") / "migrations"
 
@@ -65,6 +67,11 @@ def make_pool(dsn: str, schema: str, *, min_size: int, max_size: int, applicatio
         server_settings={"search_path": schema, "application_name": application_name},
         command_timeout=30,
     )
+
+
+async def ping(conn: Conn) -> None:
+    """One round trip: the database answers (readiness)."""
+    await conn.fetchval("SELECT 1")
 
 
 async def migrate(conn: Conn, schema: str, migrations: list[Migration]) -> list[str]:

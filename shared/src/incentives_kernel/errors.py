@@ -31,6 +31,19 @@ class PermanentError(Exception):
         self.message = message
 
 
+class NotFound(Exception):
+    """What a request names does not exist (HTTP 404 `not_found`); raised by use cases routes call."""
+
+
+class Conflict(Exception):
+    """A request the current state does not allow (HTTP 409 with `code`); raised by use cases routes call."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
 # SQLSTATE classes that mean "the database, not the message, is the problem right now".
 _TRANSIENT_SQLSTATE_PREFIXES = ("08", "53", "57", "40", "55P03", "25006")
 

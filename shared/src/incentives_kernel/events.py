@@ -2,6 +2,8 @@
 
 Inbound models ignore unknown fields (the contract is forward compatible). Outbound and internal
 models are what this system publishes; they document the payloads in AsyncAPI and docs/contract.md.
+Not here: the CloudEvents envelope and parsing (envelope.py), which topic carries a type (topics.py),
+and any decision about an event (the services' use cases).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from . import topics
 from .logging import holds_personal_number, redact_text
 
 ID_PATTERN = r"^[A-Za-z0-9_.:\-]{1,64}$"
@@ -714,18 +717,7 @@ COMMAND_TYPES: dict[str, type[BaseModel]] = {
 }
 
 # Every reply on incentives.points.replies.v1 carries a HoldReply; the type says what happened.
-REPLY_TYPES: dict[str, type[BaseModel]] = {
-    t: HoldReply
-    for t in (
-        "points.hold_placed",
-        "points.hold_rejected",
-        "points.hold_captured",
-        "points.hold_released",
-        "points.hold_expired",
-        "points.hold_refunded",
-        "points.hold_command_refused",
-    )
-}
+REPLY_TYPES: dict[str, type[BaseModel]] = {t: HoldReply for t in topics.TYPES[topics.POINTS_REPLIES]}
 
 INBOUND_TYPES: dict[str, type[BaseModel]] = {
     "member.registered": MemberRegistered,

@@ -6,11 +6,9 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from . import pii
-from .consumer import APPLIED, Outcome, UseCase, applied, ignored
 from .db import Conn
-from .envelope import ParsedEvent
 from .events import MemberDeactivated, MemberRegistered
-from .parking import Park
+from .outcome import APPLIED, Outcome, Park, ParsedEvent, UnitOfWork, UseCase, applied, ignored
 from .pii import PiiKind
 
 
@@ -48,13 +46,13 @@ async def get_many(conn: Conn, member_ids: Collection[str]) -> dict[str, Member]
     return {r["member_id"]: Member(**dict(r)) for r in rows}
 
 
-async def upsert_member(conn: Conn, event: ParsedEvent) -> Outcome:
+async def upsert_member(uow: UnitOfWork, event: ParsedEvent) -> Outcome:
     data = event.data
     assert isinstance(data, MemberRegistered)
     hasher = pii.hasher()  # digests only, and only with a key: the numbers themselves are never stored
     phone = hasher.digest(PiiKind.PHONE, data.phone) if hasher else None
     id_number = hasher.digest(PiiKind.ID_NUMBER, data.id_number) if hasher and data.id_number else None
-    status = await conn.execute(
+    status = await uow.conn.execute(
         """INSERT INTO members (member_id, district, occupation, locale, registered_at, as_of,
                                 phone_hmac, id_number_hmac)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -83,10 +81,10 @@ async def find_by(conn: Conn, kind: PiiKind, digest: bytes) -> list[str]:
     return [r["member_id"] for r in rows]
 
 
-async def deactivate_member(conn: Conn, event: ParsedEvent) -> Outcome:
+async def deactivate_member(uow: UnitOfWork, event: ParsedEvent) -> Outcome:
     data = event.data
     assert isinstance(data, MemberDeactivated)
-    status = await conn.execute(
+    status = await uow.conn.execute(
         """UPDATE members SET active = false, deactivation_reason = $2, as_of = $3
            WHERE member_id = $1 AND as_of < $3""",
         data.member_id,
@@ -95,7 +93,7 @@ async def deactivate_member(conn: Conn, event: ParsedEvent) -> Outcome:
     )
     if status.endswith("1"):
         return APPLIED
-    if await get(conn, data.member_id) is None:
+    if await get(uow.conn, data.member_id) is None:
         raise Park(member_key(data.member_id), f"member {data.member_id} is not registered yet")
     return ignored("stale: a newer member event was applied")
 

@@ -92,6 +92,21 @@ class KernelMetrics:
         self.ready = Gauge(
             f"{p}_ready", "1 when the database and broker are reachable and consumers healthy", registry=registry
         )
+        self.job_runs = Counter(
+            f"{p}_job_runs_total", "Runs of each background job, failed ones included", ["job"], registry=registry
+        )
+        self.job_failures = Counter(
+            f"{p}_job_failures_total",
+            "Runs of each background job that failed (retried next run)",
+            ["job"],
+            registry=registry,
+        )
+        self.job_last_success = Gauge(
+            f"{p}_job_last_success_timestamp_seconds",
+            "When each background job last ran without failing (Unix time)",
+            ["job"],
+            registry=registry,
+        )
         self.db_pool_size = Gauge(f"{p}_db_pool_size", "Connections in the pool", registry=registry)
         self.db_pool_in_use = Gauge(f"{p}_db_pool_in_use", "Connections checked out", registry=registry)
 

@@ -1,7 +1,8 @@
 """The transactional outbox and its relay.
 
-`enqueue` writes an event in the caller's transaction: it is published if and only if that
-transaction commits. The relay publishes unpublished rows in id order and marks them sent.
+Rows are written in the caller's transaction, so an event is published if and only if that
+transaction commits; a unit of work (uow.py) holds a transaction's rows and `write`s them in one
+round trip just before it commits. The relay publishes unpublished rows in id order and marks them sent.
 
 Per-key order: exactly one relay per service publishes at a time (a session advisory lock elects
 it; another replica takes over when its connection drops), it sends rows in id order, and the
@@ -17,13 +18,13 @@ import contextlib
 import hashlib
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from contextvars import ContextVar
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any, NamedTuple, Protocol
 
 import asyncpg
 import structlog
+from pydantic import BaseModel
 
 from .db import Conn
 from .envelope import build_event, encode_event
@@ -31,6 +32,52 @@ from .envelope import build_event, encode_event
 log = structlog.get_logger(__name__)
 
 Header = tuple[str, bytes]
+
+
+class Row(NamedTuple):
+    """One outbox row as it is inserted: what the relay will publish, with its stable id."""
+
+    event_id: str
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: list[list[str]]
+
+
+def row(
+    *, topic: str, key: str | bytes | None, value: bytes | dict[str, Any], event_id: str, headers: Iterable[Header] = ()
+) -> Row:
+    """A message as an outbox row (a dict value is encoded as JSON)."""
+    if isinstance(value, dict):
+        value = encode_event(value)
+    if isinstance(key, str):
+        key = key.encode()
+    return Row(event_id, topic, key, value, [encode_header(k, v) for k, v in headers])
+
+
+def event_row(
+    *,
+    topic: str,
+    key: str,
+    source: str,
+    type: str,
+    subject: str | None,
+    data: BaseModel,
+    event_id: str,
+    time: datetime | None = None,
+) -> Row:
+    """A CloudEvent of ours as an outbox row (`UnitOfWork.emit` is how services write one)."""
+    event = build_event(event_id=event_id, source=source, type=type, subject=subject, data=data, time=time)
+    headers = [("ce_type", type.encode()), ("content-type", b"application/cloudevents+json")]
+    return row(topic=topic, key=key, value=event, event_id=event_id, headers=headers)
+
+
+async def write(conn: Conn, rows: Sequence[Row]) -> None:
+    """Insert rows in the caller's transaction, in order, in one round trip (idempotent per topic+event_id)."""
+    if len(rows) == 1:
+        await conn.execute(_INSERT, *rows[0])
+    elif rows:
+        await conn.executemany(_INSERT, rows)
 
 
 async def enqueue(
@@ -42,51 +89,12 @@ async def enqueue(
     event_id: str,
     headers: Iterable[Header] = (),
 ) -> None:
-    """Write one message to the outbox in the caller's transaction (idempotent per topic+event_id)."""
-    if isinstance(value, dict):
-        value = encode_event(value)
-    if isinstance(key, str):
-        key = key.encode()
-    row = (event_id, topic, key, value, [encode_header(k, v) for k, v in headers])
-    buffer = _buffer.get()
-    if buffer is not None and buffer.conn is conn:
-        buffer.rows.append(row)
-        return
-    await conn.execute(_INSERT, *row)
+    """Write one message now, in the caller's transaction (tools and tests; services use a unit of work)."""
+    await write(conn, [row(topic=topic, key=key, value=value, event_id=event_id, headers=headers)])
 
 
 _INSERT = """INSERT INTO outbox (event_id, topic, key, value, headers)
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (topic, event_id) DO NOTHING"""
-
-
-@dataclass
-class _Buffer:
-    conn: Conn
-    rows: list[tuple[Any, ...]] = field(default_factory=list)
-
-
-_buffer: ContextVar[_Buffer | None] = ContextVar("outbox_buffer", default=None)
-
-
-@contextlib.asynccontextmanager
-async def buffered(conn: Conn) -> AsyncIterator[None]:
-    """Hold this task's enqueues on `conn` and write them in one round trip when the block ends.
-
-    Rows keep their order (the relay publishes in id order). If the block raises, nothing is
-    written: use it inside the savepoint or transaction whose rollback must discard them too.
-    Nested in another block on the same connection, its rows join the outer block's, in order.
-    """
-    outer = _buffer.get()
-    buffer = _Buffer(conn)
-    token = _buffer.set(buffer)
-    try:
-        yield
-    finally:
-        _buffer.reset(token)
-    if outer is not None and outer.conn is conn:
-        outer.rows.extend(buffer.rows)
-    elif buffer.rows:
-        await conn.executemany(_INSERT, buffer.rows)
 
 
 def encode_header(key: str, value: bytes) -> list[str]:
@@ -251,28 +259,3 @@ class OutboxRelay:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
         self._wake.clear()
-
-
-async def emit(
-    conn: Conn,
-    *,
-    topic: str,
-    key: str,
-    source: str,
-    type: str,
-    subject: str | None,
-    data: Any,
-    event_id: str,
-    time: Any = None,
-) -> None:
-    """Write one CloudEvent of ours to the outbox (the only way services publish)."""
-
-    event = build_event(event_id=event_id, source=source, type=type, subject=subject, data=data, time=time)
-    await enqueue(
-        conn,
-        topic=topic,
-        key=key,
-        value=event,
-        event_id=event_id,
-        headers=[("ce_type", type.encode()), ("content-type", b"application/cloudevents+json")],
-    )

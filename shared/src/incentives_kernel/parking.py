@@ -18,15 +18,9 @@ import asyncpg
 from .db import Conn
 from .inbox import InboxKey, Position
 from .outbox import decode_header, encode_header
+from .outcome import Park
 
-
-class Park(Exception):
-    """Raised by a use case: keep this event until `awaiting` is released."""
-
-    def __init__(self, awaiting: str, reason: str) -> None:
-        super().__init__(reason)
-        self.awaiting = awaiting
-        self.reason = reason
+__all__ = ["Park", "ParkedEvent", "count", "park", "park_many", "take", "take_expired"]
 
 
 @dataclass(frozen=True, slots=True)

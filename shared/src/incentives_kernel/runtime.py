@@ -1,9 +1,12 @@
 """What every service process is made of, composed in one place.
 
 `ServiceRuntime` holds the pool, the broker (with FastStream's Prometheus middleware on the
-service's own registry), the outbox relay, health and metrics. `create_http_app` wraps it in a
-FastAPI app whose lifespan starts and stops it, with /healthz, /readyz, /metrics, /asyncapi and
-/docs. Building either connects to nothing; `start()` does.
+service's own registry), the outbox relay, health and metrics. A service registers on it its
+consumer (`consume`), its background jobs (`every`) and what it publishes; its routes and jobs
+write through `unit_of_work()`. `create_http_app` wraps it in a FastAPI app whose lifespan starts
+and stops it, with /healthz, /readyz, /metrics, /asyncapi and /docs. Building either connects to
+nothing; `start()` does. Not here: what becomes of a record (engine.py), the Kafka subscriber
+(kafka_adapter.py), a job's loop (background.py), a transaction's effects (uow.py).
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import structlog
@@ -29,24 +33,31 @@ from pydantic import BaseModel
 
 from . import db, pii, roles
 from .auth import Caller, Role, TokenAuth
-from .consumer import EventConsumer, UseCase, subscribe
+from .background import Job
+from .engine import EventConsumer
+from .events import ALL_TYPES
 from .health import Health
 from .http_errors import ApiError, install_error_handlers
 from .http_guard import HttpGuard
 from .intake import intake_from_settings
+from .kafka_adapter import subscribe
 from .kafka_security import broker_security, client_kwargs
 from .logging import configure_logging
 from .member_tokens import MemberTokenKeys
 from .member_tokens_api import member_tokens_router
 from .metrics import KernelMetrics
 from .outbox import OutboxRelay
+from .outcome import UseCase
 from .ratelimit import Rate, RateLimiter
 from .settings import ServiceSettings
+from .uow import UnitOfWork, source_of, unit_of_work
 
 log = structlog.get_logger(__name__)
 
 # The routes that move points, stock or places, each with its own budget (settings.rate_limit_<name>).
 RATE_LIMITED = ("redemptions", "adjustments", "applications")
+
+T = TypeVar("T")
 
 
 class ServiceRuntime:
@@ -55,6 +66,7 @@ class ServiceRuntime:
     ) -> None:
         self.settings = settings
         self.service = settings.service
+        self.source = source_of(settings.service)
         self.registry = registry or CollectorRegistry()
         self.metrics = KernelMetrics(self.service, self.registry)
         self.health = Health()
@@ -82,7 +94,7 @@ class ServiceRuntime:
         self.relay: OutboxRelay | None = None
         self._producer: AIOKafkaProducer | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._background: list[Callable[[], Any]] = []
+        self._jobs: list[Job] = []
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -95,9 +107,10 @@ class ServiceRuntime:
         self,
         topics: Sequence[str],
         use_cases: Mapping[str, UseCase],
-        types: Mapping[str, type[BaseModel]],
+        *,
         description: str,
         ignore_types: Sequence[str] = (),
+        types: Mapping[str, type[BaseModel]] = ALL_TYPES,
     ) -> EventConsumer:
         """Register the service's batch consumer for `topics` (before `start`)."""
         s = self.settings
@@ -109,7 +122,7 @@ class ServiceRuntime:
             use_cases=use_cases,
             types=types,
             ignore_types=ignore_types,
-            on_commit=self.wake_relay,
+            wake=self._wake_relay,
             max_consecutive_unexpected=s.consumer_max_consecutive_unexpected,
             intake=intake_from_settings(s),
         )
@@ -129,19 +142,42 @@ class ServiceRuntime:
             + ", ".join(sorted(use_cases))
             + "."
             + (" Recorded, not acted on: " + ", ".join(sorted(ignore_types)) + "." if ignore_types else ""),
+            exit_after_commit=s.fault_exit_after_commit,
         )
-
-        async def sweep_parked() -> None:
-            grace = timedelta(seconds=s.park_grace_s)
-            while True:
-                await asyncio.sleep(s.park_sweep_interval_s)
-                try:
-                    await consumer.expire_parked(grace)
-                except Exception as exc:  # the next round retries; a failure here must not stop the process
-                    log.warning("parked-event sweep failed", error=type(exc).__name__)
-
-        self.add_background(sweep_parked)
+        grace = timedelta(seconds=s.park_grace_s)
+        self.every("expire_parked", s.park_sweep_interval_s, lambda: consumer.expire_parked(grace))
         return consumer
+
+    def unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        """`async with runtime.unit_of_work() as uow:` one transaction on a pooled connection.
+
+        It commits when the block ends normally (a raised exception rolls it back); then the relay
+        is woken if the block emitted anything, and the block's `after_commit` callbacks run.
+        """
+        return unit_of_work(self.pool, self.source, wake=self._wake_relay)
+
+    def every(
+        self,
+        name: str,
+        interval_s: float,
+        job: Callable[[], Awaitable[int | None]],
+        *,
+        again_at: int | None = None,
+    ) -> Job:
+        """Run `job` for the process's lifetime (from `start`): now, then every `interval_s` seconds.
+
+        The job returns how many things it handled (None: not a count); with `again_at`, a run
+        that handled that many or more is followed at once by the next (a backlog drains without
+        waiting). A failure is logged and counted, never stops the process: the next run retries.
+        Each job has `incentives_<service>_job_runs_total`, `..._job_failures_total` and
+        `..._job_last_success_timestamp_seconds`, labelled with its name. `wake()` on the returned
+        `Job` starts the next run early.
+        """
+        if any(j.name == name for j in self._jobs):
+            raise ValueError(f"a job named {name} is registered already")
+        scheduled = Job(name, interval_s, job, again_at)
+        self._jobs.append(scheduled)
+        return scheduled
 
     def document_publication(self, topic: str, models: Sequence[type[BaseModel]], description: str) -> None:
         """Describe in AsyncAPI what this service publishes on `topic` (through the outbox, not FastStream)."""
@@ -155,11 +191,7 @@ class ServiceRuntime:
             description=description + " Each message is a CloudEvent whose data is one of these.",
         )
 
-    def add_background(self, factory: Callable[[], Any]) -> None:
-        """A coroutine factory run as a task for the process's lifetime (timers, expiry sweeps)."""
-        self._background.append(factory)
-
-    def wake_relay(self) -> None:
+    def _wake_relay(self) -> None:
         if self.relay is not None:
             self.relay.wake()
 
@@ -193,8 +225,8 @@ class ServiceRuntime:
             on_health=lambda ok, why: self.health.set("relay", ok, why),
         )
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
-        for factory in self._background:
-            self._tasks.append(asyncio.create_task(factory()))
+        for job in self._jobs:
+            self._tasks.append(asyncio.create_task(job.forever(self.metrics), name=f"job:{job.name}"))
         await self.broker.start()
         log.info("service started", service=self.service, http_port=s.http_port)
 
@@ -220,7 +252,7 @@ class ServiceRuntime:
         try:
             async with asyncio.timeout(2):
                 async with self.pool.acquire() as conn:
-                    await conn.fetchval("SELECT 1")
+                    await db.ping(conn)
             checks["database"] = "ok"
         except Exception as exc:
             checks["database"] = f"unreachable: {type(exc).__name__}"
@@ -332,13 +364,13 @@ def create_http_app(runtime: ServiceRuntime, *, title: str, routers: Sequence[AP
 
 def build_service_app(
     settings: ServiceSettings,
-    *,
-    package: str,
-    register: Callable[[ServiceRuntime], None],
-    routers: Callable[[ServiceRuntime], Sequence[APIRouter]],
+    register: Callable[[ServiceRuntime], T],
+    routers: Callable[[ServiceRuntime, T], Sequence[APIRouter]],
     registry: CollectorRegistry | None = None,
 ) -> FastAPI:
-    """A service's app: its runtime (migrations from `package`), consumers (`register`) and HTTP routes."""
-    runtime = ServiceRuntime(settings, migrations_package=package, registry=registry)
-    register(runtime)
-    return create_http_app(runtime, title=f"incentives {settings.service}", routers=routers(runtime))
+    """A service's app: its runtime (migrations from the package named after the service), what
+    `register` wires on it (consumer, jobs, publications), and the HTTP routes `routers` builds with
+    what `register` returned (the dependencies the routes share with the consumer)."""
+    runtime = ServiceRuntime(settings, migrations_package=settings.service, registry=registry)
+    wiring = register(runtime)
+    return create_http_app(runtime, title=f"incentives {settings.service}", routers=routers(runtime, wiring))

@@ -43,6 +43,7 @@ SHARED_ENV = {
     "kafka_sasl_mechanism": "KAFKA_SASL_MECHANISM",
     "kafka_sasl_username": "KAFKA_SASL_USERNAME",
     "kafka_sasl_password": "KAFKA_SASL_PASSWORD",
+    "fault_exit_after_commit": "INCENTIVES_FAULT_EXIT_AFTER_COMMIT",
 }
 
 
@@ -107,6 +108,9 @@ class ServiceSettings(BaseSettings):
     # Runs the migrations (owns the schema) when set; the runtime role then has only the DML it needs.
     migration_database_url: SecretStr | None = None
 
+    # TEST HOOK (tests/faults/), dev only: exit right after the n-th batch commit, before its offsets.
+    fault_exit_after_commit: int = Field(default=0, ge=0)
+
     relay_batch_size: int = Field(default=500, ge=1)
     relay_idle_poll_s: float = Field(default=0.05, gt=0)
     outbox_retention_hours: int = Field(default=72, ge=1)
@@ -143,6 +147,8 @@ class ServiceSettings(BaseSettings):
             PiiHasher(self.pii_key.get_secret_value())  # refuse a weak key at start
         elif self.env != "dev":
             raise ValueError("INCENTIVES_PII_KEY is required: members are found by keyed digests of their numbers")
+        if self.env != "dev" and self.fault_exit_after_commit:
+            raise ValueError("INCENTIVES_FAULT_EXIT_AFTER_COMMIT is a test hook: only allowed with INCENTIVES_ENV=dev")
         if self.env != "dev" and self.sources_extra.strip():
             raise ValueError("INCENTIVES_SOURCES_EXTRA is for the dev stack only; list sources in a sources file")
         if self.kafka_security_protocol.startswith("SASL") and not (

@@ -69,3 +69,46 @@ def spec(name: str) -> TopicSpec:
         if t.name == name:
             return t
     raise KeyError(name)
+
+
+# Which topic carries each event type: the one table, so that emitting an event names no topic
+# (`UnitOfWork.emit`). shared/tests/test_topics.py checks it against every type of events.py.
+TYPES: dict[str, tuple[str, ...]] = {
+    MEMBERS: ("member.registered", "member.updated", "member.deactivated"),
+    REPORTS: ("report.submitted", "report.status_changed", "report.rated"),
+    VOLUNTEER: ("volunteer.attendance_confirmed", "volunteer.attendance_revoked"),
+    REDEMPTIONS: ("redemption.requested",),
+    REPORTS_LIFECYCLE: (
+        "report.verified",
+        "report.lifecycle_changed",
+        "report.rating_recorded",
+        "report.verification_reversed",
+        "report.overdue",
+    ),
+    POINTS: ("points.credited", "points.reversed", "points.debited", "points.capped", "member.level_changed"),
+    POINTS_COMMANDS: ("points.place_hold", "points.capture_hold", "points.release_hold", "points.refund_hold"),
+    POINTS_REPLIES: (
+        "points.hold_placed",
+        "points.hold_rejected",
+        "points.hold_captured",
+        "points.hold_released",
+        "points.hold_expired",
+        "points.hold_refunded",
+        "points.hold_command_refused",
+    ),
+    REWARDS: (
+        "redemption.confirmed",
+        "redemption.rejected",
+        "redemption.fulfilled",
+        "redemption.cancelled",
+        "allocation.won",
+        "allocation.lost",
+    ),
+    NOTIFICATIONS: ("notification.created",),
+}
+_TOPIC_OF = {type_: topic for topic, types in TYPES.items() for type_ in types}
+
+
+def topic_of(event_type: str) -> str:
+    """The topic events of this type are published on; KeyError for a type no topic carries."""
+    return _TOPIC_OF[event_type]

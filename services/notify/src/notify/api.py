@@ -13,8 +13,10 @@ from incentives_kernel.runtime import ServiceRuntime
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from . import repository as repo
+from . import webhooks_api
 from .kinds import KINDS
 from .preferences import Preferences, valid_timezone
+from .usecases import Context
 
 HH_MM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 
@@ -102,7 +104,12 @@ def _out(member_id: str, prefs: Preferences, default_tz: str, updated_at: dateti
     )
 
 
-def build_router(runtime: ServiceRuntime) -> APIRouter:
+def build_routers(runtime: ServiceRuntime, ctx: Context) -> list[APIRouter]:
+    """A member's inbox and preferences; the operators' webhook routes (webhooks_api.py)."""
+    return [_member_router(runtime), webhooks_api.build_router(runtime, ctx)]
+
+
+def _member_router(runtime: ServiceRuntime) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["notifications"], responses=errors(400, 401, 403, 413, 422))
     reader = runtime.require(Role.GATEWAY, Role.MEMBER)
 
@@ -135,8 +142,8 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
     async def mark_read(
         member_id: str = Path(pattern=ID_PATTERN), notification_id: str = Path(max_length=64)
     ) -> ReadOut:
-        async with runtime.pool.acquire() as conn:
-            row = await repo.mark_read(conn, member_id, notification_id)
+        async with runtime.unit_of_work() as uow:
+            row = await repo.mark_read(uow.conn, member_id, notification_id)
         if row is None:
             raise ApiError(404, "not_found", "no such notification for this member")
         return ReadOut(notification_id=row["notification_id"], read_at=row["read_at"])
@@ -173,8 +180,8 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
             quiet_end=time.fromisoformat(quiet.end) if quiet else None,
             timezone=body.timezone,
         )
-        async with runtime.pool.acquire() as conn, conn.transaction():
-            updated_at = await repo.put_preferences(conn, member_id, prefs)
+        async with runtime.unit_of_work() as uow:
+            updated_at = await repo.put_preferences(uow.conn, member_id, prefs)
         return _out(member_id, prefs, default_tz, updated_at)
 
     return router

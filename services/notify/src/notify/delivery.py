@@ -14,6 +14,8 @@ Webhook deliveries are rows written with the notification (an outbox for HTTP). 
 A worker that dies between sending and recording leaves the lease to expire; the delivery is then
 sent again with the same `X-Notification-Id` (receivers deduplicate by it): at least once, never
 accepted twice by a receiver that deduplicates.
+
+The rounds, the gauges and the release of deferred pushes are background jobs (jobs.py).
 """
 
 from __future__ import annotations
@@ -26,24 +28,24 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
-import asyncpg
 import httpx
 import structlog
-from incentives_kernel import outbox, topics
 from incentives_kernel.events import NotificationCreated
+from incentives_kernel.uow import Work
 
 from . import repository as repo
 from . import webhooks
 from .metrics import NotifyMetrics
 from .settings import NotifySettings
-from .usecases import PUSH, SOURCE, WEBHOOK
+from .usecases import PUSH, WEBHOOK
 
 log = structlog.get_logger(__name__)
 
 CRASH_EXIT_CODE = 86
 PUSH_BATCH = 500
-GAUGE_REFRESH_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +78,11 @@ def crash_after_send_hook(settings: NotifySettings) -> Callable[[], None] | None
 
 
 class WebhookWorker:
-    """Sends due webhook deliveries; `wake()` after a commit that wrote some shortens the wait."""
+    """Sends due webhook deliveries, a round at a time (`deliver_round`, a job the runtime runs)."""
 
     def __init__(
         self,
-        pool: Callable[[], asyncpg.Pool],
+        pool: Callable[[], Any],
         settings: NotifySettings,
         metrics: NotifyMetrics,
         *,
@@ -90,11 +92,11 @@ class WebhookWorker:
         self._s = settings
         self._metrics = metrics
         self._after_send = after_send
-        self._wake = asyncio.Event()
+        self._client: httpx.AsyncClient | None = None
         self._endpoints_seen: set[str] = set()
-
-    def wake(self) -> None:
-        self._wake.set()
+        # httpx logs every request with its URL at INFO, and an endpoint's query may carry a token.
+        if "httpx" not in {n.strip() for n in settings.debug_loggers.split(",")}:
+            logging.getLogger("httpx").setLevel(logging.WARNING)
 
     def client(self) -> httpx.AsyncClient:
         # Redirects are not followed: a signed request goes only where the operator registered it.
@@ -104,25 +106,11 @@ class WebhookWorker:
             headers={"User-Agent": "incentives-notify/1"},
         )
 
-    async def run(self) -> None:
-        # httpx logs every request with its URL at INFO, and an endpoint's query may carry a token.
-        if "httpx" not in {n.strip() for n in self._s.debug_loggers.split(",")}:
-            logging.getLogger("httpx").setLevel(logging.WARNING)
-        async with self.client() as client:
-            last_gauges = 0.0
-            while True:
-                try:
-                    sent = await self.deliver_once(client)
-                    if time.monotonic() - last_gauges > GAUGE_REFRESH_S:
-                        await self.refresh_gauges()
-                        last_gauges = time.monotonic()
-                except Exception as exc:  # the next round retries; a failing round must not stop the process
-                    log.warning("webhook delivery round failed", error=type(exc).__name__)
-                    sent = 0
-                if sent == 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), timeout=self._s.webhook_poll_s)
-                    self._wake.clear()
+    async def deliver_round(self) -> int:
+        """One round with the worker's own client (kept for the process: connections are reused)."""
+        if self._client is None:
+            self._client = self.client()
+        return await self.deliver_once(self._client)
 
     async def deliver_once(self, client: httpx.AsyncClient) -> int:
         """One round: claim, send, record. Returns how many deliveries were attempted."""
@@ -248,37 +236,12 @@ class WebhookWorker:
         self._endpoints_seen = seen
 
 
-async def release_due_pushes(pool: asyncpg.Pool, metrics: NotifyMetrics, wake_relay: Callable[[], None]) -> int:
+async def release_due_pushes(work: Work, metrics: NotifyMetrics) -> int:
     """Move pushes whose quiet hours are over to the outbox; returns how many."""
-    async with pool.acquire() as conn, conn.transaction():
-        rows = await repo.take_due_pushes(conn, PUSH_BATCH)
+    async with work() as uow:
+        rows = await repo.take_due_pushes(uow.conn, PUSH_BATCH)
         for r in rows:
             data = NotificationCreated.model_validate(r["data"])
-            await outbox.emit(
-                conn,
-                topic=topics.NOTIFICATIONS,
-                key=r["member_id"],
-                source=SOURCE,
-                type="notification.created",
-                subject=r["member_id"],
-                event_id=r["notification_id"],
-                data=data,
-            )
-    if rows:
-        wake_relay()
-        for r in rows:
-            metrics.delivered(PUSH, r["waited_s"])
+            uow.emit("notification.created", r["member_id"], r["member_id"], data, event_id=r["notification_id"])
+            uow.after_commit(partial(metrics.delivered, PUSH, r["waited_s"]))
     return len(rows)
-
-
-async def release_pushes_forever(
-    pool: Callable[[], asyncpg.Pool], metrics: NotifyMetrics, wake_relay: Callable[[], None], poll_s: float
-) -> None:
-    while True:
-        try:
-            released = await release_due_pushes(pool(), metrics, wake_relay)
-        except Exception as exc:  # retried next round
-            log.warning("deferred push release failed", error=type(exc).__name__)
-            released = 0
-        if released < PUSH_BATCH:
-            await asyncio.sleep(poll_s)

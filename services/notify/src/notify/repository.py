@@ -1,4 +1,8 @@
-"""Every SQL statement of the notify service."""
+"""Every SQL statement of the notify service: notifications, preferences, deferred pushes, webhooks.
+
+Statements only: what to notify is usecases.py's, how webhooks are sent delivery.py's; the caller's
+unit of work (or the delivery worker's short transactions) owns every transaction.
+"""
 
 from __future__ import annotations
 
@@ -383,3 +387,10 @@ async def delivery_status(conn: Conn, webhook_id: str, delivery_id: str) -> str 
         "SELECT status FROM webhook_deliveries WHERE webhook_id = $1 AND delivery_id = $2", webhook_id, delivery_id
     )
     return status
+
+
+async def database_now(conn: Conn) -> datetime:
+    """The database's clock (breaker times are the database's, so the API reads them against it)."""
+    value = await conn.fetchval("SELECT now()")
+    assert isinstance(value, datetime)
+    return value

@@ -1,17 +1,20 @@
-"""The notify service's consumer (members, points, report lifecycle and rewards events) and its workers."""
+"""The notify service's consumer: members, points, report lifecycle and rewards events, turned into notifications."""
 
 from __future__ import annotations
 
 from functools import partial
 
 from incentives_kernel import members, topics
-from incentives_kernel.events import ALL_TYPES, NotificationCreated
+from incentives_kernel.events import NotificationCreated
+from incentives_kernel.outcome import UseCase
 from incentives_kernel.runtime import ServiceRuntime
 
-from . import delivery, usecases
-from .metrics import NotifyMetrics
-from .settings import NotifySettings
+from . import usecases
+from .usecases import Context
 
+TOPICS = (topics.MEMBERS, topics.POINTS, topics.REPORTS_LIFECYCLE, topics.REWARDS)
+DESCRIPTION = "Members (locale), points, report status and rewards events, turned into rider notifications"
+IGNORED = ("report.verified", "report.verification_reversed", "report.rating_recorded")
 HANDLERS = {
     "points.credited": usecases.points_credited,
     "points.reversed": usecases.points_reversed,
@@ -29,32 +32,12 @@ HANDLERS = {
 }
 
 
-def register(runtime: ServiceRuntime) -> delivery.WebhookWorker:
-    settings = runtime.settings
-    assert isinstance(settings, NotifySettings)
-    metrics = NotifyMetrics(runtime.registry)
-    worker = delivery.WebhookWorker(
-        lambda: runtime.pool, settings, metrics, after_send=delivery.crash_after_send_hook(settings)
-    )
-    ctx = usecases.Context(metrics=metrics, timezone=settings.timezone, wake_webhooks=worker.wake)
-    runtime.consume(
-        [topics.MEMBERS, topics.POINTS, topics.REPORTS_LIFECYCLE, topics.REWARDS],
-        {**members.USE_CASES, **{t: partial(h, ctx=ctx) for t, h in HANDLERS.items()}},
-        ALL_TYPES,
-        ignore_types=["report.verified", "report.verification_reversed", "report.rating_recorded"],
-        description="Members (locale), points, report status and rewards events, turned into rider notifications",
-    )
+def use_cases(ctx: Context) -> dict[str, UseCase]:
+    return {**members.USE_CASES, **{t: partial(h, ctx=ctx) for t, h in HANDLERS.items()}}
+
+
+def register(runtime: ServiceRuntime, ctx: Context) -> None:
+    runtime.consume(TOPICS, use_cases(ctx), ignore_types=IGNORED, description=DESCRIPTION)
     runtime.document_publication(
         topics.NOTIFICATIONS, [NotificationCreated], "Rendered notifications for the app's push gateway."
     )
-    runtime.add_background(worker.run)
-    runtime.add_background(
-        partial(
-            delivery.release_pushes_forever,
-            lambda: runtime.pool,
-            metrics,
-            runtime.wake_relay,
-            settings.push_release_poll_s,
-        )
-    )
-    return worker

@@ -8,10 +8,8 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from incentives_kernel import members, outbox, topics
-from incentives_kernel.consumer import Outcome, applied, ignored
-from incentives_kernel.db import Conn
-from incentives_kernel.envelope import ParsedEvent, derived_event_id
+from incentives_kernel import members
+from incentives_kernel.envelope import derived_event_id
 from incentives_kernel.events import (
     AllocationLost,
     AllocationWon,
@@ -29,13 +27,13 @@ from incentives_kernel.events import (
     ReportLifecycleChanged,
     ReportOverdue,
 )
+from incentives_kernel.outcome import APPLIED, Outcome, ParsedEvent, UnitOfWork, ignored
 
 from . import repository as repo
 from . import texts, webhooks
 from .metrics import NotifyMetrics
 from .preferences import Preferences, quiet_until
 
-SOURCE = "/incentives/notify"
 INBOX, PUSH, WEBHOOK = "inbox", "push", "webhook"
 
 
@@ -54,7 +52,7 @@ def notification_id(cause: str, member_id: str, channel: str) -> str:
 
 
 async def notify(
-    conn: Conn,
+    uow: UnitOfWork,
     event: ParsedEvent,
     member_id: str,
     kind: str,
@@ -69,6 +67,7 @@ async def notify(
     rows, deferred pushes, webhook deliveries), muted or deferred by the member's preferences.
     """
     # The rider's language comes with the registration, which may still be on its way: wait for it.
+    conn = uow.conn
     locale = (await members.require(conn, member_id)).locale
     text = texts.render(template or kind, locale, fields)
     cause = f"{event.envelope.source}#{event.envelope.id}"
@@ -104,13 +103,15 @@ async def notify(
         body=text.body,
         created_at=created_at,
     )
-    after += await _push(conn, notification_id(cause, member_id, PUSH), data, muted, due, ctx)
-    after += await _webhooks(conn, event, cause, data, muted, due, ctx)
-    return applied(on_commit=tuple(after))
+    after += await _push(uow, notification_id(cause, member_id, PUSH), data, muted, due, ctx)
+    after += await _webhooks(uow, event, cause, data, muted, due, ctx)
+    for callback in after:
+        uow.after_commit(callback)
+    return APPLIED
 
 
 async def _push(
-    conn: Conn, push_id: str, data: NotificationCreated, muted: bool, due: datetime | None, ctx: Context
+    uow: UnitOfWork, push_id: str, data: NotificationCreated, muted: bool, due: datetime | None, ctx: Context
 ) -> list[Callable[[], None]]:
     """The push gateway's event on incentives.notifications.v1: now, after the quiet hours, or not at all.
 
@@ -122,19 +123,10 @@ async def _push(
         return [m.deliveries.labels(PUSH, "muted").inc]
     created = m.created.labels(data.kind, PUSH, data.locale.value).inc
     if due is None:
-        await outbox.emit(
-            conn,
-            topic=topics.NOTIFICATIONS,
-            key=data.member_id,
-            source=SOURCE,
-            type="notification.created",
-            subject=data.member_id,
-            event_id=push_id,
-            data=data,
-        )
+        uow.emit("notification.created", data.member_id, data.member_id, data, event_id=push_id)
         return [created, partial(m.delivered, PUSH, 0.0)]
     await repo.defer_push(
-        conn,
+        uow.conn,
         notification_id=push_id,
         member_id=data.member_id,
         data=data.model_dump(mode="json"),
@@ -145,7 +137,7 @@ async def _push(
 
 
 async def _webhooks(
-    conn: Conn,
+    uow: UnitOfWork,
     event: ParsedEvent,
     cause: str,
     data: NotificationCreated,
@@ -154,6 +146,7 @@ async def _webhooks(
     ctx: Context,
 ) -> list[Callable[[], None]]:
     """One delivery row per active endpoint subscribed to the cause's type: an outbox for HTTP."""
+    conn = uow.conn
     hooks = await repo.webhooks_for(conn, event.type)
     if not hooks:
         return []
@@ -191,28 +184,28 @@ async def _webhooks(
     return [*after, ctx.wake_webhooks]
 
 
-async def points_credited(conn: Conn, event: ParsedEvent, *, ctx: Context) -> Outcome:
+async def points_credited(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
     data = event.data
     assert isinstance(data, PointsCredited)
     fields = {"amount": data.amount, "ref": data.ref, "balance": data.balance}
     return await notify(
-        conn, event, data.member_id, "points_credited", fields, ctx, template=f"points_credited_{data.kind}"
+        uow, event, data.member_id, "points_credited", fields, ctx, template=f"points_credited_{data.kind}"
     )
 
 
-async def points_debited(conn: Conn, event: ParsedEvent, *, ctx: Context) -> Outcome:
+async def points_debited(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
     data = event.data
     assert isinstance(data, PointsDebited)
     fields = {"amount": data.amount, "ref": data.ref, "balance": data.balance}
     return await notify(
-        conn, event, data.member_id, "points_debited", fields, ctx, template=f"points_debited_{data.kind}"
+        uow, event, data.member_id, "points_debited", fields, ctx, template=f"points_debited_{data.kind}"
     )
 
 
-async def points_reversed(conn: Conn, event: ParsedEvent, *, ctx: Context) -> Outcome:
+async def points_reversed(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
     data = event.data
     assert isinstance(data, PointsReversed)
-    locale = (await members.require(conn, data.member_id)).locale
+    locale = (await members.require(uow.conn, data.member_id)).locale
     found = "fraudulent" if data.cause == "fraudulent" else "invalid"
     fields = {
         "amount": data.amount,
@@ -221,39 +214,39 @@ async def points_reversed(conn: Conn, event: ParsedEvent, *, ctx: Context) -> Ou
         "reason_text": texts.reason_text(f"{found}_found", locale),
     }
     return await notify(
-        conn, event, data.member_id, "points_reversed", fields, ctx, template=f"points_reversed_{data.kind}"
+        uow, event, data.member_id, "points_reversed", fields, ctx, template=f"points_reversed_{data.kind}"
     )
 
 
-async def points_capped(conn: Conn, event: ParsedEvent, *, ctx: Context) -> Outcome:
+async def points_capped(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
     data = event.data
     assert isinstance(data, PointsCapped)
     fields = {"day": data.day, "cap": data.cap, "requested": data.requested, "cut": data.cut}
-    return await notify(conn, event, data.member_id, "points_capped", fields, ctx)
+    return await notify(uow, event, data.member_id, "points_capped", fields, ctx)
 
 
-async def level_changed(conn: Conn, event: ParsedEvent, *, ctx: Context) -> Outcome:
+async def level_changed(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
     data = event.data
     assert isinstance(data, MemberLevelChanged)
     fields = {"from_level": data.from_level, "to_level": data.to_level, "earned_365d": data.earned_365d}
     template = "level_up" if data.to_level > data.from_level else "level_down"
-    return await notify(conn, event, data.member_id, "level_changed", fields, ctx, template=template)
+    return await notify(uow, event, data.member_id, "level_changed", fields, ctx, template=template)
 
 
-async def report_overdue(conn: Conn, event: ParsedEvent, *, ctx: Context) -> Outcome:
+async def report_overdue(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
     data = event.data
     assert isinstance(data, ReportOverdue)
-    locale = (await members.require(conn, data.member_id)).locale
+    locale = (await members.require(uow.conn, data.member_id)).locale
     fields = {"report_id": data.report_id, "department": data.department or texts.reason_text("department", locale)}
-    return await notify(conn, event, data.member_id, "report_overdue", fields, ctx)
+    return await notify(uow, event, data.member_id, "report_overdue", fields, ctx)
 
 
-async def report_changed(conn: Conn, event: ParsedEvent, *, ctx: Context) -> Outcome:
+async def report_changed(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
     data = event.data
     assert isinstance(data, ReportLifecycleChanged)
-    locale = (await members.require(conn, data.member_id)).locale
+    locale = (await members.require(uow.conn, data.member_id)).locale
     return await notify(
-        conn,
+        uow,
         event,
         data.member_id,
         f"report_{data.status.value}",
@@ -269,37 +262,37 @@ async def report_changed(conn: Conn, event: ParsedEvent, *, ctx: Context) -> Out
 # ---------------------------------------------------------------- incentives.rewards.v1
 
 
-async def redemption_confirmed(conn: Conn, event: ParsedEvent, *, ctx: Context) -> Outcome:
+async def redemption_confirmed(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
     data = event.data
     assert isinstance(data, RedemptionConfirmed)
     if data.round_id is not None or data.kind == "allocation":
         # The winner hears it once, from allocation.won (rank and voucher), not a second time from here.
         return ignored("an allocation place is announced by allocation.won")
     fields = {"reward_name": data.reward_name, "cost_points": data.cost_points, "voucher_code": data.voucher_code}
-    return await notify(conn, event, data.member_id, "redemption_confirmed", fields, ctx)
+    return await notify(uow, event, data.member_id, "redemption_confirmed", fields, ctx)
 
 
-async def redemption_rejected(conn: Conn, event: ParsedEvent, *, ctx: Context) -> Outcome:
+async def redemption_rejected(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
     data = event.data
     assert isinstance(data, RedemptionRejected)
-    locale = (await members.require(conn, data.member_id)).locale
+    locale = (await members.require(uow.conn, data.member_id)).locale
     fields = {
         "reward_name": data.reward_name or texts.reason_text("reward_unknown", locale),
         "reason_text": texts.reason_text(data.reason.value, locale),
     }
-    return await notify(conn, event, data.member_id, "redemption_rejected", fields, ctx)
+    return await notify(uow, event, data.member_id, "redemption_rejected", fields, ctx)
 
 
-async def redemption_fulfilled(conn: Conn, event: ParsedEvent, *, ctx: Context) -> Outcome:
+async def redemption_fulfilled(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
     data = event.data
     assert isinstance(data, RedemptionFulfilled)
-    return await notify(conn, event, data.member_id, "redemption_fulfilled", {"reward_name": data.reward_name}, ctx)
+    return await notify(uow, event, data.member_id, "redemption_fulfilled", {"reward_name": data.reward_name}, ctx)
 
 
-async def redemption_cancelled(conn: Conn, event: ParsedEvent, *, ctx: Context) -> Outcome:
+async def redemption_cancelled(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
     data = event.data
     assert isinstance(data, RedemptionCancelled)
-    locale = (await members.require(conn, data.member_id)).locale
+    locale = (await members.require(uow.conn, data.member_id)).locale
     # The free-text `reason` is for operators (any language); the rider is told who cancelled.
     by = "member" if data.cancelled_by == "member" else "operator"
     fields = {
@@ -307,10 +300,10 @@ async def redemption_cancelled(conn: Conn, event: ParsedEvent, *, ctx: Context) 
         "points_returned": data.points_returned,
         "cancelled_by_text": texts.reason_text(f"cancelled_by_{by}", locale),
     }
-    return await notify(conn, event, data.member_id, "redemption_cancelled", fields, ctx)
+    return await notify(uow, event, data.member_id, "redemption_cancelled", fields, ctx)
 
 
-async def allocation_won(conn: Conn, event: ParsedEvent, *, ctx: Context) -> Outcome:
+async def allocation_won(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
     data = event.data
     assert isinstance(data, AllocationWon)
     fields = {
@@ -319,13 +312,13 @@ async def allocation_won(conn: Conn, event: ParsedEvent, *, ctx: Context) -> Out
         "cost_points": data.cost_points,
         "voucher_code": data.voucher_code,
     }
-    return await notify(conn, event, data.member_id, "allocation_won", fields, ctx)
+    return await notify(uow, event, data.member_id, "allocation_won", fields, ctx)
 
 
-async def allocation_lost(conn: Conn, event: ParsedEvent, *, ctx: Context) -> Outcome:
+async def allocation_lost(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
     data = event.data
     assert isinstance(data, AllocationLost)
-    locale = (await members.require(conn, data.member_id)).locale
+    locale = (await members.require(uow.conn, data.member_id)).locale
     fields: dict[str, Any] = {
         "reward_name": data.reward_name,
         "quota": data.quota,
@@ -335,4 +328,4 @@ async def allocation_lost(conn: Conn, event: ParsedEvent, *, ctx: Context) -> Ou
     if data.rank is not None:
         fields["rank"] = data.rank
         template = "allocation_lost_ranked"
-    return await notify(conn, event, data.member_id, "allocation_lost", fields, ctx, template=template)
+    return await notify(uow, event, data.member_id, "allocation_lost", fields, ctx, template=template)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-import asyncpg
 from fastapi import APIRouter, Path, Query
 from incentives_kernel.auth import Role
-from incentives_kernel.db import Conn
+from incentives_kernel.db import Conn, Row
 from incentives_kernel.events import ID_PATTERN
 from incentives_kernel.http_errors import ApiError, errors
 from incentives_kernel.pagination import MAX_LIMIT, decode_cursor, encode_cursor
@@ -17,9 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from . import repository as repo
 from . import webhooks
-from .delivery import WebhookWorker
 from .kinds import NOTIFIED_TYPES
 from .settings import NotifySettings
+from .usecases import Context
 
 
 class WebhookIn(BaseModel):
@@ -86,14 +85,14 @@ class Redriven(BaseModel):
     redriven: list[str]
 
 
-def build_router(runtime: ServiceRuntime, worker: WebhookWorker) -> APIRouter:
+def build_router(runtime: ServiceRuntime, ctx: Context) -> APIRouter:
     router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], responses=errors(400, 401, 403, 413, 422))
     operator = runtime.require(Role.OPERATOR)
     settings = runtime.settings
     assert isinstance(settings, NotifySettings)
     threshold = settings.webhook_breaker_threshold
 
-    def shape(r: asyncpg.Record, now: datetime) -> WebhookOut:
+    def shape(r: Row, now: datetime) -> WebhookOut:
         return WebhookOut(
             webhook_id=r["webhook_id"],
             url=r["url"],
@@ -112,20 +111,20 @@ def build_router(runtime: ServiceRuntime, worker: WebhookWorker) -> APIRouter:
         row = await repo.get_webhook(conn, webhook_id)
         if row is None:
             raise ApiError(404, "not_found", f"no webhook {webhook_id}")
-        return shape(row, await conn.fetchval("SELECT now()"))
+        return shape(row, await repo.database_now(conn))
 
     @router.post("", response_model=WebhookOut, status_code=201, dependencies=[operator], summary="Register one")
     async def create_webhook(body: WebhookIn) -> WebhookOut:
         webhook_id = f"wh-{uuid.uuid4().hex[:16]}"
-        async with runtime.pool.acquire() as conn, conn.transaction():
-            await repo.insert_webhook(conn, webhook_id, body.url, body.event_types, body.secret.get_secret_value())
-            return await found(conn, webhook_id)
+        async with runtime.unit_of_work() as uow:
+            await repo.insert_webhook(uow.conn, webhook_id, body.url, body.event_types, body.secret.get_secret_value())
+            return await found(uow.conn, webhook_id)
 
     @router.get("", response_model=list[WebhookOut], dependencies=[operator], summary="Endpoints and their state")
     async def list_webhooks(include_disabled: bool = False) -> list[WebhookOut]:
         async with runtime.pool.acquire() as conn:
             rows = await repo.list_webhooks(conn, include_disabled=include_disabled)
-            now = await conn.fetchval("SELECT now()")
+            now = await repo.database_now(conn)
         return [shape(r, now) for r in rows]
 
     @router.get("/{webhook_id}", response_model=WebhookOut, dependencies=[operator], responses=errors(404))
@@ -141,10 +140,10 @@ def build_router(runtime: ServiceRuntime, worker: WebhookWorker) -> APIRouter:
         summary="Disable: nothing more is sent, pending deliveries are cancelled; dead letters stay listed",
     )
     async def disable_webhook(webhook_id: str = Path(pattern=ID_PATTERN)) -> WebhookOut:
-        async with runtime.pool.acquire() as conn, conn.transaction():
-            if await repo.disable_webhook(conn, webhook_id) is None:
+        async with runtime.unit_of_work() as uow:
+            if await repo.disable_webhook(uow.conn, webhook_id) is None:
                 raise ApiError(404, "not_found", f"no webhook {webhook_id}")
-            return await found(conn, webhook_id)
+            return await found(uow.conn, webhook_id)
 
     @router.get(
         "/{webhook_id}/dead-letters",
@@ -169,7 +168,8 @@ def build_router(runtime: ServiceRuntime, worker: WebhookWorker) -> APIRouter:
         return DeadLetterPage(items=items, next_cursor=nxt)
 
     async def redrive(webhook_id: str, delivery_id: str | None) -> Redriven:
-        async with runtime.pool.acquire() as conn, conn.transaction():
+        async with runtime.unit_of_work() as uow:
+            conn = uow.conn
             hook = await found(conn, webhook_id)
             if not hook.active:
                 raise ApiError(409, "conflict", f"webhook {webhook_id} is disabled")
@@ -180,7 +180,7 @@ def build_router(runtime: ServiceRuntime, worker: WebhookWorker) -> APIRouter:
                 if status != "dead_lettered":
                     raise ApiError(409, "conflict", f"delivery {delivery_id} is {status}, not dead-lettered")
             ids = await repo.redrive(conn, webhook_id, delivery_id)
-        worker.wake()
+            uow.after_commit(ctx.wake_webhooks)
         return Redriven(webhook_id=webhook_id, redriven=ids)
 
     @router.post(

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Literal
 
-import asyncpg
 from fastapi import APIRouter, Path, Query
 from incentives_kernel import members, pii
 from incentives_kernel.auth import Caller, Role
-from incentives_kernel.events import ID_PATTERN, PointsCredited, PointsDebited, SourceRef
+from incentives_kernel.db import Row
+from incentives_kernel.events import ID_PATTERN
 from incentives_kernel.http_errors import ApiError, errors
 from incentives_kernel.pagination import MAX_LIMIT, decode_cursor, encode_cursor
 from incentives_kernel.runtime import ServiceRuntime
@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from . import levels, policy, usecases
 from . import repository as repo
-from .ledger import InsufficientPoints, adjustment_account, check_debit, member_account
+from .usecases import Deps
 
 
 class BalanceOut(BaseModel):
@@ -94,10 +94,7 @@ class MemberLookupOut(BaseModel):
     member_ids: list[str] = Field(description="members whose number has the same keyed digest (normally one)")
 
 
-ADJUSTMENTS = "/incentives/points/adjustments"
-
-
-def ranked(rows: list[asyncpg.Record]) -> list[LeaderboardEntry]:
+def ranked(rows: list[Row]) -> list[LeaderboardEntry]:
     """Competition ranking of rows ordered by points: ties share a rank, the next rank skips (1, 1, 3)."""
     entries: list[LeaderboardEntry] = []
     for position, row in enumerate(rows, start=1):
@@ -107,10 +104,10 @@ def ranked(rows: list[asyncpg.Record]) -> list[LeaderboardEntry]:
     return entries
 
 
-def build_router(runtime: ServiceRuntime) -> APIRouter:
+def build_routers(runtime: ServiceRuntime, deps: Deps) -> list[APIRouter]:
+    """The points routes: balance, ledger, leaderboard, member lookup, operators' adjustments."""
     router = APIRouter(prefix="/v1", tags=["points"], responses=errors(400, 401, 403, 413, 422))
-    settings = runtime.settings
-    rules = policy.load(getattr(settings, "policy_file", None))
+    rules = deps.policy
     reader = runtime.require(Role.GATEWAY, Role.MEMBER)
     operator = runtime.require(Role.OPERATOR)
 
@@ -179,99 +176,21 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
     @router.post("/adjustments", response_model=AdjustmentOut, status_code=201, responses=errors(404, 409, 429))
     async def adjust(body: AdjustmentIn, caller: Caller = operator) -> AdjustmentOut:
         runtime.throttle("adjustments", caller, body.member_id)
-        transfer_id = f"adjustment:{body.adjustment_id}"
-        async with runtime.pool.acquire() as conn, conn.transaction():
-            member = await members.get(conn, body.member_id)
-            if member is None:
-                raise ApiError(404, "not_found", f"no member {body.member_id}")
-            existing = await repo.find_transfer(conn, transfer_id)
-            if existing is not None:
-                signed = (
-                    existing["amount"]
-                    if existing["credit_account"] == member_account(body.member_id)
-                    else -existing["amount"]
-                )
-                if existing["member_id"] != body.member_id or signed != body.amount or existing["kind"] != "adjustment":
-                    raise ApiError(409, "conflict", "this adjustment_id was used for a different adjustment")
-                bal = await repo.balance(conn, body.member_id)
-                return AdjustmentOut(
-                    adjustment_id=body.adjustment_id,
-                    transfer_id=transfer_id,
-                    member_id=body.member_id,
-                    amount=body.amount,
-                    available=bal.available,
-                )
-            bal = await repo.lock_balance(conn, body.member_id)
-            system, mine = adjustment_account(member.district), member_account(body.member_id)
-            if body.amount < 0:
-                try:
-                    check_debit(bal, -body.amount)
-                except InsufficientPoints as exc:
-                    raise ApiError(409, "insufficient_points", str(exc)) from None
-            await repo.insert_transfer(
-                conn,
-                repo.NewTransfer(
-                    transfer_id=transfer_id,
-                    debit_account=system if body.amount > 0 else mine,
-                    credit_account=mine if body.amount > 0 else system,
-                    amount=abs(body.amount),
-                    kind="adjustment",
-                    member_id=body.member_id,
-                    rule_version=rules.version,
-                    reason=body.reason,
-                    source=ADJUSTMENTS,
-                    source_event_id=body.adjustment_id,
-                    occurred_at=datetime.now(UTC),
-                ),
+        async with runtime.unit_of_work() as uow:
+            done = await usecases.adjust(
+                uow,
+                adjustment_id=body.adjustment_id,
+                member_id=body.member_id,
+                amount=body.amount,
+                reason=body.reason,
+                deps=deps,
             )
-            after = await repo.apply_to_member(
-                conn, body.member_id, credit=max(body.amount, 0), debit=max(-body.amount, 0)
-            )
-            now = datetime.now(UTC)
-            if body.amount > 0:
-                await usecases.announce(
-                    conn,
-                    "points.credited",
-                    body.member_id,
-                    transfer_id,
-                    PointsCredited(
-                        member_id=body.member_id,
-                        transfer_id=transfer_id,
-                        amount=body.amount,
-                        kind="adjustment",
-                        ref=body.adjustment_id,
-                        reason=body.reason,
-                        rule_version=rules.version,
-                        balance=after.available,
-                        source_event=SourceRef(source=ADJUSTMENTS, id=body.adjustment_id),
-                        occurred_at=now,
-                    ),
-                )
-            else:
-                await usecases.announce(
-                    conn,
-                    "points.debited",
-                    body.member_id,
-                    transfer_id,
-                    PointsDebited(
-                        member_id=body.member_id,
-                        transfer_id=transfer_id,
-                        amount=-body.amount,
-                        kind="adjustment",
-                        ref=body.adjustment_id,
-                        reason=body.reason,
-                        rule_version=rules.version,
-                        balance=after.available,
-                        occurred_at=now,
-                    ),
-                )
-        runtime.wake_relay()
         return AdjustmentOut(
             adjustment_id=body.adjustment_id,
-            transfer_id=transfer_id,
+            transfer_id=done.transfer_id,
             member_id=body.member_id,
             amount=body.amount,
-            available=after.available,
+            available=done.available,
         )
 
-    return router
+    return [router]

@@ -17,14 +17,13 @@ from dataclasses import dataclass
 from datetime import date
 
 from incentives_kernel import members, standing
-from incentives_kernel.consumer import OneByOne, Outcome, applied, ignored, parked
-from incentives_kernel.db import Conn
-from incentives_kernel.envelope import ParsedEvent
+from incentives_kernel.outcome import OneByOne, Outcome, ParsedEvent, UnitOfWork, applied, ignored, parked
 
 from . import levels, policy
 from . import repository as repo
 from .ledger import Balance
-from .usecases import Deps, Earning, announce_credit, count_earning, earning_of, new_transfer, record_cap_cut
+from .transfers import announce
+from .usecases import Deps, Earning, count_earning, earning_of, new_transfer, record_cap_cut
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +85,9 @@ def plan(
     return steps
 
 
-async def earn_many(conn: Conn, events: Sequence[ParsedEvent], *, deps: Deps) -> list[Outcome]:
+async def earn_many(uow: UnitOfWork, events: Sequence[ParsedEvent], *, deps: Deps) -> list[Outcome]:
     """`usecases.credit` for each event, in order, with a handful of statements for the whole run."""
+    conn = uow.conn
     earnings = [earning_of(event, deps) for event in events]
     wanted = [e for e in earnings if isinstance(e, Earning)]
     if not wanted:
@@ -103,20 +103,21 @@ async def earn_many(conn: Conn, events: Sequence[ParsedEvent], *, deps: Deps) ->
         for e in earnings
     ]
     known = [i for i, o in enumerate(outcomes) if o is None]
-    done = await _credit(conn, [events[i] for i in known], [earnings[i] for i in known], found, deps)
+    done = await _credit(uow, [events[i] for i in known], [earnings[i] for i in known], found, deps)
     for i, outcome in zip(known, done, strict=True):
         outcomes[i] = outcome
     return [o for o in outcomes if o is not None]
 
 
 async def _credit(
-    conn: Conn,
+    uow: UnitOfWork,
     events: Sequence[ParsedEvent],
     earnings: Sequence[Earning | str],
     found: Mapping[str, members.Member],
     deps: Deps,
 ) -> list[Outcome]:
     """`earn_many` for events whose members are all registered and active."""
+    conn = uow.conn
     wanted = [e for e in earnings if isinstance(e, Earning)]
     if not wanted:
         return [ignored(e) for e in earnings if isinstance(e, str)]
@@ -139,11 +140,12 @@ async def _credit(
     window: dict[str, int] = {}
     announced: dict[str, int] = {}
     first_day = date.min
+    posted = {
+        s.earning.ids[0]: new_transfer(s.event, s.earning, found[s.member_id].district, s.credited, deps)
+        for s in credited
+    }
     if credited:
-        await repo.insert_transfers(
-            conn,
-            [new_transfer(s.event, s.earning, found[s.member_id].district, s.credited, deps) for s in credited],
-        )
+        await repo.insert_transfers(conn, list(posted.values()))
         balances = await repo.credit_members(conn, per_member)
         daily: dict[tuple[str, date], int] = {}
         for s in credited:
@@ -151,7 +153,7 @@ async def _credit(
                 daily[(s.member_id, s.day)] = daily.get((s.member_id, s.day), 0) + s.credited
         if daily:
             await repo.add_earned_many(conn, daily)
-        window, announced, first_day = await _count_earned(conn, credited, found, deps)
+        window, announced, first_day = await _count_earned(uow, credited, found, deps)
 
     # Walk the run in order: balances and 365-day figures after each credit are the totals after the
     # run less what later credits of the same member added.
@@ -177,21 +179,23 @@ async def _credit(
                 level = deps.policy.star_level(earned)
                 if level != announced[member_id]:
                     transfer_id = s.earning.ids[0]
-                    await levels.announce_move(
-                        conn, member_id, announced[member_id], level, earned, cause="earned", cause_id=transfer_id
+                    levels.announce_move(
+                        uow, member_id, announced[member_id], level, earned, cause="earned", cause_id=transfer_id
                     )
                     announced[member_id], moved[member_id] = level, (level, earned)
             available = balances[member_id].available - later_credit[member_id]
-            await announce_credit(conn, s.event, s.earning, s.credited, available, s.day, deps)
+            earned_day = s.day if s.earning.kind in standing.LEVEL_KINDS else None
+            announce(uow, posted[s.earning.ids[0]], available, earned_day=earned_day)
         if s.decision.cut:
-            await record_cap_cut(conn, s.event, s.earning, s.decision, s.day, deps)
-        outcomes.append(applied(on_commit=(count_earning(s.earning.kind, s.decision, deps),)))
+            await record_cap_cut(uow, s.event, s.earning, s.decision, s.day, deps)
+        uow.after_commit(count_earning(s.earning.kind, s.decision, deps))
+        outcomes.append(applied())
     await repo.set_levels(conn, moved)
     return outcomes
 
 
 async def _count_earned(
-    conn: Conn, credited: Sequence[Decided], found: Mapping[str, members.Member], deps: Deps
+    uow: UnitOfWork, credited: Sequence[Decided], found: Mapping[str, members.Member], deps: Deps
 ) -> tuple[dict[str, int], dict[str, int], date]:
     """Add the run's earned points to the per-day and per-period totals; then each member's
     trailing-365-day figure after the run, the level last announced (locked), and the window's first day."""
@@ -207,6 +211,7 @@ async def _count_earned(
             by_period[(period, start, member_id)] = (district, total + s.credited)
     if not by_day:
         return {}, {}, date.min
+    conn = uow.conn
     await repo.add_earned_points_many(conn, by_day, by_period)
     member_ids = sorted({m for m, _ in by_day})
     first_day = standing.window_start(levels.today(deps.timezone))

@@ -8,35 +8,20 @@ A hold can never take the available balance below zero; only a reversal can (con
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
-import structlog
-from incentives_kernel import members, outbox, topics
-from incentives_kernel.consumer import Outcome, applied, ignored
-from incentives_kernel.db import Conn
-from incentives_kernel.envelope import ParsedEvent, derived_event_id
-from incentives_kernel.events import (
-    CaptureHold,
-    HoldReply,
-    PlaceHold,
-    PointsCredited,
-    PointsDebited,
-    RefundHold,
-    ReleaseHold,
-    SourceRef,
-)
+from incentives_kernel import members
+from incentives_kernel.db import Row
+from incentives_kernel.envelope import derived_event_id
+from incentives_kernel.events import CaptureHold, HoldReply, PlaceHold, RefundHold, ReleaseHold
+from incentives_kernel.outcome import Outcome, ParsedEvent, UnitOfWork, applied, ignored
+from incentives_kernel.uow import Work
 
 from . import repository as repo
-from . import usecases
 from .ledger import member_account, redemption_account
+from .transfers import post_transfer
 from .usecases import Deps
 
-log = structlog.get_logger(__name__)
-
-SOURCE = "/incentives/points"
 REPLY_TYPES = {
     "pending": "points.hold_placed",
     "captured": "points.hold_captured",
@@ -48,19 +33,20 @@ REPLY_TYPES = {
 }
 
 
-async def place_hold(conn: Conn, event: ParsedEvent, *, deps: Deps) -> Outcome:
+async def place_hold(uow: UnitOfWork, event: ParsedEvent, *, deps: Deps) -> Outcome:
     cmd = event.data
     assert isinstance(cmd, PlaceHold)
+    conn = uow.conn
     existing = await repo.get_hold(conn, cmd.hold_id)
     if existing is not None:
-        await _announce(conn, existing)
+        _answer_again(uow, existing)
         return ignored(f"hold {cmd.hold_id} exists already ({existing['status']}): its state was announced again")
     member = await members.require(conn, cmd.member_id)
     if not member.active:
-        return await _reject(conn, cmd, "member_deactivated", None, deps)
+        return _reject(uow, cmd, "member_deactivated", None, deps)
     balance = await repo.lock_balance(conn, cmd.member_id)
     if cmd.amount > balance.available:
-        return await _reject(conn, cmd, "insufficient_points", balance.available, deps)
+        return _reject(uow, cmd, "insufficient_points", balance.available, deps)
     expires_at = datetime.now(UTC) + timedelta(seconds=cmd.ttl_s)
     await repo.insert_hold(
         conn,
@@ -72,8 +58,8 @@ async def place_hold(conn: Conn, event: ParsedEvent, *, deps: Deps) -> Outcome:
         source=event.envelope.source,
         source_event_id=event.envelope.id,
     )
-    await _reply(
-        conn,
+    _answer(
+        uow,
         "pending",
         cmd.hold_id,
         cmd.member_id,
@@ -81,28 +67,30 @@ async def place_hold(conn: Conn, event: ParsedEvent, *, deps: Deps) -> Outcome:
         available=balance.available - cmd.amount,
         expires_at=expires_at,
     )
-    return applied(on_commit=(lambda: deps.metrics.holds.labels("placed").inc(),))
+    uow.after_commit(lambda: deps.metrics.holds.labels("placed").inc())
+    return applied()
 
 
-async def capture_hold(conn: Conn, event: ParsedEvent, *, deps: Deps) -> Outcome:
+async def capture_hold(uow: UnitOfWork, event: ParsedEvent, *, deps: Deps) -> Outcome:
     cmd = event.data
     assert isinstance(cmd, CaptureHold)
+    conn = uow.conn
     hold = await repo.get_hold(conn, cmd.hold_id, lock=True)
     if hold is None or hold["member_id"] != cmd.member_id:
-        return await _refuse(conn, cmd.hold_id, cmd.member_id, "unknown_hold")
+        return _refuse(uow, cmd.hold_id, cmd.member_id, "unknown_hold")
     if hold["status"] != "pending":
         if hold["status"] == "captured":
-            await _announce(conn, hold)
+            _answer_again(uow, hold)
             return ignored("captured already: announced again")
-        return await _refuse(conn, cmd.hold_id, cmd.member_id, "hold_not_pending", hold)
-    if hold["expires_at"] <= datetime.now(UTC):  # the sweep has not run yet: it is expired all the same
-        await _expire(conn, hold)
+        return _refuse(uow, cmd.hold_id, cmd.member_id, "hold_not_pending", hold)
+    if hold["expires_at"] <= datetime.now(UTC):  # the job has not run yet: it is expired all the same
+        await _expire(uow, hold)
         expired = await repo.get_hold(conn, cmd.hold_id)  # the refusal says what the hold is now: expired
-        return await _refuse(conn, cmd.hold_id, cmd.member_id, "expired", expired)
+        return _refuse(uow, cmd.hold_id, cmd.member_id, "expired", expired)
     member = await members.require(conn, cmd.member_id)
     transfer_id = derived_event_id("capture", cmd.hold_id)
-    await repo.insert_transfer(
-        conn,
+    after = await post_transfer(
+        uow,
         repo.NewTransfer(
             transfer_id=transfer_id,
             debit_account=member_account(cmd.member_id),
@@ -117,74 +105,53 @@ async def capture_hold(conn: Conn, event: ParsedEvent, *, deps: Deps) -> Outcome
             occurred_at=event.envelope.time,
             ref=cmd.hold_id,
         ),
+        rules=deps.policy,
+        timezone=deps.timezone,
+        from_hold=True,
     )
-    after = await repo.resolve_hold(
-        conn,
-        cmd.hold_id,
-        "captured",
-        "captured",
-        member_id=cmd.member_id,
-        amount=hold["amount"],
-        transfer_id=transfer_id,
+    assert after is not None  # the capture's id derives from the hold, and the hold was pending
+    await repo.close_hold(conn, cmd.hold_id, "captured", "captured", transfer_id=transfer_id)
+    _answer(
+        uow, "captured", cmd.hold_id, cmd.member_id, hold["amount"], available=after.available, transfer_id=transfer_id
     )
-    await _reply(
-        conn, "captured", cmd.hold_id, cmd.member_id, hold["amount"], available=after.available, transfer_id=transfer_id
-    )
-    await usecases.announce(
-        conn,
-        "points.debited",
-        cmd.member_id,
-        transfer_id,
-        PointsDebited(
-            member_id=cmd.member_id,
-            transfer_id=transfer_id,
-            amount=hold["amount"],
-            kind="redemption",
-            ref=cmd.hold_id,
-            reason=hold["reason"],
-            rule_version=deps.policy.version,
-            balance=after.available,
-            occurred_at=event.envelope.time,
-        ),
-    )
-    return applied(on_commit=(lambda: deps.metrics.holds.labels("captured").inc(),))
+    uow.after_commit(lambda: deps.metrics.holds.labels("captured").inc())
+    return applied()
 
 
-async def release_hold(conn: Conn, event: ParsedEvent, *, deps: Deps) -> Outcome:
+async def release_hold(uow: UnitOfWork, event: ParsedEvent, *, deps: Deps) -> Outcome:
     cmd = event.data
     assert isinstance(cmd, ReleaseHold)
-    hold = await repo.get_hold(conn, cmd.hold_id, lock=True)
+    hold = await repo.get_hold(uow.conn, cmd.hold_id, lock=True)
     if hold is None or hold["member_id"] != cmd.member_id:
-        return await _refuse(conn, cmd.hold_id, cmd.member_id, "unknown_hold")
+        return _refuse(uow, cmd.hold_id, cmd.member_id, "unknown_hold")
     if hold["status"] != "pending":
-        await _announce(conn, hold)  # released, expired or captured: the caller learns which
+        _answer_again(uow, hold)  # released, expired or captured: the caller learns which
         return ignored(f"hold is {hold['status']} already: announced again")
-    after = await repo.resolve_hold(
-        conn, cmd.hold_id, "released", cmd.reason, member_id=cmd.member_id, amount=hold["amount"]
-    )
-    await _reply(
-        conn, "released", cmd.hold_id, cmd.member_id, hold["amount"], reason=cmd.reason, available=after.available
-    )
-    return applied(on_commit=(lambda: deps.metrics.holds.labels("released").inc(),))
+    await repo.close_hold(uow.conn, cmd.hold_id, "released", cmd.reason)
+    after = await repo.apply_to_member(uow.conn, cmd.member_id, release=hold["amount"])
+    _answer(uow, "released", cmd.hold_id, cmd.member_id, hold["amount"], reason=cmd.reason, available=after.available)
+    uow.after_commit(lambda: deps.metrics.holds.labels("released").inc())
+    return applied()
 
 
-async def refund_hold(conn: Conn, event: ParsedEvent, *, deps: Deps) -> Outcome:
+async def refund_hold(uow: UnitOfWork, event: ParsedEvent, *, deps: Deps) -> Outcome:
     """Give back a captured hold's points: a compensating transfer from where the capture put them."""
     cmd = event.data
     assert isinstance(cmd, RefundHold)
+    conn = uow.conn
     hold = await repo.get_hold(conn, cmd.hold_id, lock=True)
     if hold is None or hold["member_id"] != cmd.member_id:
-        return await _refuse(conn, cmd.hold_id, cmd.member_id, "unknown_hold")
+        return _refuse(uow, cmd.hold_id, cmd.member_id, "unknown_hold")
     if hold["status"] == "refunded":
-        await _announce(conn, hold)
+        _answer_again(uow, hold)
         return ignored("refunded already: announced again")
     if hold["status"] != "captured":
-        return await _refuse(conn, cmd.hold_id, cmd.member_id, "hold_not_captured", hold)
+        return _refuse(uow, cmd.hold_id, cmd.member_id, "hold_not_captured", hold)
     capture = await repo.get_transfer(conn, hold["transfer_id"])
     assert capture is not None
     refund_id = derived_event_id("refund", cmd.hold_id)
-    await repo.insert_transfer(
-        conn,
+    after = await post_transfer(
+        uow,
         repo.NewTransfer(
             transfer_id=refund_id,
             debit_account=capture["credit_account"],
@@ -200,11 +167,13 @@ async def refund_hold(conn: Conn, event: ParsedEvent, *, deps: Deps) -> Outcome:
             ref=cmd.hold_id,
             reverses=hold["transfer_id"],
         ),
+        rules=deps.policy,
+        timezone=deps.timezone,
     )
-    after = await repo.apply_to_member(conn, cmd.member_id, credit=hold["amount"])
+    assert after is not None  # the refund's id derives from the hold, and the hold was captured
     await repo.mark_refunded(conn, cmd.hold_id, cmd.reason, refund_id)
-    await _reply(
-        conn,
+    _answer(
+        uow,
         "refunded",
         cmd.hold_id,
         cmd.member_id,
@@ -213,72 +182,42 @@ async def refund_hold(conn: Conn, event: ParsedEvent, *, deps: Deps) -> Outcome:
         available=after.available,
         transfer_id=refund_id,
     )
-    await usecases.announce(
-        conn,
-        "points.credited",
-        cmd.member_id,
-        refund_id,
-        PointsCredited(
-            member_id=cmd.member_id,
-            transfer_id=refund_id,
-            amount=hold["amount"],
-            kind="refund",
-            ref=cmd.hold_id,
-            reason=cmd.reason,
-            rule_version=deps.policy.version,
-            balance=after.available,
-            source_event=SourceRef(source=event.envelope.source, id=event.envelope.id),
-            occurred_at=event.envelope.time,
-        ),
-    )
-    return applied(on_commit=(lambda: deps.metrics.holds.labels("refunded").inc(),))
+    uow.after_commit(lambda: deps.metrics.holds.labels("refunded").inc())
+    return applied()
 
 
-async def _expire(conn: Conn, hold: asyncpg.Record) -> None:
-    after = await repo.resolve_hold(
-        conn, hold["hold_id"], "expired", "expired", member_id=hold["member_id"], amount=hold["amount"]
-    )
-    await _reply(
-        conn, "expired", hold["hold_id"], hold["member_id"], hold["amount"], reason="expired", available=after.available
+async def _expire(uow: UnitOfWork, hold: Row) -> None:
+    await repo.close_hold(uow.conn, hold["hold_id"], "expired", "expired")
+    after = await repo.apply_to_member(uow.conn, hold["member_id"], release=hold["amount"])
+    _answer(
+        uow, "expired", hold["hold_id"], hold["member_id"], hold["amount"], reason="expired", available=after.available
     )
 
 
-async def expire_once(conn: Conn, deps: Deps, batch: int = 500) -> int:
-    """Expire pending holds past their time in one transaction: give the points back, say so."""
-    async with conn.transaction():
-        due = await repo.expired_holds(conn, batch)
+async def expire_due(work: Work, deps: Deps, batch: int = 500) -> int:
+    """Expire pending holds past their time in one transaction: give the points back, say so.
+
+    A hold is never left pending past its time plus the job's interval (jobs.py)."""
+    async with work() as uow:
+        due = await repo.expired_holds(uow.conn, batch)
         for hold in due:
-            await _expire(conn, hold)
-    deps.metrics.holds_open.set(await repo.open_holds(conn))
-    if due:
-        deps.metrics.holds.labels("expired").inc(len(due))
+            await _expire(uow, hold)
+        still_open = await repo.open_holds(uow.conn)
+        uow.after_commit(lambda: deps.metrics.holds_open.set(still_open))
+        if due:
+            uow.after_commit(lambda: deps.metrics.holds.labels("expired").inc(len(due)))
     return len(due)
 
 
-async def expire_due(
-    pool: Callable[[], asyncpg.Pool], deps: Deps, every_s: float, on_commit: Callable[[], None], batch: int = 500
-) -> None:
-    """Forever: expire what is due; a hold is never left pending past its time (plus one interval)."""
-    while True:
-        try:
-            async with pool().acquire() as conn:
-                expired = await expire_once(conn, deps, batch)
-            if expired:
-                on_commit()
-                log.info("holds expired", count=expired)
-        except Exception as exc:  # the next round retries
-            log.warning("hold expiry sweep failed", error=type(exc).__name__)
-        await asyncio.sleep(every_s)
+def _reject(uow: UnitOfWork, cmd: PlaceHold, reason: str, available: int | None, deps: Deps) -> Outcome:
+    _answer(uow, "rejected", cmd.hold_id, cmd.member_id, cmd.amount, reason=reason, available=available)
+    uow.after_commit(lambda: deps.metrics.holds.labels(f"rejected_{reason}").inc())
+    return applied()
 
 
-async def _reject(conn: Conn, cmd: PlaceHold, reason: str, available: int | None, deps: Deps) -> Outcome:
-    await _reply(conn, "rejected", cmd.hold_id, cmd.member_id, cmd.amount, reason=reason, available=available)
-    return applied(on_commit=(lambda: deps.metrics.holds.labels(f"rejected_{reason}").inc(),))
-
-
-async def _refuse(conn: Conn, hold_id: str, member_id: str, reason: str, hold: asyncpg.Record | None = None) -> Outcome:
-    await _reply(
-        conn,
+def _refuse(uow: UnitOfWork, hold_id: str, member_id: str, reason: str, hold: Row | None = None) -> Outcome:
+    _answer(
+        uow,
         "refused",
         hold_id,
         member_id,
@@ -289,11 +228,11 @@ async def _refuse(conn: Conn, hold_id: str, member_id: str, reason: str, hold: a
     return ignored(f"command on hold {hold_id} refused: {reason}")
 
 
-async def _announce(conn: Conn, hold: asyncpg.Record) -> None:
+def _answer_again(uow: UnitOfWork, hold: Row) -> None:
     """Say a hold's current state again (same event id as the first time: deduplicated by the caller)."""
     status = hold["status"]
-    await _reply(
-        conn,
+    _answer(
+        uow,
         status,
         hold["hold_id"],
         hold["member_id"],
@@ -304,8 +243,8 @@ async def _announce(conn: Conn, hold: asyncpg.Record) -> None:
     )
 
 
-async def _reply(
-    conn: Conn,
+def _answer(
+    uow: UnitOfWork,
     kind: str,
     hold_id: str,
     member_id: str,
@@ -331,15 +270,5 @@ async def _reply(
         occurred_at=now,
     )
     # A refusal may recur for different commands: its id includes the reason, the others the state alone.
-    event_id = derived_event_id(type_, hold_id, reason or "") if kind == "refused" else derived_event_id(type_, hold_id)
-    await outbox.emit(
-        conn,
-        topic=topics.POINTS_REPLIES,
-        key=member_id,
-        source=SOURCE,
-        type=type_,
-        subject=hold_id,
-        data=reply,
-        event_id=event_id,
-        time=now,
-    )
+    id_from = (hold_id, reason or "") if kind == "refused" else (hold_id,)
+    uow.emit(type_, member_id, hold_id, reply, id_from=id_from, time=now)

@@ -1,4 +1,8 @@
-"""Every SQL statement of the points service."""
+"""Every SQL statement of the points service: the ledger, balances, caps, levels and holds.
+
+Statements only: no decision (usecases.py, credits.py, holds.py), no transaction (the caller's unit of
+work owns it), no commit. The set-based statements at the end serve a run of credits at once.
+"""
 
 from __future__ import annotations
 
@@ -53,16 +57,19 @@ async def insert_transfer(conn: Conn, t: NewTransfer) -> bool:
     return status.endswith("1")
 
 
-async def apply_to_member(conn: Conn, member_id: str, *, credit: int = 0, debit: int = 0) -> Balance:
-    """Move the member's posted balance in step with a transfer; returns the balance after."""
+async def apply_to_member(conn: Conn, member_id: str, *, credit: int = 0, debit: int = 0, release: int = 0) -> Balance:
+    """Move the member's posted balance in step with a transfer (`release`: points that were held for
+    it, or are held no longer); returns the balance after."""
     row = await conn.fetchrow(
         """INSERT INTO member_balances (member_id, credits, debits) VALUES ($1, $2, $3)
            ON CONFLICT (member_id) DO UPDATE SET credits = member_balances.credits + EXCLUDED.credits,
-               debits = member_balances.debits + EXCLUDED.debits, updated_at = now()
+               debits = member_balances.debits + EXCLUDED.debits, held = member_balances.held - $4,
+               updated_at = now()
            RETURNING credits, debits, held""",
         member_id,
         credit,
         debit,
+        release,
     )
     assert row is not None
     return Balance(row["credits"], row["debits"], row["held"])
@@ -268,17 +275,8 @@ async def insert_hold(
     )
 
 
-async def resolve_hold(
-    conn: Conn,
-    hold_id: str,
-    status: str,
-    resolution: str,
-    *,
-    member_id: str,
-    amount: int,
-    transfer_id: str | None = None,
-) -> Balance:
-    """Move a pending hold to its final state and take it off `held` (captured: onto `debits`)."""
+async def close_hold(conn: Conn, hold_id: str, status: str, resolution: str, *, transfer_id: str | None = None) -> None:
+    """Move a pending hold to its final state (its points leave `held` with `apply_to_member`)."""
     await conn.execute(
         """UPDATE holds SET status = $2, resolution = $3, transfer_id = $4, resolved_at = now()
            WHERE hold_id = $1 AND status = 'pending'""",
@@ -287,15 +285,6 @@ async def resolve_hold(
         resolution,
         transfer_id,
     )
-    row = await conn.fetchrow(
-        """UPDATE member_balances SET held = held - $2, debits = debits + $3, updated_at = now()
-           WHERE member_id = $1 RETURNING credits, debits, held""",
-        member_id,
-        amount,
-        amount if status == "captured" else 0,
-    )
-    assert row is not None
-    return Balance(row["credits"], row["debits"], row["held"])
 
 
 async def expired_holds(conn: Conn, limit: int) -> list[asyncpg.Record]:

@@ -1,13 +1,11 @@
-"""The points service's consumer: members, verified reports, ratings, volunteering."""
+"""The points service's consumer: members, verified reports, ratings, volunteering, hold commands."""
 
 from __future__ import annotations
 
 from functools import partial
 
 from incentives_kernel import members, topics
-from incentives_kernel.consumer import Batchable, UseCase
 from incentives_kernel.events import (
-    ALL_TYPES,
     HoldReply,
     MemberLevelChanged,
     PointsCapped,
@@ -15,16 +13,18 @@ from incentives_kernel.events import (
     PointsDebited,
     PointsReversed,
 )
+from incentives_kernel.outcome import Batchable, UseCase
 from incentives_kernel.runtime import ServiceRuntime
 
-from . import credits, holds, levels, policy, usecases
-from .metrics import PointsMetrics
-from .settings import PointsSettings
+from . import credits, holds, usecases
+from .usecases import Deps
 
-IGNORED = ["report.lifecycle_changed", "report.overdue"]
+TOPICS = (topics.MEMBERS, topics.REPORTS_LIFECYCLE, topics.VOLUNTEER, topics.POINTS_COMMANDS)
+DESCRIPTION = "Members (projection), verified reports and ratings from reports, volunteering, hold commands"
+IGNORED = ("report.lifecycle_changed", "report.overdue")
 
 
-def use_cases(deps: usecases.Deps) -> dict[str, UseCase]:
+def use_cases(deps: Deps) -> dict[str, UseCase]:
     """What points does with each event and command type (the tests drive the same table)."""
     # One Batchable for the three: a run of them in a batch, in any mix, is credited at once.
     credit = Batchable(partial(usecases.credit, deps=deps), partial(credits.earn_many, deps=deps))
@@ -42,25 +42,8 @@ def use_cases(deps: usecases.Deps) -> dict[str, UseCase]:
     }
 
 
-def register(runtime: ServiceRuntime) -> None:
-    settings = runtime.settings
-    assert isinstance(settings, PointsSettings)
-    deps = usecases.Deps(PointsMetrics(runtime.registry), settings.timezone, policy.load(settings.policy_file))
-    runtime.consume(
-        [topics.MEMBERS, topics.REPORTS_LIFECYCLE, topics.VOLUNTEER, topics.POINTS_COMMANDS],
-        use_cases(deps),
-        ALL_TYPES,
-        ignore_types=IGNORED,
-        description="Members (projection), verified reports and ratings from reports, volunteering, hold commands",
-    )
-    runtime.add_background(
-        lambda: holds.expire_due(lambda: runtime.pool, deps, settings.hold_sweep_interval_s, runtime.wake_relay)
-    )
-    runtime.add_background(
-        lambda: levels.sweep_aging(
-            lambda: runtime.pool, deps.timezone, settings.level_sweep_interval_s, runtime.wake_relay, deps.policy
-        )
-    )
+def register(runtime: ServiceRuntime, deps: Deps) -> None:
+    runtime.consume(TOPICS, use_cases(deps), ignore_types=IGNORED, description=DESCRIPTION)
     runtime.document_publication(
         topics.POINTS,
         [PointsCredited, PointsDebited, PointsReversed, PointsCapped, MemberLevelChanged],

@@ -1,36 +1,31 @@
-"""What the points service does with each event and command: credit, emit, explain."""
+"""What the points service does with each event and request: credit, reverse, adjust, explain."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import lru_cache
 
-from incentives_kernel import members, outbox, standing, topics
-from incentives_kernel.consumer import Outcome, applied, ignored
-from incentives_kernel.db import Conn
-from incentives_kernel.envelope import ParsedEvent, derived_event_id
-from incentives_kernel.errors import PermanentError
+from incentives_kernel import members, standing
+from incentives_kernel.envelope import derived_event_id
+from incentives_kernel.errors import Conflict, NotFound
 from incentives_kernel.events import (
     AttendanceConfirmed,
     AttendanceRevoked,
     PointsCapped,
-    PointsCredited,
-    PointsDebited,
-    PointsReversed,
     ReportRatingRecorded,
     ReportVerificationReversed,
     ReportVerified,
     SourceRef,
 )
+from incentives_kernel.outcome import Outcome, ParsedEvent, PermanentError, UnitOfWork, applied, ignored
 
-from . import levels, policy
+from . import policy
 from . import repository as repo
-from .ledger import issuance_account, member_account
+from .ledger import InsufficientPoints, adjustment_account, check_debit, issuance_account, member_account
 from .metrics import PointsMetrics
-
-SOURCE = "/incentives/points"
+from .transfers import Earned, Reversal, post_transfer
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,13 +59,14 @@ def _entry_ids(kind: str, ref: str) -> tuple[str, str]:
     return derived_event_id("transfer", kind, ref), derived_event_id("cap", kind, ref)
 
 
-async def earn(conn: Conn, event: ParsedEvent, earning: Earning, deps: Deps) -> Outcome:
+async def earn(uow: UnitOfWork, event: ParsedEvent, earning: Earning, deps: Deps) -> Outcome:
     """Credit an earning once, within the daily cap; record and announce what the cap cut.
 
     The transfer id derives from (kind, ref), so one report or attendance earns once however many
     events announce it; the business day is the event's own time in the configured timezone, so a
     replay decides the same. (`credits.earn_many` does the same for a run of events at once.)
     """
+    conn = uow.conn
     member = await members.require(conn, earning.member_id)
     if not member.active:
         # Never silence (contract): the event is dead-lettered with why it earns nothing.
@@ -85,26 +81,19 @@ async def earn(conn: Conn, event: ParsedEvent, earning: Earning, deps: Deps) -> 
     earned_today = await repo.earned_on(conn, earning.member_id, day) if capped else 0
     decision = deps.policy.apply_daily_cap(earning.kind, earning.amount, earned_today)
     if decision.credited:
-        await repo.insert_transfer(conn, new_transfer(event, earning, member.district, decision.credited, deps))
-        after = await repo.apply_to_member(conn, earning.member_id, credit=decision.credited)
         if capped:
             await repo.add_earned(conn, earning.member_id, day, decision.credited)
-        if earning.kind in standing.LEVEL_KINDS:
-            await levels.record(
-                conn,
-                member_id=earning.member_id,
-                district=member.district,
-                day=day,
-                delta=decision.credited,
-                cause="earned",
-                cause_id=transfer_id,
-                timezone=deps.timezone,
-                rules=deps.policy,
-            )
-        await announce_credit(conn, event, earning, decision.credited, after.available, day, deps)
+        await post_transfer(
+            uow,
+            new_transfer(event, earning, member.district, decision.credited, deps),
+            rules=deps.policy,
+            timezone=deps.timezone,
+            earned=Earned(day, member.district) if earning.kind in standing.LEVEL_KINDS else None,
+        )
     if decision.cut:
-        await record_cap_cut(conn, event, earning, decision, day, deps)
-    return applied(on_commit=(count_earning(earning.kind, decision, deps),))
+        await record_cap_cut(uow, event, earning, decision, day, deps)
+    uow.after_commit(count_earning(earning.kind, decision, deps))
+    return applied()
 
 
 def new_transfer(event: ParsedEvent, earning: Earning, district: str, amount: int, deps: Deps) -> repo.NewTransfer:
@@ -124,35 +113,10 @@ def new_transfer(event: ParsedEvent, earning: Earning, district: str, amount: in
     )
 
 
-async def announce_credit(
-    conn: Conn, event: ParsedEvent, earning: Earning, amount: int, balance: int, day: date, deps: Deps
-) -> None:
-    transfer_id = earning.ids[0]
-    await announce(
-        conn,
-        "points.credited",
-        earning.member_id,
-        transfer_id,
-        PointsCredited(
-            member_id=earning.member_id,
-            transfer_id=transfer_id,
-            amount=amount,
-            kind=earning.kind,
-            ref=earning.ref,
-            reason=earning.reason,
-            rule_version=deps.policy.version,
-            balance=balance,
-            source_event=SourceRef(source=event.envelope.source, id=event.envelope.id),
-            occurred_at=event.envelope.time,
-            earned_day=day if earning.kind in standing.LEVEL_KINDS else None,
-        ),
-    )
-
-
 async def record_cap_cut(
-    conn: Conn, event: ParsedEvent, earning: Earning, decision: policy.CapDecision, day: date, deps: Deps
+    uow: UnitOfWork, event: ParsedEvent, earning: Earning, decision: policy.CapDecision, day: date, deps: Deps
 ) -> None:
-    """Record and announce what the daily cap cut from an earning."""
+    """Record and announce what the daily cap cut from an earning (its id derives from the cut's)."""
     cut_id = earning.ids[1]
     occurred_at, cause = event.envelope.time, (event.envelope.source, event.envelope.id)
     why = (
@@ -160,7 +124,7 @@ async def record_cap_cut(
         f"{decision.cut} of {earning.amount} not credited"
     )
     await repo.insert_cap_cut(
-        conn,
+        uow.conn,
         cut_id=cut_id,
         member_id=earning.member_id,
         day=day,
@@ -175,11 +139,10 @@ async def record_cap_cut(
         source_event_id=cause[1],
         occurred_at=occurred_at,
     )
-    await announce(
-        conn,
+    uow.emit(
         "points.capped",
         earning.member_id,
-        cut_id,
+        earning.member_id,
         PointsCapped(
             member_id=earning.member_id,
             kind=earning.kind,
@@ -194,6 +157,8 @@ async def record_cap_cut(
             source_event=SourceRef(source=cause[0], id=cause[1]),
             occurred_at=occurred_at,
         ),
+        id_from=(cut_id,),
+        time=occurred_at,
     )
 
 
@@ -210,22 +175,20 @@ def count_earning(kind: str, decision: policy.CapDecision, deps: Deps) -> Callab
 
 
 async def reverse(
-    conn: Conn, event: ParsedEvent, *, member_id: str, kind: str, ref: str, reason: str, why: str, deps: Deps
+    uow: UnitOfWork, event: ParsedEvent, *, member_id: str, kind: str, ref: str, reason: str, why: str, deps: Deps
 ) -> Outcome:
     """Take back what (kind, ref) earned with a compensating transfer; the balance may go below zero."""
-    member = await members.require(conn, member_id)  # a reversal about an unknown member waits with its credit
+    member = await members.require(uow.conn, member_id)  # a reversal about an unknown member waits with its credit
     original_id = derived_event_id("transfer", kind, ref)
-    original = await repo.find_transfer(conn, original_id)
+    original = await repo.find_transfer(uow.conn, original_id)
     if original is None:
         return ignored(f"nothing was credited for {kind} {ref}: nothing to reverse")
     if original["member_id"] != member_id:
         raise PermanentError("reversal_member_mismatch", f"{kind} {ref} was credited to another member")
-    reversal_id = derived_event_id("reversal", original_id)
-    occurred_at, cause = event.envelope.time, (event.envelope.source, event.envelope.id)
-    inserted = await repo.insert_transfer(
-        conn,
+    posted = await post_transfer(
+        uow,
         repo.NewTransfer(
-            transfer_id=reversal_id,
+            transfer_id=derived_event_id("reversal", original_id),
             debit_account=member_account(member_id),
             credit_account=original["debit_account"],
             amount=original["amount"],
@@ -233,74 +196,25 @@ async def reverse(
             member_id=member_id,
             rule_version=deps.policy.version,
             reason=reason,
-            source=cause[0],
-            source_event_id=cause[1],
-            occurred_at=occurred_at,
+            source=event.envelope.source,
+            source_event_id=event.envelope.id,
+            occurred_at=event.envelope.time,
             ref=ref,
             reverses=original_id,
         ),
+        rules=deps.policy,
+        timezone=deps.timezone,
+        # Taken off the day it was earned, as if never earned.
+        earned=Earned(standing.business_day(original["occurred_at"], deps.timezone), member.district)
+        if original["kind"] in standing.LEVEL_KINDS
+        else None,
+        reversal=Reversal(kind, why),
     )
-    if not inserted:
+    if posted is None:
         return ignored("already reversed")
-    after = await repo.apply_to_member(conn, member_id, debit=original["amount"])
-    earned_day = None
-    if original["kind"] in standing.LEVEL_KINDS:  # taken off the day it was earned, as if never earned
-        day = earned_day = standing.business_day(original["occurred_at"], deps.timezone)
-        await levels.record(
-            conn,
-            member_id=member_id,
-            district=member.district,
-            day=day,
-            delta=-int(original["amount"]),
-            cause="reversed",
-            cause_id=reversal_id,
-            timezone=deps.timezone,
-            rules=deps.policy,
-        )
-    await announce(
-        conn,
-        "points.reversed",
-        member_id,
-        reversal_id,
-        PointsReversed(
-            member_id=member_id,
-            transfer_id=reversal_id,
-            reverses=original_id,
-            cause=why,
-            kind=kind,
-            ref=ref,
-            amount=original["amount"],
-            reason=reason,
-            rule_version=deps.policy.version,
-            balance=after.available,
-            source_event=SourceRef(source=cause[0], id=cause[1]),
-            occurred_at=occurred_at,
-            earned_day=earned_day,
-        ),
-    )
     amount = int(original["amount"])
-    return applied(on_commit=(lambda: deps.metrics.reversed.labels(kind).inc(amount),))
-
-
-async def announce(
-    conn: Conn,
-    type_: str,
-    member_id: str,
-    entry_id: str,
-    data: PointsCredited | PointsReversed | PointsCapped | PointsDebited,
-) -> None:
-    """Publish a points event through the outbox; its id derives from the ledger entry it reports."""
-    await outbox.emit(
-        conn,
-        topic=topics.POINTS,
-        key=member_id,
-        source=SOURCE,
-        type=type_,
-        subject=member_id,
-        data=data,
-        event_id=derived_event_id(type_, entry_id),
-        time=data.occurred_at,
-    )
+    uow.after_commit(lambda: deps.metrics.reversed.labels(kind).inc(amount))
+    return applied()
 
 
 def earning_of(event: ParsedEvent, deps: Deps) -> Earning | str:
@@ -336,19 +250,19 @@ def earning_of(event: ParsedEvent, deps: Deps) -> Earning | str:
     raise TypeError(f"{event.type} earns nothing")
 
 
-async def credit(conn: Conn, event: ParsedEvent, *, deps: Deps) -> Outcome:
+async def credit(uow: UnitOfWork, event: ParsedEvent, *, deps: Deps) -> Outcome:
     """Credit what a verified report, a rating or confirmed volunteering earns."""
     earning = earning_of(event, deps)
     if isinstance(earning, str):
         return ignored(earning)
-    return await earn(conn, event, earning, deps)
+    return await earn(uow, event, earning, deps)
 
 
-async def reverse_report(conn: Conn, event: ParsedEvent, *, deps: Deps) -> Outcome:
+async def reverse_report(uow: UnitOfWork, event: ParsedEvent, *, deps: Deps) -> Outcome:
     data = event.data
     assert isinstance(data, ReportVerificationReversed)
     return await reverse(
-        conn,
+        uow,
         event,
         member_id=data.member_id,
         kind="report",
@@ -359,11 +273,11 @@ async def reverse_report(conn: Conn, event: ParsedEvent, *, deps: Deps) -> Outco
     )
 
 
-async def reverse_volunteering(conn: Conn, event: ParsedEvent, *, deps: Deps) -> Outcome:
+async def reverse_volunteering(uow: UnitOfWork, event: ParsedEvent, *, deps: Deps) -> Outcome:
     data = event.data
     assert isinstance(data, AttendanceRevoked)
     return await reverse(
-        conn,
+        uow,
         event,
         member_id=data.member_id,
         kind="volunteer",
@@ -372,3 +286,62 @@ async def reverse_volunteering(conn: Conn, event: ParsedEvent, *, deps: Deps) ->
         why="revoked",
         deps=deps,
     )
+
+
+# ---------------------------------------------------------------- operators' adjustments (HTTP)
+
+
+@dataclass(frozen=True, slots=True)
+class Adjusted:
+    transfer_id: str
+    available: int
+
+
+async def adjust(
+    uow: UnitOfWork, *, adjustment_id: str, member_id: str, amount: int, reason: str, deps: Deps
+) -> Adjusted:
+    """Add (amount > 0) or remove points by an operator's decision, once per `adjustment_id`.
+
+    Raises `NotFound` for an unknown member, `Conflict` when the id was used for another adjustment
+    or when removing more than is available (an adjustment never takes a member below zero).
+    """
+    conn = uow.conn
+    transfer_id = f"adjustment:{adjustment_id}"
+    member = await members.get(conn, member_id)
+    if member is None:
+        raise NotFound(f"no member {member_id}")
+    existing = await repo.find_transfer(conn, transfer_id)
+    if existing is not None:  # the same request again: the same answer
+        mine = existing["credit_account"] == member_account(member_id)
+        signed = existing["amount"] if mine else -existing["amount"]
+        if existing["member_id"] != member_id or signed != amount or existing["kind"] != "adjustment":
+            raise Conflict("conflict", "this adjustment_id was used for a different adjustment")
+        return Adjusted(transfer_id, (await repo.balance(conn, member_id)).available)
+    balance = await repo.lock_balance(conn, member_id)
+    if amount < 0:
+        try:
+            check_debit(balance, -amount)
+        except InsufficientPoints as exc:
+            raise Conflict("insufficient_points", str(exc)) from None
+    system, mine = adjustment_account(member.district), member_account(member_id)
+    after = await post_transfer(
+        uow,
+        repo.NewTransfer(
+            transfer_id=transfer_id,
+            debit_account=system if amount > 0 else mine,
+            credit_account=mine if amount > 0 else system,
+            amount=abs(amount),
+            kind="adjustment",
+            member_id=member_id,
+            rule_version=deps.policy.version,
+            reason=reason,
+            source=f"{uow.source}/adjustments",
+            source_event_id=adjustment_id,
+            occurred_at=datetime.now(UTC),
+            ref=adjustment_id,
+        ),
+        rules=deps.policy,
+        timezone=deps.timezone,
+    )
+    assert after is not None  # checked above, under the member's balance lock
+    return Adjusted(transfer_id, after.available)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 from fastapi import APIRouter, Path, Query
 from incentives_kernel.auth import Caller, Role
+from incentives_kernel.db import Row
 from incentives_kernel.events import ID_PATTERN
 from incentives_kernel.http_errors import ApiError, errors
 from incentives_kernel.pagination import MAX_LIMIT, decode_cursor, encode_cursor
@@ -15,6 +15,7 @@ from incentives_kernel.runtime import ServiceRuntime
 from pydantic import BaseModel, Field
 
 from . import repository as repo
+from .usecases import Deps
 
 
 class StatusEntry(BaseModel):
@@ -56,12 +57,13 @@ class ReportPage(BaseModel):
     next_cursor: str | None
 
 
-def build_router(runtime: ServiceRuntime) -> APIRouter:
+def build_routers(runtime: ServiceRuntime, _deps: Deps) -> list[APIRouter]:
+    """The reports routes: read models only (reports change through events)."""
     router = APIRouter(prefix="/v1", tags=["reports"], responses=errors(400, 401, 403, 413, 422))
     reader = runtime.require(Role.GATEWAY, Role.MEMBER)
     operator = runtime.require(Role.OPERATOR)
 
-    def to_model(row: asyncpg.Record, history: list[asyncpg.Record] | None = None) -> Report:
+    def to_model(row: Row, history: list[Row] | None = None) -> Report:
         due = row["due_at"]
         open_ = row["status"] not in ("resolved", "rejected")
         return Report(
@@ -127,4 +129,4 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
             limit, cursor, member_id=None, status=status, district=district, overdue_before=overdue_before
         )
 
-    return router
+    return [router]

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
-from incentives_kernel import outbox, topics
-from incentives_kernel.consumer import APPLIED, Outcome, applied, ignored
 from incentives_kernel.db import Conn
-from incentives_kernel.envelope import ParsedEvent, derived_event_id
-from incentives_kernel.errors import PermanentError
 from incentives_kernel.events import (
     PointsCredited,
     PointsReversed,
@@ -24,15 +19,13 @@ from incentives_kernel.events import (
     ReportVerificationReversed,
     ReportVerified,
 )
-from incentives_kernel.parking import Park
+from incentives_kernel.outcome import APPLIED, Outcome, Park, ParsedEvent, PermanentError, UnitOfWork, applied, ignored
 
 from . import duplicates
 from . import repository as repo
 from .lifecycle import IllegalTransition, transition
 from .metrics import ReportsMetrics
 from .sla import Sla
-
-SOURCE = "/incentives/reports"
 
 
 def report_key(report_id: str) -> str:
@@ -48,9 +41,10 @@ class Deps:
     sla: Sla
 
 
-async def submit_report(conn: Conn, event: ParsedEvent, *, deps: Deps) -> Outcome:
+async def submit_report(uow: UnitOfWork, event: ParsedEvent, *, deps: Deps) -> Outcome:
     data = event.data
     assert isinstance(data, ReportSubmitted)
+    conn = uow.conn
     duplicate_of = await _open_duplicate(conn, data)
     hashes = [p.sha256.lower() for p in data.photos if p.sha256]
     reused_from = await repo.report_with_photo(conn, hashes, data.report_id) if hashes else None
@@ -85,7 +79,8 @@ async def submit_report(conn: Conn, event: ParsedEvent, *, deps: Deps) -> Outcom
         if reused_from:
             deps.metrics.photo_reuse.labels(category).inc()
 
-    return applied(report_key(data.report_id), on_commit=(count,))
+    uow.after_commit(count)
+    return applied(report_key(data.report_id))
 
 
 async def _open_duplicate(conn: Conn, data: ReportSubmitted) -> str | None:
@@ -104,9 +99,10 @@ async def _open_duplicate(conn: Conn, data: ReportSubmitted) -> str | None:
     return None
 
 
-async def change_status(conn: Conn, event: ParsedEvent, *, deps: Deps) -> Outcome:
+async def change_status(uow: UnitOfWork, event: ParsedEvent, *, deps: Deps) -> Outcome:
     data = event.data
     assert isinstance(data, ReportStatusChanged)
+    conn = uow.conn
     report = await repo.lock_report(conn, data.report_id)
     if report is None:
         raise Park(report_key(data.report_id), f"status {data.status.value} arrived before report {data.report_id}")
@@ -144,12 +140,13 @@ async def change_status(conn: Conn, event: ParsedEvent, *, deps: Deps) -> Outcom
         event_id=event.envelope.id,
     )
     member_id, category = report["member_id"], ReportCategory(report["category"])
+    # Ids derive from the status change that caused them; the time is the business time, not the
+    # time of sending: points decides its daily cap by the event's day, and a re-publish must decide the same.
     cause = (event.envelope.source, event.envelope.id)
-    await _emit(
-        conn,
+    uow.emit(
         "report.lifecycle_changed",
         member_id,
-        cause,
+        data.report_id,
         ReportLifecycleChanged(
             report_id=data.report_id,
             member_id=member_id,
@@ -159,14 +156,15 @@ async def change_status(conn: Conn, event: ParsedEvent, *, deps: Deps) -> Outcom
             department=data.department,
             changed_at=changed_at,
         ),
+        id_from=cause,
+        time=changed_at,
     )
     if step.verifies:
         district = await repo.member_district(conn, member_id)
-        await _emit(
-            conn,
+        uow.emit(
             "report.verified",
             member_id,
-            cause,
+            data.report_id,
             ReportVerified(
                 report_id=data.report_id,
                 member_id=member_id,
@@ -175,20 +173,23 @@ async def change_status(conn: Conn, event: ParsedEvent, *, deps: Deps) -> Outcom
                 status=data.status,
                 verified_at=changed_at,
             ),
+            id_from=cause,
+            time=changed_at,
         )
     if step.reverses:
         assert reason is not None
-        await _emit(
-            conn,
+        uow.emit(
             "report.verification_reversed",
             member_id,
-            cause,
+            data.report_id,
             ReportVerificationReversed(
                 report_id=data.report_id,
                 member_id=member_id,
                 reason=RejectionReason(reason),
                 reversed_at=changed_at,
             ),
+            id_from=cause,
+            time=changed_at,
         )
 
     department = (data.department or report["department"] or "unknown")[:64]
@@ -203,13 +204,14 @@ async def change_status(conn: Conn, event: ParsedEvent, *, deps: Deps) -> Outcom
         if step.reverses and reason is not None:
             m.reversed.labels(reason.value).inc()
 
-    return applied(on_commit=(count,))
+    uow.after_commit(count)
+    return APPLIED
 
 
-async def rate_report(conn: Conn, event: ParsedEvent) -> Outcome:
+async def rate_report(uow: UnitOfWork, event: ParsedEvent) -> Outcome:
     data = event.data
     assert isinstance(data, ReportRated)
-    report = await repo.lock_report(conn, data.report_id)
+    report = await repo.lock_report(uow.conn, data.report_id)
     if report is None:
         raise Park(report_key(data.report_id), f"rating arrived before report {data.report_id}")
     if report["member_id"] != data.member_id:
@@ -218,59 +220,26 @@ async def rate_report(conn: Conn, event: ParsedEvent) -> Outcome:
         raise PermanentError("not_resolved", f"a report that is {report['status']} cannot be rated")
     if report["rating"] is not None:
         return ignored("this report was rated already; only the first rating counts")
-    await repo.set_rating(conn, data.report_id, data.rating, event.envelope.time)
-    await _emit(
-        conn,
+    await repo.set_rating(uow.conn, data.report_id, data.rating, event.envelope.time)
+    uow.emit(
         "report.rating_recorded",
         data.member_id,
-        (event.envelope.source, event.envelope.id),
+        data.report_id,
         ReportRatingRecorded(
             report_id=data.report_id, member_id=data.member_id, rating=data.rating, rated_at=event.envelope.time
         ),
+        id_from=(event.envelope.source, event.envelope.id),
+        time=event.envelope.time,
     )
     return APPLIED
 
 
-async def _emit(
-    conn: Conn,
-    type_: str,
-    member_id: str,
-    cause: tuple[str, str],
-    data: ReportVerified | ReportLifecycleChanged | ReportVerificationReversed | ReportRatingRecorded,
-) -> None:
-    await outbox.emit(
-        conn,
-        topic=topics.REPORTS_LIFECYCLE,
-        key=member_id,
-        source=SOURCE,
-        type=type_,
-        subject=data.report_id,
-        data=data,
-        event_id=derived_event_id(type_, *cause),
-        # The business time, not the time of sending: points decides its daily cap by the event's
-        # day, and a re-publish must decide the same.
-        time=_business_time(data),
-    )
-
-
-def _business_time(
-    data: ReportVerified | ReportLifecycleChanged | ReportVerificationReversed | ReportRatingRecorded,
-) -> datetime:
-    if isinstance(data, ReportVerified):
-        return data.verified_at
-    if isinstance(data, ReportLifecycleChanged):
-        return data.changed_at
-    if isinstance(data, ReportVerificationReversed):
-        return data.reversed_at
-    return data.rated_at
-
-
-async def points_changed(conn: Conn, event: ParsedEvent) -> Outcome:
+async def points_changed(uow: UnitOfWork, event: ParsedEvent) -> Outcome:
     """What points credited or took back for a report, shown with the report (points' own events)."""
     data = event.data
     assert isinstance(data, (PointsCredited, PointsReversed))
     if data.kind != "report":
         return ignored(f"points for {data.kind}, not a report")
     delta = data.amount if isinstance(data, PointsCredited) else -data.amount
-    await repo.add_points_earned(conn, data.ref, delta)
+    await repo.add_points_earned(uow.conn, data.ref, delta)
     return APPLIED

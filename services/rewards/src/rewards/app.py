@@ -1,4 +1,4 @@
-"""The rewards service's one composition root."""
+"""The rewards service's one composition root: its consumer, jobs and routes on the kernel's runtime."""
 
 from __future__ import annotations
 
@@ -6,22 +6,21 @@ from fastapi import FastAPI
 from incentives_kernel.runtime import ServiceRuntime, build_service_app
 from prometheus_client import CollectorRegistry
 
-from . import api, subscribers
+from . import api, jobs, subscribers
+from .metrics import RewardsMetrics
 from .saga import Deps
 from .settings import RewardsSettings
 
 
+def register(runtime: ServiceRuntime) -> Deps:
+    """Wire the consumer and the jobs; what it returns (one set of metrics and settings), the routes share."""
+    settings = runtime.settings
+    assert isinstance(settings, RewardsSettings)
+    deps = Deps(RewardsMetrics(runtime.registry), settings)
+    subscribers.register(runtime, deps)
+    jobs.schedule(runtime, deps)
+    return deps
+
+
 def create_app(settings: RewardsSettings | None = None, registry: CollectorRegistry | None = None) -> FastAPI:
-    settings = settings or RewardsSettings()
-    shared: list[Deps] = []  # made by the subscribers, used by the routes: one set of metrics and settings
-
-    def register(runtime: ServiceRuntime) -> None:
-        shared.append(subscribers.register(runtime))
-
-    return build_service_app(
-        settings,
-        package="rewards",
-        register=register,
-        routers=lambda rt: [api.build_router(rt, shared[0])],
-        registry=registry,
-    )
+    return build_service_app(settings or RewardsSettings(), register, api.build_routers, registry)

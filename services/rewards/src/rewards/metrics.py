@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-
-import asyncpg
-import structlog
+from incentives_kernel.uow import Work
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from . import repository as repo
-
-log = structlog.get_logger(__name__)
 
 
 class RewardsMetrics:
@@ -38,14 +32,11 @@ class RewardsMetrics:
             "incentives_rewards_allocation_rounds_open", "Allocation rounds taking applications", registry=registry
         )
 
-    async def refresh(self, pool: Callable[[], asyncpg.Pool], every_s: float = 15.0) -> None:
-        """Keep the gauges in step with the database (other replicas change stock and rounds too)."""
-        while True:
-            try:
-                async with pool().acquire() as conn:
-                    for reward_id, available in await repo.stock_levels(conn):
-                        self.stock.labels(reward_id).set(available)
-                    self.rounds_open.set(await repo.open_rounds(conn))
-            except Exception as exc:  # the next round retries; metrics must never stop the service
-                log.warning("rewards gauge refresh failed", error=type(exc).__name__)
-            await asyncio.sleep(every_s)
+    async def refresh(self, work: Work) -> None:
+        """Bring the gauges in step with the database (other replicas change stock and rounds too)."""
+        async with work() as uow:
+            stock = await repo.stock_levels(uow.conn)
+            rounds_open = await repo.open_rounds(uow.conn)
+        for reward_id, available in stock:
+            self.stock.labels(reward_id).set(available)
+        self.rounds_open.set(rounds_open)

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import asyncpg
 from incentives_kernel import standing
-from incentives_kernel.db import Conn
+from incentives_kernel.db import Conn, Row
 from incentives_kernel.envelope import derived_event_id
+from incentives_kernel.errors import Conflict, NotFound
 from incentives_kernel.events import AllocationLost, AllocationWon
+from incentives_kernel.outcome import UnitOfWork
+from incentives_kernel.uow import Work
 
-from . import allocation, eligibility, saga, vouchers
+from . import allocation, eligibility, lifecycle, saga, vouchers
 from . import repository as repo
-from .saga import Conflict, Deps, OnCommit
+from .lifecycle import ApplicationNext, ApplicationStatus, RedemptionStatus, RoundStatus, Said, Step
+from .saga import Deps
 
 MAX_HOLD_S = 30 * 24 * 3600  # points keeps a hold at most 30 days
 
@@ -28,7 +31,7 @@ def hold_ttl(closes_at: datetime, now: datetime, deps: Deps) -> int:
 
 
 async def open_round(
-    conn: Conn,
+    uow: UnitOfWork,
     *,
     round_id: str,
     reward_id: str,
@@ -37,10 +40,11 @@ async def open_round(
     closes_at: datetime,
     seed: str | None,
     deps: Deps,
-) -> asyncpg.Record:
+) -> Row:
+    conn = uow.conn
     reward = await repo.get_reward(conn, reward_id)
     if reward is None:
-        raise LookupError(f"no reward {reward_id}")
+        raise NotFound(f"no reward {reward_id}")
     if reward["kind"] != "allocation":
         raise Conflict("not_allocation", f"reward {reward_id} is redeemed directly, not allocated in rounds")
     now = datetime.now(UTC)
@@ -65,16 +69,17 @@ async def open_round(
     return row
 
 
-async def apply(conn: Conn, round_id: str, member_id: str, deps: Deps, on_commit: OnCommit) -> asyncpg.Record:
+async def apply(uow: UnitOfWork, round_id: str, member_id: str, deps: Deps) -> Row:
     """Enter a member (eligibility checked now, and again at close) and hold the cost of the place."""
+    conn = uow.conn
     rnd = await repo.get_round(conn, round_id)
     if rnd is None:
-        raise LookupError(f"no round {round_id}")
+        raise NotFound(f"no round {round_id}")
     existing = await repo.get_application(conn, round_id, member_id)
     if existing is not None:
         return existing
     now = datetime.now(UTC)
-    if rnd["status"] != "open" or not rnd["opens_at"] <= now < rnd["closes_at"]:
+    if rnd["status"] != RoundStatus.OPEN or not rnd["opens_at"] <= now < rnd["closes_at"]:
         raise Conflict(
             "round_not_open",
             f"round {round_id} takes applications from {rnd['opens_at'].isoformat()} "
@@ -92,7 +97,7 @@ async def apply(conn: Conn, round_id: str, member_id: str, deps: Deps, on_commit
         assert row is not None
         return row
     await saga.place_hold(
-        conn,
+        uow,
         hold_id=hold_id,
         member_id=member_id,
         amount=reward["cost_points"],
@@ -101,15 +106,16 @@ async def apply(conn: Conn, round_id: str, member_id: str, deps: Deps, on_commit
         purpose="application",
         round_id=round_id,
     )
-    on_commit.append(lambda: deps.metrics.applications.labels("applied").inc())
+    uow.after_commit(lambda: deps.metrics.applications.labels("applied").inc())
     return row
 
 
-async def close(conn: Conn, round_id: str, *, by: str, deps: Deps, on_commit: OnCommit) -> asyncpg.Record:
+async def close(uow: UnitOfWork, round_id: str, *, by: str, deps: Deps) -> Row:
+    conn = uow.conn
     rnd = await repo.get_round(conn, round_id, lock=True)
     if rnd is None:
-        raise LookupError(f"no round {round_id}")
-    if rnd["status"] == "closed":
+        raise NotFound(f"no round {round_id}")
+    if rnd["status"] == RoundStatus.CLOSED:
         return rnd
     now = datetime.now(UTC)
     reward = await repo.get_reward(conn, rnd["reward_id"])
@@ -117,12 +123,12 @@ async def close(conn: Conn, round_id: str, *, by: str, deps: Deps, on_commit: On
     apps = await repo.applications(conn, round_id, lock=True)
     in_running = []
     for app in apps:
-        if app["status"] == "pending":  # points has not answered the hold yet: it cannot be counted on
-            await _lose(conn, rnd, reward, app, "hold_unconfirmed", None, deps, on_commit)
-        elif app["status"] == "held":
+        if app["status"] == ApplicationStatus.PENDING:  # points has not answered the hold yet: it cannot count
+            await _lose(uow, rnd, reward, app, "hold_unconfirmed", None, deps)
+        elif app["status"] == ApplicationStatus.HELD:
             refusal = await still_eligible(conn, reward, app, deps)
             if refusal is not None:
-                await _lose(conn, rnd, reward, app, "not_eligible", None, deps, on_commit)
+                await _lose(uow, rnd, reward, app, "not_eligible", None, deps)
             else:
                 in_running.append(app)
     day = standing.business_day(now, deps.settings.timezone)
@@ -154,43 +160,31 @@ async def close(conn: Conn, round_id: str, *, by: str, deps: Deps, on_commit: On
             tie_broken_by_lottery=r.tie_broken_by_lottery,
         )
         if r.won:
-            await repo.update_application(conn, round_id, r.member_id, status="winning")
-            await saga.capture_hold(conn, app["hold_id"], r.member_id)
+            await repo.update_application(conn, round_id, r.member_id, status=ApplicationStatus.WINNING)
+            await saga.capture_hold(uow, app["hold_id"], r.member_id)
         else:
-            await _lose(conn, rnd, reward, app, "outranked", r.rank, deps, on_commit)
+            await _lose(uow, rnd, reward, app, "outranked", r.rank, deps)
     await repo.close_round(
         conn, round_id, closed_at=now, closed_by=by, standings_day=day, result_sha256=allocation.digest(ranked)
     )
-    on_commit.append(lambda: deps.metrics.rounds_closed.inc())
+    uow.after_commit(lambda: deps.metrics.rounds_closed.inc())
     closed = await repo.get_round(conn, round_id)
     assert closed is not None
     return closed
 
 
-async def still_eligible(
-    conn: Conn, reward: asyncpg.Record, app: asyncpg.Record, deps: Deps
-) -> eligibility.Refusal | None:
+async def still_eligible(conn: Conn, reward: Row, app: Row, deps: Deps) -> eligibility.Refusal | None:
     """Checked again at close and before a place is passed on: member, district, level and the yearly limit as
     they are now, against the reward as it was offered when they applied (a round may outlast its window)."""
     return await saga.check(conn, reward, app["member_id"], "allocation", app["applied_at"], deps)
 
 
-async def _lose(
-    conn: Conn,
-    rnd: asyncpg.Record,
-    reward: asyncpg.Record,
-    app: asyncpg.Record,
-    reason: str,
-    rank: int | None,
-    deps: Deps,
-    on_commit: OnCommit,
-) -> None:
+async def _lose(uow: UnitOfWork, rnd: Row, reward: Row, app: Row, reason: str, rank: int | None, deps: Deps) -> None:
     round_id, member_id = rnd["round_id"], app["member_id"]
-    await repo.update_application(conn, round_id, member_id, status="lost", reason=reason)
+    await repo.update_application(uow.conn, round_id, member_id, status=ApplicationStatus.LOST, reason=reason)
     if reason not in ("insufficient_points", "hold_expired"):  # those holds hold nothing any more
-        await saga.release_hold(conn, app["hold_id"], member_id, f"round {round_id}: {reason}")
-    await saga.publish(
-        conn,
+        await saga.release_hold(uow, app["hold_id"], member_id, f"round {round_id}: {reason}")
+    uow.emit(
         "allocation.lost",
         member_id,
         round_id,
@@ -204,13 +198,14 @@ async def _lose(
             reason=reason,
             occurred_at=datetime.now(UTC),
         ),
-        member_id,
+        id_from=(round_id, member_id),
     )
-    on_commit.append(lambda: deps.metrics.applications.labels(f"lost_{reason}").inc())
+    uow.after_commit(lambda: deps.metrics.applications.labels(f"lost_{reason}").inc())
 
 
-async def _win(conn: Conn, rnd: asyncpg.Record, app: asyncpg.Record, deps: Deps, on_commit: OnCommit) -> None:
+async def _win(uow: UnitOfWork, rnd: Row, app: Row, deps: Deps) -> None:
     """The winner's points are captured: the place is theirs, as a confirmed redemption with a voucher."""
+    conn = uow.conn
     round_id, member_id = rnd["round_id"], app["member_id"]
     reward = await repo.get_reward(conn, rnd["reward_id"])
     assert reward is not None
@@ -225,8 +220,8 @@ async def _win(conn: Conn, rnd: asyncpg.Record, app: asyncpg.Record, deps: Deps,
         reward_id=reward["reward_id"],
         kind="allocation",
         round_id=round_id,
-        status="confirmed",
-        step="done",
+        status=RedemptionStatus.CONFIRMED,
+        step=Step.DONE,
         cost_points=hold["amount"],
         hold_id=app["hold_id"],
         voucher_code=vouchers.issue(),
@@ -235,10 +230,11 @@ async def _win(conn: Conn, rnd: asyncpg.Record, app: asyncpg.Record, deps: Deps,
         decided_at=now,
     )
     assert row is not None
-    await repo.record_step(conn, redemption_id, "confirmed", f"won round {round_id} at rank {app['rank']}")
-    await repo.update_application(conn, round_id, member_id, status="won", redemption_id=redemption_id)
-    await saga.publish(
-        conn,
+    await repo.record_step(
+        conn, redemption_id, RedemptionStatus.CONFIRMED, f"won round {round_id} at rank {app['rank']}"
+    )
+    await repo.update_application(conn, round_id, member_id, status=ApplicationStatus.WON, redemption_id=redemption_id)
+    uow.emit(
         "allocation.won",
         member_id,
         round_id,
@@ -253,24 +249,23 @@ async def _win(conn: Conn, rnd: asyncpg.Record, app: asyncpg.Record, deps: Deps,
             cost_points=row["cost_points"],
             occurred_at=now,
         ),
-        member_id,
-        str(app["offers"]),
+        id_from=(round_id, member_id, str(app["offers"])),
     )
-    on_commit.append(lambda: deps.metrics.applications.labels("won").inc())
+    uow.after_commit(lambda: deps.metrics.applications.labels("won").inc())
 
 
-async def pass_on(conn: Conn, round_id: str, deps: Deps, on_commit: OnCommit) -> str | None:
+async def pass_on(uow: UnitOfWork, round_id: str, deps: Deps) -> str | None:
     """A place fell free (a winner cancelled or never paid): offer it to the next ranked applicant still eligible.
 
     Returns the member offered the place, or None when nobody is left (the place stays unfilled).
     """
+    conn = uow.conn
     rnd = await repo.get_round(conn, round_id, lock=True)
     assert rnd is not None
     reward = await repo.get_reward(conn, rnd["reward_id"])
     assert reward is not None
-    datetime.now(UTC)
     for app in await repo.applications(conn, round_id, lock=True):
-        if app["status"] != "lost" or app["reason"] != "outranked":
+        if app["status"] != ApplicationStatus.LOST or app["reason"] != "outranked":
             continue
         refusal = await still_eligible(conn, reward, app, deps)
         if refusal is not None:
@@ -279,7 +274,7 @@ async def pass_on(conn: Conn, round_id: str, deps: Deps, on_commit: OnCommit) ->
         offers = app["offers"] + 1
         hold_id = derived_event_id("hold", "offer", round_id, app["member_id"], str(offers))
         await saga.place_hold(
-            conn,
+            uow,
             hold_id=hold_id,
             member_id=app["member_id"],
             amount=reward["cost_points"],
@@ -289,73 +284,74 @@ async def pass_on(conn: Conn, round_id: str, deps: Deps, on_commit: OnCommit) ->
             round_id=round_id,
         )
         await repo.update_application(
-            conn, round_id, app["member_id"], status="offered", reason=None, hold_id=hold_id, offers=offers
+            conn,
+            round_id,
+            app["member_id"],
+            status=ApplicationStatus.OFFERED,
+            reason=None,
+            hold_id=hold_id,
+            offers=offers,
         )
         return str(app["member_id"])
     return None
 
 
-async def on_hold(
-    conn: Conn, hold: asyncpg.Record, said: str, detail: str | None, deps: Deps, on_commit: OnCommit
-) -> str:
-    """Move an application on after points answered its hold."""
+async def on_hold(uow: UnitOfWork, hold: Row, said: Said, detail: str | None, deps: Deps) -> str:
+    """Move an application on after points answered its hold (`lifecycle.application_after_hold` decides)."""
+    conn = uow.conn
     round_id, member_id = hold["round_id"], hold["member_id"]
     rnd = await repo.get_round(conn, round_id)
     app = await repo.get_application(conn, round_id, member_id, lock=True)
     assert rnd is not None
     assert app is not None
-    current = app["hold_id"] == hold["hold_id"]
-    status = app["status"] if current else "superseded"
     reward = await repo.get_reward(conn, rnd["reward_id"])
     assert reward is not None
-    if said == "placed":
-        if status == "pending" and rnd["status"] == "open":
-            await repo.update_application(conn, round_id, member_id, status="held")
-            return "held"
-        if status == "offered":
-            await repo.update_application(conn, round_id, member_id, status="winning")
-            await saga.capture_hold(conn, hold["hold_id"], member_id)
-            return "offer accepted: capture requested"
-        if hold["wanted"] == "pending":
-            await saga.release_hold(conn, hold["hold_id"], member_id, "application no longer in the running")
-            return "late hold released"
-    elif said == "rejected":
-        if status == "pending":
-            await _lose(conn, rnd, reward, app, "insufficient_points", None, deps, on_commit)
-            return "hold rejected"
-        if status == "offered":  # cannot pay for the place now: the next one in line gets the offer
+    then = lifecycle.application_after_hold(
+        said,
+        status=app["status"],
+        current=app["hold_id"] == hold["hold_id"],
+        round_open=rnd["status"] == RoundStatus.OPEN,
+        wanted=hold["wanted"],
+    )
+    match then:
+        case ApplicationNext.HOLD:
+            await repo.update_application(conn, round_id, member_id, status=ApplicationStatus.HELD)
+        case ApplicationNext.ACCEPT_OFFER:
+            await repo.update_application(conn, round_id, member_id, status=ApplicationStatus.WINNING)
+            await saga.capture_hold(uow, hold["hold_id"], member_id)
+        case ApplicationNext.RELEASE_LATE_HOLD:
+            await saga.release_hold(uow, hold["hold_id"], member_id, "application no longer in the running")
+        case ApplicationNext.LOSE_UNPAID:
+            await _lose(uow, rnd, reward, app, "insufficient_points", None, deps)
+        case ApplicationNext.PASS_OVER:
             await repo.update_application(
-                conn, round_id, member_id, status="lost", reason="passed_over: insufficient_points"
+                conn, round_id, member_id, status=ApplicationStatus.LOST, reason="passed_over: insufficient_points"
             )
-            await pass_on(conn, round_id, deps, on_commit)
-            return "offer declined by points: passed on"
-    elif said == "captured" and status == "winning":
-        await _win(conn, rnd, app, deps, on_commit)
-        return "won"
-    elif said in ("expired", "refused"):
-        if status == "held":  # the round was not closed in time to use the hold
-            await _lose(conn, rnd, reward, app, "hold_expired", None, deps, on_commit)
-            return "hold expired"
-        if status in ("winning", "offered"):
-            await repo.update_application(conn, round_id, member_id, status="forfeited", reason=f"hold {said}")
-            await pass_on(conn, round_id, deps, on_commit)
-            return "forfeited: passed on"
-    return "recorded"
+            await pass_on(uow, round_id, deps)
+        case ApplicationNext.WIN:
+            await _win(uow, rnd, app, deps)
+        case ApplicationNext.LOSE_EXPIRED:
+            await _lose(uow, rnd, reward, app, "hold_expired", None, deps)
+        case ApplicationNext.FORFEIT:
+            await repo.update_application(
+                conn, round_id, member_id, status=ApplicationStatus.FORFEITED, reason=f"hold {said}"
+            )
+            await pass_on(uow, round_id, deps)
+    return then.value
 
 
-async def winner_cancelled(conn: Conn, redemption: asyncpg.Record, deps: Deps, on_commit: OnCommit) -> str | None:
-    await repo.update_application(conn, redemption["round_id"], redemption["member_id"], status="cancelled")
-    return await pass_on(conn, redemption["round_id"], deps, on_commit)
+async def winner_cancelled(uow: UnitOfWork, redemption: Row, deps: Deps) -> str | None:
+    await repo.update_application(
+        uow.conn, redemption["round_id"], redemption["member_id"], status=ApplicationStatus.CANCELLED
+    )
+    return await pass_on(uow, redemption["round_id"], deps)
 
 
-async def close_due(conn: Conn, deps: Deps) -> int:
-    """Close every round whose window has ended (the operator may also close one earlier)."""
-    closed = 0
-    for round_id in await repo.rounds_due(conn):
-        on_commit: OnCommit = []
-        async with conn.transaction():
-            await close(conn, round_id, by="schedule", deps=deps, on_commit=on_commit)
-        for done in on_commit:
-            done()
-        closed += 1
-    return closed
+async def close_due(work: Work, deps: Deps) -> int:
+    """Close every round whose window has ended, each in its own transaction (an operator may close one earlier)."""
+    async with work() as uow:
+        due = await repo.rounds_due(uow.conn)
+    for round_id in due:
+        async with work() as uow:
+            await close(uow, round_id, by="schedule", deps=deps)
+    return len(due)

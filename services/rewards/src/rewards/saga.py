@@ -9,17 +9,16 @@ saying the same thing twice is one command at points, while a new reason is a ne
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
-import asyncpg
-from incentives_kernel import members, outbox, standing, topics
-from incentives_kernel.db import Conn
+from incentives_kernel import members, standing
+from incentives_kernel.db import Conn, Row
 from incentives_kernel.envelope import derived_event_id
+from incentives_kernel.errors import Conflict, NotFound
 from incentives_kernel.events import (
     CaptureHold,
-    EventData,
     OutboundData,
     PlaceHold,
     RedemptionCancelled,
@@ -30,13 +29,14 @@ from incentives_kernel.events import (
     ReleaseHold,
 )
 from incentives_kernel.events import RedemptionRejectionReason as Reason
+from incentives_kernel.outcome import UnitOfWork
+from incentives_kernel.uow import Work
 
-from . import eligibility, vouchers
+from . import eligibility, lifecycle, vouchers
 from . import repository as repo
+from .lifecycle import HoldStatus, RedemptionNext, RedemptionStatus, Said, Step
 from .metrics import RewardsMetrics
 from .settings import RewardsSettings
-
-SOURCE = "/incentives/rewards"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,73 +45,35 @@ class Deps:
     settings: RewardsSettings
 
 
-class Conflict(Exception):
-    """The request cannot apply to the redemption as it is now (HTTP 409)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-OnCommit = list[Callable[[], None]]
-
-
-# ---------------------------------------------------------------- messages
-
-
-async def publish(conn: Conn, type_: str, member_id: str, subject: str, data: OutboundData, *ids: str) -> None:
-    """An event on incentives.rewards.v1; its id derives from what it reports, so a retry is one event."""
-    now = datetime.now(UTC)
-    await outbox.emit(
-        conn,
-        topic=topics.REWARDS,
-        key=member_id,
-        source=SOURCE,
-        type=type_,
-        subject=subject,
-        event_id=derived_event_id(type_, subject, *ids),
-        time=now,
-        data=data,
-    )
-
-
-async def command(conn: Conn, type_: str, data: EventData, why: str) -> None:
-    """A hold command to points (keyed by member, so it is ordered with the member's other commands)."""
-    hold_id, member_id = data.hold_id, data.member_id  # type: ignore[attr-defined]
-    await outbox.emit(
-        conn,
-        topic=topics.POINTS_COMMANDS,
-        key=member_id,
-        source=SOURCE,
-        type=type_,
-        subject=hold_id,
-        event_id=derived_event_id(type_, hold_id, why),
-        time=datetime.now(UTC),
-        data=data,
-    )
+# ---------------------------------------------------------------- hold commands to points
+# Each is keyed by member (ordered with the member's other commands); its id derives from (hold,
+# what, why), so saying the same thing twice is one command at points, while a new reason is a new one.
 
 
 async def place_hold(
-    conn: Conn, *, hold_id: str, member_id: str, amount: int, reason: str, ttl_s: int, purpose: str, **owner: str
+    uow: UnitOfWork, *, hold_id: str, member_id: str, amount: int, reason: str, ttl_s: int, purpose: str, **owner: str
 ) -> None:
-    await repo.insert_hold(conn, hold_id, member_id, amount, purpose, **owner)
+    await repo.insert_hold(uow.conn, hold_id, member_id, amount, purpose, **owner)
     cmd = PlaceHold(hold_id=hold_id, member_id=member_id, amount=amount, reason=reason, ttl_s=ttl_s)
-    await command(conn, "points.place_hold", cmd, "place")
+    uow.emit("points.place_hold", member_id, hold_id, cmd, id_from=(hold_id, "place"))
 
 
-async def capture_hold(conn: Conn, hold_id: str, member_id: str) -> None:
-    await repo.want_hold(conn, hold_id, "captured")
-    await command(conn, "points.capture_hold", CaptureHold(hold_id=hold_id, member_id=member_id), "capture")
+async def capture_hold(uow: UnitOfWork, hold_id: str, member_id: str) -> None:
+    await repo.want_hold(uow.conn, hold_id, HoldStatus.CAPTURED)
+    cmd = CaptureHold(hold_id=hold_id, member_id=member_id)
+    uow.emit("points.capture_hold", member_id, hold_id, cmd, id_from=(hold_id, "capture"))
 
 
-async def release_hold(conn: Conn, hold_id: str, member_id: str, why: str) -> None:
-    await repo.want_hold(conn, hold_id, "released")
-    await command(conn, "points.release_hold", ReleaseHold(hold_id=hold_id, member_id=member_id, reason=why), why)
+async def release_hold(uow: UnitOfWork, hold_id: str, member_id: str, why: str) -> None:
+    await repo.want_hold(uow.conn, hold_id, HoldStatus.RELEASED)
+    cmd = ReleaseHold(hold_id=hold_id, member_id=member_id, reason=why)
+    uow.emit("points.release_hold", member_id, hold_id, cmd, id_from=(hold_id, why))
 
 
-async def refund_hold(conn: Conn, hold_id: str, member_id: str, why: str) -> None:
-    await repo.want_hold(conn, hold_id, "refunded")
-    await command(conn, "points.refund_hold", RefundHold(hold_id=hold_id, member_id=member_id, reason=why), "refund")
+async def refund_hold(uow: UnitOfWork, hold_id: str, member_id: str, why: str) -> None:
+    await repo.want_hold(uow.conn, hold_id, HoldStatus.REFUNDED)
+    cmd = RefundHold(hold_id=hold_id, member_id=member_id, reason=why)
+    uow.emit("points.refund_hold", member_id, hold_id, cmd, id_from=(hold_id, "refund"))
 
 
 # ---------------------------------------------------------------- requesting
@@ -121,7 +83,7 @@ def business_year(now: datetime, timezone: str) -> int:
     return standing.business_day(now, timezone).year
 
 
-def terms(reward: asyncpg.Record | None) -> eligibility.RewardTerms | None:
+def terms(reward: Row | None) -> eligibility.RewardTerms | None:
     if reward is None:
         return None
     return eligibility.RewardTerms(**{f: reward[f] for f in eligibility.RewardTerms.__slots__})
@@ -129,7 +91,7 @@ def terms(reward: asyncpg.Record | None) -> eligibility.RewardTerms | None:
 
 async def check(
     conn: Conn,
-    reward: asyncpg.Record | None,
+    reward: Row | None,
     member_id: str,
     kind: str,
     now: datetime,
@@ -152,10 +114,21 @@ async def check(
     )
 
 
-async def request(
-    conn: Conn, *, redemption_id: str, member_id: str, reward_id: str, via: str, deps: Deps, on_commit: OnCommit
-) -> tuple[asyncpg.Record, bool]:
+class Asked(Protocol):
+    """A request for a redemption, as the event (redemption.requested) or the HTTP body has it."""
+
+    @property
+    def redemption_id(self) -> str: ...
+    @property
+    def member_id(self) -> str: ...
+    @property
+    def reward_id(self) -> str: ...
+
+
+async def request(uow: UnitOfWork, asked: Asked, *, via: str, deps: Deps) -> tuple[Row, bool]:
     """Start a redemption, or return the one with this id (processed once, whichever way it came)."""
+    conn = uow.conn
+    redemption_id, member_id, reward_id = asked.redemption_id, asked.member_id, asked.reward_id
     existing = await repo.get_redemption(conn, redemption_id)
     if existing is not None:
         return existing, False
@@ -168,7 +141,7 @@ async def request(
         member_id=member_id,
         reward_id=reward_id,
         kind="instant",
-        step="requested",
+        step=Step.REQUESTED,
         cost_points=reward["cost_points"] if reward else 0,
         business_year=business_year(now, deps.settings.timezone),
         requested_via=via,
@@ -177,17 +150,17 @@ async def request(
         existing = await repo.get_redemption(conn, redemption_id)
         assert existing is not None
         return existing, False
-    await repo.record_step(conn, redemption_id, "requested", f"via {via}")
+    await repo.record_step(conn, redemption_id, Step.REQUESTED, f"via {via}")
     refusal = await check(conn, reward, member_id, "instant", now, deps, redemption_id)
     if refusal is not None:
-        return await reject(conn, row, refusal.reason, refusal.detail, deps, on_commit), True
+        return await reject(uow, row, refusal.reason, refusal.detail, deps), True
     assert reward is not None
     if not await repo.reserve_unit(conn, reward_id, redemption_id):
-        return await reject(conn, row, Reason.OUT_OF_STOCK, "no units left", deps, on_commit), True
+        return await reject(uow, row, Reason.OUT_OF_STOCK, "no units left", deps), True
     hold_id = derived_event_id("hold", "redemption", redemption_id)
     ttl = deps.settings.hold_ttl_s
     await place_hold(
-        conn,
+        uow,
         hold_id=hold_id,
         member_id=member_id,
         amount=reward["cost_points"],
@@ -197,11 +170,11 @@ async def request(
         redemption_id=redemption_id,
     )
     await repo.record_step(conn, redemption_id, "stock_reserved")
-    await repo.record_step(conn, redemption_id, "hold_requested", f"{reward['cost_points']} points, hold {hold_id}")
+    await repo.record_step(conn, redemption_id, Step.HOLD_REQUESTED, f"{reward['cost_points']} points, hold {hold_id}")
     row = await repo.update_redemption(
         conn,
         redemption_id,
-        step="hold_requested",
+        step=Step.HOLD_REQUESTED,
         stock_reserved=True,
         hold_id=hold_id,
         deadline=now + timedelta(seconds=ttl + deps.settings.saga_grace_s),
@@ -212,199 +185,167 @@ async def request(
 # ---------------------------------------------------------------- outcomes
 
 
-async def reject(
-    conn: Conn, row: asyncpg.Record, reason: Reason, detail: str, deps: Deps, on_commit: OnCommit
-) -> asyncpg.Record:
-    redemption_id = row["redemption_id"]
+async def reject(uow: UnitOfWork, row: Row, reason: Reason, detail: str, deps: Deps) -> Row:
     if row["stock_reserved"]:
-        await repo.return_unit(conn, row["reward_id"], redemption_id, f"returned: redemption rejected ({reason.value})")
-    row = await repo.update_redemption(
-        conn,
-        redemption_id,
-        status="rejected",
-        step="done",
+        why = f"returned: redemption rejected ({reason.value})"
+        await repo.return_unit(uow.conn, row["reward_id"], row["redemption_id"], why)
+    row, said, reward = await _move(
+        uow,
+        row["redemption_id"],
+        RedemptionStatus.REJECTED,
+        f"{reason.value}: {detail}",
+        step=Step.DONE,
         reason=reason.value,
         detail=detail,
         stock_reserved=False,
         decided_at=datetime.now(UTC),
     )
-    await repo.record_step(conn, redemption_id, "rejected", f"{reason.value}: {detail}")
-    reward = await repo.get_reward(conn, row["reward_id"])
-    await publish(
-        conn,
-        "redemption.rejected",
-        row["member_id"],
-        redemption_id,
-        RedemptionRejected(
-            redemption_id=redemption_id,
-            member_id=row["member_id"],
-            reward_id=row["reward_id"],
-            reward_name=reward["name"] if reward else None,
-            reason=reason,
-            detail=detail,
-            occurred_at=row["decided_at"],
-        ),
-    )
-    on_commit.append(lambda: deps.metrics.redemptions.labels(f"rejected_{reason.value}").inc())
+    name = reward["name"] if reward else None
+    data = RedemptionRejected(**said, reward_name=name, reason=reason, detail=detail, occurred_at=row["decided_at"])
+    announce(uow, "redemption.rejected", row, data)
+    _count(uow, deps, f"rejected_{reason.value}")
     return row
 
 
-async def confirm(conn: Conn, row: asyncpg.Record, deps: Deps, on_commit: OnCommit) -> asyncpg.Record:
+async def confirm(uow: UnitOfWork, row: Row, deps: Deps) -> Row:
     """Points are debited: issue the voucher and say so."""
-    redemption_id = row["redemption_id"]
-    row = await repo.update_redemption(
-        conn,
-        redemption_id,
-        status="confirmed",
-        step="done",
+    row, said, reward = await _move(
+        uow,
+        row["redemption_id"],
+        RedemptionStatus.CONFIRMED,
+        "points captured, voucher issued",
+        step=Step.DONE,
         voucher_code=vouchers.issue(),
         decided_at=datetime.now(UTC),
     )
-    await repo.record_step(conn, redemption_id, "confirmed", "points captured, voucher issued")
-    reward = await repo.get_reward(conn, row["reward_id"])
     assert reward is not None
-    await publish(
-        conn,
-        "redemption.confirmed",
-        row["member_id"],
-        redemption_id,
-        RedemptionConfirmed(
-            redemption_id=redemption_id,
-            member_id=row["member_id"],
-            reward_id=row["reward_id"],
-            reward_name=reward["name"],
-            kind=row["kind"],
-            cost_points=row["cost_points"],
-            voucher_code=row["voucher_code"],
-            round_id=row["round_id"],
-            occurred_at=row["decided_at"],
-        ),
+    data = RedemptionConfirmed(
+        **said,
+        reward_name=reward["name"],
+        kind=row["kind"],
+        cost_points=row["cost_points"],
+        voucher_code=row["voucher_code"],
+        round_id=row["round_id"],
+        occurred_at=row["decided_at"],
     )
-    on_commit.append(lambda: deps.metrics.redemptions.labels("confirmed").inc())
+    announce(uow, "redemption.confirmed", row, data)
+    _count(uow, deps, "confirmed")
     return row
 
 
-async def cancel(
-    conn: Conn, redemption_id: str, *, by: str, reason: str, deps: Deps, on_commit: OnCommit
-) -> asyncpg.Record:
+async def cancel(uow: UnitOfWork, redemption_id: str, *, by: str, reason: str, deps: Deps) -> Row:
     """Before fulfilment: give the unit back and refund the points (a won place goes to the next in line)."""
-    row = await repo.get_redemption(conn, redemption_id, lock=True)
-    if row is None:
-        raise LookupError(redemption_id)
-    if row["status"] == "cancelled":
+    row = await _moving(uow, redemption_id, RedemptionStatus.CANCELLED)
+    if row["status"] == RedemptionStatus.CANCELLED:
         return row
-    if row["status"] != "confirmed":
-        raise Conflict("not_cancellable", f"a {row['status']} redemption cannot be cancelled")
     if row["stock_reserved"]:
-        await repo.return_unit(conn, row["reward_id"], redemption_id, f"returned: redemption cancelled by {by}")
-    row = await repo.update_redemption(
-        conn,
+        await repo.return_unit(uow.conn, row["reward_id"], redemption_id, f"returned: redemption cancelled by {by}")
+    row, said, reward = await _move(
+        uow,
         redemption_id,
-        status="cancelled",
+        RedemptionStatus.CANCELLED,
+        f"by {by}: {reason}",
         stock_reserved=False,
         cancelled_at=datetime.now(UTC),
         cancelled_by=by,
         cancel_reason=reason,
     )
-    await repo.record_step(conn, redemption_id, "cancelled", f"by {by}: {reason}")
-    await refund_hold(conn, row["hold_id"], row["member_id"], f"redemption {redemption_id} cancelled")
-    reward = await repo.get_reward(conn, row["reward_id"])
+    await refund_hold(uow, row["hold_id"], row["member_id"], f"redemption {redemption_id} cancelled")
     assert reward is not None
-    await publish(
-        conn,
-        "redemption.cancelled",
-        row["member_id"],
-        redemption_id,
-        RedemptionCancelled(
-            redemption_id=redemption_id,
-            member_id=row["member_id"],
-            reward_id=row["reward_id"],
-            reward_name=reward["name"],
-            points_returned=row["cost_points"],
-            cancelled_by=by,
-            reason=reason,
-            occurred_at=row["cancelled_at"],
-        ),
+    data = RedemptionCancelled(
+        **said,
+        reward_name=reward["name"],
+        points_returned=row["cost_points"],
+        cancelled_by=by,
+        reason=reason,
+        occurred_at=row["cancelled_at"],
     )
-    on_commit.append(lambda: deps.metrics.redemptions.labels("cancelled").inc())
+    announce(uow, "redemption.cancelled", row, data)
+    _count(uow, deps, "cancelled")
     return row
 
 
-async def fulfil(conn: Conn, redemption_id: str, *, deps: Deps, on_commit: OnCommit) -> asyncpg.Record:
-    row = await repo.get_redemption(conn, redemption_id, lock=True)
-    if row is None:
-        raise LookupError(redemption_id)
-    if row["status"] == "fulfilled":
+async def fulfil(uow: UnitOfWork, redemption_id: str, *, deps: Deps) -> Row:
+    row = await _moving(uow, redemption_id, RedemptionStatus.FULFILLED)
+    if row["status"] == RedemptionStatus.FULFILLED:
         return row
-    if row["status"] != "confirmed":
-        raise Conflict("not_fulfillable", f"a {row['status']} redemption cannot be fulfilled")
-    row = await repo.update_redemption(conn, redemption_id, status="fulfilled", fulfilled_at=datetime.now(UTC))
-    await repo.record_step(conn, redemption_id, "fulfilled", "handed over")
-    reward = await repo.get_reward(conn, row["reward_id"])
-    assert reward is not None
-    await publish(
-        conn,
-        "redemption.fulfilled",
-        row["member_id"],
-        redemption_id,
-        RedemptionFulfilled(
-            redemption_id=redemption_id,
-            member_id=row["member_id"],
-            reward_id=row["reward_id"],
-            reward_name=reward["name"],
-            occurred_at=row["fulfilled_at"],
-        ),
+    row, said, reward = await _move(
+        uow, redemption_id, RedemptionStatus.FULFILLED, "handed over", fulfilled_at=datetime.now(UTC)
     )
-    on_commit.append(lambda: deps.metrics.redemptions.labels("fulfilled").inc())
+    assert reward is not None
+    data = RedemptionFulfilled(**said, reward_name=reward["name"], occurred_at=row["fulfilled_at"])
+    announce(uow, "redemption.fulfilled", row, data)
+    _count(uow, deps, "fulfilled")
     return row
+
+
+async def _move(
+    uow: UnitOfWork, redemption_id: str, status: RedemptionStatus, note: str, **changes: Any
+) -> tuple[Row, dict[str, Any], Row | None]:
+    """Move a redemption to `status` and record the step; the row after, what every announcement of it
+    says (its ids) and its reward."""
+    row = await repo.update_redemption(uow.conn, redemption_id, status=status, **changes)
+    await repo.record_step(uow.conn, redemption_id, status, note)
+    said = {"redemption_id": redemption_id, "member_id": row["member_id"], "reward_id": row["reward_id"]}
+    return row, said, await repo.get_reward(uow.conn, row["reward_id"])
+
+
+def _count(uow: UnitOfWork, deps: Deps, outcome: str) -> None:
+    uow.after_commit(lambda: deps.metrics.redemptions.labels(outcome).inc())
+
+
+async def _moving(uow: UnitOfWork, redemption_id: str, to: RedemptionStatus) -> Row:
+    """The redemption, locked, if it may move `to` (or is there already); else `NotFound` or `Conflict`."""
+    row = await repo.get_redemption(uow.conn, redemption_id, lock=True)
+    if row is None:
+        raise NotFound(f"no redemption {redemption_id}")
+    try:
+        lifecycle.redemption_moves(row["status"], to)
+    except lifecycle.IllegalMove as exc:
+        raise Conflict(exc.code, str(exc)) from None
+    return row
+
+
+def announce(uow: UnitOfWork, type_: str, row: Row, data: OutboundData) -> None:
+    """Say what became of a redemption; the id derives from (type, redemption), so a redo says it once."""
+    uow.emit(type_, row["member_id"], row["redemption_id"], data, id_from=(row["redemption_id"],))
 
 
 # ---------------------------------------------------------------- what points answered
 
 
-async def on_hold(
-    conn: Conn, hold: asyncpg.Record, said: str, detail: str | None, deps: Deps, on_commit: OnCommit
-) -> str:
-    """Move a redemption on after points answered its hold (`said`: placed, rejected, captured, ...)."""
+async def on_hold(uow: UnitOfWork, hold: Row, said: Said, detail: str | None, deps: Deps) -> str:
+    """Move a redemption on after points answered its hold (`lifecycle.redemption_after_hold` decides)."""
+    conn = uow.conn
     row = await repo.get_redemption(conn, hold["redemption_id"], lock=True)
     assert row is not None
     redemption_id, member_id = row["redemption_id"], row["member_id"]
-    waiting = row["status"] == "pending"
     await repo.record_step(conn, redemption_id, f"hold_{said}", detail)
-    if said == "placed":
-        if waiting and row["step"] == "hold_requested":
-            await capture_hold(conn, hold["hold_id"], member_id)
-            await repo.update_redemption(conn, redemption_id, step="capture_requested")
-            return "capture requested"
-        if hold["wanted"] == "pending":  # given up meanwhile (timed out): the points go back
-            await release_hold(conn, hold["hold_id"], member_id, "redemption gave up waiting")
-            return "late hold released"
-    elif said == "captured":
-        if waiting:
-            await confirm(conn, row, deps, on_commit)
-            return "confirmed"
-        if hold["wanted"] != "refunded":  # never expected: a capture for a redemption not waiting; pay back
-            await refund_hold(conn, hold["hold_id"], member_id, "capture after the redemption ended")
-            return "unexpected capture refunded"
-    elif said == "rejected" and waiting:
-        reason = Reason.NOT_ELIGIBLE if detail == "member_deactivated" else Reason.INSUFFICIENT_POINTS
-        await reject(conn, row, reason, f"points refused the hold: {detail}", deps, on_commit)
-        return "rejected"
-    elif said in ("expired", "refused") and waiting:
-        await reject(conn, row, Reason.TIMED_OUT, f"the points hold {said}: {detail}", deps, on_commit)
-        return "timed out"
-    return "recorded"
+    then = lifecycle.redemption_after_hold(said, status=row["status"], step=row["step"], wanted=hold["wanted"])
+    match then:
+        case RedemptionNext.CAPTURE:
+            await capture_hold(uow, hold["hold_id"], member_id)
+            await repo.update_redemption(conn, redemption_id, step=Step.CAPTURE_REQUESTED)
+        case RedemptionNext.RELEASE_LATE_HOLD:
+            await release_hold(uow, hold["hold_id"], member_id, "redemption gave up waiting")
+        case RedemptionNext.CONFIRM:
+            await confirm(uow, row, deps)
+        case RedemptionNext.REFUND_UNEXPECTED_CAPTURE:
+            await refund_hold(uow, hold["hold_id"], member_id, "capture after the redemption ended")
+        case RedemptionNext.REJECT:
+            reason = Reason.NOT_ELIGIBLE if detail == "member_deactivated" else Reason.INSUFFICIENT_POINTS
+            await reject(uow, row, reason, f"points refused the hold: {detail}", deps)
+        case RedemptionNext.TIME_OUT:
+            await reject(uow, row, Reason.TIMED_OUT, f"the points hold {said}: {detail}", deps)
+    return then.value
 
 
-async def give_up_overdue(conn: Conn, deps: Deps, batch: int = 200) -> int:
+async def give_up_overdue(work: Work, deps: Deps, batch: int = 200) -> int:
     """Reject redemptions whose hold points never answered (points down for longer than the hold lives)."""
-    on_commit: OnCommit = []
-    async with conn.transaction():
-        due = await repo.overdue_redemptions(conn, batch)
+    async with work() as uow:
+        due = await repo.overdue_redemptions(uow.conn, batch)
         for row in due:
             detail = "points did not answer the hold in time"
-            await reject(conn, row, Reason.TIMED_OUT, detail, deps, on_commit)
-            await release_hold(conn, row["hold_id"], row["member_id"], "redemption timed out")
-    for done in on_commit:
-        done()
+            await reject(uow, row, Reason.TIMED_OUT, detail, deps)
+            await release_hold(uow, row["hold_id"], row["member_id"], "redemption timed out")
     return len(due)

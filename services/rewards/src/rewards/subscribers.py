@@ -1,4 +1,4 @@
-"""The rewards service's consumer and background work.
+"""The rewards service's consumer.
 
 Consumes members (eligibility needs district and activity), redemption requests, points' events
 (the standing that eligibility and allocation rank by) and points' replies to hold commands.
@@ -6,16 +6,10 @@ Consumes members (eligibility needs district and activity), redemption requests,
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from functools import partial
 
-import asyncpg
-import structlog
 from incentives_kernel import members, topics
-from incentives_kernel.consumer import UseCase
 from incentives_kernel.events import (
-    ALL_TYPES,
     REPLY_TYPES,
     AllocationLost,
     AllocationWon,
@@ -24,16 +18,15 @@ from incentives_kernel.events import (
     RedemptionFulfilled,
     RedemptionRejected,
 )
+from incentives_kernel.outcome import UseCase
 from incentives_kernel.runtime import ServiceRuntime
 
-from . import rounds, saga, usecases
-from .metrics import RewardsMetrics
+from . import usecases
 from .saga import Deps
-from .settings import RewardsSettings
 
-log = structlog.get_logger(__name__)
-
-IGNORED = ["points.debited", "points.capped"]
+TOPICS = (topics.MEMBERS, topics.REDEMPTIONS, topics.POINTS, topics.POINTS_REPLIES)
+DESCRIPTION = "Members (projection), redemption requests, points' events (standing) and hold replies"
+IGNORED = ("points.debited", "points.capped")
 
 
 def use_cases(deps: Deps) -> dict[str, UseCase]:
@@ -48,35 +41,8 @@ def use_cases(deps: Deps) -> dict[str, UseCase]:
     }
 
 
-async def sweep(pool: Callable[[], asyncpg.Pool], deps: Deps, on_commit: Callable[[], None]) -> None:
-    """Forever: give up redemptions points never answered, and close rounds whose window has ended."""
-    while True:
-        try:
-            async with pool().acquire() as conn:
-                gave_up = await saga.give_up_overdue(conn, deps)
-                closed = await rounds.close_due(conn, deps)
-            if gave_up or closed:
-                on_commit()
-                log.info("rewards sweep", timed_out=gave_up, rounds_closed=closed)
-        except Exception as exc:  # the next round retries
-            log.warning("rewards sweep failed", error=type(exc).__name__)
-        await asyncio.sleep(deps.settings.saga_sweep_interval_s)
-
-
-def register(runtime: ServiceRuntime) -> Deps:
-    """Subscribe and start the background work; returns the dependencies the HTTP routes share."""
-    settings = runtime.settings
-    assert isinstance(settings, RewardsSettings)
-    deps = Deps(RewardsMetrics(runtime.registry), settings)
-    runtime.consume(
-        [topics.MEMBERS, topics.REDEMPTIONS, topics.POINTS, topics.POINTS_REPLIES],
-        use_cases(deps),
-        ALL_TYPES,
-        ignore_types=IGNORED,
-        description="Members (projection), redemption requests, points' events (standing) and hold replies",
-    )
-    runtime.add_background(lambda: deps.metrics.refresh(lambda: runtime.pool))
-    runtime.add_background(lambda: sweep(lambda: runtime.pool, deps, runtime.wake_relay))
+def register(runtime: ServiceRuntime, deps: Deps) -> None:
+    runtime.consume(TOPICS, use_cases(deps), ignore_types=IGNORED, description=DESCRIPTION)
     runtime.document_publication(
         topics.REWARDS,
         [
@@ -89,4 +55,3 @@ def register(runtime: ServiceRuntime) -> Deps:
         ],
         "Redemption and allocation outcomes for riders and other systems, keyed by member_id.",
     )
-    return deps

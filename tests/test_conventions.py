@@ -1,0 +1,117 @@
+"""The house rules of docs/CONTRIBUTING.md that a machine can check, checked on every run.
+
+- SQL only in a service's repository.py and the kernel's listed files;
+- `os.environ` only in settings modules;
+- no FastStream or aiokafka in a service, asyncpg only in its repository (use cases and domain
+  modules name rows with `incentives_kernel.db.Row`), and nothing of the engine's inside a service;
+- no service imports another (nor the kernel a service);
+- every service has the standard files.
+The second test plants one violation of each kind in a scratch tree: the check must find them all.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVICES = ("reports", "points", "rewards", "notify")
+KERNEL_SQL = {"inbox.py", "outbox.py", "parking.py", "members.py", "db.py", "roles.py"}
+STANDARD = (
+    "app.py",
+    "settings.py",
+    "subscribers.py",
+    "usecases.py",
+    "api.py",
+    "repository.py",
+    "metrics.py",
+    "jobs.py",
+)
+SQL = re.compile(r"\s*(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM|WITH \w+|CREATE|ALTER|DROP|GRANT|REVOKE)\b")
+NEVER_IN_SERVICES = ("faststream", "aiokafka", "incentives_kernel.engine", "incentives_kernel.kafka_adapter")
+KERNEL_INTERNALS = ("incentives_kernel.outbox", "incentives_kernel.inbox")  # a service writes through a unit of work
+
+
+def imported(tree: ast.Module) -> list[str]:
+    """Modules a file imports at run time (what `if TYPE_CHECKING:` imports is for the type checker only)."""
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING":
+            node.body = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names += [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+    return names
+
+
+def violations(root: Path) -> list[str]:
+    found: list[str] = []
+    kernel = sorted((root / "shared/src/incentives_kernel").glob("*.py"))
+    for service in SERVICES:
+        package = root / f"services/{service}/src/{service}"
+        found += [f"{service}: no {name}" for name in (*STANDARD, "migrations") if not (package / name).exists()]
+    for path in kernel + sorted((root / "services").glob("*/src/*/*.py")):
+        where, tree = path.relative_to(root), ast.parse(path.read_text(encoding="utf-8"))
+        service = path.parent.name if "services" in path.parts else None
+        strings = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+        sql_allowed = path.name == "repository.py" if service else path.name in KERNEL_SQL
+        if not sql_allowed and any(SQL.match(s) for s in strings):
+            found.append(f"{where}: SQL outside a repository")
+        environ = any(isinstance(n, ast.Attribute) and n.attr in ("environ", "getenv") for n in ast.walk(tree))
+        if environ and path.name != "settings.py":
+            found.append(f"{where}: os.environ outside settings")
+        modules = imported(tree)
+        top = {m.split(".")[0] for m in modules}
+        if service is None:
+            found += [f"{where}: the kernel imports {s}" for s in SERVICES if s in top]
+            if path.name in ("outcome.py", "uow.py"):
+                found += [f"{where}: imports {m}" for m in ("faststream", "aiokafka", "asyncpg") if m in top]
+            continue
+        found += [f"{where}: imports the service {s}" for s in SERVICES if s in top and s != service]
+        found += [f"{where}: imports {m}" for m in NEVER_IN_SERVICES + KERNEL_INTERNALS if m in modules or m in top]
+        if "asyncpg" in top and path.name != "repository.py":
+            found.append(f"{where}: imports asyncpg outside the repository")
+    return found
+
+
+def test_the_tree_keeps_the_conventions() -> None:
+    assert violations(ROOT) == []
+
+
+def test_the_check_finds_a_planted_violation_of_each_kind(tmp_path: Path) -> None:
+    kernel = tmp_path / "shared/src/incentives_kernel"
+    kernel.mkdir(parents=True)
+    (kernel / "uow.py").write_text(
+        "import aiokafka\nfrom typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import asyncpg\n"
+    )
+    (kernel / "outcome.py").write_text("from points import usecases\n")
+    for service in SERVICES:
+        package = tmp_path / f"services/{service}/src/{service}"
+        (package / "migrations").mkdir(parents=True)
+        for name in STANDARD:
+            (package / name).write_text("")
+    points = tmp_path / "services/points/src/points"
+    (points / "jobs.py").unlink()
+    (points / "usecases.py").write_text('import asyncpg\nQ = """SELECT * FROM transfers"""\n')
+    (points / "api.py").write_text("import os\nfrom rewards import saga\nURL = os.environ['X']\n")
+    (points / "subscribers.py").write_text(
+        "from faststream.kafka import KafkaBroker\nfrom incentives_kernel import outbox\n"
+    )
+    (points / "repository.py").write_text('import asyncpg\nQ = "SELECT 1"\n')  # allowed there
+    (points / "settings.py").write_text("import os\nX = os.environ.get('X')\n")  # allowed there
+    assert sorted(violations(tmp_path)) == sorted(
+        [
+            "points: no jobs.py",
+            "services/points/src/points/usecases.py: SQL outside a repository",
+            "services/points/src/points/usecases.py: imports asyncpg outside the repository",
+            "services/points/src/points/api.py: os.environ outside settings",
+            "services/points/src/points/api.py: imports the service rewards",
+            "services/points/src/points/subscribers.py: imports faststream",
+            "services/points/src/points/subscribers.py: imports incentives_kernel.outbox",
+            "shared/src/incentives_kernel/uow.py: imports aiokafka",
+            "shared/src/incentives_kernel/outcome.py: the kernel imports points",
+        ]
+    )
