@@ -75,7 +75,15 @@ def spec(name: str) -> TopicSpec:
 # (`UnitOfWork.emit`). shared/tests/test_topics.py checks it against every type of events.py.
 TYPES: dict[str, tuple[str, ...]] = {
     MEMBERS: ("member.registered", "member.updated", "member.deactivated"),
-    REPORTS: ("report.submitted", "report.status_changed", "report.rated"),
+    REPORTS: (
+        "report.submitted",
+        "report.status_changed",
+        "report.rated",
+        "need.submitted",
+        "need.status_changed",
+        "need.rated",
+    ),
+    DIRECTORY: ("department.registered", "department.updated"),
     VOLUNTEER: ("volunteer.attendance_confirmed", "volunteer.attendance_revoked"),
     REDEMPTIONS: ("redemption.requested",),
     REPORTS_LIFECYCLE: (
@@ -84,6 +92,9 @@ TYPES: dict[str, tuple[str, ...]] = {
         "report.rating_recorded",
         "report.verification_reversed",
         "report.overdue",
+        "need.lifecycle_changed",
+        "need.rating_recorded",
+        "need.overdue",
     ),
     POINTS: ("points.credited", "points.reversed", "points.debited", "points.capped", "member.level_changed"),
     POINTS_COMMANDS: ("points.place_hold", "points.capture_hold", "points.release_hold", "points.refund_hold"),
