@@ -201,8 +201,10 @@ def test_missing_wrong_tampered_and_old_signatures(signed_intake: Intake) -> Non
     for name in ("webhook-id", "webhook-timestamp", "webhook-signature"):
         assert check_signed(signed_intake, _without(good, name)) == "signature_missing"
     assert check_signed(signed_intake, sign(WRONG_KEY, "evt-0001", raw, ts=int(NOW))) == "bad_signature"
-    # The message id is signed: a signature made for another id does not carry over.
+    # The message id is signed: a signature made for another id does not carry over ...
     assert check_signed(signed_intake, _with(good, "webhook-id", b"evt-0002")) == "bad_signature"
+    # ... and a record's message id is its event's id, even when signed as another.
+    assert check_signed(signed_intake, sign(DISPATCH_KEY, "evt-0002", raw, ts=int(NOW))) == "bad_signature"
     tampered = raw.replace(b"accepted", b"resolved")
     assert check_signed(signed_intake, good, body_override=tampered) == "bad_signature"
     # The timestamp is signed: moving it to pass the window breaks the signature.
@@ -346,6 +348,29 @@ def test_a_time_in_the_future_is_refused(intake: Intake, attrs: dict, where: str
     with pytest.raises(InvalidEvent) as err:
         intake.check(topics.MEMBERS, parse_event(raw, ALL_TYPES), raw, [])
     assert err.value.reason == "time_in_future" and where in err.value.message
+
+
+def test_a_deadline_may_lie_in_the_future() -> None:
+    reply = {
+        "specversion": "1.0",
+        "id": "h-1",
+        "source": "/incentives/points",
+        "type": "points.hold_placed",
+        "time": "2027-01-15T16:00:00+08:00",
+        "datacontenttype": "application/json",
+        "data": {
+            "hold_id": "h-1",
+            "member_id": "m-1",
+            "amount": 10,
+            "status": "pending",
+            "expires_at": "2027-01-16T16:00:00+08:00",
+            "occurred_at": "2027-01-15T16:00:00+08:00",
+        },
+    }
+    raw = to_bytes(reply)
+    parsed = parse_event(raw, ALL_TYPES)
+    assert "expires_at" in type(parsed.data).model_fields
+    Intake(SourcePolicy.load(), clock=lambda: NOW).check(topics.POINTS_REPLIES, parsed, raw, [])
 
 
 def test_the_allowed_skew_is_configurable_and_the_past_is_fine() -> None:

@@ -5,16 +5,17 @@ consumer itself decides who may say what (OWASP API10: events from other systems
 
 - an allow-list maps topic -> event type -> source patterns (`sources.toml` next to this module,
   or the deployment's INCENTIVES_SOURCES_FILE). Anything else is `source_not_allowed`.
-- a source with signing keys configured must sign each record (Standard Webhooks, signing.py):
-  missing -> `signature_missing`, no key matches -> `bad_signature`, outside the window ->
-  `signature_expired`.
+- a source with signing keys configured must sign each record (Standard Webhooks, signing.py, with
+  `webhook-id` the CloudEvent id): missing -> `signature_missing`, no key matches or another id ->
+  `bad_signature`, outside the window -> `signature_expired`.
 - who may decide: the policy's `decisions` are the event types that mint or take points or rank.
   Outside the development run each must be proven: by a signature required for its source, or by
   arriving on a topic the deployment declares `exclusive` to one broker principal (its ACLs let
   nobody else write it). A decision with neither is `unproven_source`, and a configuration that
   leaves any decision provable by nobody refuses to start (`proof_problems`).
-- time: a CloudEvent `time`, or any `*_at` in its data, more than the allowed skew in the future
-  is `time_in_future` (a future time would make every later update look stale).
+- time: a CloudEvent `time`, or any `*_at` in its data that says when something happened (not a
+  deadline such as `expires_at`, DEADLINE_FIELDS), more than the allowed skew in the future is
+  `time_in_future` (a future time would make every later update look stale).
 - a dead-letter replay marker (replay.py) is honoured only if it authenticates with the replay
   key; one that does not is `bad_replay_marker`.
 
@@ -300,11 +301,15 @@ def _shown(source: str) -> str:
     return repr(redact_text(source[:128]))
 
 
+# `*_at` fields that name a deadline, not a moment that has passed: they lie in the future by design.
+DEADLINE_FIELDS = frozenset({"due_at", "expires_at", "ends_at", "notice_ends_at"})
+
+
 @cache
 def _time_fields(model: type[BaseModel]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(the `*_at` fields, every field) of a data model: what the time check reads."""
+    """(the `*_at` fields that say when something happened, every field) of a data model."""
     names = tuple(model.model_fields)
-    return tuple(n for n in names if n.endswith("_at")), names
+    return tuple(n for n in names if n.endswith("_at") and n not in DEADLINE_FIELDS), names
 
 
 def _times(data: BaseModel, depth: int = 0) -> Iterator[tuple[str, datetime]]:
@@ -363,9 +368,13 @@ class Intake:
         keys = self.signing.for_source(env.source)
         if keys:
             try:
-                signing.verify(keys, headers, value, now=now, tolerance_s=None if replay else self.tolerance_s)
+                signed = signing.verify(keys, headers, value, now=now, tolerance_s=None if replay else self.tolerance_s)
             except signing.BadSignature as exc:
                 raise InvalidEvent(exc.reason, f"{exc.message}: {env.type} from {_shown(env.source)}") from None
+            if signed.message_id != env.id:  # a record's webhook-id is its CloudEvent id: one name per event
+                raise InvalidEvent(
+                    "bad_signature", f"{signing.ID_HEADER} is not the event's id: {env.type} from {_shown(env.source)}"
+                )
         elif self.require_proof and topic not in self.policy.exclusive and self.policy.is_decision(env.type):
             raise InvalidEvent(
                 "unproven_source",
