@@ -56,31 +56,24 @@ SIGNED_SOURCES = {
 }
 
 
-def exclusive_sources_toml() -> str:
-    lines = ["# written by the tests: the topics a production broker's ACLs give to one principal", "[exclusive]"]
-    return "\n".join([*lines, *(f'"{t}" = "{p}"' for t, p in EXCLUSIVE_TOPICS.items())]) + "\n"
-
-
 def signing_keys_json() -> str:
     return json.dumps({pattern: [SIGNING_SECRETS[system]] for pattern, system in SIGNED_SOURCES.items()})
 
 
-def production_proof(state_dir: Path) -> dict[str, str]:
-    """Production mode, with every decision proven (a sources file written to `state_dir`, signing keys)."""
-    sources = state_dir / "sources.toml"
-    sources.write_text(exclusive_sources_toml())
+def production_proof() -> dict[str, str]:
+    """Production mode, with every decision proven: topics declared exclusive, the other sources signing."""
     return {
         "INCENTIVES_ENV": "prod",
-        "INCENTIVES_SOURCES_FILE": str(sources),
         "INCENTIVES_SOURCES_EXTRA": "",
+        "INCENTIVES_EXCLUSIVE_TOPICS": ",".join(f"{t}={p}" for t, p in EXCLUSIVE_TOPICS.items()),
         "INCENTIVES_SOURCE_SIGNING_KEYS": signing_keys_json(),
     }
 
 
-def production_settings(state_dir: Path) -> dict[str, str]:
+def production_settings() -> dict[str, str]:
     """What a production service needs besides its database and broker: strong tokens and keys, proof for decisions."""
     return {
-        **production_proof(state_dir),
+        **production_proof(),
         "INCENTIVES_OPERATOR_TOKENS": "prod-operator-" + "o" * 32,
         "INCENTIVES_GATEWAY_TOKENS": "prod-gateway-" + "g" * 32,
         "INCENTIVES_PII_KEY": "prod-pii-key-" + "p" * 32,

@@ -16,6 +16,7 @@ from incentives_kernel.intake import (
     SigningKeys,
     SourcePolicy,
     compile_pattern,
+    parse_exclusive,
     pattern_covers,
     proof_error,
     proof_problems,
@@ -31,17 +32,12 @@ WRONG_KEY = "whsec_" + base64.b64encode(b"a-wrong-key-of-some-length-xxxxx").dec
 REPLAY_KEY = "replay-key-for-the-tests-" + "r" * 16
 
 # What a deployment like docker-compose's says: the topics its ACLs give to one principal each.
-PRODUCTION_SOURCES = """
-[exclusive]
-"incentives.volunteer.v1" = "volunteer-platform"
-"incentives.redemptions.v1" = "rider-app-gateway"
-"incentives.reports.lifecycle.v1" = "reports"
-"incentives.points.commands.v1" = "rewards"
-"incentives.points.replies.v1" = "points"
-"incentives.points.v1" = "points"
-"incentives.rewards.v1" = "rewards"
-"incentives.notifications.v1" = "notify"
-"""
+PRODUCTION_EXCLUSIVE = parse_exclusive(
+    "incentives.volunteer.v1=volunteer-platform, incentives.redemptions.v1=rider-app-gateway,"
+    "incentives.reports.lifecycle.v1=reports, incentives.points.commands.v1=rewards,"
+    "incentives.points.replies.v1=points, incentives.points.v1=points, incentives.rewards.v1=rewards,"
+    "incentives.notifications.v1=notify"
+)
 # ... and the sources that share a topic with others sign.
 PRODUCTION_KEYS = {
     "/member-registry": [DISPATCH_KEY],
@@ -284,13 +280,11 @@ def test_the_packaged_decisions_are_provable_by_nobody_until_the_deployment_says
     assert any(p.startswith("volunteer.* on incentives.volunteer.v1") for p in problems)
     assert not any("report.submitted" in p for p in problems), "a submission decides nothing"
     text = proof_error(problems)
-    assert "INCENTIVES_SOURCE_SIGNING_KEYS" in text and "[exclusive]" in text and "INCENTIVES_SOURCES_FILE" in text
+    assert "INCENTIVES_SOURCE_SIGNING_KEYS" in text and "INCENTIVES_EXCLUSIVE_TOPICS" in text
 
 
-def test_signing_every_deciding_source_or_declaring_topics_exclusive_proves_everything(tmp_path: Path) -> None:
-    f = tmp_path / "deploy.toml"
-    f.write_text(PRODUCTION_SOURCES)
-    policy = SourcePolicy.load(f)
+def test_signing_every_deciding_source_or_declaring_topics_exclusive_proves_everything() -> None:
+    policy = SourcePolicy.load(exclusive=PRODUCTION_EXCLUSIVE)
     assert policy.exclusive[topics.VOLUNTEER] == "volunteer-platform"
     assert policy.allows(topics.REPORTS, "report.status_changed", "/dispatch"), "the packaged topics still apply"
     keys = SigningKeys.from_json(json.dumps(PRODUCTION_KEYS))
@@ -309,14 +303,15 @@ def test_a_deployment_may_add_decisions_but_never_drop_one(tmp_path: Path) -> No
     assert not policy.is_decision("report.overdue")
 
 
-def test_exclusive_topics_must_be_ones_with_rules(tmp_path: Path) -> None:
-    f = tmp_path / "deploy.toml"
-    f.write_text('[exclusive]\n"incentives.nowhere.v1" = "x"\n')
+def test_exclusive_topics_must_be_ones_with_rules_and_well_written() -> None:
     with pytest.raises(ValueError, match="no rules"):
-        SourcePolicy.load(f)
+        SourcePolicy.load(exclusive={"incentives.nowhere.v1": "x"})
+    for bad in ("incentives.volunteer.v1", "=x", "incentives.volunteer.v1=", "a=x,a=y"):
+        with pytest.raises(ValueError, match="topic"):
+            parse_exclusive(bad)
 
 
-def test_in_production_an_unsigned_decision_is_unproven_unless_its_topic_is_exclusive(tmp_path: Path) -> None:
+def test_in_production_an_unsigned_decision_is_unproven_unless_its_topic_is_exclusive() -> None:
     strict = Intake(SourcePolicy.load(), clock=lambda: NOW, require_proof=True)
     raw, parsed = event("report.status_changed", "/dispatch")
     with pytest.raises(InvalidEvent) as err:
@@ -326,9 +321,7 @@ def test_in_production_an_unsigned_decision_is_unproven_unless_its_topic_is_excl
     submitted_raw, submitted = event("report.submitted", "/district/nanqu/rider-app")
     strict.check(topics.REPORTS, submitted, submitted_raw, [])
     Intake(SourcePolicy.load(), clock=lambda: NOW).check(topics.REPORTS, parsed, raw, [])
-    f = tmp_path / "deploy.toml"
-    f.write_text(PRODUCTION_SOURCES)
-    exclusive = Intake(SourcePolicy.load(f), clock=lambda: NOW, require_proof=True)
+    exclusive = Intake(SourcePolicy.load(exclusive=PRODUCTION_EXCLUSIVE), clock=lambda: NOW, require_proof=True)
     vraw, volunteer = event("volunteer.attendance_confirmed", "/volunteer-platform")
     exclusive.check(topics.VOLUNTEER, volunteer, vraw, [])
 

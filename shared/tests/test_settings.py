@@ -23,17 +23,12 @@ OP1, OP2, GW = "op-1-" + "a" * 32, "op-2-" + "b" * 32, "gw-1-" + "c" * 32
 SECRET = "whsec_" + base64.b64encode(b"s" * 32).decode()
 # A production deployment's word on who proves what: topics its broker ACLs give to one principal,
 # and a signature required of every source that shares a topic with others.
-EXCLUSIVE = """
-[exclusive]
-"incentives.volunteer.v1" = "volunteer-platform"
-"incentives.redemptions.v1" = "rider-app-gateway"
-"incentives.reports.lifecycle.v1" = "reports"
-"incentives.points.commands.v1" = "rewards"
-"incentives.points.replies.v1" = "points"
-"incentives.points.v1" = "points"
-"incentives.rewards.v1" = "rewards"
-"incentives.notifications.v1" = "notify"
-"""
+EXCLUSIVE = (
+    "incentives.volunteer.v1=volunteer-platform,incentives.redemptions.v1=rider-app-gateway,"
+    "incentives.reports.lifecycle.v1=reports,incentives.points.commands.v1=rewards,"
+    "incentives.points.replies.v1=points,incentives.points.v1=points,incentives.rewards.v1=rewards,"
+    "incentives.notifications.v1=notify"
+)
 SIGNERS = [
     "/member-registry",
     "/member-registry/**",
@@ -64,8 +59,7 @@ def base_env(monkeypatch, tmp_path):
     monkeypatch.setenv("INCENTIVES_GATEWAY_TOKENS", GW)
     monkeypatch.setenv("INCENTIVES_PII_KEY", "p" * 32)
     monkeypatch.setenv("INCENTIVES_REPLAY_KEY", "r" * 32)
-    (tmp_path / "sources.toml").write_text(EXCLUSIVE)
-    monkeypatch.setenv("INCENTIVES_SOURCES_FILE", str(tmp_path / "sources.toml"))
+    monkeypatch.setenv("INCENTIVES_EXCLUSIVE_TOPICS", EXCLUSIVE)
     monkeypatch.setenv("INCENTIVES_SOURCE_SIGNING_KEYS", json.dumps({p: [SECRET] for p in SIGNERS}))
 
 
@@ -256,9 +250,9 @@ def test_prod_refuses_to_start_when_a_decision_is_provable_by_nobody(base_env, m
         S()
     text = str(err.value)
     assert "report.status_changed on incentives.reports.v1 from '/dispatch'" in text
-    assert "INCENTIVES_SOURCE_SIGNING_KEYS" in text and "[exclusive]" in text
+    assert "INCENTIVES_SOURCE_SIGNING_KEYS" in text and "INCENTIVES_EXCLUSIVE_TOPICS" in text
     assert "member." not in text, "the members topic is proven by the registry's and gateway's signatures"
-    monkeypatch.delenv("INCENTIVES_SOURCES_FILE")
+    monkeypatch.delenv("INCENTIVES_EXCLUSIVE_TOPICS")
     with pytest.raises(ValidationError, match="volunteer"):
         S()
 
@@ -267,6 +261,12 @@ def test_signing_keys_are_parsed_at_start_in_every_env(base_env, monkeypatch) ->
     monkeypatch.setenv("INCENTIVES_ENV", "dev")
     monkeypatch.setenv("INCENTIVES_SOURCE_SIGNING_KEYS", '{"/dispatch": ["plain-text-key-of-old-times"]}')
     with pytest.raises(ValidationError, match="INCENTIVES_SOURCE_SIGNING_KEYS: signing keys for '/dispatch'"):
+        S()
+
+
+def test_an_exclusive_topic_the_policy_does_not_know_is_refused(base_env, monkeypatch) -> None:
+    monkeypatch.setenv("INCENTIVES_EXCLUSIVE_TOPICS", EXCLUSIVE + ",incentives.typo.v1=someone")
+    with pytest.raises(ValidationError, match=r"INCENTIVES_EXCLUSIVE_TOPICS: .*incentives\.typo\.v1"):
         S()
 
 

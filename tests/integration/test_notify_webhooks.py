@@ -9,7 +9,6 @@ import json
 import os
 import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import asyncpg
 import pytest
@@ -235,12 +234,10 @@ async def test_a_crash_between_send_and_record_gives_no_second_accepted_delivery
     assert row["attempts"] == 2
 
 
-async def test_the_crash_hook_is_inert_unless_enabled_and_refused_outside_dev(
-    notify_db: Notify, tmp_path: Path
-) -> None:
+async def test_the_crash_hook_is_inert_unless_enabled_and_refused_outside_dev(notify_db: Notify) -> None:
     assert delivery.crash_after_send_hook(notify_db.settings) is None
     assert delivery.crash_after_send_hook(settings_for(notify_db.settings.dsn, test_hook_crash_after_send=True))
-    prod = {k.removeprefix("INCENTIVES_").lower(): v for k, v in production_settings(tmp_path).items()}
+    prod = {k.removeprefix("INCENTIVES_").lower(): v for k, v in production_settings().items()}
     settings_for(notify_db.settings.dsn, **prod)  # production settings as such are fine
     with pytest.raises(ValueError, match="test hook"):
         settings_for(notify_db.settings.dsn, **prod, test_hook_crash_after_send=True)

@@ -2,18 +2,16 @@
 
 INCENTIVES_ENV=prod, tokens and keys as production requires them, no extra development sources, and
 who may decide proven the way a production deployment proves it (tests/support.py): the topics the
-broker's ACLs give to one principal are declared exclusive, and every system that shares a topic
+broker's ACLs give to one principal are declared exclusive
+(INCENTIVES_EXCLUSIVE_TOPICS), and every system that shares a topic
 with another signs. (The embedded broker enforces no ACLs: declaring a topic exclusive is the
 deployment's word, which this stack gives for the topics our tests do not attack through.)
 """
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest_asyncio
 from incentives_ops.stack import Stack
@@ -29,15 +27,11 @@ SIGNING_KEY = SIGNING_SECRETS["dispatch-platform"]
 async def secure_stack() -> AsyncIterator[Stack]:
     """Its own PostgreSQL and broker: consumer groups and role passwords are per cluster, and the
     session's other stack (tests/e2e) must not share either with this one."""
-    config = Path(tempfile.mkdtemp(prefix="incentives-security-config-"))
     env = {
         # The stack's own tokens and keys are as strong as production requires.
-        **production_proof(config),
+        **production_proof(),
         "NOTIFY_WEBHOOK_ALLOWED_NETWORKS": "",  # production's default: public addresses only
         "INCENTIVES_LOG_LEVEL": "DEBUG",  # the most a log can say: it must still say no personal data
     }
-    try:
-        async with isolated_stack("incentives-security-", env, database=f"incentives_sec_{uuid.uuid4().hex[:8]}") as s:
-            yield s
-    finally:
-        shutil.rmtree(config, ignore_errors=True)
+    async with isolated_stack("incentives-security-", env, database=f"incentives_sec_{uuid.uuid4().hex[:8]}") as s:
+        yield s

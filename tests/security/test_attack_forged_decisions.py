@@ -66,7 +66,7 @@ async def test_production_refuses_to_start_when_a_decision_is_provable_by_nobody
     )
     assert code != 0
     assert "report.status_changed on incentives.reports.v1 from '/dispatch'" in output
-    assert "INCENTIVES_SOURCE_SIGNING_KEYS" in output and "[exclusive]" in output  # the fix, both ways
-    # The packaged policy alone (no deployment word on exclusive topics): volunteer attendance is unproven.
-    code, output = await serve_refusal(secure_stack, "points", {"INCENTIVES_SOURCES_FILE": ""})
+    assert "INCENTIVES_SOURCE_SIGNING_KEYS" in output and "INCENTIVES_EXCLUSIVE_TOPICS" in output  # both fixes
+    # No deployment word on exclusive topics: volunteer attendance is provable by nobody.
+    code, output = await serve_refusal(secure_stack, "points", {"INCENTIVES_EXCLUSIVE_TOPICS": ""})
     assert code != 0 and "volunteer.* on incentives.volunteer.v1 from '/volunteer-platform'" in output

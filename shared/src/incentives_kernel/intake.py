@@ -10,7 +10,7 @@ consumer itself decides who may say what (OWASP API10: events from other systems
   `bad_signature`, outside the window -> `signature_expired`.
 - who may decide: the policy's `decisions` are the event types that mint or take points or rank.
   Outside the development run each must be proven: by a signature required for its source, or by
-  arriving on a topic the deployment declares `exclusive` to one broker principal (its ACLs let
+  arriving on a topic the deployment declares exclusive to one broker principal (its ACLs let
   nobody else write it). A decision with neither is `unproven_source`, and a configuration that
   leaves any decision provable by nobody refuses to start (`proof_problems`).
 - time: a CloudEvent `time`, or any `*_at` in its data that says when something happened (not a
@@ -165,24 +165,21 @@ class SourcePolicy:
                 entries.append((type_rule, tuple(compile_pattern(p) for p in written), tuple(written)))
             rules[topic] = tuple(entries)
         decisions = tuple(_str_list(doc.get("decisions", []), "decisions"))
-        exclusive = doc.get("exclusive", {})
-        if not isinstance(exclusive, Mapping) or not all(
-            isinstance(t, str) and isinstance(p, str) and p.strip() for t, p in exclusive.items()
-        ):
-            raise ValueError("source policy: [exclusive] maps a topic to the one principal that may write it")
-        unknown = sorted(set(exclusive) - set(rules))
-        if unknown:
-            raise ValueError(f"source policy: [exclusive] names topics with no rules: {', '.join(unknown)}")
-        return cls(rules, int(doc.get("version", 1)), decisions, dict(exclusive))
+        return cls(rules, int(doc.get("version", 1)), decisions)
 
     @classmethod
-    def load(cls, path: str | Path | None = None, extra_sources: Sequence[str] = ()) -> SourcePolicy:
+    def load(
+        cls,
+        path: str | Path | None = None,
+        extra_sources: Sequence[str] = (),
+        exclusive: Mapping[str, str] | None = None,
+    ) -> SourcePolicy:
         """The packaged policy, with what the deployment's file at `path` (.toml or .json) says.
 
         The file's `[topics]`, if it has them, replace the packaged ones; its `decisions` are added to
-        the packaged ones (a deployment may make more types decisions, never fewer); its `[exclusive]`
-        topics are the deployment's word about its broker's ACLs. `extra_sources` are admitted for
-        every listed topic and type (the embedded dev stack's test producers).
+        the packaged ones (a deployment may make more types decisions, never fewer). `exclusive` is the
+        deployment's word about its broker's ACLs (INCENTIVES_EXCLUSIVE_TOPICS, `parse_exclusive`).
+        `extra_sources` are admitted for every listed topic and type (the dev stack's test producers).
         """
         doc = _packaged()
         if path:
@@ -200,7 +197,11 @@ class SourcePolicy:
                     t: {k: [*v, *extra_sources] for k, v in by_type.items()} for t, by_type in doc["topics"].items()
                 },
             }
-        return cls.from_mapping(doc)
+        policy = cls.from_mapping(doc)
+        unknown = sorted(set(exclusive or {}) - set(policy.rules))
+        if unknown:
+            raise ValueError(f"exclusive topics the policy has no rules for: {', '.join(unknown)}")
+        return cls(policy.rules, policy.version, policy.decisions, dict(exclusive or {}))
 
     def allows(self, topic: str, event_type: str, source: str) -> bool:
         # Asked for every record, with few distinct answers: the verdicts are kept (bounded), since
@@ -273,6 +274,21 @@ class SigningKeys:
         return any(pattern_covers(written, pattern) for written, _, _ in self.keys)
 
 
+def parse_exclusive(text: str) -> dict[str, str]:
+    """`incentives.volunteer.v1=volunteer-platform,...`: each topic only that broker principal may write."""
+    out: dict[str, str] = {}
+    for entry in (e.strip() for e in text.split(",")):
+        if not entry:
+            continue
+        topic, sep, principal = (part.strip() for part in entry.partition("="))
+        if not sep or not topic or not principal:
+            raise ValueError(f"{entry!r} is not <topic>=<principal>")
+        if topic in out:
+            raise ValueError(f"topic {topic} is named twice")
+        out[topic] = principal
+    return out
+
+
 def proof_problems(policy: SourcePolicy, keys: SigningKeys) -> list[str]:
     """Every (topic, decision, source pattern) that nobody can prove: no required signature, no exclusive topic."""
     problems: list[str] = []
@@ -291,8 +307,8 @@ def proof_error(problems: Sequence[str]) -> str:
         "who may decide: in production every event that mints or takes points or rank must be proven, and these "
         f"are provable by nobody: {listed}. Fix: require a signature from each such source "
         '(INCENTIVES_SOURCE_SIGNING_KEYS, e.g. {"/dispatch/**": ["whsec_..."]}), or, where the broker\'s ACLs let '
-        "only one principal write the topic, declare it in the sources file (INCENTIVES_SOURCES_FILE, "
-        '[exclusive] "<topic>" = "<principal>"); see docs/security-intake.md'
+        "only one principal write the topic, declare it exclusive to that principal "
+        "(INCENTIVES_EXCLUSIVE_TOPICS, e.g. incentives.volunteer.v1=volunteer-platform); see docs/security-intake.md"
     )
 
 
@@ -408,7 +424,7 @@ def signing_keys_from_settings(settings: ServiceSettings) -> SigningKeys:
 
 def policy_from_settings(settings: ServiceSettings) -> SourcePolicy:
     extra = tuple(s.strip() for s in settings.sources_extra.split(",") if s.strip())
-    return SourcePolicy.load(settings.sources_file or None, extra)
+    return SourcePolicy.load(settings.sources_file or None, extra, parse_exclusive(settings.exclusive_topics))
 
 
 def intake_from_settings(settings: ServiceSettings) -> Intake:

@@ -47,6 +47,7 @@ SHARED_ENV = {
     "sources_file": "INCENTIVES_SOURCES_FILE",
     "sources_extra": "INCENTIVES_SOURCES_EXTRA",
     "source_signing_keys": "INCENTIVES_SOURCE_SIGNING_KEYS",
+    "exclusive_topics": "INCENTIVES_EXCLUSIVE_TOPICS",
     "signature_tolerance_s": "INCENTIVES_SIGNATURE_TOLERANCE_S",
     "event_time_skew_s": "INCENTIVES_EVENT_TIME_SKEW_S",
     "replay_key": "INCENTIVES_REPLAY_KEY",
@@ -129,6 +130,8 @@ class ServiceSettings(BaseSettings):
         description='JSON {"<source pattern>": ["whsec_<base64>", ...]}; a listed source must sign (signing.py)',
     )
     signature_tolerance_s: int = Field(default=300, ge=1, le=86_400)
+    # The deployment's word: topics its broker's ACLs let only one principal write (never the embedded broker).
+    exclusive_topics: str = Field(default="", description="<topic>=<principal>,...; decisions there need no signature")
     event_time_skew_s: int = Field(
         default=300, ge=0, le=86_400, description="an event time further in the future is dead-lettered"
     )
@@ -188,6 +191,10 @@ class ServiceSettings(BaseSettings):
             keys = signing_keys_from_settings(self)
         except ValueError as exc:
             raise ValueError(f"INCENTIVES_SOURCE_SIGNING_KEYS: {exc}") from None
+        try:
+            policy = policy_from_settings(self)
+        except ValueError as exc:
+            raise ValueError(f"INCENTIVES_SOURCES_FILE / INCENTIVES_EXCLUSIVE_TOPICS: {exc}") from None
         replay_key = self.replay_key.get_secret_value()
         if replay_key and len(replay_key) < replay.MIN_KEY_LENGTH:
             raise ValueError(f"INCENTIVES_REPLAY_KEY must have at least {replay.MIN_KEY_LENGTH} characters")
@@ -198,7 +205,7 @@ class ServiceSettings(BaseSettings):
                     "INCENTIVES_REPLAY_KEY is required: it authenticates dead letters replayed by operators "
                     f"(`incentives dlq replay`); at least {replay.MIN_KEY_LENGTH} random characters"
                 )
-            problems = proof_problems(policy_from_settings(self), keys)
+            problems = proof_problems(policy, keys)
             if problems:
                 raise ValueError(proof_error(problems))
         return self
