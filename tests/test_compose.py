@@ -361,7 +361,7 @@ def test_app_refuses_env_example_as_it_is(
 ) -> None:
     """Placeholders never pass: an operator who forgot to replace one gets a refusal naming it."""
     _set_only(env_mapping(services[svc]), monkeypatch)
-    with pytest.raises(ValueError, match="placeholder|whsec_"):
+    with pytest.raises(ValueError, match=r"placeholder|whsec_"):
         APP_SETTINGS[svc]()
 
 
