@@ -8,7 +8,7 @@ UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 # uv must use this machine's Python, never download one (only the package registries are reachable).
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test faults lint bench bootstrap prometheus clean help
+.PHONY: run test faults lint bench bootstrap prometheus kafkajs clean help
 
 help:
 	@sed -n '1,4p' Makefile
@@ -27,7 +27,11 @@ run: bootstrap
 prometheus:
 	@./scripts/ensure-prometheus
 
-test: bootstrap prometheus
+# The integrators' guide test (docs/integrating.md) publishes with kafkajs: npm ci in clients/node.
+kafkajs:
+	@./scripts/ensure-kafkajs
+
+test: bootstrap prometheus kafkajs
 	@$(UV) run --frozen pytest $(PYTEST_ARGS)
 
 # The fault suite at full size (3,000 events a fault, the broker paused 20 s); `make test` runs it

@@ -1,20 +1,20 @@
 """A real local HTTP receiver for webhook tests, written as a careful receiver would be.
 
-It checks the signature and the timestamp (`notify.webhooks.verify`, the documented recipe), answers
-with the statuses a test scripts, and accepts each `X-Notification-Id` once: a repeated id is
-answered 200 but not accepted again (deduplication by the id header).
+It checks the signature and the timestamp with the Standard Webhooks reference library (what a
+receiver written in any language would use), answers with the statuses a test scripts, and accepts
+each `webhook-id` once: a repeated id is answered 200 but not accepted again (deduplication by the
+id header).
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from notify import webhooks
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 
 @dataclass
@@ -36,19 +36,21 @@ class Receiver:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def answer(self, headers: dict[str, str], body: bytes) -> int:
-        ok = webhooks.verify(
-            self.secret, headers.get("x-timestamp", ""), headers.get("x-signature", ""), body, now=time.time()
-        )
+        try:
+            Webhook(self.secret).verify(body, headers)
+            ok = True
+        except WebhookVerificationError:
+            ok = False
         with self.lock:
             status = 401 if not ok else (self.script.pop(0) if self.script else self.otherwise)
             if status == 200:
-                self.accepted.setdefault(headers["x-notification-id"], body)
+                self.accepted.setdefault(headers["webhook-id"], body)
             self.requests.append(Request(headers, body, ok, status))
         return status
 
     def ids_sent(self) -> list[str]:
         with self.lock:
-            return [r.headers["x-notification-id"] for r in self.requests]
+            return [r.headers["webhook-id"] for r in self.requests]
 
 
 @contextmanager

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -17,15 +19,83 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from incentives_kernel.envelope import encode_event
+from incentives_kernel.intake import compile_pattern, sign
 from incentives_ops.embedded import free_port
 from incentives_ops.provision import _with, drop_database, quote_ident
 from incentives_ops.stack import Stack, StackOptions
 
 T = TypeVar("T")
 
+# A production deployment's word on who proves what (docs/security-intake.md): the topics its broker
+# ACLs give to one principal each (as deploy/kafka/acl-init.sh does), ...
+EXCLUSIVE_TOPICS = {
+    "incentives.volunteer.v1": "volunteer-platform",
+    "incentives.redemptions.v1": "rider-app-gateway",
+    "incentives.reports.lifecycle.v1": "reports",
+    "incentives.points.commands.v1": "rewards",
+    "incentives.points.replies.v1": "points",
+    "incentives.points.v1": "points",
+    "incentives.rewards.v1": "rewards",
+    "incentives.notifications.v1": "notify",
+}
+# ... and one signing secret per system that shares a topic with another (whsec_: Standard Webhooks).
+SIGNING_SECRETS = {
+    "member-registry": "whsec_" + base64.b64encode(b"test-member-registry-signing-key").decode(),
+    "rider-app-gateway": "whsec_" + base64.b64encode(b"test-rider-app-gateway-signing-k").decode(),
+    "dispatch-platform": "whsec_" + base64.b64encode(b"test-dispatch-platform-signing-k").decode(),
+}
+SIGNED_SOURCES = {
+    "/member-registry": "member-registry",
+    "/member-registry/**": "member-registry",
+    "/rider-app-gateway": "rider-app-gateway",
+    "/district/*/rider-app": "rider-app-gateway",
+    "/dispatch": "dispatch-platform",
+    "/dispatch/**": "dispatch-platform",
+    "/district/*/dispatch": "dispatch-platform",
+    "/district/*/department/*": "dispatch-platform",
+}
+
+
+def signing_keys_json() -> str:
+    return json.dumps({pattern: [SIGNING_SECRETS[system]] for pattern, system in SIGNED_SOURCES.items()})
+
+
+def production_proof() -> dict[str, str]:
+    """Production mode, with every decision proven: topics declared exclusive, the other sources signing."""
+    return {
+        "INCENTIVES_ENV": "prod",
+        "INCENTIVES_SOURCES_EXTRA": "",
+        "INCENTIVES_EXCLUSIVE_TOPICS": ",".join(f"{t}={p}" for t, p in EXCLUSIVE_TOPICS.items()),
+        "INCENTIVES_SOURCE_SIGNING_KEYS": signing_keys_json(),
+    }
+
+
+def production_settings() -> dict[str, str]:
+    """What a production service needs besides its database and broker: strong tokens and keys, proof for decisions."""
+    return {
+        **production_proof(),
+        "INCENTIVES_OPERATOR_TOKENS": "prod-operator-" + "o" * 32,
+        "INCENTIVES_GATEWAY_TOKENS": "prod-gateway-" + "g" * 32,
+        "INCENTIVES_PII_KEY": "prod-pii-key-" + "p" * 32,
+        "INCENTIVES_REPLAY_KEY": "prod-replay-key-" + "r" * 32,
+    }
+
 
 def uid(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def signature_headers(raw: bytes) -> list[tuple[str, bytes]] | None:
+    """What the municipal system named as the event's source signs it with (SIGNED_SOURCES), if any."""
+    try:
+        event = json.loads(raw)
+        source, event_id = event["source"], event["id"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    for pattern, system in SIGNED_SOURCES.items():
+        if isinstance(source, str) and compile_pattern(pattern).fullmatch(source):
+            return sign(SIGNING_SECRETS[system], str(event_id), raw)
+    return None
 
 
 async def publish(
@@ -35,12 +105,16 @@ async def publish(
     *values: dict[str, Any] | bytes,
     headers: list[tuple[str, bytes]] | None = None,
 ) -> None:
+    """Publish as the systems named as sources would: each signs what it sends (Standard Webhooks), so
+    the same events pass a production stack (tests/security) and the development one alike. Given
+    `headers` are sent as they are instead."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=False)
     await producer.start()
     try:
         for value in values:
             raw = value if isinstance(value, bytes) else encode_event(value)
-            await producer.send_and_wait(topic, raw, key=key.encode(), headers=headers)
+            sent = headers if headers is not None else signature_headers(raw)
+            await producer.send_and_wait(topic, raw, key=key.encode(), headers=sent)
     finally:
         await producer.stop()
 

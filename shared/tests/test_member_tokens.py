@@ -8,6 +8,7 @@ import hmac
 import json
 from datetime import UTC, datetime, timedelta
 
+import jwt
 import pytest
 from incentives_kernel.auth import Caller, Role, TokenAuth
 from incentives_kernel.http_errors import ApiError
@@ -85,6 +86,59 @@ def test_rotation_the_first_key_signs_every_key_verifies_and_a_removed_key_revok
 def test_every_defect_is_refused_with_its_reason(token: str, why: str) -> None:
     with pytest.raises(InvalidMemberToken, match=why):
         MemberTokenKeys.parse(OLD).verify(token, NOW)
+
+
+# RFC 7515 Appendix A.1 (the same token is RFC 7519's example in section 3.1): HS256 with this JWK key.
+RFC7515_KEY = base64.urlsafe_b64decode(
+    "AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow=="
+)
+RFC7515_TOKEN = (
+    "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9"
+    ".eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ"
+    ".dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+)
+
+
+def test_the_library_verifies_the_rfc_7515_hs256_vector_and_refuses_it_altered() -> None:
+    claims = jwt.decode(RFC7515_TOKEN, RFC7515_KEY, algorithms=["HS256"], options={"verify_exp": False})
+    assert claims == {"iss": "joe", "exp": 1300819380, "http://example.com/is_root": True}
+    head, body, sig = RFC7515_TOKEN.split(".")
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(f"{head}.{body}.{sig[:-1]}Y", RFC7515_KEY, algorithms=["HS256"], options={"verify_exp": False})
+    with pytest.raises(jwt.InvalidAlgorithmError):  # only the algorithms we name, never the header's word
+        jwt.decode(RFC7515_TOKEN, RFC7515_KEY, algorithms=["HS512"], options={"verify_exp": False})
+
+
+def test_a_minted_token_is_the_hs256_jws_of_its_claims() -> None:
+    """Our tokens computed by hand from RFC 7515's definition: header and claims in base64url, HMAC-SHA256."""
+    token = MemberTokenKeys.parse(OLD).mint("m-1", 600, NOW).token
+    head, body, sig = token.split(".")
+    assert json.loads(base64.urlsafe_b64decode(head + "==")) == {"alg": "HS256", "typ": "JWT", "kid": "old"}
+    assert json.loads(base64.urlsafe_b64decode(body + "==")) == good_claims()
+    assert sig == b64(hmac.new(b"o" * 40, f"{head}.{body}".encode(), hashlib.sha256).digest())
+
+
+@pytest.mark.parametrize(
+    "spell",
+    [
+        lambda t: t + "!!",  # the attack of old: stray characters were dropped by a lenient decoder
+        lambda t: t + "=",  # padding: PyJWT alone accepts it
+        lambda t: t + "==",
+        lambda t: t[:-1] + chr(ord(t[-1]) ^ 1),  # the last character's unused bits
+        lambda t: t.replace(".", "=.", 1),
+        lambda t: t.replace("-", "+").replace("_", "/"),
+        lambda t: " " + t,
+    ],
+)
+def test_only_the_one_canonical_spelling_of_a_token_verifies(spell) -> None:
+    keys = MemberTokenKeys.parse(OLD)
+    # A token with a base64url-only character in it, so that every spelling above changes it.
+    token = next(t for ttl in range(600, 700) if set("-_") & set(t := keys.mint("m-1", ttl, NOW).token))
+    assert keys.verify(token, NOW) == "m-1"
+    other = spell(token)
+    assert other != token
+    with pytest.raises(InvalidMemberToken):
+        keys.verify(other, NOW)
 
 
 def test_a_tampered_payload_breaks_the_signature() -> None:

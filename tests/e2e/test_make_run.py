@@ -74,6 +74,8 @@ def test_run_shows_riders_earning_points_and_ctrl_c_stops_everything() -> None:
             "INCENTIVES_OPERATOR_TOKEN=dev-operator-" in dotenv
             and f"POINTS_URL=http://127.0.0.1:{ports['points']}" in dotenv
         )
+        assert "INCENTIVES_REPLAY_KEY=" in dotenv  # what `incentives dlq replay` needs
+        assert "intake          OPEN (development)" in (state / "run.out").read_text(), "it says it is open"
         assert (state / "env").stat().st_mode & 0o077 == 0  # tokens are not world-readable
         running = _descendants_and_servers(proc.pid, state)
         assert len(running) >= 7, [p.info for p in running]  # run, 4 services, broker, postgres (+ workers)

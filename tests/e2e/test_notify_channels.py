@@ -7,6 +7,7 @@ costs half a minute of consumer-group joins.)"""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 from datetime import UTC, datetime
@@ -34,7 +35,7 @@ from tests.support import Api, eventually, publish, uid
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
-SECRET = "e2e-webhook-secret-42"
+SECRET = "whsec_" + base64.b64encode(b"e2e-webhook-secret-42-0123456789").decode()
 
 
 def api(stack: Stack, operator: bool = False) -> Api:
@@ -211,15 +212,9 @@ async def test_webhooks_and_preferences_over_http(stack: Stack) -> None:
             body = json.loads(request.body)
             assert body["kind"] == "redemption_confirmed" and body["member_id"] == member
             assert body["title"] == "Redeemed: Summer camp place"
-            assert request.headers["x-notification-id"] == body["notification_id"]
-            assert re.fullmatch(r"sha256=[0-9a-f]{64}", request.headers["x-signature"])
-            assert webhooks.verify(
-                SECRET,
-                request.headers["x-timestamp"],
-                request.headers["x-signature"],
-                request.body,
-                now=int(request.headers["x-timestamp"]),
-            )
+            assert request.headers["webhook-id"] == body["notification_id"]
+            assert re.fullmatch(r"v1,[A-Za-z0-9+/]{43}=", request.headers["webhook-signature"])
+            assert webhooks.verify(SECRET, request.headers, request.body, now=int(request.headers["webhook-timestamp"]))
             page = (await operator.get(f"/v1/webhooks/{webhook_id}/dead-letters")).json()
             assert page == {"items": [], "next_cursor": None}
             metrics = (await operator.get("/metrics")).text

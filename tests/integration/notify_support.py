@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,7 @@ from pydantic import BaseModel
 
 from tests.support import uid
 
-SECRET = "integration-secret-0123"
+SECRET = "whsec_" + base64.b64encode(b"integration-secret-0123-32-bytes").decode()
 
 
 @dataclass
@@ -39,6 +40,7 @@ def settings_for(dsn: str, **overrides: Any) -> NotifySettings:
         "database_url": dsn,
         "kafka_bootstrap_servers": "127.0.0.1:9",  # never used: these tests run no consumer or relay
         "env": "dev",
+        "webhook_allowed_networks": "127.0.0.0/8",  # the test receivers listen on this machine
         "webhook_backoff_base_s": 0.02,
         "webhook_backoff_max_s": 0.05,
         "webhook_timeout_s": 2.0,

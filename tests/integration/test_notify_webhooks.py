@@ -13,13 +13,14 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 from incentives_kernel.background import Job
+from incentives_kernel import signing
 from notify import delivery, usecases, webhooks
 from notify import repository as repo
 from notify.settings import NotifySettings
 
 from tests.integration.notify_support import SECRET, Notify, credited, handle, notify_db, settings_for
 from tests.receiver import Receiver, running
-from tests.support import eventually, uid
+from tests.support import eventually, production_settings, uid
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 __all__ = ["notify_db"]  # the fixture, imported
@@ -71,13 +72,16 @@ async def test_a_delivery_is_signed_and_the_receiver_verifies_it(notify_db: Noti
     assert request.signature_ok
     assert request.status == 200
     h = request.headers
-    assert h["x-signature"] == webhooks.signature(SECRET, h["x-timestamp"], request.body)
+    assert h["webhook-signature"] == signing.signature(
+        signing.parse_secret(SECRET), h["webhook-id"], int(h["webhook-timestamp"]), request.body
+    )
     assert h["x-webhook-id"] == webhook_id
     assert h["x-delivery-attempt"] == "1"
     assert h["content-type"] == "application/json"
     body = json.loads(request.body)
     cause = f"{event.envelope.source}#{event.envelope.id}"
-    assert h["x-notification-id"] == body["notification_id"] == usecases.notification_id(cause, "m-en", "webhook")
+    assert h["webhook-id"] == h["x-notification-id"] == body["notification_id"]
+    assert body["notification_id"] == usecases.notification_id(cause, "m-en", "webhook")
     assert body["notification_id"] != usecases.notification_id(cause, "m-en", "inbox")
     assert body["member_id"] == "m-en"
     assert body["kind"] == "points_credited"
@@ -88,12 +92,10 @@ async def test_a_delivery_is_signed_and_the_receiver_verifies_it(notify_db: Noti
     assert body["source_event"] == {"source": "/incentives/points", "id": event.envelope.id}
     assert rows[0]["attempts"] == 1
     # A receiver with another secret, or a tampered body, does not verify.
-    assert not webhooks.verify(
-        "not-the-secret-0000", h["x-timestamp"], h["x-signature"], request.body, now=0 + int(h["x-timestamp"])
-    )
-    assert not webhooks.verify(
-        SECRET, h["x-timestamp"], h["x-signature"], request.body + b" ", now=int(h["x-timestamp"])
-    )
+    sent_at = int(h["webhook-timestamp"])
+    assert webhooks.verify(SECRET, h, request.body, now=sent_at)
+    assert not webhooks.verify(signing.new_secret(), h, request.body, now=sent_at)
+    assert not webhooks.verify(SECRET, h, request.body + b" ", now=sent_at)
     assert n.sample("incentives_notify_deliveries_total", channel="webhook", outcome="delivered") == 1
     assert n.sample("incentives_notify_delivery_latency_seconds_count", channel="webhook") == 1
     assert (
@@ -209,6 +211,7 @@ async def test_a_crash_between_send_and_record_gives_no_second_accepted_delivery
             "NOTIFY_TEST_HOOK_CRASH_AFTER_SEND": "true",
             "NOTIFY_WEBHOOK_LEASE_S": "2",
             "NOTIFY_WEBHOOK_TIMEOUT_S": "1",
+            "NOTIFY_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
         }
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -241,15 +244,10 @@ async def test_a_crash_between_send_and_record_gives_no_second_accepted_delivery
 async def test_the_crash_hook_is_inert_unless_enabled_and_refused_outside_dev(notify_db: Notify) -> None:
     assert delivery.crash_after_send_hook(notify_db.settings) is None
     assert delivery.crash_after_send_hook(settings_for(notify_db.settings.dsn, test_hook_crash_after_send=True))
+    prod = {k.removeprefix("INCENTIVES_").lower(): v for k, v in production_settings().items()}
+    settings_for(notify_db.settings.dsn, **prod)  # production settings as such are fine
     with pytest.raises(ValueError, match="test hook"):
-        settings_for(
-            notify_db.settings.dsn,
-            env="prod",
-            operator_tokens="o",
-            gateway_tokens="g",
-            pii_key="p" * 32,
-            test_hook_crash_after_send=True,
-        )
+        settings_for(notify_db.settings.dsn, **prod, test_hook_crash_after_send=True)
 
 
 async def test_two_workers_never_send_the_same_delivery_at_once(notify_db: Notify) -> None:

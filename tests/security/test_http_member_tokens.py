@@ -50,6 +50,11 @@ async def test_the_gateway_mints_a_member_token_that_reads_only_that_member(http
             "/v1/adjustments", json={"adjustment_id": uid("a"), "member_id": alice, "amount": 100, "reason": "me"}
         )
         assert adjust.status_code == 403
+    # Attack: another spelling of the same token (stray characters, padding) used to verify: now 401.
+    for spelling in (token + "!!", token + "=", token + "==", token.replace(".", "=.", 1)):
+        async with http_stack.client("points", spelling) as points:
+            refused = await points.get(f"/v1/members/{alice}/balance")
+            assert refused.status_code == 401, spelling
     # the keys are shared: a token minted by points is good at every service
     async with http_stack.client("notify", token) as notify:
         assert (await notify.get(f"/v1/members/{alice}/notifications")).status_code == 200

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from incentives_kernel import topics
+from incentives_kernel import signing, topics
 from incentives_kernel.envelope import encode_event
 from incentives_kernel.intake import sign
 from incentives_ops.demo import member_registered, report_submitted, status_changed
@@ -68,7 +68,7 @@ async def test_a_forgery_does_not_suppress_the_genuine_event_with_the_same_id(
     fake_body, genuine_body = encode_event(fake), encode_event(genuine)
     bootstrap = secure_stack.info.bootstrap
     await publish(
-        bootstrap, topics.REPORTS, report, fake_body, headers=sign("wrong-key-of-length-16", fake["id"], fake_body)
+        bootstrap, topics.REPORTS, report, fake_body, headers=sign(signing.new_secret(), fake["id"], fake_body)
     )
     await publish(
         bootstrap, topics.REPORTS, report, genuine_body, headers=sign(SIGNING_KEY, genuine["id"], genuine_body)

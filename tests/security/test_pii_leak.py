@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 import pytest_asyncio
-from incentives_kernel import topics
+from incentives_kernel import signing, topics
 from incentives_kernel.envelope import encode_event
 from incentives_kernel.intake import sign
 from incentives_ops.demo import (
@@ -129,15 +129,16 @@ async def test_no_personal_data_leaks_anywhere(secure_stack: Stack, operator: di
     }
     signed_body = encode_event(signed)
     await publish(bootstrap, topics.MEMBERS, member, bad_member_id, bad_enum)
-    await publish(
-        bootstrap, topics.REPORTS, report, bad_url, wrong_source, phone_source, phone_subject, wrong_type, not_json
-    )
+    await publish(bootstrap, topics.REPORTS, report, bad_url, wrong_source, phone_source, wrong_type, not_json)
+    # Unsigned: a signature's webhook-id header would repeat the id, and a dead letter keeps the record's
+    # own headers as they came (like its value, what the producer sent; the envelope refuses it first).
+    await publish(bootstrap, topics.REPORTS, report, phone_subject, headers=[])
     await publish(
         bootstrap,
         topics.REPORTS,
         report,
         signed_body,
-        headers=sign("a-wrong-key-0123456789", signed["id"], signed_body),
+        headers=sign(signing.new_secret(), signed["id"], signed_body),
     )
 
     # -- wait for the effects

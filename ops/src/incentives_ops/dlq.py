@@ -1,15 +1,21 @@
 """Re-publishing dead letters to their original topic, once the cause is fixed.
 
-The value and key are re-published unchanged (the CloudEvent keeps its id); the error.* headers are
-dropped and `x-replayed-from` records where it came from. That header is what lets the consumer try
-an event its inbox marks dead-lettered once more; an event that was in fact applied meanwhile is
-still a duplicate. A consumer group remembers what was replayed.
+The value and key are re-published unchanged (the CloudEvent keeps its id, its signature headers
+stay); the error.* headers are dropped and a replay marker (kernel replay.py) records where it came
+from and for which service (the dead letter's `error.service`), authenticated with the operators'
+INCENTIVES_REPLAY_KEY. The marker is what lets that service try an event its inbox marks
+dead-lettered once more, with its original (by now old) signature; an event that was in fact applied
+meanwhile is still a duplicate. Without the key no marker can be made, and a marker that does not
+authenticate is dead-lettered by every consumer. A consumer group remembers what was replayed.
 """
 
 from __future__ import annotations
 
+import os
+import time
+
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from incentives_kernel.engine import REPLAY_HEADER
+from incentives_kernel import replay as replay_marker
 from incentives_kernel.topics import dlq_topic
 
 from .topics_admin import sasl_from_env
@@ -19,9 +25,22 @@ NO_PROGRESS_S = 60.0
 
 
 async def replay(
-    bootstrap: str, topic: str, *, limit: int | None = None, dry_run: bool = False
+    bootstrap: str,
+    topic: str,
+    *,
+    limit: int | None = None,
+    dry_run: bool = False,
+    replay_key: str | None = None,
 ) -> list[tuple[bytes | None, int]]:
-    """Re-publish dead letters of `topic`; returns (key, DLQ offset) of each one re-published."""
+    """Re-publish dead letters of `topic`; returns (key, DLQ offset) of each one re-published.
+
+    `replay_key`: the services' INCENTIVES_REPLAY_KEY (read from the environment when not given).
+    """
+    key = replay_key if replay_key is not None else os.environ.get("INCENTIVES_REPLAY_KEY", "")
+    if not dry_run and len(key) < replay_marker.MIN_KEY_LENGTH:
+        raise ValueError(
+            "INCENTIVES_REPLAY_KEY (the services' own, >= 32 characters) is required to replay dead letters"
+        )
     source = dlq_topic(topic)
     consumer = AIOKafkaConsumer(
         source,
@@ -60,8 +79,18 @@ async def replay(
                 for r in records:
                     if (limit is not None and len(replayed) >= limit) or r.offset >= ends.get(tp, 0):
                         break
-                    headers = [(k, v) for k, v in (r.headers or ()) if not k.startswith(("error.", "original.", "x-"))]
-                    headers.append((REPLAY_HEADER, f"{source}/{tp.partition}/{r.offset}".encode()))
+                    kept = r.headers or ()
+                    service = next((v.decode() for k, v in kept if k == "error.service"), "")
+                    headers = [(k, v) for k, v in kept if not k.startswith(("error.", "original.", "x-"))]
+                    if not dry_run:
+                        headers += replay_marker.mark(
+                            key,
+                            service=service,
+                            topic=topic,
+                            replayed_from=f"{source}/{tp.partition}/{r.offset}",
+                            ts=int(time.time()),
+                            value=r.value,
+                        )
                     if not dry_run:
                         await producer.send_and_wait(topic, r.value, key=r.key, headers=headers)
                     replayed.append((r.key, r.offset))

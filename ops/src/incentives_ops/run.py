@@ -70,6 +70,10 @@ async def _main(state_dir: Path, demo: bool, stop: asyncio.Event) -> None:
         _say(f"  database {_masked(info.admin_dsn)}  (schemas reports, points, rewards, notify)")
         _say(f"  operator token  {info.operator_token}")
         _say(f"  gateway token   {info.gateway_token}")
+        _say(
+            "  intake          OPEN (development): decisions (statuses, attendance, registrations) need no proof here;"
+            " production requires a signature or an exclusive topic (docs/security-intake.md)"
+        )
         _say(f"  member tokens   incentives member-token M  (after: set -a; . {state_dir / 'env'}; set +a)")
         _say(f"  written to {state_dir / 'env'}; logs in {state_dir / 'logs'}; catalogue seeded ({created} new)")
         _say(

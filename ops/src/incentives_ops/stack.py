@@ -52,6 +52,7 @@ class StackInfo:
     member_token_keys: str = ""  # kid:secret; `incentives member-token M` signs with it
     owner_dsns: dict[str, str] = field(default_factory=dict)  # the schema owners: they run migrations
     pii_key: str = ""  # keyed digests of phone/ID numbers (kernel pii.py)
+    replay_key: str = ""  # authenticates `incentives dlq replay`'s marker (kernel replay.py)
 
     def env(self) -> dict[str, str]:
         """The dotenv an operator (or a test) needs to talk to this stack."""
@@ -61,6 +62,7 @@ class StackInfo:
             "INCENTIVES_OPERATOR_TOKEN": self.operator_token,
             "INCENTIVES_GATEWAY_TOKEN": self.gateway_token,
             "INCENTIVES_MEMBER_TOKEN_KEYS": self.member_token_keys,
+            "INCENTIVES_REPLAY_KEY": self.replay_key,
         }
         for name, url in self.urls.items():
             env[f"{name.upper()}_URL"] = url
@@ -97,10 +99,22 @@ class Stack:
         owners = await provision(admin, self.opt.database, passwords)
         dsns = await provision_runtime_roles(admin, self.opt.database, {s: secrets.token_urlsafe(18) for s in SERVICES})
         await create_topics(bootstrap)
-        operator, gateway = "dev-operator-" + secrets.token_urlsafe(12), "dev-gateway-" + secrets.token_urlsafe(12)
+        # As long as production requires (32 characters at least), so a test may run a service as production.
+        operator, gateway = "dev-operator-" + secrets.token_urlsafe(24), "dev-gateway-" + secrets.token_urlsafe(24)
         urls = {n: f"http://127.0.0.1:{p}" for n, p in self.opt.ports.items()}
         member_keys = "dev:" + secrets.token_urlsafe(32)
-        self.info = StackInfo(admin, bootstrap, dsns, operator, gateway, urls, member_keys, owners, self._pii_key())
+        self.info = StackInfo(
+            admin,
+            bootstrap,
+            dsns,
+            operator,
+            gateway,
+            urls,
+            member_keys,
+            owners,
+            self._pii_key(),
+            secrets.token_urlsafe(32),
+        )
         for name in only:
             self.start_service(name)
         return self.info
@@ -125,6 +139,9 @@ class Stack:
                 "INCENTIVES_GATEWAY_TOKENS": self.info.gateway_token,
                 "INCENTIVES_MEMBER_TOKEN_KEYS": self.info.member_token_keys,
                 "INCENTIVES_PII_KEY": self.info.pii_key,
+                "INCENTIVES_REPLAY_KEY": self.info.replay_key,
+                # Webhook receivers of the dev stack and its tests listen on this machine (notify egress.py).
+                "NOTIFY_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
                 f"{prefix}DATABASE_URL": self.info.service_dsns[name],
                 f"{prefix}MIGRATION_DATABASE_URL": self.info.owner_dsns.get(name, ""),
                 # The dev stack's test producers, on top of the real allow-list (sources.toml).

@@ -4,16 +4,25 @@ Shared fields fall back to the unprefixed variables every service reads (DATABAS
 KAFKA_BOOTSTRAP_SERVERS, INCENTIVES_OPERATOR_TOKENS, INCENTIVES_GATEWAY_TOKENS,
 INCENTIVES_ENV), so one `.run/env` or compose env file configures them all and a prefixed variable
 (POINTS_DATABASE_URL, say) overrides it for one service.
+
+Outside dev (`INCENTIVES_ENV=prod`, the default) a service refuses to start on what would leave it
+open: missing tokens or keys, a deploy/env.example placeholder (`change-me...`) in any secret, a
+clear-text token under 32 characters, no replay key, or a decision provable by nobody (intake.py).
+Each refusal names the variable to set.
 """
 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Iterator
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from . import replay
+from .intake import policy_from_settings, proof_error, proof_problems, signing_keys_from_settings
 from .member_tokens import MemberTokenKeys
 from .pii import PiiHasher
 from .ratelimit import Rate
@@ -38,7 +47,10 @@ SHARED_ENV = {
     "sources_file": "INCENTIVES_SOURCES_FILE",
     "sources_extra": "INCENTIVES_SOURCES_EXTRA",
     "source_signing_keys": "INCENTIVES_SOURCE_SIGNING_KEYS",
+    "exclusive_topics": "INCENTIVES_EXCLUSIVE_TOPICS",
     "signature_tolerance_s": "INCENTIVES_SIGNATURE_TOLERANCE_S",
+    "event_time_skew_s": "INCENTIVES_EVENT_TIME_SKEW_S",
+    "replay_key": "INCENTIVES_REPLAY_KEY",
     "kafka_security_protocol": "KAFKA_SECURITY_PROTOCOL",
     "kafka_sasl_mechanism": "KAFKA_SASL_MECHANISM",
     "kafka_sasl_username": "KAFKA_SASL_USERNAME",
@@ -47,8 +59,25 @@ SHARED_ENV = {
 }
 
 
+# Clear-text API tokens shorter than this are refused outside dev (a digest `sha256:<hex>` hides the length).
+MIN_TOKEN_LENGTH = 32
+# deploy/env.example's placeholders, wherever they stand in a secret (alone, in a list, a URL, JSON).
+_PLACEHOLDER = re.compile(r"(?:^|[\s,:;/@=\"'\[{])change-me", re.IGNORECASE)
+# Token lists whose entries are `<id>:<token>` (the id is not secret).
+_KEYED_TOKEN_FIELDS = frozenset({"provider_tokens"})
+_DIGEST = re.compile(r"^sha256:[0-9a-fA-F]{64}$")
+
+
 def _text(value: object) -> str:
     return (value.get_secret_value() if isinstance(value, SecretStr) else str(value or "")).strip()
+
+
+def _short_tokens(field: str, config: str) -> Iterator[int]:
+    """The position (1-based) of every clear-text token in a token list that is too short."""
+    for n, entry in enumerate((e.strip() for e in config.split(",") if e.strip()), start=1):
+        token = entry.partition(":")[2] if field in _KEYED_TOKEN_FIELDS else entry
+        if not _DIGEST.match(token) and len(token) < MIN_TOKEN_LENGTH:
+            yield n
 
 
 class ServiceSettings(BaseSettings):
@@ -56,7 +85,8 @@ class ServiceSettings(BaseSettings):
 
     service: ClassVar[str] = "service"
 
-    model_config = SettingsConfigDict(extra="ignore", secrets_dir=None)
+    # A refusal must never print the settings it was given: they hold passwords and keys.
+    model_config = SettingsConfigDict(extra="ignore", secrets_dir=None, hide_input_in_errors=True)
 
     env: Literal["dev", "prod"] = "prod"
     database_url: SecretStr | None = None
@@ -97,9 +127,17 @@ class ServiceSettings(BaseSettings):
     sources_file: str = Field(default="", description="allow-list (.toml/.json); default: the kernel's sources.toml")
     sources_extra: str = Field(default="", description="dev only: comma-separated sources admitted everywhere")
     source_signing_keys: SecretStr = Field(
-        default=SecretStr(""), description='JSON {"<source pattern>": ["<key>", ...]}; a listed source must sign'
+        default=SecretStr(""),
+        description='JSON {"<source pattern>": ["whsec_<base64>", ...]}; a listed source must sign (signing.py)',
     )
     signature_tolerance_s: int = Field(default=300, ge=1, le=86_400)
+    # The deployment's word: topics its broker's ACLs let only one principal write (never the embedded broker).
+    exclusive_topics: str = Field(default="", description="<topic>=<principal>,...; decisions there need no signature")
+    event_time_skew_s: int = Field(
+        default=300, ge=0, le=86_400, description="an event time further in the future is dead-lettered"
+    )
+    # Authenticates `incentives dlq replay`'s marker (replay.py); required outside dev.
+    replay_key: SecretStr = Field(default=SecretStr(""), description=">= 32 characters; the operators' replay tool")
     # Kafka authentication (SASL/SCRAM against the compose Kafka); plaintext when no username is set.
     kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
@@ -155,7 +193,53 @@ class ServiceSettings(BaseSettings):
             self.kafka_sasl_username and self.kafka_sasl_password.get_secret_value()
         ):
             raise ValueError("KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required with SASL")
+        try:
+            keys = signing_keys_from_settings(self)
+        except ValueError as exc:
+            raise ValueError(f"INCENTIVES_SOURCE_SIGNING_KEYS: {exc}") from None
+        try:
+            policy = policy_from_settings(self)
+        except ValueError as exc:
+            raise ValueError(f"INCENTIVES_SOURCES_FILE / INCENTIVES_EXCLUSIVE_TOPICS: {exc}") from None
+        replay_key = self.replay_key.get_secret_value()
+        if replay_key and len(replay_key) < replay.MIN_KEY_LENGTH:
+            raise ValueError(f"INCENTIVES_REPLAY_KEY must have at least {replay.MIN_KEY_LENGTH} characters")
+        if self.env != "dev":
+            self._refuse_placeholders_and_short_tokens()
+            if not replay_key:
+                raise ValueError(
+                    "INCENTIVES_REPLAY_KEY is required: it authenticates dead letters replayed by operators "
+                    f"(`incentives dlq replay`); at least {replay.MIN_KEY_LENGTH} random characters"
+                )
+            problems = proof_problems(policy, keys)
+            if problems:
+                raise ValueError(proof_error(problems))
         return self
+
+    @classmethod
+    def env_var(cls, field: str) -> str:
+        """The environment variable that sets `field` (the unprefixed one for shared fields)."""
+        return SHARED_ENV.get(field) or f"{cls.model_config.get('env_prefix', '')}{field}".upper()
+
+    def _refuse_placeholders_and_short_tokens(self) -> None:
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if not isinstance(value, SecretStr):
+                continue
+            text = value.get_secret_value()
+            if _PLACEHOLDER.search(text):
+                raise ValueError(
+                    f"{self.env_var(name)} still holds a deploy/env.example placeholder (change-me...): "
+                    "replace it with a real secret"
+                )
+            if name.endswith("_tokens"):
+                short = list(_short_tokens(name, text))
+                if short:
+                    raise ValueError(
+                        f"{self.env_var(name)}: token {', '.join(map(str, short))} of the list is shorter than "
+                        f"{MIN_TOKEN_LENGTH} characters; make tokens with e.g. "
+                        '`python3 -c "import secrets; print(secrets.token_urlsafe(32))"`'
+                    )
 
     @property
     def migration_dsn(self) -> str | None:

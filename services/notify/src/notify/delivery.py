@@ -36,8 +36,8 @@ import structlog
 from incentives_kernel.events import NotificationCreated
 from incentives_kernel.uow import Work
 
+from . import egress, webhooks
 from . import repository as repo
-from . import webhooks
 from .metrics import NotifyMetrics
 from .settings import NotifySettings
 from .usecases import PUSH, WEBHOOK
@@ -99,11 +99,10 @@ class WebhookWorker:
             logging.getLogger("httpx").setLevel(logging.WARNING)
 
     def client(self) -> httpx.AsyncClient:
-        # Redirects are not followed: a signed request goes only where the operator registered it.
-        return httpx.AsyncClient(
-            timeout=self._s.webhook_timeout_s,
-            follow_redirects=False,
-            headers={"User-Agent": "incentives-notify/1"},
+        # Redirects are not followed: a signed request goes only where the operator registered it; and
+        # each connection goes only to an address the egress policy allows, resolved once (egress.py).
+        return egress.client(
+            self._s.egress_policy(), self._s.webhook_timeout_s, headers={"User-Agent": "incentives-notify/1"}
         )
 
     async def deliver_round(self) -> int:
@@ -169,6 +168,10 @@ class WebhookWorker:
         headers["X-Delivery-Attempt"] = str(claim.attempt)
         try:
             response = await client.post(claim.url, content=claim.body, headers=headers)
+        except egress.BlockedAddress as exc:
+            # Never connected: the name now leads somewhere webhooks may not go (DNS rebinding, or a
+            # row registered before the check). The address and why, never the URL's path or query.
+            return Result(None, f"blocked_address: {exc}"[:300])
         except httpx.HTTPError as exc:
             # The class only: an exception's text may carry the URL, and the URL may carry a token.
             return Result(None, type(exc).__name__)

@@ -6,6 +6,8 @@ from incentives_kernel.settings import ServiceSettings
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from .egress import EgressPolicy
+
 
 class NotifySettings(ServiceSettings):
     service: ClassVar[str] = "notify"
@@ -26,6 +28,9 @@ class NotifySettings(ServiceSettings):
     webhook_poll_s: float = Field(default=1.0, gt=0)
     webhook_batch_size: int = Field(default=50, ge=1, le=1000)
     webhook_concurrency: int = Field(default=8, ge=1, le=100)
+    # Webhooks go to global addresses only (egress.py); these networks (CIDRs, comma-separated) are
+    # opened up for an operator's internal receivers. Production also requires https.
+    webhook_allowed_networks: str = Field(default="", description="e.g. 10.20.0.0/16; empty: public addresses only")
     # Deferred pushes (quiet hours) are moved to the outbox by a sweep this often.
     push_release_poll_s: float = Field(default=5.0, gt=0)
     # TEST HOOK, never for production: the process exits right after a webhook's HTTP send and before
@@ -36,6 +41,14 @@ class NotifySettings(ServiceSettings):
     def _consistent(self) -> NotifySettings:
         if self.webhook_lease_s <= self.webhook_timeout_s:
             raise ValueError("NOTIFY_WEBHOOK_LEASE_S must be longer than NOTIFY_WEBHOOK_TIMEOUT_S")
+        try:
+            self.egress_policy()
+        except ValueError as exc:
+            raise ValueError(f"NOTIFY_WEBHOOK_ALLOWED_NETWORKS: {exc}") from None
         if self.test_hook_crash_after_send and self.env != "dev":
             raise ValueError("NOTIFY_TEST_HOOK_CRASH_AFTER_SEND is a test hook: only allowed with INCENTIVES_ENV=dev")
         return self
+
+    def egress_policy(self) -> EgressPolicy:
+        """Where webhooks may go: https only outside the development run, and the allowed networks."""
+        return EgressPolicy.parse(self.webhook_allowed_networks, https_only=self.env != "dev")

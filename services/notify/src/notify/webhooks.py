@@ -1,29 +1,30 @@
 """Webhook rules, pure: signing and verifying, what a response means, backoff, the circuit breaker.
 
-Signing: `X-Signature: sha256=<hex HMAC-SHA256(secret, X-Timestamp + "." + body)>`, where
-`X-Timestamp` is the Unix time in whole seconds at which the request was sent and `body` the exact
-bytes of the request body. A receiver recomputes it over the bytes it received, compares in
-constant time, and refuses a timestamp further than `REPLAY_WINDOW_S` from its own clock
-(`verify` does all three). Every attempt is signed afresh with its own timestamp; the body and
-`X-Notification-Id` stay the same, so a receiver deduplicates by that id.
+Signing is Standard Webhooks (the kernel's signing.py, the same scheme municipal systems sign their
+Kafka records with): `webhook-id` (the notification id), `webhook-timestamp` (Unix seconds at which
+the request was sent) and `webhook-signature: v1,<base64 HMAC-SHA256(secret, id.timestamp.body)>`
+over the exact bytes of the body. A receiver verifies it with any Standard Webhooks library (or
+`verify` here): recompute over the bytes received, compare in constant time, refuse a timestamp
+further than `REPLAY_WINDOW_S` from its own clock. Every attempt is signed afresh with its own
+timestamp; the body and `webhook-id` stay the same, so a receiver deduplicates by that id.
+Secrets are `whsec_<base64>` (signing.new_secret makes one). Endpoints registered before secrets
+had that form keep signing with their secret's UTF-8 bytes as the key.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import ipaddress
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
+from incentives_kernel import signing
+
 REPLAY_WINDOW_S = 300
-SIGNATURE_PREFIX = "sha256="
 MAX_URL_LENGTH = 2048
 
 
@@ -37,27 +38,35 @@ def payload(**fields: Any) -> bytes:
     ).encode()
 
 
-def signature(secret: str, timestamp: str, body: bytes) -> str:
-    """The `X-Signature` header value for `body` sent at `timestamp` (decimal Unix seconds)."""
-    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return SIGNATURE_PREFIX + mac.hexdigest()
+def secret_key(secret: str) -> bytes:
+    """The HMAC key of an endpoint's secret: a `whsec_` secret's bytes, or (registered before) its text."""
+    return signing.parse_secret(secret) if secret.startswith(signing.SECRET_PREFIX) else secret.encode()
+
+
+def secret_problem(secret: str) -> str | None:
+    """Why `secret` cannot sign a new endpoint's requests, or None."""
+    try:
+        signing.parse_secret(secret)
+    except signing.SecretError as exc:
+        return str(exc)
+    return None
 
 
 def signed_headers(secret: str, notification_id: str, body: bytes, now: float) -> dict[str, str]:
-    timestamp = str(int(now))
     return {
         "Content-Type": "application/json",
-        "X-Notification-Id": notification_id,
-        "X-Timestamp": timestamp,
-        "X-Signature": signature(secret, timestamp, body),
+        **signing.sign(secret_key(secret), notification_id, body, int(now)),
+        "X-Notification-Id": notification_id,  # the same as webhook-id; kept for receivers written before
     }
 
 
-def verify(secret: str, timestamp: str, sig: str, body: bytes, now: float, window_s: int = REPLAY_WINDOW_S) -> bool:
+def verify(secret: str, headers: Mapping[str, str], body: bytes, now: float, window_s: int = REPLAY_WINDOW_S) -> bool:
     """What a receiver does: a fresh timestamp and a matching signature (constant-time compare)."""
-    if not timestamp.isdigit() or abs(now - int(timestamp)) > window_s:
+    try:
+        signing.verify([secret_key(secret)], headers, body, now=now, tolerance_s=window_s)
+    except signing.BadSignature:
         return False
-    return hmac.compare_digest(signature(secret, timestamp, body), sig)
+    return True
 
 
 class Verdict(StrEnum):
@@ -124,7 +133,7 @@ def after_result(
 
 
 def url_problem(url: str) -> str | None:
-    """Why `url` cannot be a webhook endpoint, or None. Only the obviously wrong is refused here."""
+    """Why `url` cannot be a webhook endpoint by its shape, or None. Where it may lead is egress.py's."""
     if len(url) > MAX_URL_LENGTH:
         return f"at most {MAX_URL_LENGTH} characters"
     if any(c.isspace() or ord(c) < 32 for c in url):
@@ -145,10 +154,4 @@ def url_problem(url: str) -> str | None:
         return "a fragment is not sent to a server"
     if port == 0:
         return "port 0 is not a port"
-    try:
-        ip = ipaddress.ip_address(parts.hostname)
-    except ValueError:
-        return None  # a name: single labels too (compose service names such as `sms-gateway`)
-    if ip.is_unspecified or ip.is_multicast:
-        return "the address cannot receive requests"
     return None

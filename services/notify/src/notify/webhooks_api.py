@@ -1,4 +1,8 @@
-"""Operator routes for webhooks: register, list, disable, and see and re-drive dead-lettered deliveries."""
+"""Operator routes for webhooks: register, list, disable, and see and re-drive dead-lettered deliveries.
+
+Registration refuses (422 `url_not_allowed`, with the reason) a URL whose host is or resolves to
+an address webhooks may not reach (egress.py); delivery checks again at every connection.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +18,8 @@ from incentives_kernel.pagination import MAX_LIMIT, decode_cursor, encode_cursor
 from incentives_kernel.runtime import ServiceRuntime
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from . import egress, webhooks
 from . import repository as repo
-from . import webhooks
 from .kinds import NOTIFIED_TYPES
 from .settings import NotifySettings
 from .usecases import Context
@@ -24,9 +28,17 @@ from .usecases import Context
 class WebhookIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(min_length=1, max_length=webhooks.MAX_URL_LENGTH, description="http or https")
+    url: str = Field(
+        min_length=1,
+        max_length=webhooks.MAX_URL_LENGTH,
+        description="https (http only in the development run), to a public address unless its network is allowed",
+    )
     event_types: list[str] = Field(min_length=1, max_length=len(NOTIFIED_TYPES))
-    secret: SecretStr = Field(min_length=16, max_length=256, description="signs every request; never shown again")
+    secret: SecretStr = Field(
+        min_length=16,
+        max_length=256,
+        description="whsec_<base64 of 24..64 random bytes> (Standard Webhooks); signs every request; never shown again",
+    )
 
     @field_validator("url")
     @classmethod
@@ -35,6 +47,14 @@ class WebhookIn(BaseModel):
         if problem:
             raise ValueError(problem)
         return url
+
+    @field_validator("secret")
+    @classmethod
+    def _standard_secret(cls, secret: SecretStr) -> SecretStr:
+        problem = webhooks.secret_problem(secret.get_secret_value())
+        if problem:
+            raise ValueError(problem)
+        return secret
 
     @field_validator("event_types")
     @classmethod
@@ -91,6 +111,7 @@ def build_router(runtime: ServiceRuntime, ctx: Context) -> APIRouter:
     settings = runtime.settings
     assert isinstance(settings, NotifySettings)
     threshold = settings.webhook_breaker_threshold
+    policy = settings.egress_policy()
 
     def shape(r: Row, now: datetime) -> WebhookOut:
         return WebhookOut(
@@ -113,8 +134,17 @@ def build_router(runtime: ServiceRuntime, ctx: Context) -> APIRouter:
             raise ApiError(404, "not_found", f"no webhook {webhook_id}")
         return shape(row, await repo.database_now(conn))
 
-    @router.post("", response_model=WebhookOut, status_code=201, dependencies=[operator], summary="Register one")
+    @router.post(
+        "",
+        response_model=WebhookOut,
+        status_code=201,
+        dependencies=[operator],
+        summary="Register one (its URL must lead to an address webhooks may reach)",
+    )
     async def create_webhook(body: WebhookIn) -> WebhookOut:
+        problem = await egress.registration_problem(body.url, policy)
+        if problem:
+            raise ApiError(422, "url_not_allowed", f"webhook URL not allowed: {problem}")
         webhook_id = f"wh-{uuid.uuid4().hex[:16]}"
         async with runtime.unit_of_work() as uow:
             await repo.insert_webhook(uow.conn, webhook_id, body.url, body.event_types, body.secret.get_secret_value())
