@@ -19,9 +19,11 @@ NO_PROGRESS_S = 60.0
 
 
 async def replay(
-    bootstrap: str, topic: str, *, limit: int | None = None, dry_run: bool = False
+    bootstrap: str, topic: str, *, limit: int | None = None, dry_run: bool = False, idempotent: bool = False
 ) -> list[tuple[bytes | None, int]]:
-    """Re-publish dead letters of `topic`; returns (key, DLQ offset) of each one re-published."""
+    """Re-publish dead letters of `topic`; returns (key, DLQ offset) of each one re-published.
+
+    `idempotent`: an idempotent producer (the CLI asks for one except against the dev broker)."""
     source = dlq_topic(topic)
     consumer = AIOKafkaConsumer(
         source,
@@ -34,7 +36,7 @@ async def replay(
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         acks="all",
-        enable_idempotence=False,
+        enable_idempotence=idempotent,
         **sasl_from_env(),
     )
     await consumer.start()

@@ -34,7 +34,7 @@ from .health import Health
 from .http_errors import ApiError, install_error_handlers
 from .http_guard import HttpGuard
 from .intake import intake_from_settings
-from .kafka_security import broker_security, client_kwargs
+from .kafka_security import broker_security, client_kwargs, idempotent_producer
 from .logging import configure_logging
 from .member_tokens import MemberTokenKeys
 from .member_tokens_api import member_tokens_router
@@ -72,7 +72,7 @@ class ServiceRuntime:
         self.broker = KafkaBroker(
             settings.bootstrap,
             acks="all",
-            enable_idempotence=False,  # Tansu rejects InitProducerId; exactly-once effects come from the inbox
+            enable_idempotence=idempotent_producer(settings),
             graceful_timeout=settings.graceful_timeout_s,
             middlewares=[KafkaPrometheusMiddleware(registry=self.registry, app_name=self.service)],
             client_id=f"incentives-{self.service}",
@@ -176,7 +176,7 @@ class ServiceRuntime:
         self._producer = AIOKafkaProducer(
             bootstrap_servers=s.bootstrap,
             acks="all",
-            enable_idempotence=False,
+            enable_idempotence=idempotent_producer(s),
             linger_ms=2,
             client_id=f"incentives-{self.service}-relay",
             **client_kwargs(s),
