@@ -33,6 +33,7 @@ from .consumer import EventConsumer, UseCase, subscribe
 from .health import Health
 from .http_errors import ApiError, install_error_handlers
 from .http_guard import HttpGuard
+from .http_metrics import install_http_metrics
 from .intake import intake_from_settings
 from .kafka_security import broker_security, client_kwargs, idempotent_producer
 from .logging import configure_logging
@@ -303,6 +304,7 @@ def create_http_app(runtime: ServiceRuntime, *, title: str, routers: Sequence[AP
         max_body_bytes=runtime.settings.max_request_bytes,
         on_refused=lambda reason: runtime.metrics.unauthenticated.labels(reason=reason).inc(),
     )
+    install_http_metrics(app, runtime.service, runtime.registry)  # outermost: counts the guard's answers too
     app.include_router(member_tokens_router(runtime))
 
     @app.get("/healthz", tags=["ops"], summary="The process is alive")
