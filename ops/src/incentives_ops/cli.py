@@ -63,7 +63,14 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    from .provision import SERVICES, provision, provision_runtime_roles, runtime_role
+    from .provision import (
+        MONITOR_ROLE,
+        SERVICES,
+        provision,
+        provision_monitor_role,
+        provision_runtime_roles,
+        runtime_role,
+    )
 
     admin = _need(args.admin_url, "INCENTIVES_ADMIN_DATABASE_URL")
     passwords = {service: _need(None, f"{service.upper()}_DB_PASSWORD") for service in SERVICES}
@@ -74,6 +81,10 @@ def cmd_db(args: argparse.Namespace) -> int:
     asyncio.run(provision(admin, args.database, passwords))
     asyncio.run(provision_runtime_roles(admin, args.database, app_passwords))
     roles = ", ".join(f"{s} (owner) + {runtime_role(s)} (runtime)" for s in SERVICES)
+    monitor = _env("MONITOR_DB_PASSWORD")
+    if monitor:  # the read-only role of postgres_exporter (compose's postgres-exporter)
+        asyncio.run(provision_monitor_role(admin, args.database, monitor))
+        roles += f", {MONITOR_ROLE} (pg_monitor)"
     print(f"database {args.database}: schemas and roles provisioned: {roles}")
     return 0
 

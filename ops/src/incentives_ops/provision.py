@@ -120,6 +120,21 @@ async def provision_runtime_roles(admin_dsn: str, database: str, passwords: dict
     return {s: _with(admin_dsn, user=runtime_role(s), password=p, database=database) for s, p in passwords.items()}
 
 
+MONITOR_ROLE = "incentives_monitor"
+
+
+async def provision_monitor_role(admin_dsn: str, database: str, password: str) -> str:
+    """The read-only login postgres_exporter uses: pg_monitor (statistics, settings, sizes), no table
+    of any service. Returns its URL."""
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await _login_role(conn, MONITOR_ROLE, password, database)
+        await conn.execute(f"GRANT pg_monitor TO {quote_ident(MONITOR_ROLE)}")
+    finally:
+        await conn.close()
+    return _with(admin_dsn, user=MONITOR_ROLE, password=password, database=database)
+
+
 async def drop_database(admin_dsn: str, database: str) -> None:
     conn = await asyncpg.connect(admin_dsn)
     try:
