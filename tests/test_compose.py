@@ -748,7 +748,7 @@ def test_awaited_settings_are_not_known_yet() -> None:
 
 def networks_of(service: Mapping[str, Any]) -> set[str]:
     nets = service.get("networks") or ["default"]
-    return set(nets if isinstance(nets, list) else nets)
+    return set(nets)  # a list, or a mapping of network names
 
 
 def test_kafka_and_postgres_are_on_an_internal_network_grafana_cannot_reach(
