@@ -8,6 +8,7 @@ incentives dlq replay TOPIC       re-publish dead letters of TOPIC to it (after 
 incentives seed                   the reward catalogue, through the rewards API
 incentives verify-round ROUND     re-compute an allocation round from its stored figures and seed
 incentives member-token MEMBER    a short-lived token that reads and acts for MEMBER only
+incentives contract export        docs/contract/: AsyncAPI, OpenAPI per service, a JSON Schema per event
 """
 
 from __future__ import annotations
@@ -169,6 +170,14 @@ def cmd_member_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_contract(args: argparse.Namespace) -> int:
+    from .contract_export import export
+
+    written = export(Path(args.out))
+    print(f"{len(written)} files written to {args.out}")
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .run import run
 
@@ -233,6 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ttl", type=int, default=900, help="lifetime in seconds (at most 86400)")
     p.add_argument("--keys", help="default: INCENTIVES_MEMBER_TOKEN_KEYS")
     p.set_defaults(func=cmd_member_token)
+
+    p = sub.add_parser("contract", help="export the contract files (AsyncAPI, OpenAPI, JSON Schemas)")
+    p.add_argument("action", choices=["export"])
+    p.add_argument("--out", default="docs/contract", help="directory (default: docs/contract)")
+    p.set_defaults(func=cmd_contract)
 
     args = parser.parse_args(argv)
     try:

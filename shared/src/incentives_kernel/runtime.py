@@ -28,6 +28,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from pydantic import BaseModel
 
 from . import db, pii, roles
+from .asyncapi_html import asyncapi_router
 from .auth import Caller, Role, TokenAuth
 from .consumer import EventConsumer, UseCase, subscribe
 from .health import Health
@@ -327,6 +328,7 @@ def create_http_app(runtime: ServiceRuntime, *, title: str, routers: Sequence[AP
     async def asyncapi() -> JSONResponse:
         return JSONResponse(runtime.asyncapi())
 
+    app.include_router(asyncapi_router())  # the system's AsyncAPI document, as JSON and as HTML (offline)
     for router in routers:
         app.include_router(router)
     return app
