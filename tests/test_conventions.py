@@ -115,3 +115,14 @@ def test_the_check_finds_a_planted_violation_of_each_kind(tmp_path: Path) -> Non
             "shared/src/incentives_kernel/outcome.py: the kernel imports points",
         ]
     )
+
+
+def test_the_contract_names_what_each_service_consumes() -> None:
+    """The AsyncAPI document's consumers (kernel contract.py) are the services' own subscriber tables."""
+    import importlib
+
+    from incentives_kernel.contract import CONSUMERS
+
+    for service in SERVICES:
+        topics = importlib.import_module(f"{service}.subscribers").TOPICS
+        assert set(CONSUMERS[service]) == set(topics), f"contract.CONSUMERS[{service!r}] differs from its TOPICS"

@@ -30,7 +30,7 @@ read_group() {  # principal topic... (and its consumer group, named after it)
       --operation Read --operation Describe --topic "$t" >/dev/null
   done
   "$K/kafka-acls.sh" --bootstrap-server "$BOOT" --command-config "$CFG" --add --allow-principal "User:$who" \
-    --operation Read --group "$who" >/dev/null
+    --operation Read --group "${GROUP:-$who}" >/dev/null
 }
 
 MEMBERS=incentives.members.v1 REPORTS=incentives.reports.v1 VOLUNTEER=incentives.volunteer.v1
@@ -52,7 +52,8 @@ scram push-gateway "$KAFKA_PUSH_GATEWAY_PASSWORD"
 read_group push-gateway $NOTIFICATIONS
 
 # Services: read what they consume (their group is named after them), write what they publish and
-# the dead letters of what they consume.
+# the dead letters of what they consume, and no other dead letters (tests/test_compose.py checks these
+# lists against the services' subscriptions).
 scram reports "$KAFKA_REPORTS_PASSWORD"
 read_group reports $MEMBERS $REPORTS $POINTS
 write reports $LIFECYCLE $MEMBERS.dlq $REPORTS.dlq $POINTS.dlq
@@ -65,5 +66,11 @@ write rewards $REWARDS $COMMANDS $MEMBERS.dlq $REDEMPTIONS.dlq $POINTS.dlq $REPL
 scram notify "$KAFKA_NOTIFY_PASSWORD"
 read_group notify $MEMBERS $POINTS $LIFECYCLE $REWARDS
 write notify $NOTIFICATIONS $MEMBERS.dlq $POINTS.dlq $LIFECYCLE.dlq $REWARDS.dlq
+# The operator's replays (`docker compose run --rm dlq-replay TOPIC`): read every dead-letter topic
+# (group incentives-dlq-replay) and write back to the topics that have consumers, nothing else.
+scram dlq-replay "$KAFKA_DLQ_REPLAY_PASSWORD"
+GROUP=incentives-dlq-replay read_group dlq-replay $MEMBERS.dlq $REPORTS.dlq $VOLUNTEER.dlq $REDEMPTIONS.dlq \
+  $POINTS.dlq $REWARDS.dlq $LIFECYCLE.dlq $COMMANDS.dlq $REPLIES.dlq
+write dlq-replay $MEMBERS $REPORTS $VOLUNTEER $REDEMPTIONS $POINTS $REWARDS $LIFECYCLE $COMMANDS $REPLIES
 rm -f "$CFG"
 echo "kafka principals and ACLs provisioned"

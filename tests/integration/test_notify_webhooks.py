@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from incentives_kernel.background import Job
 from incentives_kernel import signing
+from incentives_kernel.background import Job
 from notify import delivery, usecases, webhooks
 from notify import repository as repo
 from notify.settings import NotifySettings

@@ -31,7 +31,7 @@ def provisioned_uid() -> str:
 
 def test_an_overview_and_one_dashboard_per_service() -> None:
     uids = {load(p)["uid"] for p in dashboard_files()}
-    assert uids == {"incentives-overview", *(f"incentives-{s}" for s in SERVICES)}
+    assert uids == {"incentives-overview", "incentives-postgres", *(f"incentives-{s}" for s in SERVICES)}
     assert len(dashboard_files()) == len(uids), "two files share a uid"
     # The provider makes one folder per sub-directory: keep them all in one folder.
     assert {p.parent for p in dashboard_files()} == {DASHBOARDS_DIR / "incentives"}
@@ -90,5 +90,7 @@ def test_each_service_dashboard_shows_red_lag_outbox_and_dlq() -> None:
             f"incentives_{service}_dlq_messages_total",
             f"incentives_{service}_ready",
             f'up{{job="{service}"}}',
+            f"incentives_{service}_http_requests_total",
+            f"incentives_{service}_http_request_duration_seconds_bucket",
         ):
             assert needed in exprs, f"{service}.json has no panel on {needed}"

@@ -1,5 +1,9 @@
 """A real Prometheus against the running system: every dashboard query returns data, every alert
-expression evaluates, and the rules Prometheus loads are healthy.
+expression evaluates, the rules Prometheus loads are healthy, and a firing rule reaches a webhook
+through a real Alertmanager running deploy/alertmanager/'s config.
+
+postgres_exporter (Debian's) reads the stack's PostgreSQL as the pg_monitor role `incentives db
+provision` makes for it, so the PostgreSQL dashboard and alerts are tested like the rest.
 
 Prometheus (Debian's package, installed by `make test`) scrapes the four services of a stack of
 this module's own (embedded PostgreSQL and Tansu, the services as processes, as `make run` starts
@@ -11,7 +15,9 @@ of each committed dashboard and each alert expression goes through Prometheus's 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import os
 import re
 import shutil
 import subprocess
@@ -31,6 +37,7 @@ from incentives_ops.embedded import free_port
 from incentives_ops.seed import seed_catalogue
 from incentives_ops.stack import Stack, StackOptions
 
+from tests.ops.alerting import EXAMPLE_ENV, render
 from tests.ops.prom import (
     PROMETHEUS_CONFIG,
     RULES_DIR,
@@ -48,6 +55,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
 SERVICES = ("reports", "points", "rewards", "notify")
 SCRAPE_S = 1
+RUNBOOK_BASE = "https://git.example.org/city/incentives/blob/main/"
 
 # Long enough for the stack's sweeps (1 s here) and a few scrapes; the wait ends as soon as all is in.
 DATA_DEADLINE_S = 60
@@ -86,27 +94,146 @@ async def monitored_stack() -> AsyncIterator[Stack]:
         shutil.rmtree(state, ignore_errors=True)
 
 
-def prometheus_config(stack: Stack, port: int) -> dict[str, Any]:
-    """deploy/prometheus/prometheus.yml with the stack's addresses and a 1 s interval; same jobs, same rules."""
+def prometheus_config(stack: Stack, port: int, exporter: str, alertmanager: str) -> dict[str, Any]:
+    """deploy/prometheus/prometheus.yml with the stack's addresses and a 1 s interval; same jobs, same
+    rules, alerts to the test's Alertmanager, and a runbook base (compose takes it from .env)."""
     assert stack.info is not None
     config: dict[str, Any] = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
     interval = f"{SCRAPE_S}s"
     config["global"].update(scrape_interval=interval, scrape_timeout=interval, evaluation_interval=interval)
+    assert config["global"]["external_labels"]["runbook_base"] == "${INCENTIVES_RUNBOOK_BASE_URL}"
+    config["global"]["external_labels"]["runbook_base"] = RUNBOOK_BASE  # Prometheus 2.42 expands no variables
     config["rule_files"] = [str(RULES_DIR / "*.yml")]
+    [manager] = config["alerting"]["alertmanagers"]
+    manager["static_configs"] = [{"targets": [alertmanager]}]
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     assert set(SERVICES) <= set(jobs), f"deploy/prometheus/prometheus.yml lacks jobs: {set(SERVICES) - set(jobs)}"
+    others = {"prometheus": f"127.0.0.1:{port}", "postgres": exporter, "alertmanager": alertmanager}
+    assert set(jobs) == set(SERVICES) | set(others), sorted(jobs)
     for name, job in jobs.items():
-        target = f"127.0.0.1:{port}" if name == "prometheus" else stack.info.urls[name].removeprefix("http://")
+        target = others.get(name) or stack.info.urls[name].removeprefix("http://")
         job.pop("dns_sd_configs", None)  # compose's DNS: here the services are on loopback ports
         job["static_configs"] = [{"targets": [target]}]
     return config
 
 
+@contextlib.contextmanager
+def daemon(command: list[str], log: Path, ready_url: str, env: dict[str, str] | None = None) -> Iterator[None]:
+    """A server process of ours, until it answers `ready_url`; stopped (by its pid) afterwards."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            tail = log.read_text(errors="replace")[-2000:]
+            assert proc.poll() is None, f"{command[0]} exited with {proc.returncode}:\n{tail}"
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(ready_url, timeout=2).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, f"{command[0]} not ready after 30 s:\n{tail}"
+            time.sleep(0.2)
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+class Webhook:
+    """The receiving end of Alertmanager's webhook: keeps every notification's JSON."""
+
+    def __init__(self) -> None:
+        import http.server
+        import json
+        import threading
+
+        received: list[dict[str, Any]] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.received = received
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 @pytest.fixture(scope="module")
-def prometheus(monitored_stack: Stack) -> Iterator[Prometheus]:
+def webhook() -> Iterator[Webhook]:
+    hook = Webhook()
+    yield hook
+    hook.close()
+
+
+@pytest.fixture(scope="module")
+def alertmanager(webhook: Webhook) -> Iterator[str]:
+    """Debian's Alertmanager on deploy/alertmanager/'s config, rendered as the container does, with the
+    webhook pointed here. Only the waits are shortened (group_wait 30 s -> 1 s); no mail server runs,
+    so the critical receiver's e-mail fails (and is logged) while its webhook is delivered."""
+    workdir = Path(tempfile.mkdtemp(prefix="incentives-alertmanager-"))
+    env = {**EXAMPLE_ENV, "ALERT_WEBHOOK_URL": webhook.url, "ALERT_SMTP_SMARTHOST": f"127.0.0.1:{free_port()}"}
+    rendered = render(workdir / "alertmanager.yml", env)
+    assert rendered.returncode == 0, rendered.stderr
+    config = yaml.safe_load((workdir / "alertmanager.yml").read_text())
+    for route in [config["route"], *config["route"]["routes"]]:
+        route["group_wait"], route["group_interval"] = "1s", "1s"
+    (workdir / "alertmanager.yml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    command = [
+        binary("prometheus-alertmanager"),
+        f"--config.file={workdir / 'alertmanager.yml'}",
+        f"--storage.path={workdir / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",  # one instance: no gossip port
+        "--log.level=warn",
+    ]
+    try:
+        with daemon(command, workdir / "alertmanager.log", f"http://127.0.0.1:{port}/-/ready"):
+            yield f"127.0.0.1:{port}"
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def exporter(monitored_stack: Stack) -> Iterator[str]:
+    """Debian's postgres_exporter on the stack's PostgreSQL, as the read-only role db provision makes."""
+    from incentives_ops.provision import provision_monitor_role
+
+    info = monitored_stack.info
+    assert info is not None
+    role = provision_monitor_role(info.admin_dsn, monitored_stack.opt.database, "monitor-pw-0123456789")
+    with concurrent.futures.ThreadPoolExecutor(1) as thread:  # its own loop, beside the session's
+        url = thread.submit(asyncio.run, role).result()
+    workdir = Path(tempfile.mkdtemp(prefix="incentives-exporter-"))
+    port = free_port()
+    env = {"PATH": os.environ.get("PATH", ""), "DATA_SOURCE_NAME": url + "?sslmode=disable"}
+    command = [binary("prometheus-postgres-exporter"), f"--web.listen-address=127.0.0.1:{port}"]
+    try:
+        with daemon(command, workdir / "exporter.log", f"http://127.0.0.1:{port}/metrics", env=env):
+            yield f"127.0.0.1:{port}"
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def prometheus(monitored_stack: Stack, exporter: str, alertmanager: str) -> Iterator[Prometheus]:
     workdir = Path(tempfile.mkdtemp(prefix="incentives-prometheus-"))
     port = free_port()
-    (workdir / "prometheus.yml").write_text(yaml.safe_dump(prometheus_config(monitored_stack, port)))
+    config = prometheus_config(monitored_stack, port, exporter, alertmanager)
+    (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
     log = workdir / "prometheus.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -180,7 +307,7 @@ async def panel_problems(http: httpx.AsyncClient) -> list[str]:
 
 
 async def test_every_panel_and_alert_works_against_the_running_system(
-    monitored_stack: Stack, prometheus: Prometheus
+    monitored_stack: Stack, prometheus: Prometheus, alertmanager: str, webhook: Webhook
 ) -> None:
     info = monitored_stack.info
     assert info is not None
@@ -224,6 +351,8 @@ async def test_every_panel_and_alert_works_against_the_running_system(
             assert {t["labels"]["job"]: t["health"] for t in targets} == {
                 **dict.fromkeys(SERVICES, "up"),
                 "prometheus": "up",
+                "postgres": "up",
+                "alertmanager": "up",
             }
 
             # Every alert expression evaluates (an empty result is fine: nothing is wrong), on metrics
@@ -249,6 +378,43 @@ async def test_every_panel_and_alert_works_against_the_running_system(
 
             left = max(1.0, DATA_DEADLINE_S - (time.monotonic() - started))
             await eventually(every_service_alerted, timeout=left, what="DeadLettersArriving for every service")
+
+        # ... and reaches someone: Prometheus -> Alertmanager -> the warning route's webhook, with a
+        # runbook link that is the configured base + this repository's docs anchor.
+        async def notified() -> dict[str, Any] | None:
+            for note in webhook.received:
+                if note["commonLabels"].get("alertname") == "DeadLettersArriving":
+                    return note
+            return None
+
+        note = await eventually(notified, timeout=30, what="a DeadLettersArriving notification on the webhook")
+        assert note is not None
+        assert note["receiver"] == "warning" and note["status"] == "firing"
+        alert = note["alerts"][0]
+        assert alert["annotations"]["runbook_url"] == RUNBOOK_BASE + "docs/operations.md#deadlettersarriving"
+        assert alert["labels"]["job"] in SERVICES
+
+        # Inhibition: while a service is down, its ServiceNotReady says nothing new and is held back.
+        async with httpx.AsyncClient(base_url=f"http://{alertmanager}", timeout=10) as am:
+            both = [
+                {"labels": {"alertname": name, "severity": "critical", "job": "points", "instance": "points:8082"}}
+                for name in ("ServiceDown", "ServiceNotReady")
+            ]
+            assert (await am.post("/api/v2/alerts", json=both)).status_code == 200
+
+            async def inhibited() -> list[str] | None:
+                found = (await am.get("/api/v2/alerts", params={"filter": 'alertname="ServiceNotReady"'})).json()
+                return found[0]["status"]["inhibitedBy"] if found and found[0]["status"]["inhibitedBy"] else None
+
+            assert await eventually(inhibited, timeout=20, what="ServiceNotReady inhibited by ServiceDown")
+
+            async def critical_notified() -> bool | None:
+                names = {n["commonLabels"].get("alertname") for n in webhook.received if n["receiver"] == "critical"}
+                return True if "ServiceDown" in names else None
+
+            await eventually(critical_notified, timeout=20, what="ServiceDown on the critical route's webhook")
+            sent = {n["commonLabels"].get("alertname") for n in webhook.received}
+            assert "ServiceNotReady" not in sent, "an inhibited alert was sent"
     finally:
         riders.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -18,7 +18,9 @@ from tests.ops.prom import (
     rule_files,
 )
 
-RUNBOOK_BASE = "https://github.com/incentives/incentives/blob/main/docs/operations.md#"
+# Relative to where this repository is browsable: the external label runbook_base, which
+# deploy/prometheus/prometheus.yml takes from INCENTIVES_RUNBOOK_BASE_URL.
+RUNBOOK_PREFIX = "{{ $externalLabels.runbook_base }}docs/operations.md#"
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:
@@ -74,7 +76,7 @@ def test_every_alert_has_a_severity_summary_description_and_a_runbook_that_exist
         annotations = rule.get("annotations", {})
         assert annotations.get("summary") and annotations.get("description"), name
         url = annotations.get("runbook_url", "")
-        assert url == RUNBOOK_BASE + name.lower(), f"{name}: runbook_url {url!r}"
+        assert url == RUNBOOK_PREFIX + name.lower(), f"{name}: runbook_url {url!r}"
         assert name.lower() in anchors, f"{name}: docs/operations.md has no heading '{name}'"
 
 
@@ -85,3 +87,11 @@ def test_rules_name_jobs_not_hosts() -> None:
         for host in ("reports:", "points:", "rewards:", "notify:", "localhost", "127.0.0.1"):
             assert f'"{host}' not in text and f"'{host}" not in text, f"{path.name} names a host: {host}"
         assert not re.search(r"instance\s*=~?\s*\"", text), f"{path.name} matches on instance"
+
+
+def test_the_runbook_base_is_an_external_label_taken_from_the_environment() -> None:
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    assert config["global"]["external_labels"]["runbook_base"] == "${INCENTIVES_RUNBOOK_BASE_URL}"
+    # Each rule test gives a base, so the expected links are whole URLs.
+    for test in yaml.safe_load(RULE_TESTS.read_text())["tests"]:
+        assert test.get("external_labels", {}).get("runbook_base", "").endswith("/"), test["name"]

@@ -8,6 +8,7 @@ incentives dlq replay TOPIC       re-publish dead letters of TOPIC to it (after 
 incentives seed                   the reward catalogue, through the rewards API
 incentives verify-round ROUND     re-compute an allocation round from its stored figures and seed
 incentives member-token MEMBER    a short-lived token that reads and acts for MEMBER only
+incentives contract export        docs/contract/: AsyncAPI, OpenAPI per service, a JSON Schema per event
 """
 
 from __future__ import annotations
@@ -20,13 +21,15 @@ from pathlib import Path
 
 from incentives_kernel.topics import ALL_TOPICS
 
+from .failures import Unusable, require_broker, require_database, require_http
+
 
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value else default
 
 
-class MissingSetting(Exception):
+class MissingSetting(Unusable):
     """A command needs a value that is neither an option nor in the environment (exit 2)."""
 
 
@@ -45,9 +48,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
-    from .topics_admin import create_topics, list_topics
+    from .topics_admin import create_topics, list_topics, sasl_from_env
 
     bootstrap = _need(args.bootstrap, "KAFKA_BOOTSTRAP_SERVERS")
+    asyncio.run(require_broker(bootstrap, "KAFKA_BOOTSTRAP_SERVERS (or --bootstrap)", sasl_from_env(), args.wait_s))
     if args.action == "create":
         created = asyncio.run(create_topics(bootstrap))
         print(f"{len(created)} created, {len(ALL_TOPICS) - len(created)} existed")
@@ -60,25 +64,40 @@ def cmd_topics(args: argparse.Namespace) -> int:
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    from .provision import SERVICES, provision, provision_runtime_roles, runtime_role
+    from .provision import (
+        MONITOR_ROLE,
+        SERVICES,
+        provision,
+        provision_monitor_role,
+        provision_runtime_roles,
+        runtime_role,
+    )
 
     admin = _need(args.admin_url, "INCENTIVES_ADMIN_DATABASE_URL")
     passwords = {service: _need(None, f"{service.upper()}_DB_PASSWORD") for service in SERVICES}
     # The services run as `<service>_app` (DML only; no UPDATE/DELETE of points' transfers); the
     # owner roles above only run migrations (<SERVICE>_MIGRATION_DATABASE_URL).
     app_passwords = {service: _need(None, f"{service.upper()}_APP_DB_PASSWORD") for service in SERVICES}
+    asyncio.run(require_database(admin, "INCENTIVES_ADMIN_DATABASE_URL (or --admin-url)"))
     asyncio.run(provision(admin, args.database, passwords))
     asyncio.run(provision_runtime_roles(admin, args.database, app_passwords))
     roles = ", ".join(f"{s} (owner) + {runtime_role(s)} (runtime)" for s in SERVICES)
+    monitor = _env("MONITOR_DB_PASSWORD")
+    if monitor:  # the read-only role of postgres_exporter (compose's postgres-exporter)
+        asyncio.run(provision_monitor_role(admin, args.database, monitor))
+        roles += f", {MONITOR_ROLE} (pg_monitor)"
     print(f"database {args.database}: schemas and roles provisioned: {roles}")
     return 0
 
 
 def cmd_dlq(args: argparse.Namespace) -> int:
     from .dlq import replay
+    from .topics_admin import idempotence_from_env, sasl_from_env
 
     bootstrap = _need(args.bootstrap, "KAFKA_BOOTSTRAP_SERVERS")
-    n = len(asyncio.run(replay(bootstrap, args.topic, limit=args.limit, dry_run=args.dry_run)))
+    asyncio.run(require_broker(bootstrap, "KAFKA_BOOTSTRAP_SERVERS (or --bootstrap)", sasl_from_env()))
+    idempotent = idempotence_from_env()
+    n = len(asyncio.run(replay(bootstrap, args.topic, limit=args.limit, dry_run=args.dry_run, idempotent=idempotent)))
     print(f"{'would re-publish' if args.dry_run else 're-published'} {n} dead letters to {args.topic}")
     return 0
 
@@ -87,6 +106,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
     from .seed import seed_catalogue
 
     token = _need(args.token, "INCENTIVES_OPERATOR_TOKEN", " (or pass --token)")
+    require_http(args.rewards_url, "REWARDS_URL (or --rewards-url)")
     created, existing = seed_catalogue(args.rewards_url, token)
     print(f"catalogue: {created} created, {existing} already there")
     return 0
@@ -96,6 +116,7 @@ def cmd_verify_round(args: argparse.Namespace) -> int:
     from .verify_round import verify_round
 
     token = _need(args.token, "INCENTIVES_OPERATOR_TOKEN", " (or pass --token; a gateway token works too)")
+    require_http(args.rewards_url, "REWARDS_URL (or --rewards-url)")
     report, ok = verify_round(args.rewards_url, token, args.round_id)
     print(report)
     return 0 if ok else 1
@@ -108,6 +129,15 @@ def cmd_audit(args: argparse.Namespace) -> int:
     admin = _need(args.admin_url, "INCENTIVES_ADMIN_DATABASE_URL")
     from points import policy
 
+    from .topics_admin import sasl_from_env
+
+    bootstrap = args.bootstrap or _env("KAFKA_BOOTSTRAP_SERVERS")
+    asyncio.run(
+        require_database(_with(admin, database=args.database), "INCENTIVES_ADMIN_DATABASE_URL (or --admin-url)")
+    )
+    if bootstrap:
+        asyncio.run(require_broker(bootstrap, "KAFKA_BOOTSTRAP_SERVERS (or --bootstrap)", sasl_from_env()))
+
     timezone = _env("INCENTIVES_TIMEZONE", "Asia/Shanghai") or "Asia/Shanghai"
     policy_file = _env("POINTS_POLICY_FILE")
     rules = policy.load(Path(policy_file) if policy_file else None).rules  # the cap the ledger was built under
@@ -119,7 +149,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             capped_kinds=tuple(sorted(rules.capped_kinds)),
             settle_s=args.settle_s,
             settled=args.settled,
-            bootstrap=args.bootstrap or _env("KAFKA_BOOTSTRAP_SERVERS"),
+            bootstrap=bootstrap,
         )
     )
     print(render(results))
@@ -137,6 +167,14 @@ def cmd_member_token(args: argparse.Namespace) -> int:
         return 2
     print(minted.token)
     print(f"expires {minted.expires_at.isoformat()}", file=sys.stderr)
+    return 0
+
+
+def cmd_contract(args: argparse.Namespace) -> int:
+    from .contract_export import export
+
+    written = export(Path(args.out))
+    print(f"{len(written)} files written to {args.out}")
     return 0
 
 
@@ -163,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("topics", help="create or list topics")
     p.add_argument("action", choices=["create", "list"])
     p.add_argument("--bootstrap")
+    p.add_argument("--wait-s", type=float, default=10.0, help="how long to wait for the broker to answer")
     p.set_defaults(func=cmd_topics)
 
     p = sub.add_parser("db", help="database administration")
@@ -204,10 +243,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keys", help="default: INCENTIVES_MEMBER_TOKEN_KEYS")
     p.set_defaults(func=cmd_member_token)
 
+    p = sub.add_parser("contract", help="export the contract files (AsyncAPI, OpenAPI, JSON Schemas)")
+    p.add_argument("action", choices=["export"])
+    p.add_argument("--out", default="docs/contract", help="directory (default: docs/contract)")
+    p.set_defaults(func=cmd_contract)
+
     args = parser.parse_args(argv)
     try:
         result: int = args.func(args)
-    except MissingSetting as exc:
+    except Unusable as exc:
+        # A wrong setting or an unreachable dependency: one line, what and how to fix (failures.py).
         print(f"incentives {args.command}: {exc}", file=sys.stderr)
         return 2
     return result

@@ -31,10 +31,12 @@ async def replay(
     limit: int | None = None,
     dry_run: bool = False,
     replay_key: str | None = None,
+    idempotent: bool = False,
 ) -> list[tuple[bytes | None, int]]:
     """Re-publish dead letters of `topic`; returns (key, DLQ offset) of each one re-published.
 
     `replay_key`: the services' INCENTIVES_REPLAY_KEY (read from the environment when not given).
+    `idempotent`: an idempotent producer (the CLI asks for one except against the dev broker).
     """
     key = replay_key if replay_key is not None else os.environ.get("INCENTIVES_REPLAY_KEY", "")
     if not dry_run and len(key) < replay_marker.MIN_KEY_LENGTH:
@@ -53,7 +55,7 @@ async def replay(
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         acks="all",
-        enable_idempotence=False,
+        enable_idempotence=idempotent,
         **sasl_from_env(),
     )
     await consumer.start()

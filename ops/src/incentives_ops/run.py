@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 import signal
 import sys
 import time
@@ -45,16 +44,37 @@ def options_from_env(state_dir: Path) -> StackOptions:
 
 def _masked(dsn: str) -> str:
     """A connection URL fit for a terminal: the password, if any, hidden."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", dsn)
+    from .failures import masked
+
+    return masked(dsn)
 
 
 def _say(text: str = "") -> None:
     print(text, flush=True)
 
 
+# librdkafka (kcat, confluent-kafka) fails on the embedded Tansu 0.6.0's ApiVersions v3 answer.
+LIBRDKAFKA_NOTE = (
+    "kafkajs and aiokafka clients only: librdkafka ones (kcat, confluent-kafka) cannot read Tansu 0.6.0's "
+    'ApiVersions v3 answer ("Read underflow")'
+)
+
+
+async def _check_given_servers(options: StackOptions) -> None:
+    """Servers the user named (DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS) must answer before anything starts."""
+    from .failures import require_broker, require_database
+
+    if options.database_url:
+        await require_database(options.database_url, "DATABASE_URL (a superuser URL, or unset it for the embedded one)")
+    if options.bootstrap:
+        await require_broker(options.bootstrap, "KAFKA_BOOTSTRAP_SERVERS (or unset it for the embedded broker)")
+
+
 async def _main(state_dir: Path, demo: bool, stop: asyncio.Event) -> None:
     started = time.monotonic()
-    stack = Stack(options_from_env(state_dir))
+    options = options_from_env(state_dir)
+    await _check_given_servers(options)
+    stack = Stack(options)
     try:
         _say("starting PostgreSQL and the broker ...")
         info = await stack.start()
@@ -66,7 +86,7 @@ async def _main(state_dir: Path, demo: bool, stop: asyncio.Event) -> None:
         _say("incentives is running (ready in %.1f s)" % (time.monotonic() - started))
         for name, url in info.urls.items():
             _say(f"  {name:<8} {url}   docs {url}/docs   metrics {url}/metrics")
-        _say(f"  broker   {info.bootstrap}")
+        _say(f"  broker   {info.bootstrap}" + (f"   ({LIBRDKAFKA_NOTE})" if stack.tansu else ""))
         _say(f"  database {_masked(info.admin_dsn)}  (schemas reports, points, rewards, notify)")
         _say(f"  operator token  {info.operator_token}")
         _say(f"  gateway token   {info.gateway_token}")

@@ -30,11 +30,35 @@ SERVICES: dict[str, ServiceInfo] = {
 
 
 def serve(name: str) -> None:
-    """Run one service in this process (HTTP API, consumers, relay) until SIGTERM/SIGINT."""
+    """Run one service in this process (HTTP API, consumers, relay) until SIGTERM/SIGINT.
+
+    Its settings, database and broker are checked first: a bad setting or an unreachable dependency
+    is one line and exit 2 (failures.py), not a traceback from inside the app's start-up."""
+    import asyncio
+
     import uvicorn
+    from incentives_kernel.kafka_security import client_kwargs
+    from incentives_kernel.settings import SHARED_ENV
+    from pydantic import ValidationError
+
+    from .failures import Unusable, require_broker, require_database, settings_problem
 
     info = SERVICES[name]
-    settings = info.settings_class()()
+    try:
+        settings = info.settings_class()()
+    except ValidationError as exc:
+        raise Unusable(settings_problem(exc, info.env_prefix, SHARED_ENV)) from None
+    prefix = info.env_prefix
+
+    async def preflight() -> None:
+        await require_database(settings.dsn, f"{prefix}DATABASE_URL (or DATABASE_URL)")
+        if settings.migration_dsn:
+            await require_database(settings.migration_dsn, f"{prefix}MIGRATION_DATABASE_URL")
+        await require_broker(
+            settings.bootstrap, f"{prefix}KAFKA_BOOTSTRAP_SERVERS (or KAFKA_BOOTSTRAP_SERVERS)", client_kwargs(settings)
+        )
+
+    asyncio.run(preflight())
     app = importlib.import_module(f"{name}.app").create_app(settings)
     uvicorn.run(
         app,

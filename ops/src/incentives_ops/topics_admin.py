@@ -23,6 +23,15 @@ def sasl_from_env() -> dict[str, str]:
     }
 
 
+def idempotence_from_env() -> bool:
+    """The services' rule (kernel kafka_security.idempotent_producer) for the operator's producers:
+    KAFKA_ENABLE_IDEMPOTENCE if set, else on unless INCENTIVES_ENV=dev (the embedded Tansu rejects it)."""
+    explicit = os.environ.get("KAFKA_ENABLE_IDEMPOTENCE", "").strip().lower()
+    if explicit:
+        return explicit in ("1", "true", "yes", "on")
+    return os.environ.get("INCENTIVES_ENV", "prod") != "dev"
+
+
 async def create_topics(
     bootstrap: str, specs: tuple[TopicSpec, ...] = ALL_TOPICS, replication: int = 1, attempts: int = 30
 ) -> list[str]:

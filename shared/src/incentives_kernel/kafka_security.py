@@ -38,3 +38,12 @@ def broker_security(settings: ServiceSettings) -> BaseSecurity | None:
 def client_kwargs(settings: ServiceSettings) -> dict[str, Any]:
     """The same, as keyword arguments for a plain aiokafka client (the outbox relay's producer)."""
     return parse_security(broker_security(settings))
+
+
+def idempotent_producer(settings: ServiceSettings) -> bool:
+    """Whether producers are idempotent: KAFKA_ENABLE_IDEMPOTENCE if set, else on outside dev (Apache
+    Kafka) and off in dev, whose embedded Tansu 0.6 rejects InitProducerId. Exactly-once effects come
+    from the inboxes either way; idempotence spares them the duplicates a producer's retry makes."""
+    if settings.kafka_enable_idempotence is not None:
+        return settings.kafka_enable_idempotence
+    return settings.env != "dev"

@@ -32,6 +32,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from pydantic import BaseModel
 
 from . import db, pii, roles
+from .asyncapi_html import asyncapi_router
 from .auth import Caller, Role, TokenAuth
 from .background import Job
 from .engine import EventConsumer
@@ -39,9 +40,10 @@ from .events import ALL_TYPES
 from .health import Health
 from .http_errors import ApiError, install_error_handlers
 from .http_guard import HttpGuard
+from .http_metrics import install_http_metrics
 from .intake import intake_from_settings
 from .kafka_adapter import subscribe
-from .kafka_security import broker_security, client_kwargs
+from .kafka_security import broker_security, client_kwargs, idempotent_producer
 from .logging import configure_logging
 from .member_tokens import MemberTokenKeys
 from .member_tokens_api import member_tokens_router
@@ -84,7 +86,7 @@ class ServiceRuntime:
         self.broker = KafkaBroker(
             settings.bootstrap,
             acks="all",
-            enable_idempotence=False,  # Tansu rejects InitProducerId; exactly-once effects come from the inbox
+            enable_idempotence=idempotent_producer(settings),
             graceful_timeout=settings.graceful_timeout_s,
             middlewares=[KafkaPrometheusMiddleware(registry=self.registry, app_name=self.service)],
             client_id=f"incentives-{self.service}",
@@ -208,7 +210,7 @@ class ServiceRuntime:
         self._producer = AIOKafkaProducer(
             bootstrap_servers=s.bootstrap,
             acks="all",
-            enable_idempotence=False,
+            enable_idempotence=idempotent_producer(s),
             linger_ms=2,
             client_id=f"incentives-{self.service}-relay",
             **client_kwargs(s),
@@ -335,6 +337,7 @@ def create_http_app(runtime: ServiceRuntime, *, title: str, routers: Sequence[AP
         max_body_bytes=runtime.settings.max_request_bytes,
         on_refused=lambda reason: runtime.metrics.unauthenticated.labels(reason=reason).inc(),
     )
+    install_http_metrics(app, runtime.service, runtime.registry)  # outermost: counts the guard's answers too
     app.include_router(member_tokens_router(runtime))
 
     @app.get("/healthz", tags=["ops"], summary="The process is alive")
@@ -357,6 +360,7 @@ def create_http_app(runtime: ServiceRuntime, *, title: str, routers: Sequence[AP
     async def asyncapi() -> JSONResponse:
         return JSONResponse(runtime.asyncapi())
 
+    app.include_router(asyncapi_router())  # the system's AsyncAPI document, as JSON and as HTML (offline)
     for router in routers:
         app.include_router(router)
     return app

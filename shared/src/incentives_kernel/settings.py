@@ -56,6 +56,7 @@ SHARED_ENV = {
     "kafka_sasl_username": "KAFKA_SASL_USERNAME",
     "kafka_sasl_password": "KAFKA_SASL_PASSWORD",
     "fault_exit_after_commit": "INCENTIVES_FAULT_EXIT_AFTER_COMMIT",
+    "kafka_enable_idempotence": "KAFKA_ENABLE_IDEMPOTENCE",
 }
 
 
@@ -143,6 +144,9 @@ class ServiceSettings(BaseSettings):
     kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
     kafka_sasl_username: str = ""
     kafka_sasl_password: SecretStr = SecretStr("")
+    # Idempotent producers (no duplicate from a producer's retry): on unless set, except in dev, whose
+    # embedded Tansu rejects InitProducerId (kafka_security.idempotent_producer).
+    kafka_enable_idempotence: bool | None = None
     # Runs the migrations (owns the schema) when set; the runtime role then has only the DML it needs.
     migration_database_url: SecretStr | None = None
 
