@@ -10,6 +10,8 @@ from incentives_kernel.kafka_security import idempotent_producer
 from incentives_kernel.settings import SHARED_ENV, ServiceSettings
 from pydantic_settings import SettingsConfigDict
 
+from tests.support import production_settings
+
 
 class S(ServiceSettings):
     service: ClassVar[str] = "points"
@@ -24,9 +26,9 @@ def service_env(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
     monkeypatch.chdir(str(tmp_path))
     monkeypatch.setenv("DATABASE_URL", "postgresql://u:p@db/x")
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka:9092")
-    monkeypatch.setenv("INCENTIVES_OPERATOR_TOKENS", "op-1")
-    monkeypatch.setenv("INCENTIVES_GATEWAY_TOKENS", "gw-1")
-    monkeypatch.setenv("INCENTIVES_PII_KEY", "p" * 32)
+    # What production requires besides (strong tokens, keys, proof for decisions); INCENTIVES_ENV per test.
+    for var, value in production_settings().items():
+        monkeypatch.setenv(var, value)
 
 
 @pytest.mark.parametrize(
