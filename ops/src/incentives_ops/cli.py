@@ -8,6 +8,7 @@ incentives dlq replay TOPIC       re-publish dead letters of TOPIC to it (after 
 incentives seed                   the reward catalogue, through the rewards API
 incentives verify-round ROUND     re-compute an allocation round from its stored figures and seed
 incentives member-token MEMBER    a short-lived token that reads and acts for MEMBER only
+incentives console                the operator console, a web app over the services (CONSOLE_* settings)
 """
 
 from __future__ import annotations
@@ -140,6 +141,12 @@ def cmd_member_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_console(_args: argparse.Namespace) -> int:
+    from incentives_console.server import main as console
+
+    return console()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .run import run
 
@@ -203,6 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ttl", type=int, default=900, help="lifetime in seconds (at most 86400)")
     p.add_argument("--keys", help="default: INCENTIVES_MEMBER_TOKEN_KEYS")
     p.set_defaults(func=cmd_member_token)
+
+    p = sub.add_parser("console", help="the operator console (docs/console.md)")
+    p.set_defaults(func=cmd_console)
 
     args = parser.parse_args(argv)
     try:
