@@ -353,3 +353,22 @@ async def test_every_page_renders_in_both_languages_without_console_errors(
         for path in dict.fromkeys(pages):
             go(browser, console_url + path, stack)
             assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == locale, path
+
+
+async def test_sign_out_ends_the_session_on_the_server(
+    browser: webdriver.Chrome, console_url: str, stack: Stack
+) -> None:
+    go(browser, console_url + "/", stack)
+    session = browser.get_cookie("console_session")
+    assert session is not None
+    click(browser, "#sign-out")
+    assert browser.current_url == console_url + "/login"
+    assert_clean(browser)
+    assert browser.get_cookie("console_session") is None
+    browser.get(console_url + "/members")
+    loaded(browser)
+    assert browser.current_url.startswith(console_url + "/login")
+    # The old cookie, kept by someone, opens nothing: the session is gone on the server.
+    async with httpx.AsyncClient(cookies={"console_session": session["value"]}) as http:
+        r = await http.get(console_url + "/members")
+        assert r.status_code == 303 and r.headers["location"].startswith("/login")
