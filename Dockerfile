@@ -34,6 +34,7 @@ COPY services/points/pyproject.toml services/points/pyproject.toml
 COPY services/rewards/pyproject.toml services/rewards/pyproject.toml
 COPY services/notify/pyproject.toml services/notify/pyproject.toml
 COPY ops/pyproject.toml ops/pyproject.toml
+COPY console/pyproject.toml console/pyproject.toml
 RUN uv sync --frozen --no-dev --all-packages --no-install-workspace --no-editable
 
 # Then the workspace itself (.dockerignore keeps out .venv, tests, bench, caches, .git, .env).

@@ -8,7 +8,7 @@ UV := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 # uv must use this machine's Python, never download one (only the package registries are reachable).
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test faults lint bench bootstrap prometheus kafkajs clean help
+.PHONY: run test faults lint bench bootstrap prometheus kafkajs chromium clean help
 
 help:
 	@sed -n '1,4p' Makefile
@@ -34,7 +34,11 @@ prometheus:
 kafkajs:
 	@./scripts/ensure-kafkajs
 
-test: bootstrap prometheus kafkajs
+# The console's browser tests (tests/console/) drive a real Chromium: Debian's, installed once.
+chromium:
+	@./scripts/ensure-chromium
+
+test: bootstrap prometheus kafkajs chromium
 	@$(UV) run --frozen pytest $(PYTEST_ARGS)
 
 # The fault suite at full size (3,000 events a fault, the broker paused 20 s); `make test` runs it
@@ -46,7 +50,7 @@ faults: bootstrap
 lint: bootstrap
 	@$(UV) run --frozen ruff check .
 	@$(UV) run --frozen ruff format --check .
-	@$(UV) run --frozen mypy shared/src services/reports/src services/points/src services/rewards/src services/notify/src ops/src
+	@$(UV) run --frozen mypy shared/src services/reports/src services/points/src services/rewards/src services/notify/src ops/src console/src
 
 # Every benchmark on the embedded stack -> docs/benchmarks/ (results.json, README.md, plots); ~10-15 min
 # on 2 idle cores. BENCH_SCALE=smoke for a tiny run, BENCH_ONLY=M1,M5 for some, PROFILE=1 adds py-spy.

@@ -36,6 +36,7 @@ def _descendants_and_servers(root_pid: int, state_dir: Path) -> list[psutil.Proc
 def test_run_shows_riders_earning_points_and_ctrl_c_stops_everything() -> None:
     state = Path(tempfile.mkdtemp(prefix="incentives-run-"))
     ports = {name: free_port() for name in ("reports", "points", "rewards", "notify")}
+    console_port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")}
     env.update({f"{n.upper()}_HTTP_PORT": str(p) for n, p in ports.items()})
     env.update(
@@ -43,6 +44,7 @@ def test_run_shows_riders_earning_points_and_ctrl_c_stops_everything() -> None:
             "INCENTIVES_PG_PORT": str(free_port()),
             "INCENTIVES_KAFKA_PORT": str(free_port()),
             "DEMO": "1",
+            "CONSOLE_HTTP_PORT": str(console_port),
             "PYTHONUNBUFFERED": "1",
         }
     )
@@ -69,6 +71,8 @@ def test_run_shows_riders_earning_points_and_ctrl_c_stops_everything() -> None:
         assert first_points <= 60, f"first points after {first_points} s"
         for name, port in ports.items():
             assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200, name
+        assert f"console  http://127.0.0.1:{console_port}" in (state / "run.out").read_text()
+        assert httpx.get(f"http://127.0.0.1:{console_port}/login", timeout=5).status_code == 200
         dotenv = (state / "env").read_text()
         assert (
             "INCENTIVES_OPERATOR_TOKEN=dev-operator-" in dotenv
@@ -91,7 +95,7 @@ def test_run_shows_riders_earning_points_and_ctrl_c_stops_everything() -> None:
     time.sleep(1)
     left = _descendants_and_servers(proc.pid, state)
     assert left == [], [(p.pid, p.cmdline()) for p in left]
-    for port in ports.values():
+    for port in [*ports.values(), console_port]:
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
     shutil.rmtree(state, ignore_errors=True)  # kept when the test fails, for its logs

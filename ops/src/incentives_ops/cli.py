@@ -9,6 +9,7 @@ incentives seed                   the reward catalogue, through the rewards API
 incentives verify-round ROUND     re-compute an allocation round from its stored figures and seed
 incentives member-token MEMBER    a short-lived token that reads and acts for MEMBER only
 incentives contract export        docs/contract/: AsyncAPI, OpenAPI per service, a JSON Schema per event
+incentives console                the operator console, a web app over the services (CONSOLE_* settings)
 """
 
 from __future__ import annotations
@@ -176,6 +177,10 @@ def cmd_contract(args: argparse.Namespace) -> int:
     written = export(Path(args.out))
     print(f"{len(written)} files written to {args.out}")
     return 0
+def cmd_console(_args: argparse.Namespace) -> int:
+    from incentives_console.server import main as console
+
+    return console()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -247,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("action", choices=["export"])
     p.add_argument("--out", default="docs/contract", help="directory (default: docs/contract)")
     p.set_defaults(func=cmd_contract)
+    p = sub.add_parser("console", help="the operator console (docs/console.md)")
+    p.set_defaults(func=cmd_console)
 
     args = parser.parse_args(argv)
     try:

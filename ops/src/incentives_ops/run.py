@@ -13,6 +13,7 @@ from pathlib import Path
 import asyncpg
 
 from .demo import DemoTraffic
+from .embedded import free_port, port_open
 from .seed import seed_catalogue
 from .stack import Stack, StackOptions
 
@@ -81,11 +82,13 @@ async def _main(state_dir: Path, demo: bool, stop: asyncio.Event) -> None:
         _say("starting reports, points, rewards, notify ...")
         await stack.wait_ready(timeout=120)
         created, _ = await asyncio.to_thread(seed_catalogue, info.urls["rewards"], info.operator_token)
+        console = await _start_console(stack)
         stack.write_env(state_dir / "env")
         _say()
         _say("incentives is running (ready in %.1f s)" % (time.monotonic() - started))
         for name, url in info.urls.items():
             _say(f"  {name:<8} {url}   docs {url}/docs   metrics {url}/metrics")
+        _say(f"  console  {console}   (sign in with the operator token)")
         _say(f"  broker   {info.bootstrap}" + (f"   ({LIBRDKAFKA_NOTE})" if stack.tansu else ""))
         _say(f"  database {_masked(info.admin_dsn)}  (schemas reports, points, rewards, notify)")
         _say(f"  operator token  {info.operator_token}")
@@ -115,6 +118,14 @@ async def _main(state_dir: Path, demo: bool, stop: asyncio.Event) -> None:
         _say("stopped; nothing left running.")
 
 
+async def _start_console(stack: Stack) -> str:
+    """The operator console on CONSOLE_HTTP_PORT (default 8090; another free port if that is taken)."""
+    wanted = int(os.environ.get("CONSOLE_HTTP_PORT") or 8090)
+    url = stack.start_console(wanted if not port_open(wanted) else free_port())
+    await stack.wait_console(url)
+    return url
+
+
 async def _counters(
     stack: Stack, admin_dsn: str, traffic: DemoTraffic | None, stop: asyncio.Event, started: float
 ) -> None:
@@ -125,8 +136,8 @@ async def _counters(
     tty = sys.stdout.isatty()
     try:
         while not stop.is_set():
-            for name, proc in stack.procs.items():
-                if proc.poll() is not None:
+            for name, proc in {**stack.procs, "console": stack.console}.items():
+                if proc is not None and proc.poll() is not None:
                     _say(f"\n{name} exited with {proc.returncode}; see {stack.logs / (name + '.log')}")
                     stop.set()
             row = await conn.fetchrow(COUNTERS_SQL)

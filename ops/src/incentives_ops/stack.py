@@ -77,6 +77,7 @@ class Stack:
         self.pg: EmbeddedPostgres | None = None
         self.tansu: EmbeddedTansu | None = None
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.console: subprocess.Popen[bytes] | None = None  # not a service: kept out of procs
         self.info: StackInfo | None = None
 
     async def start_infra(self) -> tuple[str, str]:
@@ -166,6 +167,46 @@ class Stack:
         self.procs[name] = proc
         return proc
 
+    def start_console(self, port: int, extra_env: dict[str, str] | None = None) -> str:
+        """The operator console beside the services, as `incentives console` runs it; returns its URL."""
+        assert self.info is not None
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CONSOLE_")}
+        env.update({f"{name.upper()}_URL": url for name, url in self.info.urls.items()})
+        env.update({"CONSOLE_ENV": "dev", "CONSOLE_HTTP_HOST": "127.0.0.1", "CONSOLE_HTTP_PORT": str(port)})
+        env.update({"PYTHONUNBUFFERED": "1", **(extra_env or {})})
+        log = (self.logs / "console.log").open("ab")
+        self.console = subprocess.Popen(
+            [sys.executable, "-m", "incentives_ops.cli", "console"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return f"http://127.0.0.1:{port}"
+
+    async def wait_console(self, url: str, timeout: float = 60) -> None:
+        """Until the console answers /healthz; raises with its log's tail if it exits first."""
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(timeout=2) as http:
+            while time.monotonic() < deadline:
+                if self.console is None or self.console.poll() is not None:
+                    tail = (self.logs / "console.log").read_text(errors="replace")[-3000:]
+                    raise RuntimeError(f"the console exited:\n{tail}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await http.get(url + "/healthz")).status_code == 200:
+                        return
+                await asyncio.sleep(0.3)
+        raise TimeoutError(f"the console did not answer at {url} within {timeout:.0f} s")
+
+    def stop_console(self) -> None:
+        if self.console is not None and self.console.poll() is None:
+            self.console.terminate()
+            try:
+                self.console.wait(15)
+            except subprocess.TimeoutExpired:
+                self.console.kill()
+                self.console.wait(5)
+
     def stop_service(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30) -> int | None:
         proc = self.procs.get(name)
         if proc is None or proc.poll() is not None:
@@ -200,6 +241,7 @@ class Stack:
         return took
 
     def stop(self) -> None:
+        self.stop_console()
         for name in list(self.procs):
             with contextlib.suppress(Exception):
                 self.procs[name].send_signal(signal.SIGTERM)

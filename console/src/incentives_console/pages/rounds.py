@@ -1,0 +1,107 @@
+"""Allocation rounds: open one, find one, see its applications and the ranking with the figures frozen
+at close, close it, and verify the result by re-computing it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Path, Query
+from incentives_kernel.events import ID_PATTERN
+from starlette.responses import Response
+
+from ..backends import ServiceError
+from ..forms import Form
+from ..verify import verify
+from ..web import Page, signed_in
+
+router = APIRouter()
+
+
+def local_time(value: str, page: Page) -> str | None:
+    """A datetime-local field (wall time in the business time zone) as ISO 8601 with its offset."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(page.t("rounds.bad_time", value=value)) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=page.console.zone)
+    return moment.isoformat()
+
+
+def round_body(form: Form, page: Page) -> dict[str, Any]:
+    body: dict[str, Any] = {name: form.get(name) for name in ("round_id", "reward_id", "quota", "seed")}
+    body = {k: v for k, v in body.items() if v}
+    for name in ("opens_at", "closes_at"):
+        when = local_time(form.get(name), page)
+        if when:
+            body[name] = when
+    return body
+
+
+def in_order(applications: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Ranked applications by rank, then the unranked (refused, lost before ranking) by time."""
+    return sorted(applications, key=lambda a: (a["rank"] is None, a["rank"] or 0, a["applied_at"]))
+
+
+async def _allocation_rewards(page: Page) -> list[dict[str, Any]]:
+    return [r for r in await page.api.get("rewards", "/v1/rewards") if r["kind"] == "allocation"]
+
+
+@router.get("/rounds")
+async def rounds(page: Page = Depends(signed_in)) -> Response:
+    return page.render("rounds.html", rewards=await _allocation_rewards(page), values={}, error=None)
+
+
+@router.get("/rounds/find")
+async def find_round(round_id: str = Query(pattern=ID_PATTERN), page: Page = Depends(signed_in)) -> Response:
+    return page.redirect(f"/rounds/{round_id}")
+
+
+@router.post("/rounds")
+async def open_round(page: Page = Depends(signed_in)) -> Response:
+    form = await page.form()
+    try:
+        body = round_body(form, page)
+        opened = await page.api.post("rewards", "/v1/allocation-rounds", body)
+    except (ServiceError, ValueError) as exc:
+        if isinstance(exc, ServiceError) and not exc.correctable:
+            raise
+        status = exc.status if isinstance(exc, ServiceError) else 400
+        message = exc.message if isinstance(exc, ServiceError) else str(exc)
+        page.audit("round.open", form.get("round_id"), "refused", reason=message)
+        rewards = await _allocation_rewards(page)
+        return page.render("rounds.html", status=status, rewards=rewards, values=form.values(), error=message)
+    page.audit("round.open", opened["round_id"], "ok", reward=opened["reward_id"], quota=opened["quota"])
+    page.flash("ok", page.t("rounds.opened", round=opened["round_id"]))
+    return page.redirect(f"/rounds/{opened['round_id']}")
+
+
+@router.get("/rounds/{round_id}")
+async def show_round(round_id: str = Path(pattern=ID_PATTERN), page: Page = Depends(signed_in)) -> Response:
+    found = await page.api.get("rewards", f"/v1/allocation-rounds/{round_id}")
+    return page.render("round.html", round=found, applications=in_order(found["applications"]))
+
+
+@router.post("/rounds/{round_id}/close")
+async def close_round(round_id: str = Path(pattern=ID_PATTERN), page: Page = Depends(signed_in)) -> Response:
+    await page.form()
+    try:
+        closed = await page.api.post("rewards", f"/v1/allocation-rounds/{round_id}/close")
+    except ServiceError as exc:
+        if not exc.correctable:
+            raise
+        page.audit("round.close", round_id, "refused", code=exc.code)
+        page.flash("error", page.t("rounds.close_refused", message=exc.message))
+    else:
+        page.audit("round.close", round_id, "ok", result_sha256=closed["result_sha256"])
+        page.flash("ok", page.t("rounds.closed", round=round_id))
+    return page.redirect(f"/rounds/{round_id}")
+
+
+@router.get("/rounds/{round_id}/verify")
+async def verify_round(round_id: str = Path(pattern=ID_PATTERN), page: Page = Depends(signed_in)) -> Response:
+    found = await page.api.get("rewards", f"/v1/allocation-rounds/{round_id}")
+    return page.render("verify.html", round=found, verification=verify(found))

@@ -1,0 +1,196 @@
+"""The console's screenshots in docs/console/: `uv run python -m tests.console.screenshots`.
+
+Starts a stack of its own (embedded PostgreSQL and broker, the four services, the console), fills it
+with a working day (the seeded catalogue, demo riders reporting and volunteering, reports overdue,
+stock running out, an allocation round closed with a lottery tie, a webhook that fails) and
+photographs each main page with the real headless Chromium the browser tests use. Not part of
+`make test`: run it after changing how a page looks, and commit the pictures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from incentives_kernel import topics
+from incentives_ops.demo import DemoTraffic, attendance_confirmed, member_registered, report_submitted
+from incentives_ops.embedded import free_port
+from incentives_ops.seed import seed_catalogue
+from incentives_ops.stack import Stack
+from PIL import Image
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+
+from tests.console.browser import chromium, console_errors, fill
+from tests.support import eventually, isolated_stack, publish
+
+OUT = Path("docs/console")
+WIDTH = 1280
+ENV = {
+    "REWARDS_APPLICATION_TIME_RESOLUTION_S": "3600",  # applications in the same hour tie: the lottery shows
+    "NOTIFY_WEBHOOK_MAX_ATTEMPTS": "2",
+    "NOTIFY_WEBHOOK_BACKOFF_BASE_S": "0.2",
+    "NOTIFY_WEBHOOK_BREAKER_THRESHOLD": "3",
+    "NOTIFY_WEBHOOK_BREAKER_COOLDOWN_S": "600",
+}
+# Star riders for the round on the seeded quality-school place (4 stars, 1,500 points, held at applying).
+# Riders of their own (the demo's riders report too, and would break the tie): three tie on 160 hours.
+ROUND_RIDERS = {"rider-0101": 220, "rider-0102": 180, "rider-0103": 160, "rider-0104": 160, "rider-0105": 160}
+LATE_RIDER = ("rider-0106", 40)  # 400 points: not eligible, refused
+
+
+async def _volunteer(stack: Stack, member: str, hours: int) -> None:
+    assert stack.info is not None
+    for _ in range(hours // 20):
+        await publish(stack.info.bootstrap, topics.VOLUNTEER, member, attendance_confirmed(member, 20))
+
+
+async def _overdue_reports(stack: Stack, count: int) -> None:
+    """Reports submitted nine days ago and never handled: past the 7-day SLA."""
+    assert stack.info is not None
+    districts = ("nanqu", "nanqu", "beiqu", "xincheng", "nanqu", "beiqu")
+    for i in range(count):
+        report_id = f"rpt-old-{uuid.uuid4().hex[:8]}"
+        event = report_submitted(report_id, f"rider-{i + 2:04d}", districts[i % 6], "road_damage")
+        then = (datetime.now(UTC) - timedelta(days=9, hours=i)).isoformat()
+        event["time"] = event["data"]["submitted_at"] = then
+        await publish(stack.info.bootstrap, topics.REPORTS, report_id, event)
+
+
+async def fill_the_day(stack: Stack) -> dict[str, Any]:
+    assert stack.info is not None
+    info = stack.info
+    await asyncio.to_thread(seed_catalogue, info.urls["rewards"], info.operator_token)
+    traffic = DemoTraffic(info.bootstrap, riders=40, rate=40, seed=21)
+    task = asyncio.create_task(traffic.run())
+    await asyncio.sleep(3)  # the riders registered
+    await _overdue_reports(stack, 7)
+    for member, hours in [*ROUND_RIDERS.items(), LATE_RIDER]:
+        await publish(info.bootstrap, topics.MEMBERS, member, member_registered(member, "nanqu"))
+        await _volunteer(stack, member, hours)
+    await asyncio.sleep(20)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+    op = {"Authorization": f"Bearer {info.operator_token}"}
+    gw = {"Authorization": f"Bearer {info.gateway_token}"}
+    async with httpx.AsyncClient(timeout=10) as http:
+        rewards, points, notify = info.urls["rewards"], info.urls["points"], info.urls["notify"]
+        for reward, delta, reason in [
+            ("summer-camp", -27, "places given to the district's camp"),
+            ("health-checkup", -100, "hospital contract ended"),
+            ("daily-goods", 120, "delivery from the partner shop"),
+        ]:
+            r = await http.post(
+                f"{rewards}/v1/rewards/{reward}/stock", json={"delta": delta, "reason": reason}, headers=op
+            )
+            r.raise_for_status()
+        hook = await http.post(
+            f"{notify}/v1/webhooks",
+            json={
+                "url": "http://127.0.0.1:9/district-hotline",
+                "event_types": ["points.credited", "report.overdue"],
+                "secret": "screenshot-secret-000001",
+            },
+            headers=op,
+        )
+        hook.raise_for_status()
+
+        async def funded() -> bool:
+            for member, hours in ROUND_RIDERS.items():
+                body = (await http.get(f"{points}/v1/members/{member}/balance", headers=op)).json()
+                if body.get("earned_365d", 0) < hours * 10:
+                    return False
+            return True
+
+        await eventually(funded, timeout=120, what="the star riders credited")
+        round_id = f"school-{datetime.now(UTC):%Y}-autumn"
+        opened = await http.post(
+            f"{rewards}/v1/allocation-rounds",
+            json={
+                "round_id": round_id,
+                "reward_id": "quality-school-place",
+                "quota": 3,
+                "closes_at": (datetime.now(UTC) + timedelta(days=3)).isoformat(),
+            },
+            headers=op,
+        )
+        opened.raise_for_status()
+        for member in [*ROUND_RIDERS, LATE_RIDER[0]]:
+            await http.post(
+                f"{rewards}/v1/allocation-rounds/{round_id}/applications", json={"member_id": member}, headers=gw
+            )
+
+        async def held() -> bool:
+            body = (await http.get(f"{rewards}/v1/allocation-rounds/{round_id}", headers=op)).json()
+            return all(a["status"] in ("held", "rejected") for a in body["applications"])
+
+        await eventually(held, timeout=60, what="the applications' costs held")
+        closed = await http.post(f"{rewards}/v1/allocation-rounds/{round_id}/close", headers=op)
+        closed.raise_for_status()
+        reports = (await http.get(f"{info.urls['reports']}/v1/reports", params={"limit": 50}, headers=op)).json()
+        report = next(
+            (r["report_id"] for r in reports["items"] if r["status"] == "resolved"), reports["items"][0]["report_id"]
+        )
+    return {"round": round_id, "webhook": hook.json()["webhook_id"], "report": report, "member": "rider-0101"}
+
+
+def shoot(browser: webdriver.Chrome, url: str, name: str) -> None:
+    browser.get(url)
+    errors = console_errors(browser)
+    if errors:
+        raise RuntimeError(f"{url}: {errors}")
+    height = min(int(browser.execute_script("return document.documentElement.scrollHeight")), 2400)
+    # The whole page, not the window: a viewport as tall as the page (at most 2,400 px).
+    metrics = {"width": WIDTH, "height": max(height, 600), "deviceScaleFactor": 1, "mobile": False}
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+    path = OUT / f"{name}.png"
+    browser.save_screenshot(str(path))
+    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    # 256 colours: a page of text and flat colour loses nothing visible, and the file a good part of its size.
+    Image.open(path).convert("RGB").quantize(256).save(path, optimize=True)
+    print(f"  {path} ({path.stat().st_size // 1024} KiB)")
+
+
+async def main() -> int:
+    async with isolated_stack("incentives-shots-", ENV) as stack:
+        assert stack.info is not None
+        print("filling a working day ...")
+        made = await fill_the_day(stack)
+        url = stack.start_console(free_port())
+        await stack.wait_console(url)
+        print(f"console at {url}; photographing ...")
+        with chromium(WIDTH, 900) as browser:
+            shoot(browser, url + "/login", "login")
+            fill(browser, {"#token": stack.info.operator_token})
+            browser.find_element(By.ID, "sign-in").click()
+            pages = [
+                ("/", "home"),
+                ("/reports", "reports"),
+                (f"/reports/{made['report']}", "report"),
+                ("/catalogue", "catalogue"),
+                ("/catalogue/daily-goods", "reward"),
+                (f"/rounds/{made['round']}", "round"),
+                (f"/rounds/{made['round']}/verify", "verify"),
+                (f"/members/{made['member']}", "member"),
+                ("/webhooks", "webhooks"),
+                (f"/webhooks/{made['webhook']}", "webhook"),
+            ]
+            for path, name in pages:
+                shoot(browser, url + path, name)
+            browser.get(url + "/lang/en")
+            shoot(browser, url + "/", "home-en")
+            shoot(browser, url + f"/rounds/{made['round']}", "round-en")
+    return 0
+
+
+if __name__ == "__main__":
+    OUT.mkdir(parents=True, exist_ok=True)
+    sys.exit(asyncio.run(main()))
