@@ -132,7 +132,16 @@ def test_opentelemetry_is_only_the_api_that_fastapi_itself_imports(packages: dic
 
 def test_the_image_has_every_package_the_services_import(packages: dict[str, str]) -> None:
     distributions = importlib.metadata.packages_distributions()
-    ours = {"incentives_kernel", "incentives_ops", "reports", "points", "rewards", "notify", "tests"}
+    ours = {
+        "incentives_kernel",
+        "incentives_ops",
+        "incentives_console",
+        "reports",
+        "points",
+        "rewards",
+        "notify",
+        "tests",
+    }
     missing = {}
     for module in sorted(imported_modules() - ours - set(sys.stdlib_module_names)):
         dists = {_normal(d) for d in distributions.get(module, [])}

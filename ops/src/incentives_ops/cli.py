@@ -177,6 +177,8 @@ def cmd_contract(args: argparse.Namespace) -> int:
     written = export(Path(args.out))
     print(f"{len(written)} files written to {args.out}")
     return 0
+
+
 def cmd_console(_args: argparse.Namespace) -> int:
     from incentives_console.server import main as console
 
