@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from incentives_console import i18n
-from incentives_kernel import topics
+from incentives_kernel import signing, topics
 from incentives_ops.demo import attendance_confirmed, member_registered, report_submitted
 from incentives_ops.stack import Stack
 from selenium import webdriver
@@ -288,7 +288,7 @@ async def test_webhooks_register_and_disable(browser: webdriver.Chrome, console_
         browser,
         {
             "#register-webhook [name=url]": "http://127.0.0.1:9/console-test",
-            "#register-webhook [name=secret]": "console-test-secret-0001",
+            "#register-webhook [name=secret]": signing.new_secret(),
         },
     )
     field(browser, "#register-webhook [value='allocation.lost']").click()

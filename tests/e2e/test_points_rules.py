@@ -89,11 +89,13 @@ async def test_the_daily_cap_cuts_report_points_and_says_why(stack: Stack) -> No
     member = uid("m")
     points, notify = api(stack, "points"), api(stack, "notify")
     await publish(stack.info.bootstrap, topics.MEMBERS, member, member_registered(member, "xincheng"))
-    noon = datetime.now(SHANGHAI).replace(hour=12, minute=0, second=0, microsecond=0).isoformat()
-    for _ in range(6):  # 6 fire hazards x 10 = 60 > 50, all at noon of one Shanghai day
+    # One moment for all six, so they fall on one Shanghai day whenever the test runs; never a
+    # future one (a decision's time may not lie ahead: the contract's "Event time" rule).
+    moment = datetime.now(SHANGHAI).isoformat()
+    for _ in range(6):  # 6 fire hazards x 10 = 60 > 50, all on one Shanghai day
         report = uid("r")
         accepted = status_changed(report, "xincheng", "accepted", "消防")
-        accepted["data"]["changed_at"] = noon
+        accepted["data"]["changed_at"] = moment
         await publish(
             stack.info.bootstrap,
             topics.REPORTS,

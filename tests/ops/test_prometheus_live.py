@@ -32,6 +32,7 @@ import httpx
 import pytest
 import pytest_asyncio
 import yaml
+from incentives_kernel import signing
 from incentives_ops.demo import DemoTraffic
 from incentives_ops.embedded import free_port
 from incentives_ops.seed import seed_catalogue
@@ -316,7 +317,7 @@ async def test_every_panel_and_alert_works_against_the_running_system(
     demo = DemoTraffic(info.bootstrap, riders=20, rate=20, seed=7)
     riders = asyncio.create_task(demo.run())
     # A webhook endpoint, so that deliveries, their latency and the endpoint's circuit have series.
-    hooks = running(Receiver(secret="prometheus-test-secret-0123456789"))
+    hooks = running(Receiver(secret=signing.new_secret()))
     receiver = hooks.__enter__()
     try:
         notify = Api(info.urls["notify"], info.operator_token)
