@@ -46,7 +46,10 @@ def kill_stack(stack: Any) -> None:
     for proc in list(getattr(stack, "procs", {}).values()):
         with contextlib.suppress(Exception):
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)  # its own session: the service and anything it started
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)  # its own session: the service and anything it started
+                except OSError:
+                    proc.kill()  # not a group leader (the service under py-spy)
         with contextlib.suppress(Exception):
             proc.wait(5)
     for child in getattr(stack, "extra_procs", []):  # py-spy and other processes the harness started itself

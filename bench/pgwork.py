@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -33,6 +34,7 @@ BOUNDS = {
     "wal_bytes_per_event": 7800.0,
     "parked_per_event": 0.01,
 }
+SLOW_MS = 100  # auto_explain's threshold: a statement of a batch of 500 normally takes under 20 ms
 PG_CPU_S_PER_1000 = 0.30  # CPU is the noisiest of these under contention: the widest headroom
 
 
@@ -49,7 +51,13 @@ async def enable_statements(stack: Any, admin_dsn: str) -> None:
     """Preloads pg_stat_statements in the bench stack's own PostgreSQL (restarts it once, before any service)."""
     conn = await asyncpg.connect(admin_dsn)
     try:
-        await conn.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
+        await conn.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements,auto_explain'")
+        # A statement slower than this logs its plan (with the plan's estimated and actual rows): a
+        # plan that flips as tables grow shows up in results.json (`slow_plans`) instead of as noise.
+        await conn.execute(f"ALTER SYSTEM SET auto_explain.log_min_duration = '{SLOW_MS}ms'")
+        await conn.execute("ALTER SYSTEM SET auto_explain.log_analyze = on")
+        await conn.execute("ALTER SYSTEM SET auto_explain.log_buffers = on")
+        await conn.execute("ALTER SYSTEM SET auto_explain.log_timing = off")
         await conn.execute("ALTER SYSTEM SET pg_stat_statements.track = 'all'")
         await conn.execute("ALTER SYSTEM SET track_io_timing = on")
     finally:
@@ -197,3 +205,33 @@ def guard(per_event: dict[str, Any], cpu_pg_s_per_1000: float | None, bounds: di
     if cpu_pg_s_per_1000 is not None and cpu_pg_s_per_1000 > PG_CPU_S_PER_1000:
         over.append(f"postgresql_cpu_s_per_1000 {cpu_pg_s_per_1000} > {PG_CPU_S_PER_1000}")
     return over
+
+
+def slow_plans(log: Path, since: int, keep: int = 3) -> dict[str, Any]:
+    """auto_explain's entries in the PostgreSQL log after byte `since`: how many, and the slowest plans."""
+    try:
+        with log.open("rb") as f:
+            f.seek(since)
+            text = f.read().decode(errors="replace")
+    except OSError:
+        return {"count": 0, "slowest": []}
+    entries: list[tuple[float, str]] = []
+    for chunk in text.split("LOG:  duration: ")[1:]:
+        head, _, rest = chunk.partition(" ms")
+        try:
+            ms = float(head)
+        except ValueError:
+            continue
+        if "plan:" not in rest[:40]:
+            continue
+        lines = [ln for ln in rest.splitlines()[1:40] if ln.startswith(("\t", "  ", "Query Text", "\tQuery"))]
+        entries.append((ms, "\n".join(x.strip() for x in lines)[:1500]))
+    entries.sort(key=lambda e: -e[0])
+    return {"count": len(entries), "slowest": [{"ms": ms, "plan": plan} for ms, plan in entries[:keep]]}
+
+
+def log_size(log: Path) -> int:
+    try:
+        return log.stat().st_size
+    except OSError:
+        return 0

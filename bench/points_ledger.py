@@ -147,12 +147,14 @@ async def one_run(
     order: str = "members_first",
     producer: str = "python",
     processes: int = 1,
+    service_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """One M1 (kind="clean") or MIX (kind="mix") run; `start_points` starts points another way (py-spy)."""
     records, expected = (workload.mix if kind == "mix" else workload.clean)(n, m)
     members = workload.member_ids(m)
     reports = [eid for t, _, v in records if t == topics.REPORTS_LIFECYCLE and (eid := _event_id(v))]
     stack = bench_stack()
+    stack.opt.extra_env.update(service_env or {})
     try:
         admin, bootstrap = await stack.start_infra()
         await pgwork.enable_statements(stack, admin)
@@ -174,6 +176,7 @@ async def one_run(
                 stack.stop_service("points")
             produced_s = await (external.produce if producer == "kafkajs" else produce_records)(bootstrap, records)
             before = await pgwork.snapshot(conn)
+            log_from = pgwork.log_size(stack.pg.log) if stack.pg else 0
             (start_points or (lambda s: s.start_service("points")))(stack)
             for k in range(2, processes + 1):
                 start_extra_service(stack, "points", k)
@@ -216,6 +219,7 @@ async def one_run(
             after = await pgwork.snapshot(conn)
             events = len(records)
             work = pgwork.work(before, after, events)
+            plans = pgwork.slow_plans(stack.pg.log, log_from) if stack.pg else {}
             raw = len(records) / await raw_drain_seconds(bootstrap, [topics.REPORTS_LIFECYCLE], len(records))
             copy = await l1_copy(conn, work.tables, events)
             naive_n, naive_s = (
@@ -255,7 +259,7 @@ async def one_run(
         "naive_events_per_s": round(naive_n / naive_s) if naive_s else None,
         "points_peak_rss_mb": rss,
         "cpu_s_per_1000_events": per_1000,
-        "pg_work": pgwork.as_dict(work),
+        "pg_work": {**pgwork.as_dict(work), "slow_plans": plans},
         "guard": pgwork.guard(work.per_event, per_1000.get("postgresql")) if kind == "clean" else [],
         "expected": {k: v for k, v in asdict(expected).items() if k != "net"},
         "postgresql": pg_version,

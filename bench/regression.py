@@ -10,7 +10,13 @@ statements, tuples and WAL bytes per event, how many credits were parked, autova
 - `members_first`: the members projected first, then points stopped, the reports pre-filled and
   points started again: the credit path alone.
 
+With `--seeds=1,2,1,2`, only `cold` runs, each with the points process's PYTHONHASHSEED fixed: the
+order in which aiokafka fetches a consumer's partitions is the iteration order of a frozenset of
+TopicPartition (str hashes), so the seed decides whether the members partitions are read before the
+reports partitions, and with it how many credits are parked. The same seed gives the same figures.
+
     uv run python -m bench.regression [N] [M] [RUNS]     # default 20000 10000 3 (each order)
+    uv run python -m bench.regression [N] [M] --seeds=1,2,3,1
 """
 
 from __future__ import annotations
@@ -45,6 +51,16 @@ def row(order: str, run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+async def seeded(n: int, m: int, seeds: list[str]) -> list[dict[str, Any]]:
+    rows = []
+    for seed in seeds:
+        note(f"regression: cold, PYTHONHASHSEED={seed}")
+        result = await points_ledger.one_run(n, m, 50, naive=0, order="cold", service_env={"PYTHONHASHSEED": seed})
+        rows.append({"seed": seed, **row("cold", result)})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
 async def main(n: int, m: int, runs: int) -> list[dict[str, Any]]:
     rows = []
     for i in range(runs):
@@ -57,5 +73,7 @@ async def main(n: int, m: int, runs: int) -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    n, m, runs = ([int(a) for a in sys.argv[1:4]] + [20000, 10000, 3][len(sys.argv[1:4]) :])[:3]
-    lifecycle.run(main(n, m, runs))
+    seeds = next((a.split("=", 1)[1].split(",") for a in sys.argv[1:] if a.startswith("--seeds=")), None)
+    numbers = [int(a) for a in sys.argv[1:] if not a.startswith("--")]
+    n, m, runs = (numbers + [20000, 10000, 3][len(numbers) :])[:3]
+    lifecycle.run(seeded(n, m, seeds) if seeds else main(n, m, runs))
