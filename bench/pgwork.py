@@ -51,7 +51,7 @@ async def enable_statements(stack: Any, admin_dsn: str) -> None:
     """Preloads pg_stat_statements in the bench stack's own PostgreSQL (restarts it once, before any service)."""
     conn = await asyncpg.connect(admin_dsn)
     try:
-        await conn.execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements,auto_explain'")
+        await conn.execute("ALTER SYSTEM SET shared_preload_libraries = pg_stat_statements, auto_explain")
         # A statement slower than this logs its plan (with the plan's estimated and actual rows): a
         # plan that flips as tables grow shows up in results.json (`slow_plans`) instead of as noise.
         await conn.execute(f"ALTER SYSTEM SET auto_explain.log_min_duration = '{SLOW_MS}ms'")

@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -37,8 +39,8 @@ async def test_every_benchmark_runs_at_smoke_scale_and_writes_table_and_plots(tm
     result = report.write(raw, tmp_path)
     assert raw["failed"] == {}, raw["failed"]
 
-    m1 = raw["M1"]
-    for run in (m1["uniform"], m1["hot_issuance_account"]):
+    m1, so = raw["M1"], raw["SCALEOUT"]
+    for run in (m1["uniform"], so["points_x2"], so["points_hot_x2"]):
         assert run["events"] == sizes.m1_events and run["credits"] == sizes.m1_events
         assert run["raw_drain_msgs_per_s"] > 0 and run["copy_rows_per_s"] > 0
         assert run["points_peak_rss_mb"] > 0
@@ -47,10 +49,12 @@ async def test_every_benchmark_runs_at_smoke_scale_and_writes_table_and_plots(tm
         assert work["statements_per_event"] > 0 and work["wal_bytes_per_event"] > 0
         assert work["tables"]["points.transfers"]["inserted"] == 1.0  # one transfer per credit, counted exactly
         assert work["parked_per_event"] == 0  # members known before the drain
+    assert m1["hot_issuance_account"] == {}  # one process, one account: full runs only
     assert m1["uniform"]["naive_events_per_s"] > 0
     assert "points.transfers" in m1["uniform"]["l1_copy"]["tables"]
     kafkajs = m1["kafkajs"]
-    assert kafkajs.get("events_per_s") or (external.available() and kafkajs["unavailable"])
+    # At smoke size one batch may commit every credit (no rate): that kafkajs delivered them all is the check.
+    assert kafkajs.get("credits") == sizes.m1_events or (external.available() and kafkajs["unavailable"])
     mix = raw["MIX"]
     assert mix["ledger_checked"] and mix["expected"]["poison"] >= 0 and mix["credits"] > 0
     m2 = raw["M2"]["at_1000"]
@@ -67,8 +71,8 @@ async def test_every_benchmark_runs_at_smoke_scale_and_writes_table_and_plots(tm
     assert crowd["confirmed"] + crowd["rejected_out_of_stock"] == sizes.m4_requests
     assert raw["M5"]["commit_to_ack"]["count"] == sizes.m5_paced
     assert raw["M6"]["notifications_per_s"] > 0
-    so = raw["SCALEOUT"]
     assert so["points_x2"]["processes"] == 2 and so["points_x2_events_per_s"] is not None
+    assert so["notify_x1_notifications_per_s"] == raw["M6"]["notifications_per_s"]
     assert so["sizing_basis"]["events_per_s_per_core"] > 0
     assert raw["Scale"]["transfers"] == sizes.scale_transfers
 
@@ -248,7 +252,11 @@ def _stack_processes(harness_pid: int, marker: str) -> list[psutil.Process]:
 @pytest.mark.e2e
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_an_interrupted_run_stops_promptly_and_leaves_no_process(tmp_path: Path, sig: signal.Signals) -> None:
+def test_an_interrupted_run_stops_promptly_and_leaves_no_process(sig: signal.Signals) -> None:
+    # The stacks' state under a directory of this test's own (pytest's tmp_path is not traversable by
+    # the user PostgreSQL runs as), so their processes and files can be found by path.
+    tmp_path = Path(tempfile.mkdtemp(prefix="bench-interrupt-"))
+    tmp_path.chmod(0o755)
     env = {**os.environ, "TMPDIR": str(tmp_path), "BENCH_KAFKAJS_MODULES": str(tmp_path / "none")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "bench", "--scale", "smoke", "--only", "M1", "--out", str(tmp_path / "out")],
@@ -281,3 +289,4 @@ def test_an_interrupted_run_stops_promptly_and_leaves_no_process(tmp_path: Path,
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+        shutil.rmtree(tmp_path, ignore_errors=True)
