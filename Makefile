@@ -52,8 +52,9 @@ lint: bootstrap
 	@$(UV) run --frozen ruff format --check .
 	@$(UV) run --frozen mypy shared/src services/reports/src services/points/src services/rewards/src services/notify/src ops/src console/src
 
-# Every benchmark on the embedded stack -> docs/benchmarks/ (results.json, README.md, plots); ~10-15 min
-# on 2 idle cores. BENCH_SCALE=smoke for a tiny run, BENCH_ONLY=M1,M5 for some, PROFILE=1 adds py-spy.
+# Every benchmark on the embedded stack -> docs/benchmarks/ (results.json, README.md, plots), each figure
+# the median of 3 runs; ~45 min on 2 idle cores. BENCH_SCALE=smoke for a tiny run, BENCH_ONLY=M1,MIX for
+# some, BENCH_REPEATS=N, PROFILE=1 adds py-spy. Ctrl-C stops it and its stacks (bench/README.md).
 bench: bootstrap
 	@$(UV) run --frozen python -m bench
 

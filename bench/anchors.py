@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -13,7 +15,11 @@ from pathlib import Path
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from incentives_ops.embedded import free_port
+from incentives_ops.services import SERVICES as SERVICE_INFO
 from incentives_ops.stack import Stack, StackOptions
+
+from bench import lifecycle
+from bench.waits import Progress
 
 Record = tuple[str, bytes | None, bytes]  # topic, key, value
 
@@ -25,8 +31,11 @@ TRANSFERS_SHAPED = """CREATE TABLE IF NOT EXISTS public.{name} (
 
 
 def bench_stack() -> Stack:
-    """An embedded stack of its own on free ports (no demo traffic), so a benchmark never meets `make run`."""
-    return Stack(
+    """An embedded stack of its own on free ports (no demo traffic), so a benchmark never meets `make run`.
+
+    Registered with `bench.lifecycle`, so Ctrl-C or SIGTERM tears it down whatever the run was doing.
+    """
+    stack = Stack(
         StackOptions(
             state_dir=Path(tempfile.mkdtemp(prefix="incentives-bench-")),
             pg_port=free_port(),
@@ -34,12 +43,43 @@ def bench_stack() -> Stack:
             ports={s: free_port() for s in ("reports", "points", "rewards", "notify")},
         )
     )
+    lifecycle.register(stack)
+    return stack
 
 
 async def stop_stack(stack: Stack) -> None:
     """Stop the stack and remove its files (hundreds of MB of PostgreSQL data per run)."""
     await asyncio.to_thread(stack.stop)
     await asyncio.to_thread(shutil.rmtree, stack.state, True)
+    lifecycle.unregister(stack)
+
+
+def start_extra_service(stack: Stack, name: str, k: int) -> subprocess.Popen[bytes]:
+    """A k-th process of a service in the same consumer group (scale-out), on an HTTP port of its own."""
+    prefix = SERVICE_INFO[name].env_prefix
+    log = (stack.logs / f"{name}-{k}.log").open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "incentives_ops.cli", "serve", name],
+        env={**stack.service_env(name), f"{prefix}HTTP_PORT": str(free_port())},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    stack.procs[f"{name}-{k}"] = proc
+    return proc
+
+
+async def produce_records(bootstrap: str, records: Sequence[Record]) -> float:
+    """Seconds a pipelined aiokafka producer takes to have every record acked (a failed send raises)."""
+    p = producer(bootstrap, linger_ms=5)
+    await p.start()
+    try:
+        started = time.perf_counter()
+        acks = [await p.send(topic, value, key=key) for topic, key, value in records]
+        await asyncio.gather(*acks)
+        return time.perf_counter() - started
+    finally:
+        await p.stop()
 
 
 def producer(bootstrap: str, **options: object) -> AIOKafkaProducer:
@@ -58,10 +98,12 @@ async def raw_drain_seconds(bootstrap: str, topic_names: list[str], expected: in
     consumer = drain_consumer(bootstrap, *topic_names)
     await consumer.start()
     started, seen = time.perf_counter(), 0
+    progress = Progress("raw drain", expected)
     try:
         while seen < expected:
             for records in (await consumer.getmany(timeout_ms=500, max_records=10000)).values():
                 seen += len(records)
+            progress.moved(seen)
     finally:
         await consumer.stop()
     return time.perf_counter() - started
@@ -88,10 +130,12 @@ async def raw_consume_produce_seconds(bootstrap: str, source: str, target: str, 
     await p.start()
     try:
         started, acks = time.perf_counter(), []
+        progress = Progress("raw consume -> produce", expected)
         while len(acks) < expected:
             for records in (await consumer.getmany(timeout_ms=500, max_records=10000)).values():
                 for r in records:
                     acks.append(await p.send(target, r.value, key=r.key))
+            progress.moved(len(acks))
         await asyncio.gather(*acks)
         return time.perf_counter() - started
     finally:
@@ -110,16 +154,22 @@ async def naive_consumer_seconds(bootstrap: str, topic: str, dsn: str, limit: in
     consumer = drain_consumer(bootstrap, topic)
     await consumer.start()
     handled, started = 0, 0.0
+    progress = Progress("naive consumer", limit)
     try:
         while handled < limit:
+            progress.moved(handled)
             for records in (await consumer.getmany(timeout_ms=500, max_records=500)).values():
                 for r in records:
                     if handled == 0:
                         started = time.perf_counter()
                     if handled >= limit:
                         break
-                    event = json.loads(r.value)
-                    data = event["data"]
+                    try:
+                        event = json.loads(r.value)
+                        data = event["data"]
+                        data["member_id"]
+                    except (ValueError, KeyError, TypeError):  # MIX's poison: a naive consumer skips it
+                        continue
                     async with conn.transaction():
                         await conn.execute(
                             """INSERT INTO public.naive_anchor (transfer_id, debit_account, credit_account, amount,

@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import statistics
 import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import psutil
 from rich.console import Console
@@ -162,3 +164,68 @@ def step(label: str, total: int | None = None) -> Iterator[Step]:
 
 def note(message: str) -> None:
     console.print(message)
+
+
+# Keys whose values are kept from the median run as they are (lists, nested descriptions).
+KEEP_WHOLE = frozenset(
+    {"pg_work", "l1_copy", "expected", "guard", "steps", "ledger_latency_by_second", "machine", "runs", "tables"}
+)
+
+
+def combine(runs: list[dict[str, Any]], by: str) -> dict[str, Any]:
+    """Runs of one figure as one: every number the median of the runs, with `_min` and `_max` siblings.
+
+    Anything that is not a number (and the keys in KEEP_WHOLE) is taken from the median run by `by`.
+    """
+    if not runs:
+        return {}
+    ranked = sorted(runs, key=lambda r: _num(_get(r, by)) or 0.0)
+    median_run = ranked[(len(ranked) - 1) // 2]
+
+    def merge(parts: list[Any], template: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        keys = list(template) + [k for p in parts if isinstance(p, dict) for k in p if k not in template]
+        for key in dict.fromkeys(keys):
+            value = template.get(key)
+            values = [p.get(key) if isinstance(p, dict) else None for p in parts]
+            if key in KEEP_WHOLE:
+                out[key] = value
+                continue
+            dicts = [v for v in values if isinstance(v, dict)]
+            if dicts:
+                out[key] = merge(values, value if isinstance(value, dict) else dicts[0])
+                continue
+            nums = [float(v) for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+            if not nums:
+                out[key] = value
+                continue
+            whole = all(isinstance(v, int) for v in values if v is not None)
+            med = statistics.median(nums)
+            out[key] = round(med) if whole else round(med, 4)
+            out[f"{key}_min"] = round(min(nums)) if whole else round(min(nums), 4)
+            out[f"{key}_max"] = round(max(nums)) if whole else round(max(nums), 4)
+        return out
+
+    merged = merge(runs, median_run)
+    merged["repeats"] = len(runs)
+    return merged
+
+
+def spread(values: list[float | None]) -> tuple[float | None, float | None, float | None]:
+    """(median, min, max) of the values that are numbers."""
+    nums = [float(v) for v in values if isinstance(v, int | float)]
+    if not nums:
+        return None, None, None
+    return round(statistics.median(nums), 4), round(min(nums), 4), round(max(nums), 4)
+
+
+def _get(d: dict[str, Any], dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(d, dict):
+            return None
+        d = d.get(part)  # type: ignore[assignment]
+    return d
+
+
+def _num(v: Any) -> float | None:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None

@@ -100,6 +100,8 @@ def start_under_py_spy(raw: Path) -> tuple[list[subprocess.Popen[bytes]], object
             start_new_session=True,
         )
         started.append(proc)
+        # py-spy leads its own session: bench.lifecycle kills it with the stack on Ctrl-C.
+        stack.extra_procs = [*getattr(stack, "extra_procs", []), proc]  # type: ignore[attr-defined]
         deadline = time.monotonic() + 30
         while not psutil.Process(proc.pid).children() and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -35,6 +35,7 @@ from incentives_ops.topics_admin import create_topics
 from bench.anchors import bench_stack, producer, raw_produce_seconds, stop_stack
 from bench.measure import machine, note, percentiles, step
 from bench.points_ledger import verified
+from bench.waits import Progress
 
 SCHEMA = "bench_relay"
 
@@ -72,9 +73,11 @@ async def insert(conn: asyncpg.Connection, rows: list[tuple[str, bytes, bytes]])
 
 
 async def wait_acked(clock: AckClock, keys: list[bytes], label: str) -> None:
+    progress = Progress(label, len(keys), stall_s=30)
     with step(label, len(keys)) as bar:
         while (done := sum(1 for k in keys if k in clock.acked)) < len(keys):
             bar.update(done)
+            progress.moved(done)
             await asyncio.sleep(0.05)
         bar.update(done)
 
@@ -148,5 +151,7 @@ async def main(n: int = 20000, k: int = 2000) -> dict[str, object]:
 
 
 if __name__ == "__main__":
+    from bench import lifecycle
+
     args = [int(a) for a in sys.argv[1:3]]
-    print(json.dumps(asyncio.run(main(*args)), indent=2))
+    print(json.dumps(lifecycle.run(main(*args)), indent=2))
