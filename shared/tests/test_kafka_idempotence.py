@@ -39,7 +39,10 @@ def test_idempotence_follows_the_setting_else_the_environment(
     monkeypatch: pytest.MonkeyPatch, env: str, setting: str | None, expected: bool
 ) -> None:
     monkeypatch.setenv("INCENTIVES_ENV", env)
-    if setting is not None:
+    if setting is None:
+        # production_settings() turns it off for the embedded broker; here the default is under test
+        monkeypatch.delenv("KAFKA_ENABLE_IDEMPOTENCE", raising=False)
+    else:
         monkeypatch.setenv("KAFKA_ENABLE_IDEMPOTENCE", setting)
     assert idempotent_producer(S()) is expected
 

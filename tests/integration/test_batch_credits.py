@@ -13,7 +13,7 @@ import itertools
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -40,8 +40,11 @@ from tests.support import scratch_database
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
-NOON = datetime.now(ZoneInfo("Asia/Shanghai")).replace(hour=12, minute=0, second=0, microsecond=0).isoformat()
-AFTER_NOON = NOON.replace("T12:00:00", "T12:01:00")
+# A moment of today's Shanghai day that is never ahead of now by more than the event-time skew
+# (the contract's "Event time" rule dead-letters a future time), whenever the tests run.
+_DAY_START = datetime.now(ZoneInfo("Asia/Shanghai")).replace(hour=0, minute=0, second=1, microsecond=0)
+EARLY = _DAY_START.isoformat()
+LATER = (_DAY_START + timedelta(minutes=1)).isoformat()
 CREDIT_TYPES = ("report.verified", "report.rating_recorded", "volunteer.attendance_confirmed")
 
 
@@ -107,29 +110,29 @@ async def system(pair: tuple[System, System]) -> System:
     return pair[0]
 
 
-def event(type_: str, data: dict[str, Any], time: str = NOON) -> dict[str, Any]:
+def event(type_: str, data: dict[str, Any], time: str = EARLY) -> dict[str, Any]:
     return {"specversion": "1.0", "id": uuid.uuid4().hex, "source": "/test", "type": type_, "time": time, "data": data}
 
 
 def registered(member: str, district: str = "d1") -> dict[str, Any]:
     data = {"member_id": member, "name": "x", "phone": "000", "occupation": "courier", "district": district}
-    return event("member.registered", {**data, "registered_at": NOON})
+    return event("member.registered", {**data, "registered_at": EARLY})
 
 
 def verified(member: str, report: str, category: str = "fire_hazard") -> dict[str, Any]:
     data = {"report_id": report, "member_id": member, "category": category, "district": "x", "status": "accepted"}
-    return event("report.verified", {**data, "verified_at": NOON})
+    return event("report.verified", {**data, "verified_at": EARLY})
 
 
 def rated(member: str, report: str) -> dict[str, Any]:
-    return event("report.rating_recorded", {"report_id": report, "member_id": member, "rating": 5, "rated_at": NOON})
+    return event("report.rating_recorded", {"report_id": report, "member_id": member, "rating": 5, "rated_at": EARLY})
 
 
 def volunteered(member: str, attendance: str, hours: float) -> dict[str, Any]:
     data = {"attendance_id": attendance, "activity_id": "act", "activity_title": "park clean-up", "member_id": member}
     return event(
         "volunteer.attendance_confirmed",
-        {**data, "hours": hours, "organizer": "org", "started_at": NOON, "ended_at": NOON},
+        {**data, "hours": hours, "organizer": "org", "started_at": EARLY, "ended_at": EARLY},
     )
 
 
@@ -194,7 +197,7 @@ async def test_a_run_of_credits_at_once_ends_as_earn_one_by_one_does(pair: tuple
 async def test_a_poison_record_in_a_batch_is_dead_lettered_once_and_the_rest_applied_once(system: System) -> None:
     p = uuid.uuid4().hex[:6]
     m1, gone = f"{p}-m1", f"{p}-gone"
-    deactivated = event("member.deactivated", {"member_id": gone, "reason": "left"}, time=AFTER_NOON)
+    deactivated = event("member.deactivated", {"member_id": gone, "reason": "left"}, time=LATER)
     await system.deliver(registered(m1), registered(gone))
     await system.deliver(deactivated)
     batch = [
