@@ -112,10 +112,10 @@ def fake_books() -> Books:
         conn.calls.append("park_many")
         conn.state.parked += events
 
-    async def take_parked(conn: Any, _consumer: str, awaiting: str) -> list[parking.ParkedEvent]:
+    async def take_parked(conn: Any, _consumer: str, awaiting: Sequence[str]) -> list[parking.ParkedEvent]:
         conn.calls.append("take_parked")
-        taken = [p for p in conn.state.parked if p.awaiting == awaiting]
-        conn.state.parked = [p for p in conn.state.parked if p.awaiting != awaiting]
+        taken = [p for key in dict.fromkeys(awaiting) for p in conn.state.parked if p.awaiting == key]
+        conn.state.parked = [p for p in conn.state.parked if p.awaiting not in awaiting]
         return taken
 
     async def take_expired(conn: Any, _consumer: str, _grace: timedelta) -> list[parking.ParkedEvent]:

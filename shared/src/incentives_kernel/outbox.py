@@ -16,6 +16,7 @@ import asyncio
 import base64
 import contextlib
 import hashlib
+import json
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -73,11 +74,22 @@ def event_row(
 
 
 async def write(conn: Conn, rows: Sequence[Row]) -> None:
-    """Insert rows in the caller's transaction, in order, in one round trip (idempotent per topic+event_id)."""
+    """Insert rows in the caller's transaction, in order, in one statement (idempotent per topic+event_id).
+
+    One INSERT from arrays, not an executemany: PostgreSQL then runs one statement per batch of 500
+    instead of 500 (docs/benchmarks/notes.md); ids follow the rows' order, which the relay keeps.
+    """
     if len(rows) == 1:
         await conn.execute(_INSERT, *rows[0])
     elif rows:
-        await conn.executemany(_INSERT, rows)
+        await conn.execute(
+            _INSERT_MANY,
+            [r.event_id for r in rows],
+            [r.topic for r in rows],
+            [r.key for r in rows],
+            [r.value for r in rows],
+            [json.dumps(r.headers) for r in rows],
+        )
 
 
 async def enqueue(
@@ -95,6 +107,12 @@ async def enqueue(
 
 _INSERT = """INSERT INTO outbox (event_id, topic, key, value, headers)
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (topic, event_id) DO NOTHING"""
+_INSERT_MANY = """INSERT INTO outbox (event_id, topic, key, value, headers)
+                  SELECT event_id, topic, key, value, headers::jsonb
+                  FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[], $5::text[]) WITH ORDINALITY
+                       AS u(event_id, topic, key, value, headers, n)
+                  ORDER BY n
+                  ON CONFLICT (topic, event_id) DO NOTHING"""
 
 
 def encode_header(key: str, value: bytes) -> list[str]:
