@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import hashlib
 import json
 import random
@@ -28,7 +29,7 @@ import structlog
 from pydantic import BaseModel
 
 from .db import Conn
-from .envelope import build_event, encode_event
+from .envelope import encode_built_event, encode_event
 
 log = structlog.get_logger(__name__)
 
@@ -68,9 +69,19 @@ def event_row(
     time: datetime | None = None,
 ) -> Row:
     """A CloudEvent of ours as an outbox row (`UnitOfWork.emit` is how services write one)."""
-    event = build_event(event_id=event_id, source=source, type=type, subject=subject, data=data, time=time)
+    value = encode_built_event(event_id=event_id, source=source, type=type, subject=subject, data=data, time=time)
+    return Row(event_id, topic, key.encode(), value, _event_headers(type))
+
+
+@functools.lru_cache(maxsize=256)
+def _event_headers_cached(type: str) -> tuple[tuple[str, str, str], ...]:
     headers = [("ce_type", type.encode()), ("content-type", b"application/cloudevents+json")]
-    return row(topic=topic, key=key, value=event, event_id=event_id, headers=headers)
+    return tuple((k, v, f) for k, v, f in (encode_header(k, v) for k, v in headers))
+
+
+def _event_headers(type: str) -> list[list[str]]:
+    """Our events' headers as stored, encoded once per type (a fresh list per row: rows are mutable)."""
+    return [list(h) for h in _event_headers_cached(type)]
 
 
 async def write(conn: Conn, rows: Sequence[Row]) -> None:
