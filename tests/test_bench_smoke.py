@@ -198,7 +198,7 @@ def test_runs_combine_into_median_min_and_max() -> None:
 
 
 def test_guard_names_what_is_over_the_clean_paths_bounds() -> None:
-    clean = {"statements_per_event": 1.12, "tuples_written_per_event": 11.0, "wal_bytes_per_event": 6600.0}
+    clean = {"statements_per_event": 0.11, "tuples_written_per_event": 11.0, "wal_bytes_per_event": 6333.0}
     assert pgwork.guard({**clean, "parked_per_event": 0.0}, 0.15) == []
     parked = {"statements_per_event": 4.04, "tuples_written_per_event": 13.2, "wal_bytes_per_event": 8011.0}
     over = pgwork.guard({**parked, "parked_per_event": 0.64}, 0.42)

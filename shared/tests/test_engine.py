@@ -112,10 +112,10 @@ def fake_books() -> Books:
         conn.calls.append("park_many")
         conn.state.parked += events
 
-    async def take_parked(conn: Any, _consumer: str, awaiting: str) -> list[parking.ParkedEvent]:
+    async def take_parked(conn: Any, _consumer: str, awaiting: Sequence[str]) -> list[parking.ParkedEvent]:
         conn.calls.append("take_parked")
-        taken = [p for p in conn.state.parked if p.awaiting == awaiting]
-        conn.state.parked = [p for p in conn.state.parked if p.awaiting != awaiting]
+        taken = [p for key in dict.fromkeys(awaiting) for p in conn.state.parked if p.awaiting == key]
+        conn.state.parked = [p for p in conn.state.parked if p.awaiting not in awaiting]
         return taken
 
     async def take_expired(conn: Any, _consumer: str, _grace: timedelta) -> list[parking.ParkedEvent]:
@@ -346,6 +346,38 @@ async def test_an_event_parked_across_batches_is_released_by_a_later_batch() -> 
     assert world.conn.state.balance == {"m": 3}
     assert outcomes(world)["e1"] == ("applied", None)
     assert world.woken == 1
+
+
+async def test_what_a_batch_releases_is_taken_in_one_statement_and_keeps_per_key_order() -> None:
+    make = Records()
+    world = World(FakeConn())
+    c = consumer(world)
+    await c.handle_batch([make("test.credited", m, amount) for m, amount in (("a", 1), ("b", 2), ("c", 3), ("d", 4))])
+    assert len(world.conn.state.parked) == 4
+    world.conn.calls.clear()
+    # a, b and d release theirs together; "a" credited again before d's registration: a's parked
+    # credit must come first, so the releases are taken just before it, the rest at the end.
+    regs = [make("test.registered", "a"), make("test.registered", "b")]
+    await c.handle_batch([*regs, make("test.credited", "a", 10), make("test.registered", "d")])
+    await c.handle_batch([make("test.registered", "c")])
+    credited = [json.loads(r.value)["data"]["amount"] for r in world.conn.state.outbox]
+    assert credited == [1, 2, 10, 4, 3]
+    assert world.conn.state.balance == {"a": 11, "b": 2, "c": 3, "d": 4}
+    assert world.conn.calls.count("take_parked") == 3  # before "a" and at the end, then c's batch
+    assert "claim" not in world.conn.calls  # both went whole
+
+
+async def test_a_released_event_whose_key_came_in_between_sends_the_batch_record_by_record() -> None:
+    make = Records()
+    world = World(FakeConn())
+    c = consumer(world)
+    await c.handle_batch([make("test.credited", "a", 1)])
+    # The registration's key is "x", the parked credit's "a": a credit keyed "a" after it would run
+    # before the released one if the release waited for the end of the batch.
+    reg = make("test.registered", "a")
+    await c.handle_batch([reg._replace(key=b"x"), make("test.credited", "a", 10)])
+    assert [json.loads(r.value)["data"]["amount"] for r in world.conn.state.outbox] == [1, 10]
+    assert "claim" in world.conn.calls  # redone record by record
 
 
 async def test_bad_bytes_are_dead_lettered_and_the_batch_goes_on() -> None:

@@ -12,6 +12,7 @@ from incentives_kernel.envelope import (
     Envelope,
     build_event,
     derived_event_id,
+    encode_built_event,
     encode_event,
     parse_event,
 )
@@ -366,6 +367,61 @@ def test_build_and_encode_round_trip_through_parse() -> None:
     assert parsed.envelope.time == when
     assert parsed.envelope.subject == "m-1001"
     assert json.loads(raw)["specversion"] == "1.0"
+
+
+def test_the_direct_encoding_is_the_same_document_as_build_then_encode() -> None:
+    """Outbox rows are encoded without the dict round trip: byte for byte what it gave."""
+
+    class Odd(BaseModel):
+        text: str
+        at: datetime
+        ratio: float
+        kind: ev.ReportCategory
+        tags: list[str]
+        none: int | None = None
+
+    data = Odd(
+        text='积分 "q" \\ \u2028 \x01',
+        at=datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+        ratio=0.1,
+        kind=ev.ReportCategory.ROAD_DAMAGE,
+        tags=["a", "b"],
+    )
+    when = datetime(2026, 11, 21, 1, 0, 5, tzinfo=UTC)
+    for subject in ("m-1", None):
+        fields = {"event_id": "e-1", "source": "/incentives/points", "type": "points.credited", "subject": subject}
+        direct = encode_built_event(**fields, data=data, time=when)  # type: ignore[arg-type]
+        assert direct == encode_event(build_event(**fields, data=data, time=when))  # type: ignore[arg-type]
+
+
+# What jiter (the fast parse) accepts, json.loads accepts as the same objects; what it refuses goes to
+# json.loads, so the verdicts and error messages are json.loads' own.
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"a":1,"a":2}',
+        b"[NaN, Infinity, -Infinity, 1e400]",
+        b"\xef\xbb\xbf{}",
+        b'{"a":"\\ud800"}',
+        b'{"a":"\xed\xa0\x80"}',
+        b'{"a":"\\u0000"}',
+        b"[" * 300 + b"]" * 300,
+        b"[" + b"9" * 5000 + b"]",
+        b'{"a":"\x01"}',
+        b'{"a":"\xff"}',
+    ],
+)
+def test_the_fast_parse_decides_as_json_loads(raw: bytes) -> None:
+    try:
+        expected: object = ("ok", json.loads(raw))
+    except (ValueError, RecursionError):
+        expected = "invalid_json"
+    try:
+        parse_event(raw, {})
+        got: object = "parsed"
+    except InvalidEvent as exc:
+        got = "invalid_json" if exc.reason == "invalid_json" else ("ok", json.loads(raw))
+    assert repr(got) == repr(expected)
 
 
 def test_encode_event_keeps_chinese_readable() -> None:

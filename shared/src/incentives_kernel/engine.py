@@ -125,7 +125,7 @@ class Books:
     set_outcome: Callable[[Conn, inbox.InboxKey, str, str | None], Awaitable[None]] = inbox.set_outcome
     set_outcomes: Callable[[Conn, Sequence[Mark]], Awaitable[None]] = inbox.set_outcomes
     park_many: Callable[[Conn, Sequence[parking.ParkedEvent]], Awaitable[None]] = parking.park_many
-    take_parked: Callable[[Conn, str, str], Awaitable[list[parking.ParkedEvent]]] = parking.take
+    take_parked: Callable[[Conn, str, Sequence[str]], Awaitable[list[parking.ParkedEvent]]] = parking.take_many
     take_expired: Callable[[Conn, str, timedelta], Awaitable[list[parking.ParkedEvent]]] = parking.take_expired
     count_parked: Callable[[Conn, str], Awaitable[int]] = parking.count
     write_outbox: Callable[[Conn, Sequence[outbox.Row]], Awaitable[None]] = outbox.write
@@ -192,12 +192,13 @@ class Core:
 
     async def released(self, uow: UnitOfWork, outcome: Outcome) -> list[Parsed]:
         """The parked events waiting for what `outcome` releases, oldest first, taken out of parking."""
-        found: list[Parsed] = []
-        for awaited in outcome.releases:
-            for p in await self.books.take_parked(uow.conn, self.service, awaited):
-                again = parse_event(p.value, self.types)  # it parsed when it was parked
-                found.append((Delivery.of_parked(p), p.key, again))
-        return found
+        if not outcome.releases:
+            return []
+        return [self.replayable(p) for p in await self.books.take_parked(uow.conn, self.service, outcome.releases)]
+
+    def replayable(self, p: parking.ParkedEvent) -> Parsed:
+        """A parked event taken out of parking, ready to run again (it parsed when it was parked)."""
+        return (Delivery.of_parked(p), p.key, parse_event(p.value, self.types))
 
     async def park(self, uow: UnitOfWork, waiting: Sequence[tuple[Parsed, Outcome]], tally: Tally) -> list[Mark]:
         """Park events whose outcome says they wait, in one round trip; their inbox outcomes to write."""
@@ -319,33 +320,43 @@ class WholeBatch:
     ) -> None:
         """Run the use cases in order, a run of consecutive `Batchable` events of one kind at once.
 
-        Parked events an outcome releases wait in `released` and run together (a run of credits
-        released by many registrations is then one `many` call) just before the next event with
-        the key of one of them, or at the end: only the order of records with the same key counts
-        (Kafka orders nothing across keys), and that is kept.
+        What outcomes release is taken out of parking in one statement (not one per registration)
+        and the released events run together (a run of credits released by many registrations is
+        one `many` call), at the end or just before the next event with the key of an event that
+        released something, whichever comes first. Only the order of records with the same key
+        counts (Kafka orders nothing across keys): if a released event's key came between its
+        releaser and that point, the batch goes record by record instead (`OneByOne`).
         """
-        use_cases = self.core.use_cases
-        released: list[Parsed] = []
-        released_keys: set[bytes | None] = set()
+        core = self.core
+        use_cases = core.use_cases
+        pending: dict[str, int] = {}  # released, not taken yet -> the first event (index) that released it
+        pending_keys: set[bytes | None] = set()  # the record keys of those events
+        at_by_key: dict[bytes | None, list[int]] = {}
+        for at, (d, _, _) in enumerate(fresh):
+            at_by_key.setdefault(d.key, []).append(at)
 
-        async def run_released() -> None:
-            if released:
-                waiting = list(released)
-                released.clear()
-                released_keys.clear()
-                await self._apply(uow, waiting, tally, marks, replayed=True)
+        async def run_released(before: int) -> None:
+            taken = await core.books.take_parked(uow.conn, core.service, list(pending))
+            for p in taken:
+                after = pending[p.awaiting]
+                if any(after < at < before for at in at_by_key.get(p.record_key, ())):
+                    raise OneByOne(f"an event with the key of one {p.awaiting} released came in between")
+            pending.clear()
+            pending_keys.clear()
+            if taken:
+                await self._apply(uow, [core.replayable(p) for p in taken], tally, marks, replayed=True)
 
         i = 0
         while i < len(fresh):
-            if fresh[i][0].key in released_keys:
-                await run_released()
+            if fresh[i][0].key in pending_keys:
+                await run_released(i)
             use_case = use_cases[fresh[i][2].type]
             if isinstance(use_case, Batchable):
                 j = i + 1
                 while (
                     j < len(fresh)
                     and getattr(use_cases[fresh[j][2].type], "many", None) is use_case.many
-                    and fresh[j][0].key not in released_keys
+                    and fresh[j][0].key not in pending_keys
                 ):
                     j += 1
                 outcomes = list(await use_case.many(uow, [e for _, _, e in fresh[i:j]]))
@@ -357,18 +368,18 @@ class WholeBatch:
             handled = list(zip(fresh[i:j], outcomes, strict=True))
             waiting = [(p, o) for p, o in handled if o.kind == "parked"]
             if waiting:
-                marks += await self.core.park(uow, waiting, tally)
-            for (d, key, event), outcome in handled:
+                marks += await core.park(uow, waiting, tally)
+            for at, ((d, key, event), outcome) in enumerate(handled, start=i):
                 if outcome.kind != "parked":
-                    self.core.settled(d, event, outcome, tally)
+                    core.settled(d, event, outcome, tally)
                     if outcome.kind != "applied" or replayed:
                         marks.append((key, outcome.kind, outcome.reason))
-                    if outcome.releases:
-                        again = await self.core.released(uow, outcome)
-                        released += again
-                        released_keys.update(p[0].key for p in again)
+                    for awaited in outcome.releases:
+                        pending.setdefault(awaited, at)
+                        pending_keys.add(d.key)
             i = j
-        await run_released()
+        if pending:
+            await run_released(len(fresh))
 
 
 class OneAtATime:

@@ -86,9 +86,19 @@ async def claim_many(conn: Conn, claims: Sequence[tuple[InboxKey, str | None, Po
 
 
 async def set_outcomes(conn: Conn, outcomes: Sequence[tuple[InboxKey, str, str | None]]) -> None:
-    """`set_outcome` for many keys in one round trip."""
-    if outcomes:
-        await conn.executemany(
-            "UPDATE inbox SET outcome = $4, reason = $5 WHERE consumer = $1 AND source = $2 AND event_id = $3",
-            [(k.consumer, k.source, k.event_id, outcome, reason) for k, outcome, reason in outcomes],
-        )
+    """`set_outcome` for many keys in one statement (the last outcome given for a key wins, as in order)."""
+    if not outcomes:
+        return
+    # One row per key: given two rows that join the same key, UPDATE ... FROM applies either one.
+    last = {k: (outcome, reason) for k, outcome, reason in outcomes}
+    await conn.execute(
+        """UPDATE inbox i SET outcome = u.outcome, reason = u.reason
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
+                AS u(consumer, source, event_id, outcome, reason)
+           WHERE i.consumer = u.consumer AND i.source = u.source AND i.event_id = u.event_id""",
+        [k.consumer for k in last],
+        [k.source for k in last],
+        [k.event_id for k in last],
+        [o for o, _ in last.values()],
+        [r for _, r in last.values()],
+    )

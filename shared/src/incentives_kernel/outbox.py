@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import hashlib
+import json
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -27,7 +29,7 @@ import structlog
 from pydantic import BaseModel
 
 from .db import Conn
-from .envelope import build_event, encode_event
+from .envelope import encode_built_event, encode_event
 
 log = structlog.get_logger(__name__)
 
@@ -67,17 +69,38 @@ def event_row(
     time: datetime | None = None,
 ) -> Row:
     """A CloudEvent of ours as an outbox row (`UnitOfWork.emit` is how services write one)."""
-    event = build_event(event_id=event_id, source=source, type=type, subject=subject, data=data, time=time)
+    value = encode_built_event(event_id=event_id, source=source, type=type, subject=subject, data=data, time=time)
+    return Row(event_id, topic, key.encode(), value, _event_headers(type))
+
+
+@functools.lru_cache(maxsize=256)
+def _event_headers_cached(type: str) -> tuple[tuple[str, str, str], ...]:
     headers = [("ce_type", type.encode()), ("content-type", b"application/cloudevents+json")]
-    return row(topic=topic, key=key, value=event, event_id=event_id, headers=headers)
+    return tuple((k, v, f) for k, v, f in (encode_header(k, v) for k, v in headers))
+
+
+def _event_headers(type: str) -> list[list[str]]:
+    """Our events' headers as stored, encoded once per type (a fresh list per row: rows are mutable)."""
+    return [list(h) for h in _event_headers_cached(type)]
 
 
 async def write(conn: Conn, rows: Sequence[Row]) -> None:
-    """Insert rows in the caller's transaction, in order, in one round trip (idempotent per topic+event_id)."""
+    """Insert rows in the caller's transaction, in order, in one statement (idempotent per topic+event_id).
+
+    One INSERT from arrays, not an executemany: PostgreSQL then runs one statement per batch of 500
+    instead of 500 (docs/benchmarks/notes.md); ids follow the rows' order, which the relay keeps.
+    """
     if len(rows) == 1:
         await conn.execute(_INSERT, *rows[0])
     elif rows:
-        await conn.executemany(_INSERT, rows)
+        await conn.execute(
+            _INSERT_MANY,
+            [r.event_id for r in rows],
+            [r.topic for r in rows],
+            [r.key for r in rows],
+            [r.value for r in rows],
+            [json.dumps(r.headers) for r in rows],
+        )
 
 
 async def enqueue(
@@ -95,6 +118,12 @@ async def enqueue(
 
 _INSERT = """INSERT INTO outbox (event_id, topic, key, value, headers)
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (topic, event_id) DO NOTHING"""
+_INSERT_MANY = """INSERT INTO outbox (event_id, topic, key, value, headers)
+                  SELECT event_id, topic, key, value, headers::jsonb
+                  FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[], $5::text[]) WITH ORDINALITY
+                       AS u(event_id, topic, key, value, headers, n)
+                  ORDER BY n
+                  ON CONFLICT (topic, event_id) DO NOTHING"""
 
 
 def encode_header(key: str, value: bytes) -> list[str]:

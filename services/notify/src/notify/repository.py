@@ -6,9 +6,9 @@ unit of work (or the delivery worker's short transactions) owns every transactio
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 from incentives_kernel.db import Conn
@@ -44,6 +44,35 @@ async def insert_notification(
         source_event,
         cause_type,
     )
+
+
+class NewNotification(NamedTuple):
+    notification_id: str
+    member_id: str
+    kind: str
+    locale: str
+    title: str
+    body: str
+    source_event: str
+    cause_type: str
+
+
+async def insert_notifications(conn: Conn, rows: Sequence[NewNotification]) -> dict[str, datetime]:
+    """`insert_notification` for many, in one statement, in order: the created ones' ids and times."""
+    if not rows:
+        return {}
+    found = await conn.fetch(
+        """INSERT INTO notifications (notification_id, member_id, kind, locale, title, body, source_event, cause_type)
+           SELECT notification_id, member_id, kind, locale, title, body, source_event, cause_type
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                       $8::text[]) WITH ORDINALITY
+                AS u(notification_id, member_id, kind, locale, title, body, source_event, cause_type, n)
+           ORDER BY n
+           ON CONFLICT (notification_id) DO NOTHING
+           RETURNING notification_id, created_at""",
+        *([r[i] for r in rows] for i in range(8)),
+    )
+    return {r["notification_id"]: r["created_at"] for r in found}
 
 
 async def list_notifications(
@@ -82,6 +111,19 @@ async def get_preferences_row(conn: Conn, member_id: str) -> tuple[Preferences, 
         return None
     prefs = Preferences(frozenset(row["muted_kinds"]), row["quiet_start"], row["quiet_end"], row["timezone"])
     return prefs, row["updated_at"]
+
+
+async def get_preferences_many(conn: Conn, member_ids: Collection[str]) -> dict[str, Preferences]:
+    """The preferences of those of these members who set any, by member (one statement)."""
+    rows = await conn.fetch(
+        """SELECT member_id, muted_kinds, quiet_start, quiet_end, timezone FROM member_preferences
+           WHERE member_id = ANY($1::text[])""",
+        list(member_ids),
+    )
+    return {
+        r["member_id"]: Preferences(frozenset(r["muted_kinds"]), r["quiet_start"], r["quiet_end"], r["timezone"])
+        for r in rows
+    }
 
 
 async def get_preferences(conn: Conn, member_id: str) -> Preferences | None:

@@ -6,7 +6,7 @@ from functools import partial
 
 from incentives_kernel import members, topics
 from incentives_kernel.events import NotificationCreated
-from incentives_kernel.outcome import UseCase
+from incentives_kernel.outcome import Batchable, UseCase
 from incentives_kernel.runtime import ServiceRuntime
 
 from . import usecases
@@ -33,7 +33,10 @@ HANDLERS = {
 
 
 def use_cases(ctx: Context) -> dict[str, UseCase]:
-    return {**members.USE_CASES, **{t: partial(h, ctx=ctx) for t, h in HANDLERS.items()}}
+    # One `many` for every type of usecases.ASKS: a run of points events of mixed types is one call.
+    many = partial(usecases.notify_many, ctx=ctx)
+    batched = {t: Batchable(partial(HANDLERS[t], ctx=ctx), many) for t in usecases.ASKS}
+    return {**members.USE_CASES, **{t: partial(h, ctx=ctx) for t, h in HANDLERS.items()}, **batched}
 
 
 def register(runtime: ServiceRuntime, ctx: Context) -> None:

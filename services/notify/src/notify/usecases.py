@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -27,7 +27,7 @@ from incentives_kernel.events import (
     ReportLifecycleChanged,
     ReportOverdue,
 )
-from incentives_kernel.outcome import APPLIED, Outcome, ParsedEvent, UnitOfWork, ignored
+from incentives_kernel.outcome import APPLIED, Outcome, ParsedEvent, UnitOfWork, ignored, parked
 
 from . import repository as repo
 from . import texts, webhooks
@@ -85,8 +85,25 @@ async def notify(
     )
     if row is None:
         return ignored("notified already")
-    created_at: datetime = row["created_at"]
     prefs = await repo.get_preferences(conn, member_id) or Preferences()
+    hooks = await repo.webhooks_for(conn, event.type)
+    return await _fan_out(uow, event, cause, member_id, kind, text, row["created_at"], prefs, hooks, ctx)
+
+
+async def _fan_out(
+    uow: UnitOfWork,
+    event: ParsedEvent,
+    cause: str,
+    member_id: str,
+    kind: str,
+    text: texts.Text,
+    created_at: datetime,
+    prefs: Preferences,
+    hooks: list[str],
+    ctx: Context,
+) -> Outcome:
+    """A stored notification to the other channels, as the member's preferences allow (one or many)."""
+    inbox_id = notification_id(cause, member_id, INBOX)
     muted = prefs.mutes(kind)
     due = None if muted else quiet_until(created_at, prefs, ctx.timezone)
     m = ctx.metrics
@@ -104,7 +121,7 @@ async def notify(
         created_at=created_at,
     )
     after += await _push(uow, notification_id(cause, member_id, PUSH), data, muted, due, ctx)
-    after += await _webhooks(uow, event, cause, data, muted, due, ctx)
+    after += await _webhooks(uow, event, cause, data, hooks, muted, due, ctx)
     for callback in after:
         uow.after_commit(callback)
     return APPLIED
@@ -141,13 +158,13 @@ async def _webhooks(
     event: ParsedEvent,
     cause: str,
     data: NotificationCreated,
+    hooks: list[str],
     muted: bool,
     due: datetime | None,
     ctx: Context,
 ) -> list[Callable[[], None]]:
     """One delivery row per active endpoint subscribed to the cause's type: an outbox for HTTP."""
     conn = uow.conn
-    hooks = await repo.webhooks_for(conn, event.type)
     if not hooks:
         return []
     m = ctx.metrics
@@ -184,28 +201,30 @@ async def _webhooks(
     return [*after, ctx.wake_webhooks]
 
 
-async def points_credited(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
-    data = event.data
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """What an event asks to tell its member (given their locale): `notify`'s arguments."""
+
+    member_id: str
+    kind: str
+    fields: dict[str, Any]
+    template: str | None = None
+
+
+def _credited(data: Any, _locale: str) -> Ask:
     assert isinstance(data, PointsCredited)
     fields = {"amount": data.amount, "ref": data.ref, "balance": data.balance}
-    return await notify(
-        uow, event, data.member_id, "points_credited", fields, ctx, template=f"points_credited_{data.kind}"
-    )
+    return Ask(data.member_id, "points_credited", fields, f"points_credited_{data.kind}")
 
 
-async def points_debited(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
-    data = event.data
+def _debited(data: Any, _locale: str) -> Ask:
     assert isinstance(data, PointsDebited)
     fields = {"amount": data.amount, "ref": data.ref, "balance": data.balance}
-    return await notify(
-        uow, event, data.member_id, "points_debited", fields, ctx, template=f"points_debited_{data.kind}"
-    )
+    return Ask(data.member_id, "points_debited", fields, f"points_debited_{data.kind}")
 
 
-async def points_reversed(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
-    data = event.data
+def _reversed(data: Any, locale: str) -> Ask:
     assert isinstance(data, PointsReversed)
-    locale = (await members.require(uow.conn, data.member_id)).locale
     found = "fraudulent" if data.cause == "fraudulent" else "invalid"
     fields = {
         "amount": data.amount,
@@ -213,24 +232,118 @@ async def points_reversed(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) 
         "balance": data.balance,
         "reason_text": texts.reason_text(f"{found}_found", locale),
     }
-    return await notify(
-        uow, event, data.member_id, "points_reversed", fields, ctx, template=f"points_reversed_{data.kind}"
+    return Ask(data.member_id, "points_reversed", fields, f"points_reversed_{data.kind}")
+
+
+def _capped(data: Any, _locale: str) -> Ask:
+    assert isinstance(data, PointsCapped)
+    fields = {"day": data.day, "cap": data.cap, "requested": data.requested, "cut": data.cut}
+    return Ask(data.member_id, "points_capped", fields)
+
+
+def _level(data: Any, _locale: str) -> Ask:
+    assert isinstance(data, MemberLevelChanged)
+    fields = {"from_level": data.from_level, "to_level": data.to_level, "earned_365d": data.earned_365d}
+    return Ask(data.member_id, "level_changed", fields, "level_up" if data.to_level > data.from_level else "level_down")
+
+
+# The events of incentives.points.v1, the bulk of notify's input: a run of them is notified set-based
+# (`notify_many`), each by `notify` otherwise. Each needs only its member's locale.
+ASKS: dict[str, Callable[[Any, str], Ask]] = {
+    "points.credited": _credited,
+    "points.debited": _debited,
+    "points.reversed": _reversed,
+    "points.capped": _capped,
+    "member.level_changed": _level,
+}
+
+
+async def notify_asked(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
+    """One event of ASKS, as `notify` does it (the consumer's per-record path, and tests)."""
+    member_id = event.data.member_id  # type: ignore[attr-defined]
+    locale = (await members.require(uow.conn, member_id)).locale
+    ask = ASKS[event.type](event.data, locale)
+    return await notify(uow, event, ask.member_id, ask.kind, ask.fields, ctx, template=ask.template)
+
+
+async def notify_many(uow: UnitOfWork, events: Sequence[ParsedEvent], *, ctx: Context) -> list[Outcome]:
+    """`notify_asked` for a run of events with one statement per kind of read or row, not four per event.
+
+    Members, preferences and webhooks are read once for the run, the notifications inserted in one
+    statement (in event order); then each event fans out as `notify` would. A member not registered
+    yet parks that event, as `members.require` would.
+    """
+    conn = uow.conn
+    known = await members.get_many(conn, {e.data.member_id for e in events})  # type: ignore[attr-defined]
+    outcomes: list[Outcome | None] = []
+    rows: list[tuple[ParsedEvent, str, Ask, texts.Text, str]] = []
+    for event in events:
+        member = known.get(event.data.member_id)  # type: ignore[attr-defined]
+        if member is None:
+            member_id = event.data.member_id  # type: ignore[attr-defined]
+            outcomes.append(parked(members.member_key(member_id), f"member {member_id} is not registered yet"))
+            continue
+        ask = ASKS[event.type](event.data, member.locale)
+        text = texts.render(ask.template or ask.kind, member.locale, ask.fields)
+        cause = f"{event.envelope.source}#{event.envelope.id}"
+        rows.append((event, cause, ask, text, notification_id(cause, ask.member_id, INBOX)))
+        outcomes.append(None)
+    created = await repo.insert_notifications(
+        conn,
+        [
+            repo.NewNotification(inbox_id, ask.member_id, ask.kind, text.locale, text.title, text.body, cause, e.type)
+            for e, cause, ask, text, inbox_id in rows
+        ],
     )
+    prefs = await repo.get_preferences_many(
+        conn, {ask.member_id for _, _, ask, _, inbox_id in rows if inbox_id in created}
+    )
+    hooks = {t: await repo.webhooks_for(conn, t) for t in sorted({e.type for e, *_ in rows})}
+    fanned = iter(rows)
+    done: list[Outcome] = []
+    for outcome in outcomes:
+        if outcome is not None:
+            done.append(outcome)
+            continue
+        event, cause, ask, text, inbox_id = next(fanned)
+        if inbox_id not in created:
+            done.append(ignored("notified already"))
+            continue
+        done.append(
+            await _fan_out(
+                uow,
+                event,
+                cause,
+                ask.member_id,
+                ask.kind,
+                text,
+                created[inbox_id],
+                prefs.get(ask.member_id) or Preferences(),
+                hooks[event.type],
+                ctx,
+            )
+        )
+    return done
+
+
+async def points_credited(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
+    return await notify_asked(uow, event, ctx=ctx)
+
+
+async def points_debited(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
+    return await notify_asked(uow, event, ctx=ctx)
+
+
+async def points_reversed(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
+    return await notify_asked(uow, event, ctx=ctx)
 
 
 async def points_capped(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
-    data = event.data
-    assert isinstance(data, PointsCapped)
-    fields = {"day": data.day, "cap": data.cap, "requested": data.requested, "cut": data.cut}
-    return await notify(uow, event, data.member_id, "points_capped", fields, ctx)
+    return await notify_asked(uow, event, ctx=ctx)
 
 
 async def level_changed(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
-    data = event.data
-    assert isinstance(data, MemberLevelChanged)
-    fields = {"from_level": data.from_level, "to_level": data.to_level, "earned_365d": data.earned_365d}
-    template = "level_up" if data.to_level > data.from_level else "level_down"
-    return await notify(uow, event, data.member_id, "level_changed", fields, ctx, template=template)
+    return await notify_asked(uow, event, ctx=ctx)
 
 
 async def report_overdue(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
