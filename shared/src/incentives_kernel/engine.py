@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -42,12 +42,12 @@ from .health import Health
 from .intake import Intake
 from .metrics import KernelMetrics
 from .outcome import Batchable, OneByOne, Outcome, Park, UseCase, ignored
+from .replay import Replay
 from .topics import dlq_topic
 from .uow import UnitOfWork, source_of
 
 log = structlog.get_logger(__name__)
 
-REPLAY_HEADER = "x-replayed-from"
 # Under the relay producer's 1 MiB request limit with room for the headers: larger records are
 # dead-lettered without their value (too_large ones can never be replayed as they are anyway).
 DLQ_MAX_VALUE_BYTES = 900 * 1024
@@ -94,6 +94,9 @@ class Delivery:
     key: bytes | None
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...] = ()
+    # The authenticated replay marker (replay.py) the intake found on it; set only by `Core.admit`,
+    # never from the headers alone: anybody can write those.
+    replay: Replay | None = None
 
     @classmethod
     def of(cls, record: Record) -> Delivery:
@@ -106,8 +109,13 @@ class Delivery:
 
     @property
     def replayed(self) -> bool:
-        """Re-published from a DLQ by an operator (`incentives dlq replay`)."""
-        return any(k == REPLAY_HEADER for k, _ in self.headers)
+        """Re-published from a DLQ by an operator (`incentives dlq replay`), as the intake verified."""
+        return self.replay is not None
+
+    def reopens(self, service: str) -> bool:
+        """Whether `service` may retry this event though its inbox holds it as dead-lettered: only an
+        authenticated replay of a dead letter that `service` itself wrote (the marker names it)."""
+        return self.replay is not None and self.replay.for_service(service)
 
     @property
     def position(self) -> inbox.Position:
@@ -173,12 +181,17 @@ class Core:
         self.attempts: dict[tuple[str, int, int], int] = {}
         self.consecutive_unexpected = 0
 
-    def admit(self, d: Delivery) -> ParsedEvent:
-        """Parse a record and check who may send it (intake.py); both paths go through here."""
+    def admit(self, d: Delivery) -> tuple[Delivery, ParsedEvent]:
+        """Parse a record and check who may send it (intake.py); both paths go through here.
+
+        Returns the delivery marked with the replay the intake authenticated (None for a plain
+        record): only that, never the marker headers themselves, makes a record a replay.
+        """
         event = parse_event(d.value, self.types)
-        if self.intake is not None:
-            self.intake.check(d.topic, event, d.value or b"", d.headers, replayed=d.replayed)
-        return event
+        if self.intake is None:
+            return d, event
+        replay = self.intake.check(d.topic, event, d.value or b"", d.headers)
+        return (d if replay is None else replace(d, replay=replay)), event
 
     def inbox_key(self, event: ParsedEvent) -> inbox.InboxKey:
         return inbox.InboxKey(self.service, event.envelope.source, event.envelope.id)
@@ -279,12 +292,12 @@ class WholeBatch:
         """The whole batch; None (and nothing of it kept) if it must go record by record."""
         core = self.core
         parsed: list[Parsed] = []
-        for d in deliveries:
-            if d.replayed:  # an operator's DLQ replay may retry a dead-lettered claim: the per-record path
-                return None
+        for raw in deliveries:
             try:
-                event = core.admit(d)
-            except InvalidEvent:  # bad bytes or a refused source: the per-record path dead-letters it
+                d, event = core.admit(raw)
+            except InvalidEvent:  # bad bytes, a refused source or a forged marker: the per-record path dead-letters it
+                return None
+            if d.reopens(core.service):  # an operator's replay may retry a dead-lettered claim: the per-record path
                 return None
             parsed.append((d, core.inbox_key(event), event))
         tally = Tally()
@@ -386,7 +399,7 @@ class OneAtATime:
     async def _handle(self, uow: UnitOfWork, d: Delivery, tally: Tally) -> None:
         core = self.core
         try:
-            event = core.admit(d)
+            d, event = core.admit(d)
         except InvalidEvent as exc:
             # No usable identity: its position, and a digest of its bytes, since a topic re-created (or an
             # embedded broker restarted empty) reuses positions for other records.
@@ -399,7 +412,7 @@ class OneAtATime:
                 tally.duplicates.append(d.topic)
             return
         key = core.inbox_key(event)
-        if not await core.books.claim(uow.conn, key, event.type, d.position, retry_dead=d.replayed):
+        if not await core.books.claim(uow.conn, key, event.type, d.position, retry_dead=d.reopens(core.service)):
             tally.duplicates.append(d.topic)
             return
         await self.run(uow, (d, key, event), tally, replayed=False)
