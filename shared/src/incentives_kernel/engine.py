@@ -152,6 +152,24 @@ class Tally:
 Parsed = tuple[Delivery, inbox.InboxKey, ParsedEvent]
 
 
+@dataclass(frozen=True, slots=True)
+class Handled:
+    """What came of an operator's action on one event: `applied`, `ignored`, `parked`, `dead_lettered`
+    (with its reason) or `duplicate` (this service had handled it already: nothing done)."""
+
+    outcome: str
+    reason: str | None = None
+
+    @classmethod
+    def of(cls, tally: Tally) -> Handled:
+        # The first outcome is the event's own; later ones are parked events it released.
+        if tally.outcomes:
+            return cls(tally.outcomes[0][2])
+        if tally.dead:
+            return cls("dead_lettered", tally.dead[0][1])
+        return cls("duplicate")
+
+
 class Core:
     """What both paths share: the use cases, parsing and intake, recording outcomes, dead letters."""
 
@@ -551,6 +569,69 @@ class EventConsumer:
             self._metrics.dlq.labels(topic, reason).inc()
             self._metrics.events_handled.labels(topic, "", "dead_lettered").inc()
         return len(expired)
+
+    # ----------------------------------------------------------------- operator actions (operator_api.py)
+
+    async def handle_now(
+        self,
+        prepare: Callable[[Conn], Awaitable[Delivery | None]],
+        audit: Callable[[Conn, Handled], Awaitable[None]],
+    ) -> Handled | None:
+        """An operator's replay of a dead letter, handled at once by this service's engine (not through Kafka:
+        a service may not write the topics it consumes). `prepare` finds (and locks) the dead letter and
+        returns it as a delivery with the replay marker, None if there is none; it goes the way a consumed
+        record goes (intake, claim, use case), so only a marker the intake authenticates for this service
+        reopens the dead-lettered event. `audit` records who asked, in the same transaction."""
+        async with self._pool().acquire() as conn, conn.transaction():
+            uow = self._unit_of_work(conn)
+            tally = Tally()
+            d = await prepare(conn)
+            if d is None:
+                return None
+            await self._one_at_a_time._handle(uow, d, tally)
+            done = Handled.of(tally)
+            await audit(conn, done)
+            await uow.flush()
+        uow.committed(self._wake)
+        self._count_operator(tally)
+        return done
+
+    async def act_on_parked(
+        self,
+        take: Callable[[Conn], Awaitable[parking.ParkedEvent | None]],
+        audit: Callable[[Conn, Handled], Awaitable[None]],
+        *,
+        dead_letter: str | None = None,
+    ) -> Handled | None:
+        """An operator's release of a parked event (run now, as if what it awaits had arrived), or with
+        `dead_letter` (the message) its dead-lettering now; None if `take` finds it no longer parked."""
+        core = self._core
+        async with self._pool().acquire() as conn, conn.transaction():
+            uow = self._unit_of_work(conn)
+            tally = Tally()
+            p = await take(conn)
+            if p is None:
+                return None
+            d = Delivery.of_parked(p)
+            if dead_letter is not None:
+                await core.dead_letter(uow, d, p.key, "PermanentError", "dead_lettered_by_operator", dead_letter, tally)
+            else:
+                await self._one_at_a_time.run(uow, (d, p.key, parse_event(p.value, core.types)), tally, replayed=True)
+            done = Handled.of(tally)
+            await audit(conn, done)
+            self._metrics.parked.set(await core.books.count_parked(conn, self.service))
+            await uow.flush()
+        uow.committed(self._wake)
+        self._count_operator(tally)
+        return done
+
+    def _count_operator(self, tally: Tally) -> None:
+        m = self._metrics
+        for topic, typ, outcome in tally.outcomes:
+            m.events_handled.labels(topic, typ, outcome).inc()
+        for topic, reason in tally.dead:
+            m.dlq.labels(topic, reason).inc()
+            m.events_handled.labels(topic, "", "dead_lettered").inc()
 
     def _count(self, records: Sequence[Record], tally: Tally, took: float) -> None:
         m = self._metrics
