@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Awaitable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
@@ -32,7 +33,8 @@ from pydantic import BaseModel, Field
 from . import operator_books as books
 from . import replay as replay_marker
 from .auth import Caller, Role
-from .engine import Delivery, EventConsumer, Handled
+from .engine import Delivery, EventConsumer, Handled, TransientFailure
+from .errors import is_transient
 from .http_errors import ApiError, errors
 from .inbox import InboxKey
 from .logging import SENSITIVE_KEYS, redact_text
@@ -44,6 +46,8 @@ if TYPE_CHECKING:
 
     from .db import Conn
     from .runtime import ServiceRuntime
+
+T = TypeVar("T")
 
 MAX_REPLAY_SET = 100  # one request replays at most this many (each in its own transaction)
 
@@ -241,6 +245,20 @@ def replay_delivery(r: asyncpg.Record, key: str, now: int) -> Delivery:
 # ------------------------------------------------------------------------------------------ routes
 
 
+async def retryable(action: Awaitable[T]) -> T:
+    """An operator's action on one event; 503 (nothing done, try again) where the consumer would retry:
+    the database or broker unavailable, or an unexpected error in the use case (the consumer's count
+    of attempts applies: after the last one the event is dead-lettered again, and that is the answer)."""
+    try:
+        return await action
+    except TransientFailure as exc:
+        raise ApiError(503, "unavailable", f"the event could not be handled now ({exc}); nothing was changed") from None
+    except Exception as exc:
+        if is_transient(exc):
+            raise ApiError(503, "unavailable", f"{type(exc).__name__}; nothing was changed, try again") from None
+        raise
+
+
 def operator_router(runtime: ServiceRuntime) -> APIRouter:
     """The operator APIs of this service (operator role only)."""
     router = APIRouter(prefix="/v1", tags=["operations"], responses=errors(400, 401, 403, 413, 422))
@@ -289,7 +307,7 @@ def operator_router(runtime: ServiceRuntime) -> APIRouter:
             detail = done.outcome + (f" ({done.reason})" if done.reason else "")
             await books.record_action(conn, actor, "dead_letter.replay", f"dead_letter:{dead_letter_id}", detail)
 
-        done = await consumer().handle_now(prepare, audit)
+        done = await retryable(consumer().handle_now(prepare, audit))
         return (
             None
             if done is None
@@ -319,6 +337,8 @@ def operator_router(runtime: ServiceRuntime) -> APIRouter:
             rows = await books.dead_letters_page(conn, f, after_id=None, limit=body.limit)
         results = []
         for r in sorted(rows, key=lambda r: r["dead_letter_id"]):
+            if not r["value"]:  # too large to keep: nothing to replay (the single replay answers 409)
+                continue
             done = await replay_one(r["dead_letter_id"], actor, key)
             if done is not None:
                 results.append(done)
@@ -375,7 +395,7 @@ def operator_router(runtime: ServiceRuntime) -> APIRouter:
             detail = done.outcome + (f" ({done.reason})" if done.reason else "")
             await books.record_action(conn, actor, action, f"parked:{body.source} {body.event_id}", detail)
 
-        done = await consumer().act_on_parked(take, audit, dead_letter=dead_letter)
+        done = await retryable(consumer().act_on_parked(take, audit, dead_letter=dead_letter))
         if done is None:
             raise ApiError(404, "not_found", "no such parked event (applied or dead-lettered meanwhile?)")
         return ParkedAnswer(source=body.source, event_id=body.event_id, outcome=done.outcome, reason=done.reason)
