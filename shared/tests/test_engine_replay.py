@@ -48,6 +48,7 @@ async def dead_credit(world: World, c: EventConsumer, make: Records) -> Record:
     credit = make("test.credited", "a", -1, event_id="dead")
     await c.handle_batch([credit])
     assert outcomes(world)["dead"] == ("dead_lettered", "negative_amount")
+    assert world.conn.calls.count("keep_dead_letter") == 1  # kept for the operator APIs, with its DLQ row
     return credit
 
 

@@ -34,7 +34,7 @@ import asyncpg
 import structlog
 from pydantic import BaseModel, ConfigDict
 
-from . import inbox, outbox, parking
+from . import inbox, operator_books, outbox, parking
 from .db import Conn
 from .envelope import ParsedEvent, derived_event_id, parse_event
 from .errors import InvalidEvent, PermanentError, is_transient
@@ -137,6 +137,7 @@ class Books:
     take_expired: Callable[[Conn, str, timedelta], Awaitable[list[parking.ParkedEvent]]] = parking.take_expired
     count_parked: Callable[[Conn, str], Awaitable[int]] = parking.count
     write_outbox: Callable[[Conn, Sequence[outbox.Row]], Awaitable[None]] = outbox.write
+    keep_dead_letter: Callable[[Conn, operator_books.DeadLetter], Awaitable[None]] = operator_books.keep
 
 
 @dataclass
@@ -275,18 +276,21 @@ class Core:
             ("original.offset", str(d.offset).encode()),
             ("x-dead-lettered-ts", str(int(time.time() * 1000)).encode()),
         ]
-        uow.enqueue(
-            outbox.row(
-                topic=dlq_topic(d.topic),
-                key=d.key,
-                value=value,
-                # Position and identity: a redelivery is the same dead letter, a record that reuses the
-                # position after a topic was re-created (or a replay that fails again) is a new one.
-                event_id=derived_event_id(
-                    "dlq", self.service, d.topic, str(d.partition), str(d.offset), key.source, key.event_id
-                ),
-                headers=headers,
-            )
+        row = outbox.row(
+            topic=dlq_topic(d.topic),
+            key=d.key,
+            value=value,
+            # Position and identity: a redelivery is the same dead letter, a record that reuses the
+            # position after a topic was re-created (or a replay that fails again) is a new one.
+            event_id=derived_event_id(
+                "dlq", self.service, d.topic, str(d.partition), str(d.offset), key.source, key.event_id
+            ),
+            headers=headers,
+        )
+        uow.enqueue(row)
+        # And kept for the operator APIs (operator_api.py), which list and replay them without Kafka.
+        await self.books.keep_dead_letter(
+            uow.conn, operator_books.DeadLetter(row, d.topic, reason, error_class, message[:1000], self.service)
         )
         tally.dead.append((d.topic, reason))
         log.warning(

@@ -2,9 +2,9 @@
 
 - `GET /v1/dead-letters`: what this service dead-lettered, per topic, newest first, with reason,
   service, time and the record with personal data masked. Kept in the service's own `dead_letters`
-  table, which a trigger fills from every outbox row bound for a `.dlq` topic, in the transaction
-  that dead-lettered the record: simpler and faster than reading Kafka, and exactly what this
-  service's DLQ publisher wrote (kernel migration 0006).
+  table, which the engine writes beside the DLQ record's outbox row, in the transaction that
+  dead-lettered the record: simpler and faster than reading Kafka, and exactly what this service's
+  DLQ publisher wrote (kernel migration 0006, `Books.keep_dead_letter`).
 - `POST /v1/dead-letters/{id}/replay` and `POST /v1/dead-letters/replay` (a filtered set): the
   record is handed to this service's own engine, marked with the authenticated replay marker
   (replay.py, as `incentives dlq replay` writes it), and goes the way a consumed record goes: the

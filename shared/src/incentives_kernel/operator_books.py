@@ -1,5 +1,5 @@
-"""SQL of the operator APIs (operator_api.py): the dead letters this service wrote, its parked events,
-and the audit of what operators did to them (tables of kernel migration 0006 and 0003)."""
+"""SQL of the operator APIs (operator_api.py): the dead letters this service wrote (kept by the engine,
+`keep`), its parked events, and the audit of what operators did to them (kernel migrations 0006, 0003)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import asyncpg
 
 from .db import Conn
 from .inbox import InboxKey, Position
-from .outbox import decode_header
+from .outbox import Row, decode_header
 from .parking import ParkedEvent
 
 
@@ -22,6 +22,37 @@ class DeadLetterFilter:
     replayed: bool | None = None  # None: both; False: never replayed; True: replayed at least once
     before: datetime | None = None  # dead-lettered before this time
     ids: Sequence[int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A dead letter as the engine writes it: the DLQ record (its outbox row) and why."""
+
+    row: Row
+    topic: str
+    reason: str
+    error_class: str
+    message: str
+    service: str
+
+
+async def keep(conn: Conn, dead: DeadLetter) -> None:
+    """Keep a dead letter for the operator APIs, in the transaction that dead-lettered it."""
+    await conn.execute(
+        """INSERT INTO dead_letters (event_id, dlq_topic, topic, reason, error_class, message, service, key, value,
+                                     headers)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (event_id) DO NOTHING""",
+        dead.row.event_id,
+        dead.row.topic,
+        dead.topic,
+        dead.reason,
+        dead.error_class,
+        dead.message,
+        dead.service,
+        dead.row.key,
+        dead.row.value,
+        dead.row.headers,
+    )
 
 
 _DEAD_LETTER_COLUMNS = """dead_letter_id, dlq_topic, topic, reason, error_class, message, service, key, value,
