@@ -55,6 +55,18 @@ async def keep(conn: Conn, dead: DeadLetter) -> None:
     )
 
 
+async def purge_dead_letters(conn: Conn, older_than_days: int, limit: int = 1000) -> int:
+    """Forget kept dead letters older than the retention (the oldest first, at most `limit` at a time)."""
+    status = await conn.execute(
+        """DELETE FROM dead_letters WHERE dead_letter_id IN (
+               SELECT dead_letter_id FROM dead_letters WHERE dead_lettered_at < now() - make_interval(days => $1)
+               ORDER BY dead_letter_id LIMIT $2)""",
+        older_than_days,
+        limit,
+    )
+    return int(status.split()[-1])
+
+
 _DEAD_LETTER_COLUMNS = """dead_letter_id, dlq_topic, topic, reason, error_class, message, service, key, value,
     headers, dead_lettered_at, replay_count, replayed_at, replayed_by"""
 

@@ -31,7 +31,7 @@ from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel
 
-from . import db, pii, roles
+from . import db, operator_books, pii, roles
 from .asyncapi_html import asyncapi_router
 from .auth import Caller, Role, TokenAuth
 from .background import Job
@@ -152,7 +152,12 @@ class ServiceRuntime:
         self.consumer = consumer
         grace = timedelta(seconds=s.park_grace_s)
         self.every("expire_parked", s.park_sweep_interval_s, lambda: consumer.expire_parked(grace))
+        self.every("purge_dead_letters", 3600, self._purge_dead_letters, again_at=1000)
         return consumer
+
+    async def _purge_dead_letters(self) -> int:
+        async with self.pool.acquire() as conn:
+            return await operator_books.purge_dead_letters(conn, self.settings.dead_letter_retention_days)
 
     def unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """`async with runtime.unit_of_work() as uow:` one transaction on a pooled connection.

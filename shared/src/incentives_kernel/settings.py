@@ -124,6 +124,8 @@ class ServiceSettings(BaseSettings):
     graceful_timeout_s: float = Field(default=25.0, gt=0)
     park_grace_s: float = Field(default=3600.0, gt=0, description="how long an early event waits before the DLQ")
     park_sweep_interval_s: float = Field(default=30.0, gt=0)
+    # The operator APIs' copy of each dead letter (kernel dead_letters): as long as the .dlq topics keep theirs.
+    dead_letter_retention_days: int = Field(default=90, ge=1, le=3650)
 
     # Keyed digests of phone and identity numbers (pii.py): lookup without storing them.
     pii_key: SecretStr = Field(default=SecretStr(""), description=">= 32 characters; required outside dev")

@@ -3,7 +3,7 @@
 -- that dead-lettered the record (with its inbox outcome), so the list is exactly what the service's
 -- DLQ publisher wrote. (Written by the engine, not by a trigger on the outbox: a row trigger cost
 -- ~2 us on every outbox row, dead letter or not.) The outbox purges its rows after publication; this
--- table keeps them until deleted by hand (docs/operations.md). The value is the record as it came
+-- table keeps them for the dead-letter retention (the purge_dead_letters job). The value is the record as it came
 -- (personal data included, like the DLQ itself); the API masks it on the way out.
 CREATE TABLE dead_letters (
     dead_letter_id  bigserial   PRIMARY KEY,
