@@ -58,6 +58,16 @@ async def test_a_dead_letter_is_listed_masked_and_replayed_once_fixed(stack: Sta
         assert dead["event"]["type"] == "report.rated" and dead["replay_count"] == 0
         assert PHONE not in str(dead) and f"{PHONE[:3]}****{PHONE[-4:]}" in dead["record"]["data"]["comment"]
 
+        # Replayed before the cause is fixed: refused again, the same dead letter (one row, one replay more).
+        early = await reports.post(f"/v1/dead-letters/{dead['dead_letter_id']}/replay")
+        assert early.json()["replayed"][0] | {"dead_letter_id": 0} == {
+            "dead_letter_id": 0,
+            "outcome": "dead_lettered",
+            "reason": "not_resolved",
+        }, early.text
+        same = (await reports.get("/v1/dead-letters", limit=200, reason="not_resolved")).json()["items"]
+        assert [d["dead_letter_id"] for d in same if d["event"]["id"] == rating["id"]] == [dead["dead_letter_id"]]
+
         # Fixed: the report resolved. The replay applies it in reports, and points credits the rating.
         for status in ("accepted", "resolved"):
             await publish(stack.info.bootstrap, topics.REPORTS, report, status_changed(report, "nanqu", status, "城管"))
@@ -87,11 +97,11 @@ async def test_a_dead_letter_is_listed_masked_and_replayed_once_fixed(stack: Sta
         assert none_left.json()["replayed"] == [], "not replayed again unless asked"
 
         shown = await dead_letter_of(reports, rating["id"], replayed="true")
-        assert shown is not None and shown["replay_count"] == 2
+        assert shown is not None and shown["replay_count"] == 3
         assert shown["replayed_by"] == fingerprint(stack.info.operator_token) and shown["replayed_at"]
         actions = (await reports.get("/v1/operator-actions", limit=200)).json()["items"]
         mine = [a for a in actions if a["target"] == f"dead_letter:{dead['dead_letter_id']}"]
-        assert [a["detail"] for a in mine] == ["duplicate", "applied"]  # newest first
+        assert [a["detail"] for a in mine] == ["duplicate", "applied", "dead_lettered (not_resolved)"]  # newest first
         assert {a["actor"] for a in mine} == {fingerprint(stack.info.operator_token)}
 
         # Paginated: one at a time, the cursor leads on, each item once.

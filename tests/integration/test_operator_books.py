@@ -40,7 +40,7 @@ async def test_dead_letters_are_kept_once_filtered_paged_and_purged(pool: asyncp
     async with pool.acquire() as conn:
         for n in range(5):
             await books.keep(conn, dead(n, reason="not_resolved" if n % 2 else "invalid_data"))
-        await books.keep(conn, dead(0))  # the same dead letter again (a redelivered batch): kept once
+        await books.keep(conn, dead(0, reason="invalid_data"))  # the same dead letter again: kept once
         await books.keep(conn, dead(9, topic="incentives.members.v1"))
         everything = await books.dead_letters_page(conn, books.DeadLetterFilter(), after_id=None, limit=100)
         assert len(everything) == 6
@@ -48,6 +48,13 @@ async def test_dead_letters_are_kept_once_filtered_paged_and_purged(pool: asyncp
         first = await books.dead_letters_page(conn, f, after_id=None, limit=1)
         rest = await books.dead_letters_page(conn, f, after_id=first[0]["dead_letter_id"], limit=10)
         assert [r["value"] for r in first + rest] == [b'{"id": "e3"}', b'{"id": "e1"}']  # newest first
+
+        # An API replay that fails once more writes the same dead letter with the latest reason.
+        await books.keep(conn, dead(4, reason="time_in_future"))
+        again = await books.dead_letters_page(
+            conn, books.DeadLetterFilter(reason="time_in_future"), after_id=None, limit=9
+        )
+        assert [r["value"] for r in again] == [b'{"id": "e4"}']
 
         one = first[0]["dead_letter_id"]
         await books.mark_replayed(conn, one, "operator:abc")

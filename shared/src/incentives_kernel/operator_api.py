@@ -136,8 +136,9 @@ class DeadLetterPage(BaseModel):
 class ReplayResult(BaseModel):
     dead_letter_id: int
     outcome: str = Field(
-        description="what came of it now: applied | ignored | parked | dead_lettered (again: a new dead letter, "
-        "`reason` says why) | duplicate (this service had handled the event already: nothing was done)"
+        description="what came of it now: applied | ignored | parked | dead_lettered (again, `reason` says "
+        "why; the same dead letter stays listed) | duplicate (this service had handled the event already: "
+        "nothing was done)"
     )
     reason: str | None = None
 

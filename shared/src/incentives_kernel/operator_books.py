@@ -37,11 +37,16 @@ class DeadLetter:
 
 
 async def keep(conn: Conn, dead: DeadLetter) -> None:
-    """Keep a dead letter for the operator APIs, in the transaction that dead-lettered it."""
+    """Keep a dead letter for the operator APIs, in the transaction that dead-lettered it.
+
+    The same dead letter again (an API replay keeps the record's position, so its DLQ id, and fails
+    once more) stays one row, with the latest reason."""
     await conn.execute(
         """INSERT INTO dead_letters (event_id, dlq_topic, topic, reason, error_class, message, service, key, value,
                                      headers)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (event_id) DO NOTHING""",
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+           ON CONFLICT (event_id) DO UPDATE
+               SET reason = EXCLUDED.reason, error_class = EXCLUDED.error_class, message = EXCLUDED.message""",
         dead.row.event_id,
         dead.row.topic,
         dead.topic,
