@@ -17,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ("reports", "points", "rewards", "notify")
-KERNEL_SQL = {"inbox.py", "outbox.py", "parking.py", "members.py", "db.py", "roles.py"}
+KERNEL_SQL = {"inbox.py", "outbox.py", "parking.py", "members.py", "db.py", "roles.py", "operator_books.py"}
 STANDARD = (
     "app.py",
     "settings.py",

@@ -125,6 +125,9 @@ def fake_books() -> Books:
     async def count_parked(conn: Any, _consumer: str) -> int:
         return len(conn.state.parked)
 
+    async def keep_dead_letter(conn: Any, dead: Any) -> None:
+        conn.calls.append("keep_dead_letter")
+
     async def write_outbox(conn: Any, rows: Sequence[outbox.Row]) -> None:
         conn.calls.append("write_outbox")
         conn.state.outbox += rows
@@ -139,6 +142,7 @@ def fake_books() -> Books:
         take_expired=take_expired,
         count_parked=count_parked,
         write_outbox=write_outbox,
+        keep_dead_letter=keep_dead_letter,
     )
 
 

@@ -95,7 +95,7 @@ async def http_stack_fixture() -> AsyncIterator[SecurityStack]:
     if "stack" in _cache:
         yield _cache["stack"]
         return
-    rates = {f"INCENTIVES_RATE_LIMIT_{g}": RATE for g in ("REDEMPTIONS", "ADJUSTMENTS", "APPLICATIONS")}
+    rates = {f"INCENTIVES_RATE_LIMIT_{g}": RATE for g in ("REDEMPTIONS", "ADJUSTMENTS", "APPLICATIONS", "LOOKUPS")}
     env = {
         "INCENTIVES_OPERATOR_TOKENS": OPERATOR_TOKENS,
         "INCENTIVES_GATEWAY_TOKENS": GATEWAY_TOKENS,

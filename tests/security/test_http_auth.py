@@ -67,7 +67,22 @@ ACCESS: dict[tuple[str, str, str], str] = {
     ("notify", "GET", "/v1/webhooks/{webhook_id}/dead-letters"): OPERATOR,
     ("notify", "POST", "/v1/webhooks/{webhook_id}/dead-letters/redrive"): OPERATOR,
     ("notify", "POST", "/v1/webhooks/{webhook_id}/dead-letters/{delivery_id}/redrive"): OPERATOR,
+    ("points", "GET", "/v1/member-lookups"): OPERATOR,
     **{(svc, "POST", "/v1/member-tokens"): GATEWAY for svc in ("points", "rewards", "reports", "notify")},
+    # The kernel's operator APIs (operator_api.py), in every service.
+    **{
+        (svc, method, path): OPERATOR
+        for svc in ("points", "rewards", "reports", "notify")
+        for method, path in (
+            ("GET", "/v1/dead-letters"),
+            ("POST", "/v1/dead-letters/{dead_letter_id}/replay"),
+            ("POST", "/v1/dead-letters/replay"),
+            ("GET", "/v1/parked-events"),
+            ("POST", "/v1/parked-events/release"),
+            ("POST", "/v1/parked-events/dead-letter"),
+            ("GET", "/v1/operator-actions"),
+        )
+    },
 }
 ROUTES = sorted(ACCESS)
 SELF, OTHER = "sec-self-1", "sec-other-2"

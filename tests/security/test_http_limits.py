@@ -7,7 +7,9 @@ so a 429 comes from counting, not from timing.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
@@ -15,6 +17,7 @@ import pytest
 from tests.security.http_support import (
     GATEWAY_ONE,
     OPERATOR_ONE,
+    OPERATOR_TWO,
     SecurityStack,
     http_stack_fixture,  # noqa: F401 (provides the `http_stack` fixture)
 )
@@ -128,3 +131,18 @@ async def test_adjustments_and_applications_are_rate_limited(http_stack: Securit
         path = f"/v1/allocation-rounds/{uid('no-round')}/applications"
         answers = [(await rewards.post(path, json={"member_id": carol})).status_code for _ in range(4)]
     assert answers == [404, 404, 404, 429]  # the budget is spent before the round is looked up
+
+
+async def test_member_lookups_are_throttled_per_caller_and_audited(http_stack: SecurityStack) -> None:
+    """Issue 15: a stolen operator token cannot walk the phone-number space through the lookup; every
+    lookup is recorded (who, when, whom it found), never the number."""
+    phone = "1391234" + f"{uuid.uuid4().int % 10**4:04d}"
+    async with http_stack.client("points", OPERATOR_TWO) as points:
+        answers = [(await points.post("/v1/members/lookup", json={"phone": phone})).status_code for _ in range(4)]
+        assert answers == [200, 200, 200, 429], answers
+        audit = (await points.get("/v1/member-lookups", params={"limit": 200})).json()["items"]
+    mine = [a for a in audit if a["actor"] == "operator:" + hashlib.sha256(OPERATOR_TWO.encode()).hexdigest()[:12]]
+    assert len(mine) >= 3 and all(a["kind"] == "phone" and a["member_ids"] == [] for a in mine[:3])
+    assert phone not in json.dumps(audit)
+    async with http_stack.client("points", OPERATOR_ONE) as other:  # another caller has its own budget
+        assert (await other.post("/v1/members/lookup", json={"phone": phone})).status_code == 200

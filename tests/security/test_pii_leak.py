@@ -177,6 +177,8 @@ async def test_no_personal_data_leaks_anywhere(secure_stack: Stack, operator: di
         "rewards": [f"/v1/members/{member}/redemptions", "/v1/rewards", "/metrics"],
         "notify": [f"/v1/members/{member}/notifications", "/metrics"],
     }
+    for service_paths in paths.values():  # the operator APIs show dead letters and parked records masked
+        service_paths += ["/v1/dead-letters?limit=200", "/v1/parked-events?limit=200", "/v1/operator-actions"]
     for service, service_paths in paths.items():
         for path in service_paths:
             response = await operator[service].get(path)
@@ -193,7 +195,10 @@ async def test_no_personal_data_leaks_anywhere(secure_stack: Stack, operator: di
         for t in tables:
             ident = f'"{t["table_schema"]}"."{t["table_name"]}"'
             where = " WHERE topic NOT LIKE '%.dlq'" if t["table_name"] == "outbox" else ""
-            rows = await admin.fetch(f"SELECT x::text AS row FROM {ident} x{where}")
+            # The kept dead letters (kernel migration 0006): their record is the DLQ's, the same exception;
+            # every other column (reason, message, service, who replayed) is checked.
+            row = "(to_jsonb(x) - 'key' - 'value' - 'headers')" if t["table_name"] == "dead_letters" else "x"
+            rows = await admin.fetch(f"SELECT {row}::text AS row FROM {ident} x{where}")
             check(f"table {t['table_schema']}.{t['table_name']}", "\n".join(r["row"] for r in rows))
         dlq_rows = await admin.fetchval(
             "SELECT count(*) FROM (SELECT 1 FROM reports.outbox WHERE topic LIKE '%.dlq' UNION ALL "

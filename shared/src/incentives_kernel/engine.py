@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -34,7 +34,7 @@ import asyncpg
 import structlog
 from pydantic import BaseModel, ConfigDict
 
-from . import inbox, outbox, parking
+from . import inbox, operator_books, outbox, parking
 from .db import Conn
 from .envelope import ParsedEvent, derived_event_id, parse_event
 from .errors import InvalidEvent, PermanentError, is_transient
@@ -42,12 +42,12 @@ from .health import Health
 from .intake import Intake
 from .metrics import KernelMetrics
 from .outcome import Batchable, OneByOne, Outcome, Park, UseCase, ignored
+from .replay import Replay
 from .topics import dlq_topic
 from .uow import UnitOfWork, source_of
 
 log = structlog.get_logger(__name__)
 
-REPLAY_HEADER = "x-replayed-from"
 # Under the relay producer's 1 MiB request limit with room for the headers: larger records are
 # dead-lettered without their value (too_large ones can never be replayed as they are anyway).
 DLQ_MAX_VALUE_BYTES = 900 * 1024
@@ -94,6 +94,9 @@ class Delivery:
     key: bytes | None
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...] = ()
+    # The authenticated replay marker (replay.py) the intake found on it; set only by `Core.admit`,
+    # never from the headers alone: anybody can write those.
+    replay: Replay | None = None
 
     @classmethod
     def of(cls, record: Record) -> Delivery:
@@ -106,8 +109,13 @@ class Delivery:
 
     @property
     def replayed(self) -> bool:
-        """Re-published from a DLQ by an operator (`incentives dlq replay`)."""
-        return any(k == REPLAY_HEADER for k, _ in self.headers)
+        """Re-published from a DLQ by an operator (`incentives dlq replay`), as the intake verified."""
+        return self.replay is not None
+
+    def reopens(self, service: str) -> bool:
+        """Whether `service` may retry this event though its inbox holds it as dead-lettered: only an
+        authenticated replay of a dead letter that `service` itself wrote (the marker names it)."""
+        return self.replay is not None and self.replay.for_service(service)
 
     @property
     def position(self) -> inbox.Position:
@@ -129,6 +137,7 @@ class Books:
     take_expired: Callable[[Conn, str, timedelta], Awaitable[list[parking.ParkedEvent]]] = parking.take_expired
     count_parked: Callable[[Conn, str], Awaitable[int]] = parking.count
     write_outbox: Callable[[Conn, Sequence[outbox.Row]], Awaitable[None]] = outbox.write
+    keep_dead_letter: Callable[[Conn, operator_books.DeadLetter], Awaitable[None]] = operator_books.keep
 
 
 @dataclass
@@ -142,6 +151,24 @@ class Tally:
 
 
 Parsed = tuple[Delivery, inbox.InboxKey, ParsedEvent]
+
+
+@dataclass(frozen=True, slots=True)
+class Handled:
+    """What came of an operator's action on one event: `applied`, `ignored`, `parked`, `dead_lettered`
+    (with its reason) or `duplicate` (this service had handled it already: nothing done)."""
+
+    outcome: str
+    reason: str | None = None
+
+    @classmethod
+    def of(cls, tally: Tally) -> Handled:
+        # The first outcome is the event's own; later ones are parked events it released.
+        if tally.outcomes:
+            return cls(tally.outcomes[0][2])
+        if tally.dead:
+            return cls("dead_lettered", tally.dead[0][1])
+        return cls("duplicate")
 
 
 class Core:
@@ -173,12 +200,17 @@ class Core:
         self.attempts: dict[tuple[str, int, int], int] = {}
         self.consecutive_unexpected = 0
 
-    def admit(self, d: Delivery) -> ParsedEvent:
-        """Parse a record and check who may send it (intake.py); both paths go through here."""
+    def admit(self, d: Delivery) -> tuple[Delivery, ParsedEvent]:
+        """Parse a record and check who may send it (intake.py); both paths go through here.
+
+        Returns the delivery marked with the replay the intake authenticated (None for a plain
+        record): only that, never the marker headers themselves, makes a record a replay.
+        """
         event = parse_event(d.value, self.types)
-        if self.intake is not None:
-            self.intake.check(d.topic, event, d.value or b"", d.headers, replayed=d.replayed)
-        return event
+        if self.intake is None:
+            return d, event
+        replay = self.intake.check(d.topic, event, d.value or b"", d.headers)
+        return (d if replay is None else replace(d, replay=replay)), event
 
     def inbox_key(self, event: ParsedEvent) -> inbox.InboxKey:
         return inbox.InboxKey(self.service, event.envelope.source, event.envelope.id)
@@ -245,18 +277,21 @@ class Core:
             ("original.offset", str(d.offset).encode()),
             ("x-dead-lettered-ts", str(int(time.time() * 1000)).encode()),
         ]
-        uow.enqueue(
-            outbox.row(
-                topic=dlq_topic(d.topic),
-                key=d.key,
-                value=value,
-                # Position and identity: a redelivery is the same dead letter, a record that reuses the
-                # position after a topic was re-created (or a replay that fails again) is a new one.
-                event_id=derived_event_id(
-                    "dlq", self.service, d.topic, str(d.partition), str(d.offset), key.source, key.event_id
-                ),
-                headers=headers,
-            )
+        row = outbox.row(
+            topic=dlq_topic(d.topic),
+            key=d.key,
+            value=value,
+            # Position and identity: a redelivery is the same dead letter, a record that reuses the
+            # position after a topic was re-created (or a replay that fails again) is a new one.
+            event_id=derived_event_id(
+                "dlq", self.service, d.topic, str(d.partition), str(d.offset), key.source, key.event_id
+            ),
+            headers=headers,
+        )
+        uow.enqueue(row)
+        # And kept for the operator APIs (operator_api.py), which list and replay them without Kafka.
+        await self.books.keep_dead_letter(
+            uow.conn, operator_books.DeadLetter(row, d.topic, reason, error_class, message[:1000], self.service)
         )
         tally.dead.append((d.topic, reason))
         log.warning(
@@ -280,12 +315,12 @@ class WholeBatch:
         """The whole batch; None (and nothing of it kept) if it must go record by record."""
         core = self.core
         parsed: list[Parsed] = []
-        for d in deliveries:
-            if d.replayed:  # an operator's DLQ replay may retry a dead-lettered claim: the per-record path
-                return None
+        for raw in deliveries:
             try:
-                event = core.admit(d)
-            except InvalidEvent:  # bad bytes or a refused source: the per-record path dead-letters it
+                d, event = core.admit(raw)
+            except InvalidEvent:  # bad bytes, a refused source or a forged marker: the per-record path dead-letters it
+                return None
+            if d.reopens(core.service):  # an operator's replay may retry a dead-lettered claim: the per-record path
                 return None
             parsed.append((d, core.inbox_key(event), event))
         tally = Tally()
@@ -397,7 +432,7 @@ class OneAtATime:
     async def _handle(self, uow: UnitOfWork, d: Delivery, tally: Tally) -> None:
         core = self.core
         try:
-            event = core.admit(d)
+            d, event = core.admit(d)
         except InvalidEvent as exc:
             # No usable identity: its position, and a digest of its bytes, since a topic re-created (or an
             # embedded broker restarted empty) reuses positions for other records.
@@ -410,7 +445,7 @@ class OneAtATime:
                 tally.duplicates.append(d.topic)
             return
         key = core.inbox_key(event)
-        if not await core.books.claim(uow.conn, key, event.type, d.position, retry_dead=d.replayed):
+        if not await core.books.claim(uow.conn, key, event.type, d.position, retry_dead=d.reopens(core.service)):
             tally.duplicates.append(d.topic)
             return
         await self.run(uow, (d, key, event), tally, replayed=False)
@@ -549,6 +584,69 @@ class EventConsumer:
             self._metrics.dlq.labels(topic, reason).inc()
             self._metrics.events_handled.labels(topic, "", "dead_lettered").inc()
         return len(expired)
+
+    # ----------------------------------------------------------------- operator actions (operator_api.py)
+
+    async def handle_now(
+        self,
+        prepare: Callable[[Conn], Awaitable[Delivery | None]],
+        audit: Callable[[Conn, Handled], Awaitable[None]],
+    ) -> Handled | None:
+        """An operator's replay of a dead letter, handled at once by this service's engine (not through Kafka:
+        a service may not write the topics it consumes). `prepare` finds (and locks) the dead letter and
+        returns it as a delivery with the replay marker, None if there is none; it goes the way a consumed
+        record goes (intake, claim, use case), so only a marker the intake authenticates for this service
+        reopens the dead-lettered event. `audit` records who asked, in the same transaction."""
+        async with self._pool().acquire() as conn, conn.transaction():
+            uow = self._unit_of_work(conn)
+            tally = Tally()
+            d = await prepare(conn)
+            if d is None:
+                return None
+            await self._one_at_a_time._handle(uow, d, tally)
+            done = Handled.of(tally)
+            await audit(conn, done)
+            await uow.flush()
+        uow.committed(self._wake)
+        self._count_operator(tally)
+        return done
+
+    async def act_on_parked(
+        self,
+        take: Callable[[Conn], Awaitable[parking.ParkedEvent | None]],
+        audit: Callable[[Conn, Handled], Awaitable[None]],
+        *,
+        dead_letter: str | None = None,
+    ) -> Handled | None:
+        """An operator's release of a parked event (run now, as if what it awaits had arrived), or with
+        `dead_letter` (the message) its dead-lettering now; None if `take` finds it no longer parked."""
+        core = self._core
+        async with self._pool().acquire() as conn, conn.transaction():
+            uow = self._unit_of_work(conn)
+            tally = Tally()
+            p = await take(conn)
+            if p is None:
+                return None
+            d = Delivery.of_parked(p)
+            if dead_letter is not None:
+                await core.dead_letter(uow, d, p.key, "PermanentError", "dead_lettered_by_operator", dead_letter, tally)
+            else:
+                await self._one_at_a_time.run(uow, (d, p.key, parse_event(p.value, core.types)), tally, replayed=True)
+            done = Handled.of(tally)
+            await audit(conn, done)
+            self._metrics.parked.set(await core.books.count_parked(conn, self.service))
+            await uow.flush()
+        uow.committed(self._wake)
+        self._count_operator(tally)
+        return done
+
+    def _count_operator(self, tally: Tally) -> None:
+        m = self._metrics
+        for topic, typ, outcome in tally.outcomes:
+            m.events_handled.labels(topic, typ, outcome).inc()
+        for topic, reason in tally.dead:
+            m.dlq.labels(topic, reason).inc()
+            m.events_handled.labels(topic, "", "dead_lettered").inc()
 
     def _count(self, records: Sequence[Record], tally: Tally, took: float) -> None:
         m = self._metrics

@@ -365,17 +365,15 @@ class Intake:
         event: ParsedEvent,
         value: bytes,
         headers: Sequence[tuple[str, bytes]],
-        *,
-        replayed: bool = False,
     ) -> replay_marker.Replay | None:
         """Raise `InvalidEvent` unless this source may send this event here, proven where it must be.
 
         Returns the authenticated replay the record is (an operator's `incentives dlq replay`), else
         None. A replay keeps the original signature, which is then older than the window: it must
-        still verify, only its age is not held against it. `replayed` is what the caller believes
-        from the marker's mere presence; only the marker's MAC counts here, so it is not used.
+        still verify, only its age is not held against it. The engine takes this (never the headers)
+        as what makes the record a replay, and lets it reopen a dead letter only for the service the
+        marker names (`Replay.for_service`).
         """
-        del replayed
         now = self.clock()
         env = event.envelope
         replay = replay_marker.verify(self.replay_key, topic=topic, headers=headers, value=value, now=now)

@@ -31,7 +31,7 @@ from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel
 
-from . import db, pii, roles
+from . import db, operator_books, pii, roles
 from .asyncapi_html import asyncapi_router
 from .auth import Caller, Role, TokenAuth
 from .background import Job
@@ -48,6 +48,7 @@ from .logging import configure_logging
 from .member_tokens import MemberTokenKeys
 from .member_tokens_api import member_tokens_router
 from .metrics import KernelMetrics
+from .operator_api import operator_router
 from .outbox import OutboxRelay
 from .outcome import UseCase
 from .ratelimit import Rate, RateLimiter
@@ -57,7 +58,8 @@ from .uow import UnitOfWork, source_of, unit_of_work
 log = structlog.get_logger(__name__)
 
 # The routes that move points, stock or places, each with its own budget (settings.rate_limit_<name>).
-RATE_LIMITED = ("redemptions", "adjustments", "applications")
+# "lookups": member lookups by phone or identity number, per caller only (throttle with member_id "").
+RATE_LIMITED = ("redemptions", "adjustments", "applications", "lookups")
 
 T = TypeVar("T")
 
@@ -97,6 +99,7 @@ class ServiceRuntime:
         self._producer: AIOKafkaProducer | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._jobs: list[Job] = []
+        self.consumer: EventConsumer | None = None  # the operator APIs act on its parked events and dead letters
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -146,9 +149,15 @@ class ServiceRuntime:
             + (" Recorded, not acted on: " + ", ".join(sorted(ignore_types)) + "." if ignore_types else ""),
             exit_after_commit=s.fault_exit_after_commit,
         )
+        self.consumer = consumer
         grace = timedelta(seconds=s.park_grace_s)
         self.every("expire_parked", s.park_sweep_interval_s, lambda: consumer.expire_parked(grace))
+        self.every("purge_dead_letters", 3600, self._purge_dead_letters, again_at=1000)
         return consumer
+
+    async def _purge_dead_letters(self) -> int:
+        async with self.pool.acquire() as conn:
+            return await operator_books.purge_dead_letters(conn, self.settings.dead_letter_retention_days)
 
     def unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """`async with runtime.unit_of_work() as uow:` one transaction on a pooled connection.
@@ -307,10 +316,11 @@ class ServiceRuntime:
         wait = limiter.check(f"{caller.rate_key}|{member_id}")
         if wait > 0:
             self.metrics.rate_limited.labels(route=name, role=caller.role.value).inc()
+            whom = " for this member" if member_id else ""
             raise ApiError(
                 429,
                 "rate_limited",
-                f"too many {name} for this member from this caller; retry in {math.ceil(wait)} s",
+                f"too many {name}{whom} from this caller; retry in {math.ceil(wait)} s",
                 headers={"Retry-After": str(math.ceil(wait))},
             )
 
@@ -339,6 +349,7 @@ def create_http_app(runtime: ServiceRuntime, *, title: str, routers: Sequence[AP
     )
     install_http_metrics(app, runtime.service, runtime.registry)  # outermost: counts the guard's answers too
     app.include_router(member_tokens_router(runtime))
+    app.include_router(operator_router(runtime))  # dead letters and parked events, in every service
 
     @app.get("/healthz", tags=["ops"], summary="The process is alive")
     async def healthz() -> dict[str, str]:

@@ -42,6 +42,7 @@ SHARED_ENV = {
     "rate_limit_redemptions": "INCENTIVES_RATE_LIMIT_REDEMPTIONS",
     "rate_limit_adjustments": "INCENTIVES_RATE_LIMIT_ADJUSTMENTS",
     "rate_limit_applications": "INCENTIVES_RATE_LIMIT_APPLICATIONS",
+    "rate_limit_lookups": "INCENTIVES_RATE_LIMIT_LOOKUPS",
     "max_request_bytes": "INCENTIVES_MAX_REQUEST_BYTES",
     "pii_key": "INCENTIVES_PII_KEY",
     "sources_file": "INCENTIVES_SOURCES_FILE",
@@ -107,6 +108,8 @@ class ServiceSettings(BaseSettings):
     rate_limit_redemptions: str = "10/s:20"
     rate_limit_adjustments: str = "10/s:20"
     rate_limit_applications: str = "10/s:20"
+    # Member lookups by phone or identity number, per caller: a hotline's pace, not an enumeration's.
+    rate_limit_lookups: str = "30/m:30"
     max_request_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
     log_level: str = "INFO"
     debug_loggers: str = Field(default="", description="comma-separated loggers to run at DEBUG, for diagnosis")
@@ -121,6 +124,8 @@ class ServiceSettings(BaseSettings):
     graceful_timeout_s: float = Field(default=25.0, gt=0)
     park_grace_s: float = Field(default=3600.0, gt=0, description="how long an early event waits before the DLQ")
     park_sweep_interval_s: float = Field(default=30.0, gt=0)
+    # The operator APIs' copy of each dead letter (kernel dead_letters): as long as the .dlq topics keep theirs.
+    dead_letter_retention_days: int = Field(default=90, ge=1, le=3650)
 
     # Keyed digests of phone and identity numbers (pii.py): lookup without storing them.
     pii_key: SecretStr = Field(default=SecretStr(""), description=">= 32 characters; required outside dev")
@@ -178,7 +183,12 @@ class ServiceSettings(BaseSettings):
         if missing:
             raise ValueError(f"missing required settings: {', '.join(missing)}")
         MemberTokenKeys.parse(self.member_token_keys.get_secret_value())  # refuse a weak key at start
-        for rate in (self.rate_limit_redemptions, self.rate_limit_adjustments, self.rate_limit_applications):
+        for rate in (
+            self.rate_limit_redemptions,
+            self.rate_limit_adjustments,
+            self.rate_limit_applications,
+            self.rate_limit_lookups,
+        ):
             Rate.parse(rate)
         if self.env != "dev" and not (
             self.operator_tokens.get_secret_value() and self.gateway_tokens.get_secret_value()

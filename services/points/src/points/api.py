@@ -11,6 +11,7 @@ from incentives_kernel.auth import Caller, Role
 from incentives_kernel.db import Row
 from incentives_kernel.events import ID_PATTERN
 from incentives_kernel.http_errors import ApiError, errors
+from incentives_kernel.operator_api import actor_of
 from incentives_kernel.pagination import MAX_LIMIT, decode_cursor, encode_cursor
 from incentives_kernel.runtime import ServiceRuntime
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -94,6 +95,19 @@ class MemberLookupOut(BaseModel):
     member_ids: list[str] = Field(description="members whose number has the same keyed digest (normally one)")
 
 
+class MemberLookupRecord(BaseModel):
+    lookup_id: int
+    looked_up_at: datetime
+    actor: str = Field(description="who looked up: <role>:<token fingerprint>")
+    kind: Literal["phone", "id_number"] = Field(description="what kind of number was given (never the number)")
+    member_ids: list[str] = Field(description="whom it found; empty when nobody")
+
+
+class MemberLookupPage(BaseModel):
+    items: list[MemberLookupRecord]
+    next_cursor: str | None
+
+
 def ranked(rows: list[Row]) -> list[LeaderboardEntry]:
     """Competition ranking of rows ordered by points: ties share a rank, the next rank skips (1, 1, 3)."""
     entries: list[LeaderboardEntry] = []
@@ -159,9 +173,13 @@ def build_routers(runtime: ServiceRuntime, deps: Deps) -> list[APIRouter]:
             rows = await repo.top_of_period(conn, period, start, district, limit)
         return Leaderboard(district=district, period=period, period_start=start, items=ranked(rows))
 
-    @router.post("/members/lookup", response_model=MemberLookupOut, dependencies=[operator], responses=errors(503))
-    async def lookup_member(body: MemberLookupIn) -> MemberLookupOut:
-        """Find members by phone or identity number (a hotline's question) through keyed digests only."""
+    @router.post("/members/lookup", response_model=MemberLookupOut, responses=errors(429, 503))
+    async def lookup_member(body: MemberLookupIn, caller: Caller = operator) -> MemberLookupOut:
+        """Find members by phone or identity number (a hotline's question) through keyed digests only.
+
+        Throttled per caller (INCENTIVES_RATE_LIMIT_LOOKUPS) and audited: who, when, what kind of
+        number and whom it found, never the number (`GET /v1/member-lookups`)."""
+        runtime.throttle("lookups", caller, "")
         hasher = pii.hasher()
         if hasher is None:
             raise ApiError(503, "unavailable", "member lookup needs INCENTIVES_PII_KEY")
@@ -169,9 +187,36 @@ def build_routers(runtime: ServiceRuntime, deps: Deps) -> list[APIRouter]:
             (pii.PiiKind.PHONE, body.phone) if body.phone is not None else (pii.PiiKind.ID_NUMBER, body.id_number)
         )
         assert value is not None
-        async with runtime.pool.acquire() as conn:
+        async with runtime.pool.acquire() as conn, conn.transaction():
             found = await members.find_by(conn, kind, hasher.digest(kind, value))
+            await repo.record_lookup(conn, actor_of(caller), kind.value, found)
         return MemberLookupOut(member_ids=found)
+
+    @router.get("/member-lookups", response_model=MemberLookupPage, dependencies=[operator])
+    async def member_lookups(
+        actor: str | None = Query(None, max_length=128, description="only this caller's lookups"),
+        member_id: str | None = Query(None, pattern=ID_PATTERN, description="only lookups that found this member"),
+        limit: int = Query(50, ge=1, le=MAX_LIMIT),
+        cursor: str | None = None,
+    ) -> MemberLookupPage:
+        """The audit of member lookups, newest first: who looked up, when, and whom it found."""
+        after = decode_cursor(cursor, int)
+        async with runtime.pool.acquire() as conn:
+            rows = await repo.lookups_page(
+                conn, before_id=after[0] if after else None, actor=actor, member_id=member_id, limit=limit + 1
+            )
+        items = [
+            MemberLookupRecord(
+                lookup_id=r["lookup_id"],
+                looked_up_at=r["looked_up_at"],
+                actor=r["actor"],
+                kind=r["kind"],
+                member_ids=list(r["member_ids"]),
+            )
+            for r in rows[:limit]
+        ]
+        nxt = encode_cursor([rows[limit - 1]["lookup_id"]]) if len(rows) > limit else None
+        return MemberLookupPage(items=items, next_cursor=nxt)
 
     @router.post("/adjustments", response_model=AdjustmentOut, status_code=201, responses=errors(404, 409, 429))
     async def adjust(body: AdjustmentIn, caller: Caller = operator) -> AdjustmentOut:

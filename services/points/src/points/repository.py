@@ -459,3 +459,37 @@ async def set_levels(conn: Conn, levels: dict[str, tuple[int, int]]) -> None:
             "UPDATE member_levels SET level = $2, earned_365d = $3, updated_at = now() WHERE member_id = $1",
             [(m, level, earned) for m, (level, earned) in sorted(levels.items())],
         )
+
+
+# --------------------------------------------------------------------------- member lookups' audit
+
+
+async def record_lookup(conn: Conn, actor: str, kind: str, member_ids: Sequence[str]) -> int:
+    """One lookup by phone or identity number: who, what kind of number, whom it found (never the number)."""
+    return int(
+        await conn.fetchval(
+            "INSERT INTO member_lookups (actor, kind, member_ids) VALUES ($1, $2, $3) RETURNING lookup_id",
+            actor,
+            kind,
+            list(member_ids),
+        )
+    )
+
+
+async def lookups_page(
+    conn: Conn, *, before_id: int | None, actor: str | None, member_id: str | None, limit: int
+) -> list[asyncpg.Record]:
+    """The lookups, newest first (keyset on lookup_id), optionally of one actor or that found one member."""
+    return list(
+        await conn.fetch(
+            """SELECT lookup_id, looked_up_at, actor, kind, member_ids FROM member_lookups
+               WHERE ($1::bigint IS NULL OR lookup_id < $1)
+                 AND ($2::text IS NULL OR actor = $2)
+                 AND ($3::text IS NULL OR $3 = ANY (member_ids))
+               ORDER BY lookup_id DESC LIMIT $4""",
+            before_id,
+            actor,
+            member_id,
+            limit,
+        )
+    )
