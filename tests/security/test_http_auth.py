@@ -68,6 +68,7 @@ ACCESS: dict[tuple[str, str, str], str] = {
     ("notify", "POST", "/v1/webhooks/{webhook_id}/dead-letters/redrive"): OPERATOR,
     ("notify", "POST", "/v1/webhooks/{webhook_id}/dead-letters/{delivery_id}/redrive"): OPERATOR,
     **{(svc, "POST", "/v1/member-tokens"): GATEWAY for svc in ("points", "rewards", "reports", "notify")},
+    **{(svc, "GET", "/v1/whoami"): MEMBER for svc in ("points", "rewards", "reports", "notify")},
 }
 ROUTES = sorted(ACCESS)
 SELF, OTHER = "sec-self-1", "sec-other-2"
