@@ -6,7 +6,8 @@ The data goes straight into the services' own tables with COPY (members in all f
 the phone digests points looks members up by; points' transfers, balances and earning days; reports
 and their status history, a tenth of the open ones past due and marked overdue; the catalogue, one
 reward's stock history and redemptions), then ANALYZE; what has to be made through the APIs is
-(webhooks, two allocation rounds: one open, one closed). The console is signed in to with the stack's
+(webhooks, three allocation rounds: one open, one closed, and one open round given an applicant in
+twenty members by COPY). The console is signed in to with the stack's
 operator token, and each page is fetched once to warm it, then `repeats` times: the median with min
 and max, in ms, from the request sent to the last byte read (the console calls the services
 server-side, so that is the page as an operator waits for it). A page that does not answer 200 fails
@@ -46,6 +47,7 @@ TARGET_MS = 300.0
 SIZES = {"default": (100_000, 1_000_000, 50_000), "smoke": (1_000, 10_000, 500)}
 DISTRICTS = 20
 REWARDS = 40  # 30 instant, 10 allocated in rounds
+# A popular round: one member in twenty applies (5,000 at the default size), COPYed in as held.
 STOCK_HISTORY = 2_000  # stock changes of the one reward whose page is timed
 CHUNK = 100_000
 
@@ -315,7 +317,22 @@ async def through_the_apis(urls: dict[str, str], token: str) -> dict[str, str]:
             made[name] = round_id
         r = await http.post(urls["rewards"] + f"/v1/allocation-rounds/{made['round_closed']}/close")
         r.raise_for_status()
+        body = {"round_id": "bench-round_crowded", "reward_id": "bench-r32", "quota": 50, "closes_at": closes}
+        (await http.post(urls["rewards"] + "/v1/allocation-rounds", json=body)).raise_for_status()
+        made["round_crowded"] = "bench-round_crowded"
     return made
+
+
+async def crowd(conn: asyncpg.Connection, round_id: str, applicants: int) -> int:
+    """Applications to an open round, straight into rewards' table (held: their points are on hold)."""
+    now = datetime.now(UTC)
+    rows = (
+        (round_id, f"m{i}", "held", f"bench-hold-{i}", now - timedelta(seconds=applicants - i))
+        for i in range(applicants)
+    )
+    n = await copy(conn, "rewards", "applications", ["round_id", "member_id", "status", "hold_id", "applied_at"], rows)
+    await conn.execute("ANALYZE rewards.applications")
+    return n
 
 
 def _form_token(html: str) -> str:
@@ -344,7 +361,9 @@ async def timed(http: httpx.AsyncClient, method: str, path: str, data: dict[str,
     return (time.perf_counter() - started) * 1000, r.status_code
 
 
-async def measure_pages(url: str, token: str, made: dict[str, str], members: int, repeats: int) -> dict[str, Any]:
+async def measure_pages(
+    url: str, token: str, made: dict[str, str], members: int, applicants: int, repeats: int
+) -> dict[str, Any]:
     pages: list[tuple[str, str, str]] = [
         ("home", "GET", "/"),
         ("reports", "GET", "/reports"),
@@ -358,6 +377,7 @@ async def measure_pages(url: str, token: str, made: dict[str, str], members: int
         ("a round (open)", "GET", f"/rounds/{made['round_open']}"),
         ("a round (closed)", "GET", f"/rounds/{made['round_closed']}"),
         ("verify a round", "GET", f"/rounds/{made['round_closed']}/verify"),
+        (f"a round with {applicants:,} applicants", "GET", f"/rounds/{made['round_crowded']}"),
         ("members", "GET", "/members"),
         ("member lookup by phone (then the member)", "POST", "/members/lookup"),
         ("a member", "GET", f"/members/m{members // 2}"),
@@ -408,9 +428,15 @@ async def main(
         finally:
             await conn.close()
         made = await through_the_apis(info.urls, info.operator_token)
+        applicants = members // 20  # a popular round: one member in twenty applies
+        conn = await asyncpg.connect(dsn)
+        try:
+            counts["applications"] = await crowd(conn, made["round_crowded"], applicants)
+        finally:
+            await conn.close()
         url = stack.start_console(free_port())
         await stack.wait_console(url)
-        pages = await measure_pages(url, info.operator_token, made, members, repeats)
+        pages = await measure_pages(url, info.operator_token, made, members, applicants, repeats)
     finally:
         await stop_stack(stack)
     slowest = max(pages, key=lambda p: pages[p]["median_ms"])

@@ -281,3 +281,67 @@ async def test_sign_in_asks_who_the_token_is_and_shows_the_operator_by_name() ->
             assert home.status_code == 200, home.text
             who = re.search(r'<span id="signed-in-as"[^>]*>([^<]+)</span>', home.text)
             assert who and who.group(1) == shown, token
+
+
+async def test_a_round_with_many_applicants_is_shown_a_hundred_at_a_time() -> None:
+    applications = [
+        {
+            "round_id": "r-big",
+            "member_id": f"m-{i:04d}",
+            "status": "held",
+            "reason": None,
+            "applied_at": f"2026-12-01T08:{i // 60 % 60:02d}:{i % 60:02d}+00:00",
+            "star_level": None,
+            "earned_365d": None,
+            "ranked_at": None,
+            "ticket": None,
+            "rank": None,
+            "won_at_close": None,
+            "tie_broken_by_lottery": None,
+            "redemption_id": None,
+        }
+        for i in range(250)
+    ]
+    found = {
+        "round_id": "r-big",
+        "reward_id": "rw",
+        "quota": 5,
+        "opens_at": "2026-12-01T00:00:00+00:00",
+        "closes_at": "2026-12-09T00:00:00+00:00",
+        "status": "open",
+        "seed_sha256": "0" * 64,
+        "seed": None,
+        "seed_generated": True,
+        "time_resolution_s": 1,
+        "closed_at": None,
+        "closed_by": None,
+        "standings_day": None,
+        "result_sha256": None,
+        "applications": applications,
+    }
+    me = {"role": "operator", "actor": "operator:li.wei", "name": "li.wei", "member_id": None}
+
+    def services(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/whoami":
+            return httpx.Response(200, json=me)
+        assert request.url.path == "/v1/allocation-rounds/r-big"
+        return httpx.Response(200, json=found)
+
+    client = _client()
+    client._transport.app.state.console.backends.http = httpx.AsyncClient(transport=httpx.MockTransport(services))  # type: ignore[attr-defined]
+    async with client as http:
+        page = await http.get("/login")
+        r = await http.post(
+            "/login", data={"token": "t", "csrf_token": re.findall(r'name="csrf_token" value="([^"]+)"', page.text)[0]}
+        )
+        assert r.status_code == 303
+        shown = {}
+        for p in (1, 3):
+            html = (await http.get(f"/rounds/r-big?p={p}")).text
+            shown[p] = re.findall(r'href="/members/(m-\d+)"', html)
+            assert re.search(r'id="applications-total">250<', html)
+            assert ('id="next-applications"' in html) == (p == 1)
+            assert ('id="previous-applications"' in html) == (p == 3)
+        assert shown[1] == [f"m-{i:04d}" for i in range(100)]  # in order of application (none ranked yet)
+        assert shown[3] == [f"m-{i:04d}" for i in range(200, 250)]
+        assert (await http.get("/rounds/r-big?p=0")).status_code == 400
