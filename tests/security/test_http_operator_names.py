@@ -1,8 +1,8 @@
 """Named operator tokens (`name:token` in INCENTIVES_OPERATOR_TOKENS) on the running processes: the
 services record the person as the actor of what the token changes, and tell a token who it is.
 
-The rewards process is restarted with one of the stack's two operator tokens named, the other left
-plain (compatibility: recorded by its fingerprint, as before), then restored.
+The rewards and points processes are restarted with one of the stack's two operator tokens named,
+the other left plain (compatibility: recorded by its fingerprint, as before), then restored.
 """
 
 from __future__ import annotations
@@ -35,8 +35,10 @@ async def test_a_named_operator_is_recorded_by_name_and_a_plain_token_by_fingerp
 ) -> None:
     stack = http_stack.stack
     named = {"INCENTIVES_OPERATOR_TOKENS": f"{NAME}:{OPERATOR_ONE},{OPERATOR_TWO}"}
-    stack.stop_service("rewards")
-    stack.start_service("rewards", extra_env=named)
+    member = await http_stack.member()
+    for service in ("rewards", "points"):
+        stack.stop_service(service)
+        stack.start_service(service, extra_env=named)
     try:
         await stack.wait_ready(timeout=120)
         async with (
@@ -73,6 +75,24 @@ async def test_a_named_operator_is_recorded_by_name_and_a_plain_token_by_fingerp
             assert r.status_code == 200, r.text
             assert r.json()["closed_by"] == f"operator:{NAME}"
 
+        async with (
+            http_stack.client("points", OPERATOR_ONE) as alice,
+            http_stack.client("points", OPERATOR_TWO) as plain,
+        ):
+            given = {"adjustment_id": uid("named-adj"), "member_id": member, "amount": 30, "reason": "found wallet"}
+            r = await alice.post("/v1/adjustments", json=given)
+            assert r.status_code == 201, r.text
+            assert r.json()["actor"] == f"operator:{NAME}"
+            taken = {"adjustment_id": uid("named-adj"), "member_id": member, "amount": -5, "reason": "typo"}
+            r = await plain.post("/v1/adjustments", json=taken)
+            assert r.status_code == 201, r.text
+            assert r.json()["actor"] == f"operator:{fingerprint(OPERATOR_TWO)}"
+            again = await plain.post("/v1/adjustments", json=given)  # the same request: who made it first
+            assert again.status_code == 201 and again.json()["actor"] == f"operator:{NAME}"
+            ledger = (await alice.get(f"/v1/members/{member}/ledger")).json()["items"]
+            actors = {line["reason"]: line["actor"] for line in ledger if line["kind"] == "adjustment"}
+            assert actors == {"found wallet": f"operator:{NAME}", "typo": f"operator:{fingerprint(OPERATOR_TWO)}"}
+
         async with http_stack.client("rewards", GATEWAY_ONE) as gateway:
             assert (await gateway.get("/v1/whoami")).json()["actor"] == f"gateway:{fingerprint(GATEWAY_ONE)}"
         member = http_stack.member_token("sec-named-1")
@@ -86,6 +106,7 @@ async def test_a_named_operator_is_recorded_by_name_and_a_plain_token_by_fingerp
         async with http_stack.client("rewards", "not-a-token") as nobody:
             assert (await nobody.get("/v1/whoami")).status_code == 401
     finally:
-        stack.stop_service("rewards")
-        stack.start_service("rewards")
+        for service in ("rewards", "points"):
+            stack.stop_service(service)
+            stack.start_service(service)
         await stack.wait_ready(timeout=120)

@@ -35,6 +35,9 @@ class LedgerLine(BaseModel):
     reason: str
     rule_version: str
     occurred_at: datetime
+    actor: str | None = Field(
+        default=None, description="for an adjustment, who made it: operator:<name> or operator:<token fingerprint>"
+    )
 
 
 class LedgerPage(BaseModel):
@@ -75,6 +78,10 @@ class AdjustmentOut(BaseModel):
     member_id: str
     amount: int
     available: int
+    actor: str | None = Field(
+        description="who made it: operator:<name>, or operator:<token fingerprint> if unnamed (None: made before"
+        " actors were recorded)"
+    )
 
 
 class MemberLookupIn(BaseModel):
@@ -134,6 +141,7 @@ def build_routers(runtime: ServiceRuntime, deps: Deps) -> list[APIRouter]:
         before_seq = int(after[0]) if after else None
         async with runtime.pool.acquire() as conn:
             rows = await repo.ledger_page(conn, member_id, before_seq, limit + 1)
+            actors = await repo.actors_of(conn, [r["entry_id"] for r in rows[:limit] if r["kind"] == "adjustment"])
         items = [
             LedgerLine(
                 entry_id=r["entry_id"],
@@ -142,6 +150,7 @@ def build_routers(runtime: ServiceRuntime, deps: Deps) -> list[APIRouter]:
                 reason=r["reason"],
                 rule_version=r["rule_version"],
                 occurred_at=r["occurred_at"],
+                actor=actors.get(r["entry_id"]),
             )
             for r in rows[:limit]
         ]
@@ -183,6 +192,7 @@ def build_routers(runtime: ServiceRuntime, deps: Deps) -> list[APIRouter]:
                 member_id=body.member_id,
                 amount=body.amount,
                 reason=body.reason,
+                actor=caller.actor,
                 deps=deps,
             )
         return AdjustmentOut(
@@ -191,6 +201,7 @@ def build_routers(runtime: ServiceRuntime, deps: Deps) -> list[APIRouter]:
             member_id=body.member_id,
             amount=body.amount,
             available=done.available,
+            actor=done.actor,
         )
 
     return [router]
