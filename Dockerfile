@@ -1,9 +1,9 @@
 # syntax=docker/dockerfile:1
 #
-# One image for the four services (reports, points, rewards, notify) and the operator CLI.
+# One image for the four services (reports, points, rewards, notify), the operator console and the CLI.
 #   docker build -t incentives:0.1.0 .
 #   docker run --rm incentives:0.1.0 serve points        # ENTRYPOINT is the `incentives` CLI
-# docker-compose.yml builds it and runs `serve <name>`, `topics create` and `db provision` from it.
+# docker-compose.yml builds it and runs `serve <name>`, `console`, `topics create` and `db provision` from it.
 
 # Both stages use the same interpreter: the venv built in the first one links to its python.
 ARG PYTHON_IMAGE=python:3.11.15-slim-bookworm
@@ -61,7 +61,7 @@ ENV PATH=/app/.venv/bin:$PATH \
 WORKDIR /app
 USER 10001:10001
 
-EXPOSE 8081 8082 8083 8084
+EXPOSE 8081 8082 8083 8084 8090
 
 ENTRYPOINT ["incentives"]
 CMD ["--help"]

@@ -1,6 +1,6 @@
 """Every benchmark in one run: results.json, README.md (the table) and PNG plots under docs/benchmarks/.
 
-    uv run python -m bench [--scale default|smoke] [--only M1,MIX,M2,M4,M5,M6,SCALEOUT,Scale] [--repeats N]
+    uv run python -m bench [--scale default|smoke] [--only M1,MIX,M2,M4,M5,M6,SCALEOUT,Scale,CONSOLE] [--repeats N]
                            [--out DIR] [--profile] [--merge]
 
 The environment may say the same: BENCH_SCALE, BENCH_ONLY, BENCH_REPEATS, BENCH_OUT, PROFILE=1, and
@@ -27,10 +27,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import external, fanout, latency, lifecycle, points_ledger, points_scale, redemptions, relay, report
+from bench import (
+    console_pages,
+    external,
+    fanout,
+    latency,
+    lifecycle,
+    points_ledger,
+    points_scale,
+    redemptions,
+    relay,
+    report,
+)
 from bench.measure import combine, machine, note, spread
 
-ALL = ("M1", "MIX", "M2", "M4", "M5", "M6", "SCALEOUT", "Scale")  # M3 is part of SCALEOUT's run
+ALL = ("M1", "MIX", "M2", "M4", "M5", "M6", "SCALEOUT", "Scale", "CONSOLE")  # M3 is part of SCALEOUT's run
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks"
 
 
@@ -327,6 +338,11 @@ async def run(
         )
         if got:
             raw["Scale"] = got
+    if "CONSOLE" in only:  # issue 21: every console page within 300 ms (bench/console_pages.py)
+        note("[bold]CONSOLE[/]: the operator console's pages over 100k members, 1M transfers, 50k reports")
+        got = await _guarded(failed, "CONSOLE", lambda: console_pages.main(*console_pages.SIZES[scale], repeats=reps))
+        if got:
+            raw["CONSOLE"] = got
     raw["failed"] = failed
     raw["machine"] = machine(_pg_version(raw))
     raw["seconds"] = round(time.perf_counter() - started, 1)

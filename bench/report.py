@@ -16,6 +16,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from bench import console_pages
+
 Raw = dict[str, Any]
 
 # The province the sizing table is worked out for: assumptions, stated so a reader can redo the sums.
@@ -320,6 +322,7 @@ def metrics(raw: Raw) -> list[dict[str, Any]]:
             ("leaderboard_top100_year_district", "leaderboard top-100 (district, year) p99"),
         ):
             out.append(metric("Scale", f"{name} ({label})", scale["queries"][key]["p99_ms"], "ms"))
+    out += console_pages.metrics(raw)  # CONSOLE: each page's median against 300 ms
     return out
 
 

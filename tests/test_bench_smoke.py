@@ -75,6 +75,8 @@ async def test_every_benchmark_runs_at_smoke_scale_and_writes_table_and_plots(tm
     assert so["notify_x1_notifications_per_s"] == raw["M6"]["notifications_per_s"]
     assert so["sizing_basis"]["events_per_s_per_core"] > 0
     assert raw["Scale"]["transfers"] == sizes.scale_transfers
+    console = raw["CONSOLE"]  # every console page answered 200 (else the run failed) and was timed
+    assert console["pages"] and all(p["min_ms"] > 0 for p in console["pages"].values())
 
     written = json.loads((tmp_path / "results.json").read_text())
     for key in (
@@ -290,3 +292,18 @@ def test_an_interrupted_run_stops_promptly_and_leaves_no_process(sig: signal.Sig
             proc.kill()
             proc.wait(10)
         shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_a_console_page_over_300_ms_is_a_miss() -> None:
+    page = {"path": "/", "median_ms": 120.0, "min_ms": 100.0, "max_ms": 400.0, "met": True}
+    slow = {**page, "median_ms": 301.0, "met": False}
+    raw = {
+        "CONSOLE": {
+            "members": 100_000,
+            "transfers": 1_000_000,
+            "reports": 50_000,
+            "pages": {"home": page, "reports": slow},
+        }
+    }
+    verdicts = {m["name"].split(" (")[0]: (m["met"], m["min"], m["max"]) for m in report.metrics(raw)}
+    assert verdicts == {"page home": (True, 100.0, 400.0), "page reports": (False, 100.0, 400.0)}

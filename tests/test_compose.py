@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import jsonschema
 import pytest
 import yaml
+from incentives_console.settings import ConsoleSettings
 from incentives_kernel.settings import SHARED_ENV, ServiceSettings
 from notify.settings import NotifySettings
 from points.settings import PointsSettings
@@ -61,6 +62,9 @@ REPLAY_PRINCIPAL = "dlq-replay"
 # On-demand operator tools (compose profile `tools`): run with `docker compose run --rm`, never started by `up`.
 TOOLS = {"dlq-replay", "kcat"}
 MONITORING = {"prometheus", "alertmanager", "postgres-exporter", "grafana"}
+# The operator console (docs/console.md): the app image's `incentives console`, over the four APIs.
+CONSOLE = "console"
+CONSOLE_PORT = 8090
 # Settings the security work (issue 15) adds to the services; compose passes them already. Remove a name
 # from here when its field lands in incentives_kernel.settings: from then on it is checked like the rest
 # (test_awaited_settings_are_not_known_yet fails as a reminder).
@@ -199,6 +203,18 @@ def volume_mounts(service: Mapping[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
+def console_variables() -> set[str]:
+    """Every environment variable ConsoleSettings reads (its CONSOLE_* names and their fallbacks)."""
+    names = set()
+    for name, field in ConsoleSettings.model_fields.items():
+        alias = field.validation_alias
+        if alias is None:
+            names.add("CONSOLE_" + name.upper())
+        else:
+            names.update(str(choice) for choice in getattr(alias, "choices", [alias]))
+    return names
+
+
 # --------------------------------------------------------------------------------------------- fixtures
 
 
@@ -297,7 +313,7 @@ def test_compose_file_validates_against_compose_spec(
 
 
 def test_compose_has_the_expected_services(services: dict[str, dict[str, Any]]) -> None:
-    assert set(services) == {*APP_SETTINGS, *ONE_SHOT, ACL_INIT, *TOOLS, *MONITORING, "kafka", "postgres"}
+    assert set(services) == {*APP_SETTINGS, *ONE_SHOT, ACL_INIT, *TOOLS, *MONITORING, CONSOLE, "kafka", "postgres"}
     for name in TOOLS:
         assert services[name]["profiles"] == ["tools"], f"{name} must not start with `docker compose up`"
 
@@ -317,7 +333,7 @@ def test_env_example_holds_only_variables_something_reads(
     raw_compose: dict[str, Any], env_example: dict[str, str]
 ) -> None:
     used = set(referenced_variables(raw_compose))
-    settings_vars = set(SHARED_ENV.values()) | AWAITED_SETTINGS
+    settings_vars = set(SHARED_ENV.values()) | AWAITED_SETTINGS | console_variables()
     for settings in APP_SETTINGS.values():
         prefix = settings.model_config["env_prefix"]
         settings_vars |= {prefix + f.upper() for f in settings.model_fields}
@@ -901,3 +917,82 @@ def test_the_replay_principal_reads_the_dead_letters_and_writes_back_only_to_con
     job = env_mapping(services["dlq-replay"])
     assert job["KAFKA_SASL_USERNAME"] == REPLAY_PRINCIPAL
     assert services["dlq-replay"]["entrypoint"] == ["incentives", "dlq", "replay"]
+
+
+# --------------------------------------------------------------------------------------------- the console
+
+
+def test_console_environment_is_settings_the_console_reads(services: dict[str, dict[str, Any]]) -> None:
+    known = console_variables()
+    for name in env_mapping(services[CONSOLE]):
+        assert name in known, f"console: {name} is not read by ConsoleSettings"
+
+
+def test_console_refuses_env_example_as_it_is(
+    services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session secret's placeholder never passes: prod refuses it, naming it."""
+    for name in list(os.environ):
+        if name in console_variables():
+            monkeypatch.delenv(name)
+    for name, value in env_mapping(services[CONSOLE]).items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match="CONSOLE_SESSION_SECRET is a placeholder"):
+        ConsoleSettings()
+
+
+def test_console_settings_load_from_compose_environment(
+    filled_services: dict[str, dict[str, Any]], filled_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A filled-in .env gives valid prod settings: the services by their compose names and contract
+    ports, listening on the container's every interface, on its own port."""
+    service = filled_services[CONSOLE]
+    for name in list(os.environ):
+        if name in console_variables():
+            monkeypatch.delenv(name)
+    for name, value in env_mapping(service).items():
+        monkeypatch.setenv(name, value)
+    settings = ConsoleSettings()
+    assert settings.env == "prod"
+    assert (settings.http_host, settings.http_port) == (ALL_INTERFACES, CONSOLE_PORT)
+    assert settings.session_secret.get_secret_value() == filled_env["CONSOLE_SESSION_SECRET"]
+    assert settings.service_urls() == {svc: f"http://{svc}:{port}" for svc, port in CONTRACT_PORTS.items()}
+
+
+def test_console_holds_no_secret_of_the_services(
+    filled_services: dict[str, dict[str, Any]], filled_env: dict[str, str]
+) -> None:
+    """Operators bring their own tokens: the console receives no token list, password or key."""
+    env = env_mapping(filled_services[CONSOLE])
+    assert "env_file" not in filled_services[CONSOLE]
+    for name, value in filled_env.items():
+        if name == "CONSOLE_SESSION_SECRET" or not re.search(r"PASSWORD|TOKENS?$|SECRET|KEYS?$", name):
+            continue
+        assert all(value not in v for v in env.values()), f"the console receives {name}"
+
+
+def test_console_is_the_app_image_on_the_edge_network_only(
+    services: dict[str, dict[str, Any]], raw_compose: dict[str, Any]
+) -> None:
+    console = services[CONSOLE]
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert console["image"] == f"incentives:{version}"
+    assert console["command"] == ["console"]
+    assert uid_of(console["user"]) not in ("0", "root", "")
+    assert console["read_only"] is True and console["cap_drop"] == ["ALL"]
+    assert console["restart"] == "unless-stopped"
+    # It reaches the services' APIs; Kafka and PostgreSQL (backend, internal) it cannot reach at all.
+    assert networks_of(console) == {"edge"}
+    for svc in APP_SETTINGS:
+        assert "edge" in networks_of(services[svc])
+        assert console["depends_on"][svc]["condition"] == "service_healthy"
+    ports = raw_compose["services"][CONSOLE]["ports"]
+    assert ports == [f"${{INCENTIVES_PUBLISH_ADDRESS:-127.0.0.1}}:{CONSOLE_PORT}:{CONSOLE_PORT}"]
+    test = console["healthcheck"]["test"]
+    assert test[:2] == ["CMD", "python"] and f"http://127.0.0.1:{CONSOLE_PORT}/healthz" in test[-1]
+    assert any(kw == "EXPOSE" and str(CONSOLE_PORT) in rest.split() for kw, rest in dockerfile_instructions())
+
+
+def test_console_session_secret_is_required_in_compose(raw_compose: dict[str, Any]) -> None:
+    ops = referenced_variables(raw_compose["services"][CONSOLE])
+    assert ops["CONSOLE_SESSION_SECRET"] in (":?", "?"), "the session secret must never have a default"

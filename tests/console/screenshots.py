@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from incentives_kernel import topics
+from incentives_kernel import signing, topics
 from incentives_ops.demo import DemoTraffic, attendance_confirmed, member_registered, report_submitted
 from incentives_ops.embedded import free_port
 from incentives_ops.seed import seed_catalogue
@@ -32,7 +32,10 @@ from tests.support import eventually, isolated_stack, publish
 
 OUT = Path("docs/console")
 WIDTH = 1280
+# A named operator entry (docs/security.md): the pictures show who acted by name, not a fingerprint.
+OPERATOR = "screenshots-operator-" + uuid.uuid4().hex
 ENV = {
+    "INCENTIVES_OPERATOR_TOKENS": f"li.wei:{OPERATOR}",
     "REWARDS_APPLICATION_TIME_RESOLUTION_S": "3600",  # applications in the same hour tie: the lottery shows
     "NOTIFY_WEBHOOK_MAX_ATTEMPTS": "2",
     "NOTIFY_WEBHOOK_BACKOFF_BASE_S": "0.2",
@@ -66,7 +69,7 @@ async def _overdue_reports(stack: Stack, count: int) -> None:
 async def fill_the_day(stack: Stack) -> dict[str, Any]:
     assert stack.info is not None
     info = stack.info
-    await asyncio.to_thread(seed_catalogue, info.urls["rewards"], info.operator_token)
+    await asyncio.to_thread(seed_catalogue, info.urls["rewards"], OPERATOR)
     traffic = DemoTraffic(info.bootstrap, riders=40, rate=40, seed=21)
     task = asyncio.create_task(traffic.run())
     await asyncio.sleep(3)  # the riders registered
@@ -79,7 +82,7 @@ async def fill_the_day(stack: Stack) -> dict[str, Any]:
     with contextlib.suppress(asyncio.CancelledError):
         await task
 
-    op = {"Authorization": f"Bearer {info.operator_token}"}
+    op = {"Authorization": f"Bearer {OPERATOR}"}
     gw = {"Authorization": f"Bearer {info.gateway_token}"}
     async with httpx.AsyncClient(timeout=10) as http:
         rewards, points, notify = info.urls["rewards"], info.urls["points"], info.urls["notify"]
@@ -97,7 +100,7 @@ async def fill_the_day(stack: Stack) -> dict[str, Any]:
             json={
                 "url": "http://127.0.0.1:9/district-hotline",
                 "event_types": ["points.credited", "report.overdue"],
-                "secret": "screenshot-secret-000001",
+                "secret": signing.new_secret(),
             },
             headers=op,
         )
@@ -169,7 +172,7 @@ async def main() -> int:
         print(f"console at {url}; photographing ...")
         with chromium(WIDTH, 900) as browser:
             shoot(browser, url + "/login", "login")
-            fill(browser, {"#token": stack.info.operator_token})
+            fill(browser, {"#token": OPERATOR})
             browser.find_element(By.ID, "sign-in").click()
             pages = [
                 ("/", "home"),

@@ -297,9 +297,11 @@ async def test_webhooks_register_and_disable(browser: webdriver.Chrome, console_
     assert_clean(browser)
     PAGES_SEEN.append(browser.current_url)
     assert text(browser, "#circuit") == ZH["circuit.closed"]
+    assert text(browser, "#created-by") == fingerprint(operator_of(stack))  # notify records who registered it
     click(browser, "#disable-webhook")
     assert_clean(browser)
     assert ZH["webhooks.disabled_explain"] in text(browser, "main")
+    assert text(browser, "#disabled-by") == fingerprint(operator_of(stack))  # and who disabled it
 
 
 async def test_language_switch_and_accept_language(browser: webdriver.Chrome, console_url: str, stack: Stack) -> None:

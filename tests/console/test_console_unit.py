@@ -19,7 +19,7 @@ from incentives_console.csrf import Csrf
 from incentives_console.pages.signin import safe_next
 from incentives_console.sessions import SessionStore
 from incentives_console.settings import ConsoleSettings
-from incentives_console.web import LOGIN_COOKIE
+from incentives_console.web import LOGIN_COOKIE, SESSION_COOKIE
 from incentives_ops.embedded import free_port
 from pydantic import ValidationError
 
@@ -236,3 +236,112 @@ async def test_form_bodies_are_limited_and_must_be_forms() -> None:
             "/login", content=json.dumps({"token": "x"}), headers={"content-type": "application/json"}
         )
         assert other.status_code == 415
+
+
+def _whoami_client(answers: dict[str, httpx.Response]) -> httpx.AsyncClient:
+    """The console, with the reports service replaced by a fake that answers /v1/whoami per token."""
+    client = _client()
+    app = client._transport.app  # type: ignore[attr-defined]
+
+    def reports(request: httpx.Request) -> httpx.Response:
+        if request.url.path != "/v1/whoami":
+            return httpx.Response(503, json={"error": {"code": "unavailable", "message": "a fake"}})
+        return answers[request.headers["authorization"].removeprefix("Bearer ")]
+
+    app.state.console.backends.http = httpx.AsyncClient(transport=httpx.MockTransport(reports))
+    return client
+
+
+async def test_sign_in_asks_who_the_token_is_and_shows_the_operator_by_name() -> None:
+    def me(role: str, actor: str) -> httpx.Response:
+        return httpx.Response(200, json={"role": role, "actor": actor, "name": None, "member_id": None})
+
+    answers = {
+        "named-operator-token": me("operator", "operator:li.wei"),
+        "plain-operator-token": me("operator", "operator:0123456789ab"),
+        "gateway-token": me("gateway", "gateway:ba9876543210"),
+        "wrong-token": httpx.Response(401, json={"error": {"code": "unauthenticated", "message": "no"}}),
+    }
+    for token, status, shown in [
+        ("named-operator-token", 303, "operator:li.wei"),
+        ("plain-operator-token", 303, "operator:0123456789ab"),
+        ("gateway-token", 403, None),
+        ("wrong-token", 401, None),
+    ]:
+        async with _whoami_client(answers) as http:
+            page = await http.get("/login")
+            form_token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+            assert form_token
+            r = await http.post("/login", data={"token": token, "csrf_token": form_token.group(1)})
+            assert r.status_code == status, token
+            if shown is None:
+                assert SESSION_COOKIE not in r.cookies
+                continue
+            home = await http.get("/")  # the services are "down" but for whoami: the page still says who
+            assert home.status_code == 200, home.text
+            who = re.search(r'<span id="signed-in-as"[^>]*>([^<]+)</span>', home.text)
+            assert who and who.group(1) == shown, token
+
+
+async def test_a_round_with_many_applicants_is_shown_a_hundred_at_a_time() -> None:
+    applications = [
+        {
+            "round_id": "r-big",
+            "member_id": f"m-{i:04d}",
+            "status": "held",
+            "reason": None,
+            "applied_at": f"2026-12-01T08:{i // 60 % 60:02d}:{i % 60:02d}+00:00",
+            "star_level": None,
+            "earned_365d": None,
+            "ranked_at": None,
+            "ticket": None,
+            "rank": None,
+            "won_at_close": None,
+            "tie_broken_by_lottery": None,
+            "redemption_id": None,
+        }
+        for i in range(250)
+    ]
+    found = {
+        "round_id": "r-big",
+        "reward_id": "rw",
+        "quota": 5,
+        "opens_at": "2026-12-01T00:00:00+00:00",
+        "closes_at": "2026-12-09T00:00:00+00:00",
+        "status": "open",
+        "seed_sha256": "0" * 64,
+        "seed": None,
+        "seed_generated": True,
+        "time_resolution_s": 1,
+        "closed_at": None,
+        "closed_by": None,
+        "standings_day": None,
+        "result_sha256": None,
+        "applications": applications,
+    }
+    me = {"role": "operator", "actor": "operator:li.wei", "name": "li.wei", "member_id": None}
+
+    def services(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/whoami":
+            return httpx.Response(200, json=me)
+        assert request.url.path == "/v1/allocation-rounds/r-big"
+        return httpx.Response(200, json=found)
+
+    client = _client()
+    client._transport.app.state.console.backends.http = httpx.AsyncClient(transport=httpx.MockTransport(services))  # type: ignore[attr-defined]
+    async with client as http:
+        page = await http.get("/login")
+        r = await http.post(
+            "/login", data={"token": "t", "csrf_token": re.findall(r'name="csrf_token" value="([^"]+)"', page.text)[0]}
+        )
+        assert r.status_code == 303
+        shown = {}
+        for p in (1, 3):
+            html = (await http.get(f"/rounds/r-big?p={p}")).text
+            shown[p] = re.findall(r'href="/members/(m-\d+)"', html)
+            assert re.search(r'id="applications-total">250<', html)
+            assert ('id="next-applications"' in html) == (p == 1)
+            assert ('id="previous-applications"' in html) == (p == 3)
+        assert shown[1] == [f"m-{i:04d}" for i in range(100)]  # in order of application (none ranked yet)
+        assert shown[3] == [f"m-{i:04d}" for i in range(200, 250)]
+        assert (await http.get("/rounds/r-big?p=0")).status_code == 400

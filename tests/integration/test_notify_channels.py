@@ -66,7 +66,9 @@ async def test_one_notification_per_event_member_and_channel_across_redeliveries
     n = notify_db
     member = await new_member(n)
     async with n.pool.acquire() as conn:
-        await repo.insert_webhook(conn, uid("wh"), "http://127.0.0.1:9/never", ["points.credited"], SECRET)
+        await repo.insert_webhook(
+            conn, uid("wh"), "http://127.0.0.1:9/never", ["points.credited"], SECRET, "operator:test"
+        )
     event = credited(member)
     outcomes = [await handle(n, event) for _ in range(3)]
     assert [o.kind for o in outcomes] == ["applied", "ignored", "ignored"]
@@ -91,7 +93,7 @@ async def test_quiet_hours_defer_push_and_webhooks_but_never_the_inbox(notify_db
     member = await new_member(n, "en")
     async with n.pool.acquire() as conn:
         hook = uid("wh")
-        await repo.insert_webhook(conn, hook, "http://127.0.0.1:9/never", ["points.credited"], SECRET)
+        await repo.insert_webhook(conn, hook, "http://127.0.0.1:9/never", ["points.credited"], SECRET, "operator:test")
         db_now: datetime = await conn.fetchval("SELECT now()")
         local = db_now.astimezone(ZoneInfo("Asia/Shanghai"))
         # A quiet period around the present, in the member's (default) zone.
@@ -146,7 +148,9 @@ async def test_muted_kinds_reach_only_the_inbox(notify_db: Notify) -> None:
     n = notify_db
     member = await new_member(n)
     async with n.pool.acquire() as conn:
-        await repo.insert_webhook(conn, uid("wh"), "http://127.0.0.1:9/never", ["points.credited"], SECRET)
+        await repo.insert_webhook(
+            conn, uid("wh"), "http://127.0.0.1:9/never", ["points.credited"], SECRET, "operator:test"
+        )
         await repo.put_preferences(conn, member, Preferences(muted_kinds=frozenset({"points_credited"})))
     before = {
         c: n.sample("incentives_notify_deliveries_total", channel=c, outcome="muted") for c in ("push", "webhook")
@@ -165,15 +169,17 @@ async def test_webhooks_get_only_their_types_and_a_disabled_one_nothing(notify_d
     member = await new_member(n)
     async with n.pool.acquire() as conn:
         rewards_only = uid("wh")
-        await repo.insert_webhook(conn, rewards_only, "http://127.0.0.1:9/a", ["redemption.confirmed"], SECRET)
+        await repo.insert_webhook(
+            conn, rewards_only, "http://127.0.0.1:9/a", ["redemption.confirmed"], SECRET, "operator:test"
+        )
         points = uid("wh")
-        await repo.insert_webhook(conn, points, "http://127.0.0.1:9/b", ["points.credited"], SECRET)
+        await repo.insert_webhook(conn, points, "http://127.0.0.1:9/b", ["points.credited"], SECRET, "operator:test")
     await handle(n, credited(member))
     async with n.pool.acquire() as conn:
         assert await conn.fetchval(
             "SELECT array_agg(webhook_id) FROM webhook_deliveries WHERE member_id = $1", member
         ) == [points]
-        assert await repo.disable_webhook(conn, points) == 1  # its pending delivery is cancelled
+        assert await repo.disable_webhook(conn, points, "operator:test") == 1  # its pending delivery is cancelled
         assert await conn.fetchval("SELECT status FROM webhook_deliveries WHERE member_id = $1", member) == "cancelled"
     await handle(n, credited(member))
     assert await count(n, "SELECT count(*) FROM webhook_deliveries WHERE member_id = $1", member) == 1

@@ -29,7 +29,7 @@ __all__ = ["notify_db"]  # the fixture, imported
 async def register(n: Notify, url: str, types: tuple[str, ...] = ("points.credited",)) -> str:
     webhook_id = uid("wh")
     async with n.pool.acquire() as conn:
-        await repo.insert_webhook(conn, webhook_id, url, types, SECRET)
+        await repo.insert_webhook(conn, webhook_id, url, types, SECRET, "operator:test")
     return webhook_id
 
 
@@ -152,7 +152,7 @@ async def test_an_endpoint_that_always_fails_is_dead_lettered_and_can_be_re_driv
             # The operator fixes the endpoint and re-drives: delivered once, after the cool-down, by a probe.
             receiver.otherwise = 200
             async with n.pool.acquire() as conn:
-                assert await repo.redrive(conn, webhook_id, None) == [dead["delivery_id"]]
+                assert await repo.redrive(conn, webhook_id, None, "operator:test") == [dead["delivery_id"]]
             job.wake()
             [row] = await eventually(lambda: status_of(n, webhook_id, "delivered"), what="re-driven delivery")
             await worker.refresh_gauges()

@@ -83,6 +83,7 @@ ACCESS: dict[tuple[str, str, str], str] = {
             ("GET", "/v1/operator-actions"),
         )
     },
+    **{(svc, "GET", "/v1/whoami"): MEMBER for svc in ("points", "rewards", "reports", "notify")},
 }
 ROUTES = sorted(ACCESS)
 SELF, OTHER = "sec-self-1", "sec-other-2"

@@ -1,7 +1,7 @@
 """The four services' HTTP APIs, called server-side with the signed-in operator's own token.
 
 Each call carries that operator's bearer token, never one of the console's: a service checks the
-operator's role itself and records the operator (its token's fingerprint) as the actor of what it
+operator's role itself and records the operator (its name, or its token's fingerprint) as the actor of what it
 changes, exactly as for a call made with curl. The console adds no authority of its own.
 """
 

@@ -25,7 +25,7 @@ def _key(sid: str) -> str:
 @dataclass
 class Session:
     token: str = field(repr=False)
-    fingerprint: str  # operator:<first 12 hex of the token's SHA-256>, as the services record it
+    actor: str  # as the services record this operator: operator:<name>, or operator:<token fingerprint>
     signed_in_at: datetime
     started: float  # monotonic clock
     last_seen: float
@@ -53,14 +53,14 @@ class SessionStore:
     def __len__(self) -> int:
         return len(self._sessions)
 
-    def create(self, token: str, fingerprint: str) -> tuple[str, Session]:
+    def create(self, token: str, actor: str) -> tuple[str, Session]:
         """A new session (always a new id: signing in never reuses one, so none can be planted)."""
         self.sweep()
         while len(self._sessions) >= self.capacity:
             self._sessions.popitem(last=False)
         sid = secrets.token_urlsafe(32)
         now = self.clock()
-        session = Session(token, fingerprint, datetime.now(UTC), now, now)
+        session = Session(token, actor, datetime.now(UTC), now, now)
         self._sessions[_key(sid)] = session
         return sid, session
 

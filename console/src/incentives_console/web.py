@@ -147,7 +147,7 @@ class Page:
     @property
     def operator(self) -> str:
         assert self.session is not None
-        return self.session.fingerprint
+        return self.session.actor
 
     def csrf_token(self) -> str:
         if self.sid:
@@ -161,7 +161,7 @@ class Page:
             "t": self.t,
             "locale": self.locale,
             "locales": i18n.LOCALES,
-            "operator": self.session.fingerprint if self.session else None,
+            "operator": self.session.actor if self.session else None,
             "signed_in_at": self.session.signed_in_at if self.session else None,
             "flashes": self.session.take_flashes() if self.session else [],
             "csrf_token": self.csrf_token,
@@ -194,7 +194,7 @@ class Page:
         """The console's own record of what an operator did through it (the services keep theirs)."""
         audit_log.info(
             "console.action",
-            operator=self.session.fingerprint if self.session else None,
+            operator=self.session.actor if self.session else None,
             action=action,
             target=target,
             outcome=outcome,

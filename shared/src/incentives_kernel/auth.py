@@ -5,6 +5,11 @@ comma-separated list so a token can be rotated by adding the new one before remo
 An entry written `sha256:<hex>` is already a digest, so production config need not hold tokens in
 clear. Comparison is constant-time over every configured digest.
 
+An operator entry may name the person it belongs to, `name:token` (or `name:sha256:<hex>`): the
+services then record `operator:<name>` as the actor of what that token does (stock changes, round
+closes, ...), where an unnamed token is recorded by its fingerprint, `operator:<12 hex digits>`.
+A person may have several entries (rotation: add the new one, then remove the old).
+
 A third kind of caller holds a member token (see `member_tokens`): it acts for one member only.
 `Caller` carries that scope, and its checks are the one place object-level authorisation is decided:
 - a member token naming another member (in the path or the body) gets 403: the caller named it, so
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -36,15 +42,42 @@ def digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
+# A person's name in an operator entry: letters (any script), digits, `.`, `_`, `-`; no `:` or `,`
+# (the entry's separators) and no space, so an actor string reads the same in a log line and a table.
+OPERATOR_NAME = re.compile(r"[^\W_][\w.-]{0,63}")
+# A name that looks like a fingerprint could pass for another (unnamed) token in an audit trail.
+_FINGERPRINT = re.compile(r"[0-9a-f]{12}")
+
+
+def _entry_digest(entry: str) -> bytes:
+    if entry.startswith("sha256:"):
+        return bytes.fromhex(entry.removeprefix("sha256:"))
+    return digest(entry)
+
+
 def _parse(config: str) -> list[bytes]:
-    out = []
-    for entry in (e.strip() for e in config.split(",")):
+    return [_entry_digest(e) for e in (e.strip() for e in config.split(",")) if e]
+
+
+def parse_operators(config: str) -> list[tuple[bytes, str | None]]:
+    """INCENTIVES_OPERATOR_TOKENS: `token`, `sha256:<hex>`, `name:token` or `name:sha256:<hex>` entries.
+
+    Raises ValueError (naming the entry's position, never its token) for a name that is not one."""
+    out: list[tuple[bytes, str | None]] = []
+    for n, entry in enumerate((e.strip() for e in config.split(",")), start=1):
         if not entry:
             continue
-        if entry.startswith("sha256:"):
-            out.append(bytes.fromhex(entry.removeprefix("sha256:")))
-        else:
-            out.append(digest(entry))
+        name: str | None = None
+        if ":" in entry and not entry.startswith("sha256:"):
+            name, _, entry = entry.partition(":")
+            if not OPERATOR_NAME.fullmatch(name) or _FINGERPRINT.fullmatch(name):
+                raise ValueError(
+                    f"INCENTIVES_OPERATOR_TOKENS entry {n}: the name before ':' must be 1-64 letters, digits,"
+                    " '.', '_' or '-' (starting with a letter or digit) and not 12 hex digits"
+                )
+            if not entry:
+                raise ValueError(f"INCENTIVES_OPERATOR_TOKENS entry {n} ({name}): no token after the name")
+        out.append((_entry_digest(entry), name))
     return out
 
 
@@ -56,6 +89,15 @@ class Caller:
     role: Role
     fingerprint: str
     member_id: str | None = None
+    name: str | None = None  # the person an operator token is configured for (`name:token`)
+
+    @property
+    def actor(self) -> str:
+        """Who acted, as audit trails record it: `operator:<name>` for a named operator token, else
+        `<role>:<token fingerprint>` (`member:<member id>` for a member token)."""
+        if self.role is Role.MEMBER:
+            return f"member:{self.member_id}"
+        return f"{self.role}:{self.name or self.fingerprint}"
 
     def act_for(self, member_id: str) -> None:
         """403 unless this caller may act for `member_id` (operators and the gateway act for anyone)."""
@@ -84,18 +126,29 @@ def bearer_token(request: Request) -> str | None:
 
 class TokenAuth:
     def __init__(self, operator_tokens: str, gateway_tokens: str, member_keys: MemberTokenKeys | None = None) -> None:
-        self._digests = [(d, Role.OPERATOR) for d in _parse(operator_tokens)] + [
-            (d, Role.GATEWAY) for d in _parse(gateway_tokens)
-        ]
+        self._digests: list[tuple[bytes, Role, str | None]] = [
+            (d, Role.OPERATOR, name) for d, name in parse_operators(operator_tokens)
+        ] + [(d, Role.GATEWAY, None) for d in _parse(gateway_tokens)]
         self.member_keys = member_keys or MemberTokenKeys([])
 
-    def role_of(self, token: str) -> Role | None:
+    def _match(self, token: str) -> tuple[Role, str | None] | None:
         presented = digest(token)
-        found: Role | None = None
-        for known, role in self._digests:  # no early exit: time does not depend on which matched
+        found: tuple[Role, str | None] | None = None
+        for known, role, name in self._digests:  # no early exit: time does not depend on which matched
             if hmac.compare_digest(presented, known) and found is None:
-                found = role
+                found = (role, name)
         return found
+
+    def role_of(self, token: str) -> Role | None:
+        found = self._match(token)
+        return found[0] if found else None
+
+    def actor(self, request: Request) -> str:
+        """Who is calling, for an audit trail (`Caller.actor`): the caller HttpGuard found, else the token's."""
+        caller = getattr(request.state, "caller", None)
+        if not isinstance(caller, Caller):
+            caller = self.caller(bearer_token(request) or "")
+        return caller.actor if caller else f"operator:{self.fingerprint(request)}"
 
     @staticmethod
     def fingerprint(request: Request) -> str:
@@ -105,9 +158,9 @@ class TokenAuth:
     def caller(self, token: str) -> Caller | None:
         """The caller a presented token stands for, or None if it is not valid."""
         fingerprint = digest(token).hex()[:12]
-        role = self.role_of(token)
-        if role is not None:
-            return Caller(role, fingerprint)
+        found = self._match(token)
+        if found is not None:
+            return Caller(found[0], fingerprint, name=found[1])
         if self.member_keys.enabled and looks_like_jwt(token):
             try:
                 return Caller(Role.MEMBER, fingerprint, self.member_keys.verify(token))

@@ -52,11 +52,6 @@ T = TypeVar("T")
 MAX_REPLAY_SET = 100  # one request replays at most this many (each in its own transaction)
 
 
-def actor_of(caller: Caller) -> str:
-    """How an operator's action is attributed: the role and the token's fingerprint, never the token."""
-    return f"{caller.role.value}:{caller.fingerprint}"
-
-
 # ------------------------------------------------------------------------------------------ masking
 
 
@@ -318,7 +313,7 @@ def operator_router(runtime: ServiceRuntime) -> APIRouter:
     @router.post("/dead-letters/{dead_letter_id}/replay", response_model=ReplayAnswer, responses=errors(404, 409, 503))
     async def replay_dead_letter(dead_letter_id: int = Path(ge=1), caller: Caller = operator) -> ReplayAnswer:
         """Try one dead letter again, now, in this service (see the module's note); recorded with who and when."""
-        done = await replay_one(dead_letter_id, actor_of(caller), replay_key())
+        done = await replay_one(dead_letter_id, caller.actor, replay_key())
         if done is None:
             raise ApiError(404, "not_found", f"no dead letter {dead_letter_id}")
         return ReplayAnswer(replayed=[done])
@@ -326,7 +321,7 @@ def operator_router(runtime: ServiceRuntime) -> APIRouter:
     @router.post("/dead-letters/replay", response_model=ReplayAnswer, responses=errors(503))
     async def replay_dead_letters(body: ReplaySetIn, caller: Caller = operator) -> ReplayAnswer:
         """Try a filtered set of one topic's dead letters again, oldest first, each in its own transaction."""
-        key, actor = replay_key(), actor_of(caller)
+        key, actor = replay_key(), caller.actor
         f = books.DeadLetterFilter(
             topic=body.topic,
             reason=body.reason,
@@ -387,7 +382,7 @@ def operator_router(runtime: ServiceRuntime) -> APIRouter:
 
     async def act(body: ParkedIn, caller: Caller, *, action: str, dead_letter: str | None) -> ParkedAnswer:
         key = InboxKey(service, body.source, body.event_id)
-        actor = actor_of(caller)
+        actor = caller.actor
 
         async def take(conn: Conn) -> Any:
             return await books.take_parked_one(conn, key)
@@ -410,7 +405,7 @@ def operator_router(runtime: ServiceRuntime) -> APIRouter:
     async def dead_letter_parked(body: ParkedIn, caller: Caller = operator) -> ParkedAnswer:
         """Dead-letter a parked event now (reason `dead_lettered_by_operator`), e.g. to fix and replay it."""
         note = redact_text(body.note or "no reason given")
-        message = f"dead-lettered by {actor_of(caller)} while parked: {note}"
+        message = f"dead-lettered by {caller.actor} while parked: {note}"
         return await act(body, caller, action="parked.dead_letter", dead_letter=message)
 
     @router.get("/operator-actions", response_model=ActionPage, dependencies=[operator])

@@ -54,6 +54,7 @@ from .outcome import UseCase
 from .ratelimit import Rate, RateLimiter
 from .settings import ServiceSettings
 from .uow import UnitOfWork, source_of, unit_of_work
+from .whoami_api import whoami_router
 
 log = structlog.get_logger(__name__)
 
@@ -350,6 +351,7 @@ def create_http_app(runtime: ServiceRuntime, *, title: str, routers: Sequence[AP
     install_http_metrics(app, runtime.service, runtime.registry)  # outermost: counts the guard's answers too
     app.include_router(member_tokens_router(runtime))
     app.include_router(operator_router(runtime))  # dead letters and parked events, in every service
+    app.include_router(whoami_router(runtime))
 
     @app.get("/healthz", tags=["ops"], summary="The process is alive")
     async def healthz() -> dict[str, str]:

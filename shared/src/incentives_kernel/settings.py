@@ -22,6 +22,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from . import replay
+from .auth import parse_operators
 from .intake import policy_from_settings, proof_error, proof_problems, signing_keys_from_settings
 from .member_tokens import MemberTokenKeys
 from .pii import PiiHasher
@@ -77,7 +78,8 @@ def _text(value: object) -> str:
 def _short_tokens(field: str, config: str) -> Iterator[int]:
     """The position (1-based) of every clear-text token in a token list that is too short."""
     for n, entry in enumerate((e.strip() for e in config.split(",") if e.strip()), start=1):
-        token = entry.partition(":")[2] if field in _KEYED_TOKEN_FIELDS else entry
+        named = field == "operator_tokens" and ":" in entry and not entry.startswith("sha256:")  # name:token
+        token = entry.partition(":")[2] if field in _KEYED_TOKEN_FIELDS or named else entry
         if not _DIGEST.match(token) and len(token) < MIN_TOKEN_LENGTH:
             yield n
 
@@ -183,6 +185,7 @@ class ServiceSettings(BaseSettings):
         if missing:
             raise ValueError(f"missing required settings: {', '.join(missing)}")
         MemberTokenKeys.parse(self.member_token_keys.get_secret_value())  # refuse a weak key at start
+        parse_operators(self.operator_tokens.get_secret_value())  # refuse a malformed `name:token` at start
         for rate in (
             self.rate_limit_redemptions,
             self.rate_limit_adjustments,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 
 from fastapi import APIRouter, Depends, Path
@@ -23,11 +22,6 @@ def safe_next(target: str | None) -> str:
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return "/"
     return target
-
-
-def fingerprint(token: str) -> str:
-    """As the services record the actor: the first 12 hex digits of the token's SHA-256."""
-    return "operator:" + hashlib.sha256(token.encode()).hexdigest()[:12]
 
 
 @router.get("/login")
@@ -59,16 +53,23 @@ async def login(page: Page = Depends(public)) -> Response:
         console.signin_limiter.failed(client, now)
         return again("signin.invalid", 401)
     try:
-        # A cheap operator-only read: the reports service says whether this token is an operator's.
-        await console.backends.as_operator(token).get("reports", "/v1/reports", limit=1)
+        # The reports service says whose token this is, and the actor the services record it as
+        # (operator:<name> for a named entry, else operator:<fingerprint>).
+        me = await console.backends.as_operator(token).get("reports", "/v1/whoami")
+        role, actor = str(me["role"]), str(me["actor"])
     except ServiceError as exc:
-        if exc.status in (401, 403):
+        if exc.status == 401:
             console.signin_limiter.failed(client, now)
-            return again("signin.invalid" if exc.status == 401 else "signin.not_operator", exc.status)
+            return again("signin.invalid", 401)
         return again("signin.cannot_check", 503)
+    except (KeyError, TypeError):
+        return again("signin.cannot_check", 503)
+    if role != "operator":
+        console.signin_limiter.failed(client, now)
+        return again("signin.not_operator", 403)
     console.signin_limiter.succeeded(client)
     console.sessions.drop(page.request.cookies.get(SESSION_COOKIE))  # never carry an old session over
-    sid, session = console.sessions.create(token, fingerprint(token))
+    sid, session = console.sessions.create(token, actor)
     page.session = session
     page.audit("signin", "/login", "ok")
     response = page.redirect(next_page)

@@ -179,19 +179,22 @@ async def take_due_pushes(conn: Conn, limit: int) -> list[asyncpg.Record]:
 # ---------------------------------------------------------------- webhooks (operator)
 
 _WEBHOOK_COLUMNS = """w.webhook_id, w.url, w.event_types, w.active, w.created_at, w.disabled_at,
-    w.consecutive_failures, w.circuit_open_until,
+    w.created_by, w.disabled_by, w.consecutive_failures, w.circuit_open_until,
     (SELECT count(*) FROM webhook_deliveries d WHERE d.webhook_id = w.webhook_id AND d.status = 'pending') AS pending,
     (SELECT count(*) FROM webhook_deliveries d WHERE d.webhook_id = w.webhook_id AND d.status = 'dead_lettered')
         AS dead_lettered"""
 
 
-async def insert_webhook(conn: Conn, webhook_id: str, url: str, event_types: Sequence[str], secret: str) -> None:
+async def insert_webhook(
+    conn: Conn, webhook_id: str, url: str, event_types: Sequence[str], secret: str, actor: str
+) -> None:
     await conn.execute(
-        "INSERT INTO webhooks (webhook_id, url, event_types, secret) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO webhooks (webhook_id, url, event_types, secret, created_by) VALUES ($1, $2, $3, $4, $5)",
         webhook_id,
         url,
         list(event_types),
         secret,
+        actor,
     )
 
 
@@ -206,12 +209,15 @@ async def list_webhooks(conn: Conn, *, include_disabled: bool) -> list[asyncpg.R
     )
 
 
-async def disable_webhook(conn: Conn, webhook_id: str) -> int | None:
-    """Disable an endpoint and cancel what it still had to send; None if unknown. Returns how many."""
+async def disable_webhook(conn: Conn, webhook_id: str, actor: str) -> int | None:
+    """Disable an endpoint and cancel what it still had to send; None if unknown. Returns how many.
+    The first to disable it is who disabled it (disabling again changes nothing)."""
     found = await conn.fetchval(
-        """UPDATE webhooks SET active = false, disabled_at = COALESCE(disabled_at, now())
+        """UPDATE webhooks SET active = false, disabled_at = COALESCE(disabled_at, now()),
+                  disabled_by = CASE WHEN disabled_at IS NULL THEN $2 ELSE disabled_by END
            WHERE webhook_id = $1 RETURNING webhook_id""",
         webhook_id,
+        actor,
     )
     if found is None:
         return None
@@ -401,7 +407,7 @@ async def count_dead_letters(conn: Conn) -> int:
 async def list_dead_letters(conn: Conn, webhook_id: str, *, before_seq: int | None, limit: int) -> list[asyncpg.Record]:
     return await conn.fetch(
         """SELECT delivery_id, notification_id, webhook_id, member_id, kind, event_type, attempts, last_status,
-                  last_error, created_at, dead_lettered_at, redriven, seq
+                  last_error, created_at, dead_lettered_at, redriven, redriven_by, seq
            FROM webhook_deliveries WHERE webhook_id = $1 AND status = 'dead_lettered'
              AND ($2::bigint IS NULL OR seq < $2)
            ORDER BY seq DESC LIMIT $3""",
@@ -411,15 +417,16 @@ async def list_dead_letters(conn: Conn, webhook_id: str, *, before_seq: int | No
     )
 
 
-async def redrive(conn: Conn, webhook_id: str, delivery_id: str | None) -> list[str]:
+async def redrive(conn: Conn, webhook_id: str, delivery_id: str | None, actor: str) -> list[str]:
     """Put dead letters of an endpoint (one, or all) back to pending with a fresh set of attempts."""
     rows = await conn.fetch(
         """UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = now(),
-               dead_lettered_at = NULL, redriven = redriven + 1
+               dead_lettered_at = NULL, redriven = redriven + 1, redriven_by = $3
            WHERE webhook_id = $1 AND status = 'dead_lettered' AND ($2::text IS NULL OR delivery_id = $2)
            RETURNING delivery_id""",
         webhook_id,
         delivery_id,
+        actor,
     )
     return [r["delivery_id"] for r in rows]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from incentives_kernel.auth import Role
 from incentives_kernel.db import Conn, Row
 from incentives_kernel.events import ID_PATTERN
@@ -78,6 +78,8 @@ class WebhookOut(BaseModel):
     dead_lettered: int
     created_at: datetime
     disabled_at: datetime | None
+    created_by: str | None = Field(description="who registered it: operator:<name> or operator:<token fingerprint>")
+    disabled_by: str | None = Field(description="who disabled it")
 
 
 class DeadLetter(BaseModel):
@@ -93,6 +95,7 @@ class DeadLetter(BaseModel):
     created_at: datetime
     dead_lettered_at: datetime | None
     redriven: int
+    redriven_by: str | None = Field(description="who last sent it again")
 
 
 class DeadLetterPage(BaseModel):
@@ -113,6 +116,9 @@ def build_router(runtime: ServiceRuntime, ctx: Context) -> APIRouter:
     threshold = settings.webhook_breaker_threshold
     policy = settings.egress_policy()
 
+    def who(request: Request) -> str:
+        return runtime.auth.actor(request)  # operator:<name>, or the token's fingerprint if unnamed
+
     def shape(r: Row, now: datetime) -> WebhookOut:
         return WebhookOut(
             webhook_id=r["webhook_id"],
@@ -126,6 +132,8 @@ def build_router(runtime: ServiceRuntime, ctx: Context) -> APIRouter:
             dead_lettered=r["dead_lettered"],
             created_at=r["created_at"],
             disabled_at=r["disabled_at"],
+            created_by=r["created_by"],
+            disabled_by=r["disabled_by"],
         )
 
     async def found(conn: Conn, webhook_id: str) -> WebhookOut:
@@ -141,13 +149,15 @@ def build_router(runtime: ServiceRuntime, ctx: Context) -> APIRouter:
         dependencies=[operator],
         summary="Register one (its URL must lead to an address webhooks may reach)",
     )
-    async def create_webhook(body: WebhookIn) -> WebhookOut:
+    async def create_webhook(body: WebhookIn, request: Request) -> WebhookOut:
         problem = await egress.registration_problem(body.url, policy)
         if problem:
             raise ApiError(422, "url_not_allowed", f"webhook URL not allowed: {problem}")
         webhook_id = f"wh-{uuid.uuid4().hex[:16]}"
         async with runtime.unit_of_work() as uow:
-            await repo.insert_webhook(uow.conn, webhook_id, body.url, body.event_types, body.secret.get_secret_value())
+            await repo.insert_webhook(
+                uow.conn, webhook_id, body.url, body.event_types, body.secret.get_secret_value(), who(request)
+            )
             return await found(uow.conn, webhook_id)
 
     @router.get("", response_model=list[WebhookOut], dependencies=[operator], summary="Endpoints and their state")
@@ -169,9 +179,9 @@ def build_router(runtime: ServiceRuntime, ctx: Context) -> APIRouter:
         responses=errors(404),
         summary="Disable: nothing more is sent, pending deliveries are cancelled; dead letters stay listed",
     )
-    async def disable_webhook(webhook_id: str = Path(pattern=ID_PATTERN)) -> WebhookOut:
+    async def disable_webhook(request: Request, webhook_id: str = Path(pattern=ID_PATTERN)) -> WebhookOut:
         async with runtime.unit_of_work() as uow:
-            if await repo.disable_webhook(uow.conn, webhook_id) is None:
+            if await repo.disable_webhook(uow.conn, webhook_id, who(request)) is None:
                 raise ApiError(404, "not_found", f"no webhook {webhook_id}")
             return await found(uow.conn, webhook_id)
 
@@ -197,7 +207,7 @@ def build_router(runtime: ServiceRuntime, ctx: Context) -> APIRouter:
         nxt = encode_cursor([rows[limit - 1]["seq"]]) if len(rows) > limit else None
         return DeadLetterPage(items=items, next_cursor=nxt)
 
-    async def redrive(webhook_id: str, delivery_id: str | None) -> Redriven:
+    async def redrive(webhook_id: str, delivery_id: str | None, actor: str) -> Redriven:
         async with runtime.unit_of_work() as uow:
             conn = uow.conn
             hook = await found(conn, webhook_id)
@@ -209,7 +219,7 @@ def build_router(runtime: ServiceRuntime, ctx: Context) -> APIRouter:
                     raise ApiError(404, "not_found", f"no delivery {delivery_id} for webhook {webhook_id}")
                 if status != "dead_lettered":
                     raise ApiError(409, "conflict", f"delivery {delivery_id} is {status}, not dead-lettered")
-            ids = await repo.redrive(conn, webhook_id, delivery_id)
+            ids = await repo.redrive(conn, webhook_id, delivery_id, actor)
             uow.after_commit(ctx.wake_webhooks)
         return Redriven(webhook_id=webhook_id, redriven=ids)
 
@@ -220,8 +230,8 @@ def build_router(runtime: ServiceRuntime, ctx: Context) -> APIRouter:
         responses=errors(404, 409),
         summary="Send every dead letter of this endpoint again, with a fresh set of attempts",
     )
-    async def redrive_all(webhook_id: str = Path(pattern=ID_PATTERN)) -> Redriven:
-        return await redrive(webhook_id, None)
+    async def redrive_all(request: Request, webhook_id: str = Path(pattern=ID_PATTERN)) -> Redriven:
+        return await redrive(webhook_id, None, who(request))
 
     @router.post(
         "/{webhook_id}/dead-letters/{delivery_id}/redrive",
@@ -231,8 +241,8 @@ def build_router(runtime: ServiceRuntime, ctx: Context) -> APIRouter:
         summary="Send one dead letter again, with a fresh set of attempts",
     )
     async def redrive_one(
-        webhook_id: str = Path(pattern=ID_PATTERN), delivery_id: str = Path(max_length=64)
+        request: Request, webhook_id: str = Path(pattern=ID_PATTERN), delivery_id: str = Path(max_length=64)
     ) -> Redriven:
-        return await redrive(webhook_id, delivery_id)
+        return await redrive(webhook_id, delivery_id, who(request))
 
     return router

@@ -11,7 +11,6 @@ from incentives_kernel.auth import Caller, Role
 from incentives_kernel.db import Row
 from incentives_kernel.events import ID_PATTERN
 from incentives_kernel.http_errors import ApiError, errors
-from incentives_kernel.operator_api import actor_of
 from incentives_kernel.pagination import MAX_LIMIT, decode_cursor, encode_cursor
 from incentives_kernel.runtime import ServiceRuntime
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -36,6 +35,9 @@ class LedgerLine(BaseModel):
     reason: str
     rule_version: str
     occurred_at: datetime
+    actor: str | None = Field(
+        default=None, description="for an adjustment, who made it: operator:<name> or operator:<token fingerprint>"
+    )
 
 
 class LedgerPage(BaseModel):
@@ -76,6 +78,10 @@ class AdjustmentOut(BaseModel):
     member_id: str
     amount: int
     available: int
+    actor: str | None = Field(
+        description="who made it: operator:<name>, or operator:<token fingerprint> if unnamed (None: made before"
+        " actors were recorded)"
+    )
 
 
 class MemberLookupIn(BaseModel):
@@ -148,6 +154,7 @@ def build_routers(runtime: ServiceRuntime, deps: Deps) -> list[APIRouter]:
         before_seq = int(after[0]) if after else None
         async with runtime.pool.acquire() as conn:
             rows = await repo.ledger_page(conn, member_id, before_seq, limit + 1)
+            actors = await repo.actors_of(conn, [r["entry_id"] for r in rows[:limit] if r["kind"] == "adjustment"])
         items = [
             LedgerLine(
                 entry_id=r["entry_id"],
@@ -156,6 +163,7 @@ def build_routers(runtime: ServiceRuntime, deps: Deps) -> list[APIRouter]:
                 reason=r["reason"],
                 rule_version=r["rule_version"],
                 occurred_at=r["occurred_at"],
+                actor=actors.get(r["entry_id"]),
             )
             for r in rows[:limit]
         ]
@@ -189,7 +197,7 @@ def build_routers(runtime: ServiceRuntime, deps: Deps) -> list[APIRouter]:
         assert value is not None
         async with runtime.pool.acquire() as conn, conn.transaction():
             found = await members.find_by(conn, kind, hasher.digest(kind, value))
-            await repo.record_lookup(conn, actor_of(caller), kind.value, found)
+            await repo.record_lookup(conn, caller.actor, kind.value, found)
         return MemberLookupOut(member_ids=found)
 
     @router.get("/member-lookups", response_model=MemberLookupPage, dependencies=[operator])
@@ -228,6 +236,7 @@ def build_routers(runtime: ServiceRuntime, deps: Deps) -> list[APIRouter]:
                 member_id=body.member_id,
                 amount=body.amount,
                 reason=body.reason,
+                actor=caller.actor,
                 deps=deps,
             )
         return AdjustmentOut(
@@ -236,6 +245,7 @@ def build_routers(runtime: ServiceRuntime, deps: Deps) -> list[APIRouter]:
             member_id=body.member_id,
             amount=body.amount,
             available=done.available,
+            actor=done.actor,
         )
 
     return [router]

@@ -163,6 +163,21 @@ async def ledger_page(conn: Conn, member_id: str, before_seq: int | None, limit:
     )
 
 
+async def record_actor(conn: Conn, transfer_id: str, actor: str) -> None:
+    """Who made an operator's adjustment (kept beside the ledger, which is append-only)."""
+    await conn.execute("INSERT INTO adjustment_actors (transfer_id, actor) VALUES ($1, $2)", transfer_id, actor)
+
+
+async def actors_of(conn: Conn, transfer_ids: list[str]) -> dict[str, str]:
+    """transfer id -> who made it, for the adjustments among `transfer_ids`."""
+    if not transfer_ids:
+        return {}
+    rows = await conn.fetch(
+        "SELECT transfer_id, actor FROM adjustment_actors WHERE transfer_id = ANY($1::text[])", transfer_ids
+    )
+    return {r["transfer_id"]: r["actor"] for r in rows}
+
+
 async def find_transfer(conn: Conn, transfer_id: str) -> dict[str, Any] | None:
     row = await conn.fetchrow("SELECT * FROM transfers WHERE transfer_id = $1", transfer_id)
     return dict(row) if row else None

@@ -295,10 +295,11 @@ async def reverse_volunteering(uow: UnitOfWork, event: ParsedEvent, *, deps: Dep
 class Adjusted:
     transfer_id: str
     available: int
+    actor: str | None  # who made it (for a repeated request, who made it the first time; None before 0006)
 
 
 async def adjust(
-    uow: UnitOfWork, *, adjustment_id: str, member_id: str, amount: int, reason: str, deps: Deps
+    uow: UnitOfWork, *, adjustment_id: str, member_id: str, amount: int, reason: str, actor: str, deps: Deps
 ) -> Adjusted:
     """Add (amount > 0) or remove points by an operator's decision, once per `adjustment_id`.
 
@@ -316,7 +317,8 @@ async def adjust(
         signed = existing["amount"] if mine else -existing["amount"]
         if existing["member_id"] != member_id or signed != amount or existing["kind"] != "adjustment":
             raise Conflict("conflict", "this adjustment_id was used for a different adjustment")
-        return Adjusted(transfer_id, (await repo.balance(conn, member_id)).available)
+        first = (await repo.actors_of(conn, [transfer_id])).get(transfer_id)
+        return Adjusted(transfer_id, (await repo.balance(conn, member_id)).available, first)
     balance = await repo.lock_balance(conn, member_id)
     if amount < 0:
         try:
@@ -344,4 +346,5 @@ async def adjust(
         timezone=deps.timezone,
     )
     assert after is not None  # checked above, under the member's balance lock
-    return Adjusted(transfer_id, after.available)
+    await repo.record_actor(conn, transfer_id, actor)
+    return Adjusted(transfer_id, after.available, actor)

@@ -71,7 +71,10 @@ class StockIn(BaseModel):
 class StockChange(BaseModel):
     delta: int
     reason: str
-    actor: str = Field(description="operator:<token fingerprint>, or redemption:<id> for the saga's reservations")
+    actor: str = Field(
+        description="operator:<name> (a named operator token), operator:<token fingerprint>, or redemption:<id>"
+        " for the saga's reservations"
+    )
     stock_after: int
     changed_at: datetime
 
@@ -91,7 +94,7 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
     operator = runtime.require(Role.OPERATOR)
 
     def who(request: Request) -> str:
-        return f"operator:{runtime.auth.fingerprint(request)}"
+        return runtime.auth.actor(request)  # operator:<name>, or the token's fingerprint if unnamed
 
     @router.get("/rewards", response_model=list[Reward], dependencies=[reader])
     async def list_rewards() -> list[Reward]:

@@ -92,7 +92,7 @@ def build_router(runtime: ServiceRuntime, deps: Deps) -> APIRouter:
     operator = runtime.require(Role.OPERATOR)
 
     def who(request: Request) -> str:
-        return f"operator:{runtime.auth.fingerprint(request)}"
+        return runtime.auth.actor(request)  # operator:<name>, or the token's fingerprint if unnamed
 
     @router.post(
         "/allocation-rounds", response_model=Round, status_code=201, dependencies=[operator], responses=errors(404, 409)

@@ -1,0 +1,112 @@
+"""Named operator tokens (`name:token` in INCENTIVES_OPERATOR_TOKENS) on the running processes: the
+services record the person as the actor of what the token changes, and tell a token who it is.
+
+The rewards and points processes are restarted with one of the stack's two operator tokens named,
+the other left plain (compatibility: recorded by its fingerprint, as before), then restored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.security.http_support import (
+    GATEWAY_ONE,
+    OPERATOR_ONE,
+    OPERATOR_TWO,
+    SecurityStack,
+    http_stack_fixture,  # noqa: F401 (provides the `http_stack` fixture)
+)
+from tests.support import uid
+
+pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
+
+NAME = "li.wei"
+
+
+def fingerprint(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()[:12]
+
+
+async def test_a_named_operator_is_recorded_by_name_and_a_plain_token_by_fingerprint(
+    http_stack: SecurityStack,
+) -> None:
+    stack = http_stack.stack
+    named = {"INCENTIVES_OPERATOR_TOKENS": f"{NAME}:{OPERATOR_ONE},{OPERATOR_TWO}"}
+    member = await http_stack.member()
+    for service in ("rewards", "points"):
+        stack.stop_service(service)
+        stack.start_service(service, extra_env=named)
+    try:
+        await stack.wait_ready(timeout=120)
+        async with (
+            http_stack.client("rewards", OPERATOR_ONE) as alice,
+            http_stack.client("rewards", OPERATOR_TWO) as plain,
+        ):
+            me = (await alice.get("/v1/whoami")).json()
+            assert me == {"role": "operator", "actor": f"operator:{NAME}", "name": NAME, "member_id": None}
+            other = (await plain.get("/v1/whoami")).json()
+            assert other == {
+                "role": "operator",
+                "actor": f"operator:{fingerprint(OPERATOR_TWO)}",
+                "name": None,
+                "member_id": None,
+            }
+
+            reward = uid("named-rw")
+            body = {"reward_id": reward, "name": reward, "kind": "allocation", "cost_points": 10, "initial_stock": 5}
+            assert (r := await alice.post("/v1/rewards", json=body)).status_code == 201, r.text
+            r = await plain.post(f"/v1/rewards/{reward}/stock", json={"delta": 2, "reason": "delivery"})
+            assert r.status_code == 200, r.text
+            changes = (await alice.get(f"/v1/rewards/{reward}/stock-changes")).json()
+            actors = {c["reason"]: c["actor"] for c in changes}
+            assert actors == {"initial stock": f"operator:{NAME}", "delivery": f"operator:{fingerprint(OPERATOR_TWO)}"}
+
+            round_id = uid("named-rd")
+            closes = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+            r = await plain.post(
+                "/v1/allocation-rounds",
+                json={"round_id": round_id, "reward_id": reward, "quota": 1, "closes_at": closes},
+            )
+            assert r.status_code == 201, r.text
+            r = await alice.post(f"/v1/allocation-rounds/{round_id}/close")
+            assert r.status_code == 200, r.text
+            assert r.json()["closed_by"] == f"operator:{NAME}"
+
+        async with (
+            http_stack.client("points", OPERATOR_ONE) as alice,
+            http_stack.client("points", OPERATOR_TWO) as plain,
+        ):
+            given = {"adjustment_id": uid("named-adj"), "member_id": member, "amount": 30, "reason": "found wallet"}
+            r = await alice.post("/v1/adjustments", json=given)
+            assert r.status_code == 201, r.text
+            assert r.json()["actor"] == f"operator:{NAME}"
+            taken = {"adjustment_id": uid("named-adj"), "member_id": member, "amount": -5, "reason": "typo"}
+            r = await plain.post("/v1/adjustments", json=taken)
+            assert r.status_code == 201, r.text
+            assert r.json()["actor"] == f"operator:{fingerprint(OPERATOR_TWO)}"
+            again = await plain.post("/v1/adjustments", json=given)  # the same request: who made it first
+            assert again.status_code == 201 and again.json()["actor"] == f"operator:{NAME}"
+            ledger = (await alice.get(f"/v1/members/{member}/ledger")).json()["items"]
+            actors = {line["reason"]: line["actor"] for line in ledger if line["kind"] == "adjustment"}
+            assert actors == {"found wallet": f"operator:{NAME}", "typo": f"operator:{fingerprint(OPERATOR_TWO)}"}
+
+        async with http_stack.client("rewards", GATEWAY_ONE) as gateway:
+            assert (await gateway.get("/v1/whoami")).json()["actor"] == f"gateway:{fingerprint(GATEWAY_ONE)}"
+        member = http_stack.member_token("sec-named-1")
+        async with http_stack.client("rewards", member) as rider:
+            assert (await rider.get("/v1/whoami")).json() == {
+                "role": "member",
+                "actor": "member:sec-named-1",
+                "name": None,
+                "member_id": "sec-named-1",
+            }
+        async with http_stack.client("rewards", "not-a-token") as nobody:
+            assert (await nobody.get("/v1/whoami")).status_code == 401
+    finally:
+        for service in ("rewards", "points"):
+            stack.stop_service(service)
+            stack.start_service(service)
+        await stack.wait_ready(timeout=120)
