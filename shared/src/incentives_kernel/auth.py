@@ -5,6 +5,10 @@ comma-separated list so a token can be rotated by adding the new one before remo
 An entry written `sha256:<hex>` is already a digest, so production config need not hold tokens in
 clear. Comparison is constant-time over every configured digest.
 
+Providers (a rider station, a partner shop, a hospital) hold provider tokens
+(INCENTIVES_PROVIDER_TOKENS, entries `provider_id:token` or `provider_id:sha256:<hex>`): the role
+`provider`, bound to that provider id (`Caller.provider_id`), for the voucher routes only.
+
 A third kind of caller holds a member token (see `member_tokens`): it acts for one member only.
 `Caller` carries that scope, and its checks are the one place object-level authorisation is decided:
 - a member token naming another member (in the path or the body) gets 403: the caller named it, so
@@ -30,6 +34,7 @@ class Role(StrEnum):
     OPERATOR = "operator"
     GATEWAY = "gateway"
     MEMBER = "member"
+    PROVIDER = "provider"
 
 
 def digest(token: str) -> bytes:
@@ -48,6 +53,19 @@ def _parse(config: str) -> list[bytes]:
     return out
 
 
+def _parse_providers(config: str) -> list[tuple[bytes, str]]:
+    """`provider_id:token` entries -> (digest, provider id); the token may itself be `sha256:<hex>`."""
+    out = []
+    for entry in (e.strip() for e in config.split(",")):
+        provider_id, sep, token = entry.partition(":")
+        if not entry:
+            continue
+        if not sep or not provider_id or not token:
+            raise ValueError("INCENTIVES_PROVIDER_TOKENS entries are provider_id:token")
+        out += [(d, provider_id) for d in _parse(token)]
+    return out
+
+
 @dataclass(frozen=True)
 class Caller:
     """An authenticated caller: its role, which token (fingerprint, never the token) and, for member
@@ -56,6 +74,7 @@ class Caller:
     role: Role
     fingerprint: str
     member_id: str | None = None
+    provider_id: str | None = None
 
     def act_for(self, member_id: str) -> None:
         """403 unless this caller may act for `member_id` (operators and the gateway act for anyone)."""
@@ -83,11 +102,26 @@ def bearer_token(request: Request) -> str | None:
 
 
 class TokenAuth:
-    def __init__(self, operator_tokens: str, gateway_tokens: str, member_keys: MemberTokenKeys | None = None) -> None:
+    def __init__(
+        self,
+        operator_tokens: str,
+        gateway_tokens: str,
+        member_keys: MemberTokenKeys | None = None,
+        provider_tokens: str = "",
+    ) -> None:
         self._digests = [(d, Role.OPERATOR) for d in _parse(operator_tokens)] + [
             (d, Role.GATEWAY) for d in _parse(gateway_tokens)
         ]
+        self._providers = _parse_providers(provider_tokens)
         self.member_keys = member_keys or MemberTokenKeys([])
+
+    def provider_of(self, token: str) -> str | None:
+        presented = digest(token)
+        found: str | None = None
+        for known, provider_id in self._providers:  # no early exit, as role_of
+            if hmac.compare_digest(presented, known) and found is None:
+                found = provider_id
+        return found
 
     def role_of(self, token: str) -> Role | None:
         presented = digest(token)
@@ -108,6 +142,9 @@ class TokenAuth:
         role = self.role_of(token)
         if role is not None:
             return Caller(role, fingerprint)
+        provider_id = self.provider_of(token)
+        if provider_id is not None:
+            return Caller(Role.PROVIDER, fingerprint, provider_id=provider_id)
         if self.member_keys.enabled and looks_like_jwt(token):
             try:
                 return Caller(Role.MEMBER, fingerprint, self.member_keys.verify(token))

@@ -666,7 +666,7 @@ class RedemptionCancelled(OutboundData):
     reward_id: Identifier
     reward_name: str
     points_returned: int
-    cancelled_by: str = Field(description="member | operator")
+    cancelled_by: str = Field(description="member | operator | expiry (Version 2: a voucher not redeemed in time)")
     reason: str
     occurred_at: datetime
 
@@ -691,6 +691,20 @@ class AllocationLost(OutboundData):
     rank: int | None = Field(default=None, description="null when the application never entered the ranking")
     quota: int
     reason: str = Field(description="outranked | insufficient_points | not_eligible")
+    occurred_at: datetime
+
+
+class AllocationDisqualified(OutboundData):
+    """Version 2: during the public notice an operator took a provisional winner's place away (with a
+    reason); the points paid come back and the place passes on to the next in line."""
+
+    round_id: str
+    member_id: Identifier
+    reward_id: Identifier
+    reward_name: str
+    rank: int | None
+    reason: str = Field(description="the operator's reason, phone and identity numbers masked")
+    points_returned: int
     occurred_at: datetime
 
 
@@ -756,6 +770,7 @@ PUBLISHED_TYPES: dict[str, type[BaseModel]] = {
     "redemption.cancelled": RedemptionCancelled,
     "allocation.won": AllocationWon,
     "allocation.lost": AllocationLost,
+    "allocation.disqualified": AllocationDisqualified,
     "notification.created": NotificationCreated,
 }
 

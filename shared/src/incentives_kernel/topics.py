@@ -114,6 +114,7 @@ TYPES: dict[str, tuple[str, ...]] = {
         "redemption.cancelled",
         "allocation.won",
         "allocation.lost",
+        "allocation.disqualified",
     ),
     NOTIFICATIONS: ("notification.created",),
 }

@@ -11,6 +11,7 @@ from functools import partial
 from incentives_kernel import members, topics
 from incentives_kernel.events import (
     REPLY_TYPES,
+    AllocationDisqualified,
     AllocationLost,
     AllocationWon,
     RedemptionCancelled,
@@ -52,6 +53,7 @@ def register(runtime: ServiceRuntime, deps: Deps) -> None:
             RedemptionCancelled,
             AllocationWon,
             AllocationLost,
+            AllocationDisqualified,
         ],
         "Redemption and allocation outcomes for riders and other systems, keyed by member_id.",
     )
