@@ -222,3 +222,31 @@ async def test_the_rider_app_lists_providers_nearest_first(rig: Rig) -> None:
     assert 100 < distances[0] < 120 and distances == sorted(distances)
     bad = await rig.rewards.get("/v1/providers", near="north")
     assert bad.status_code == 422
+
+
+async def test_a_close_right_after_the_applications_waits_for_their_holds(rig: Rig) -> None:
+    # Closed the moment the applications are in: their holds may still be on their way to points and
+    # back. The round waits (`closing`) instead of declaring everyone lost with `hold_unconfirmed`.
+    strong, weak = await rig.member(hours=24), await rig.member(hours=6)
+    for member, level in [(strong, 2), (weak, 1)]:
+        await eventually(lambda m=member, lv=level: level_known(rig, m, lv), what=f"{member} at {level} stars")
+    reward = await rig.reward(kind="allocation", cost_points=20, notice_days=0)
+    round_id = (await open_round(rig, reward, 1)).json()["round_id"]
+    for member in (strong, weak):
+        r = await rig.rewards.post(f"/v1/allocation-rounds/{round_id}/applications", {"member_id": member})
+        assert r.status_code == 202, r.text
+    closed = await rig.operator.post(f"/v1/allocation-rounds/{round_id}/close")
+    assert closed.status_code == 200 and closed.json()["status"] in ("closing", "closed"), closed.text
+    late = await rig.rewards.post(f"/v1/allocation-rounds/{round_id}/applications", {"member_id": uid("m")})
+    assert late.status_code in (404, 409)  # no application after the close was asked for
+
+    async def result() -> dict[str, Any] | None:
+        body = (await rig.rewards.get(f"/v1/allocation-rounds/{round_id}")).json()
+        return dict(body) if body["status"] == "closed" else None
+
+    final = await eventually(result, what="the round closed")
+    assert final["result_status"] == "final"  # notice_days 0: no public notice
+    assert {a["member_id"]: a["reason"] for a in final["applications"]}[weak] == "outranked"
+    assert all(a["reason"] != "hold_unconfirmed" for a in final["applications"])
+    await eventually(lambda: application(rig, round_id, strong, "won"), what="the strongest won and paid")
+    await eventually(lambda: balance_is(rig.points, strong, 220), what="the winner's points captured")
