@@ -13,12 +13,14 @@ from typing import Any
 
 import asyncpg
 import pytest
-from incentives_ops import cli
+from incentives_kernel import topics
+from incentives_ops import cli, demo_awards
+from incentives_ops.demo import cloud_event
 from incentives_ops.stack import Stack
 
 from tests.e2e.test_allocation import application, inbox_has, level_known
 from tests.e2e.test_redemptions import Rig
-from tests.support import Api, balance_is, eventually, uid
+from tests.support import Api, balance_is, eventually, publish, uid
 
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
@@ -250,3 +252,45 @@ async def test_a_close_right_after_the_applications_waits_for_their_holds(rig: R
     assert all(a["reason"] != "hold_unconfirmed" for a in final["applications"])
     await eventually(lambda: application(rig, round_id, strong, "won"), what="the strongest won and paid")
     await eventually(lambda: balance_is(rig.points, strong, 220), what="the winner's points captured")
+
+
+async def test_the_embedded_demo_walks_the_award_and_voucher_path(stack: Stack) -> None:
+    assert stack.info is not None
+    said: list[str] = []
+    done = await demo_awards.run(stack.info, said.append)
+    assert done["notice"]["status"] == "provisional"
+    assert [e["status"] for e in done["notice"]["ranking"]] == ["holds_place", "not_placed", "not_placed"]
+    assert len(done["vouchers"]) == 2 and any("redeemed by demo-station" in line for line in said)
+
+
+async def test_a_provider_registered_on_the_directory_topic_is_listed(rig: Rig) -> None:
+    provider_id = uid("pv-dir")
+    data = {
+        "provider_id": provider_id,
+        "name": "爱心驿站 Love station",
+        "kind": "hospital",
+        "address": "xincheng 3",
+        "location": {"lat": 31.5, "lon": 121.5},
+        "opening_hours": "24/7",
+    }
+    older = cloud_event("/provider-registry", "provider.updated", provider_id, {**data, "name": "old name"})
+    older["time"] = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    registered = cloud_event("/provider-registry", "provider.registered", provider_id, data)
+    await publish(rig.info.bootstrap, topics.DIRECTORY, provider_id, registered, older)
+
+    async def listed() -> dict[str, Any] | None:
+        return await rig.rewards.json_or_none(f"/v1/providers/{provider_id}")
+
+    found = await eventually(listed, what="the provider registered from Kafka")
+    assert (found["kind"], found["location"]) == ("hospital", {"lat": 31.5, "lon": 121.5})
+
+    async def outcome() -> str | None:
+        conn = await asyncpg.connect(rig.dsn)
+        try:
+            found = await conn.fetchval("SELECT outcome FROM rewards.inbox WHERE event_id = $1", older["id"])
+            return str(found) if found else None
+        finally:
+            await conn.close()
+
+    assert await eventually(outcome, what="the older update handled") == "ignored"  # stale: arrived later
+    assert (await listed() or {})["name"] == "爱心驿站 Love station"

@@ -15,7 +15,7 @@ import asyncpg
 from .demo import DemoTraffic
 from .embedded import free_port, port_open
 from .seed import seed_catalogue
-from .stack import Stack, StackOptions
+from .stack import Stack, StackInfo, StackOptions
 
 COUNTERS_SQL = """
 SELECT (SELECT count(*) FROM reports.reports) AS reports,
@@ -117,7 +117,12 @@ async def _main(state_dir: Path, demo: bool, stop: asyncio.Event) -> None:
         _say()
         traffic = DemoTraffic(info.bootstrap) if demo else None
         demo_task = asyncio.create_task(traffic.run()) if traffic else None
+        awards_task = asyncio.create_task(_demo_awards(info)) if demo else None
         await _counters(stack, info.admin_dsn, traffic, stop, started)
+        if awards_task:
+            awards_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await awards_task
         if demo_task:
             demo_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -126,6 +131,16 @@ async def _main(state_dir: Path, demo: bool, stop: asyncio.Event) -> None:
         _say("\nstopping ...")
         await asyncio.to_thread(stack.stop)
         _say("stopped; nothing left running.")
+
+
+async def _demo_awards(info: StackInfo) -> None:
+    """Version 2's path once (demo_awards.py): an award round into its notice, vouchers a station redeems."""
+    from . import demo_awards
+
+    try:
+        await demo_awards.run(info, _say)
+    except Exception as exc:  # a demo that fails says so and leaves the run alone
+        _say(f"  demo awards failed: {exc}")
 
 
 async def _start_console(stack: Stack) -> str:

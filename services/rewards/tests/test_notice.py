@@ -67,3 +67,14 @@ def test_voucher_states_as_a_counter_sees_them() -> None:
     assert voucher_status({**base, "status": "fulfilled"}, now) == "redeemed"
     assert voucher_status({**base, "status": "cancelled"}, now) == "cancelled"
     assert voucher_status({**base, "result_status": "provisional"}, now) == "in_notice"
+
+
+def test_every_voucher_code_fits_the_routes_path_pattern() -> None:
+    import re
+
+    from rewards import vouchers
+    from rewards.vouchers_api import CODE_PATTERN
+
+    for check in vouchers.CHECK_ALPHABET:  # the check character may be any of the 37 symbols
+        assert re.fullmatch(CODE_PATTERN, f"7K2M-9QXD-4RHT-WB3E-{check}")
+    assert all(re.fullmatch(CODE_PATTERN, vouchers.issue()) for _ in range(200))

@@ -325,6 +325,23 @@ class DepartmentUpdated(DepartmentRegistered):
     pass
 
 
+class ProviderRegistered(EventData):
+    """Version 2: a partner shop, rider station, hospital or school office that may redeem vouchers (the
+    rewards service keeps the registry; operators may also register over HTTP). Keyed by provider_id."""
+
+    provider_id: Identifier
+    name: str = Field(min_length=1, max_length=128)
+    kind: Literal["station", "shop", "hospital", "school_office", "other"]
+    address: str = Field(default="", max_length=500)
+    location: Location
+    opening_hours: str = Field(default="", max_length=200)
+    active: bool = True
+
+
+class ProviderUpdated(ProviderRegistered):
+    pass
+
+
 # ---------------------------------------------------------------- volunteer (incentives.volunteer.v1)
 
 
@@ -745,6 +762,8 @@ INBOUND_TYPES: dict[str, type[BaseModel]] = {
     "need.rated": NeedRated,
     "department.registered": DepartmentRegistered,
     "department.updated": DepartmentUpdated,
+    "provider.registered": ProviderRegistered,
+    "provider.updated": ProviderUpdated,
     "volunteer.attendance_confirmed": AttendanceConfirmed,
     "volunteer.attendance_revoked": AttendanceRevoked,
     "redemption.requested": RedemptionRequested,
@@ -788,6 +807,8 @@ EventType = Literal[
     "need.rated",
     "department.registered",
     "department.updated",
+    "provider.registered",
+    "provider.updated",
     "volunteer.attendance_confirmed",
     "volunteer.attendance_revoked",
     "redemption.requested",

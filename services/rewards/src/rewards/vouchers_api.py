@@ -17,7 +17,7 @@ from .lifecycle import RedemptionStatus
 from .rounds_api import mask_member
 from .saga import Deps
 
-CODE_PATTERN = r"^[0-9A-Za-z\- ]{17,40}$"
+CODE_PATTERN = r"^[0-9A-Za-z*~$=\- ]{17,40}$"  # Crockford base32, its check symbols, dashes
 
 
 class Voucher(BaseModel):
