@@ -224,7 +224,7 @@ async def test_an_operator_opens_a_round_closes_it_sees_the_ranking_and_verifies
     assert len(browser.find_elements(By.CSS_SELECTOR, "#ranking tr")) == 1 + 3
     click(browser, "#close-round")
     assert_clean(browser)
-    assert text(browser, "#round-status") == ZH["round_status.closed"]
+    assert text(browser, "#round-status") == ZH["round_status.provisional"]  # the public notice (5 days)
     rows = [
         [c.text for c in row.find_elements(By.TAG_NAME, "td")]
         for row in browser.find_elements(By.CSS_SELECTOR, "#ranking tr")[1:]
@@ -242,6 +242,21 @@ async def test_an_operator_opens_a_round_closes_it_sees_the_ranking_and_verifies
     PAGES_SEEN.append(browser.current_url)
     verdict = field(browser, "#verdict")
     assert verdict.text == ZH["verify.matches"] and "ok" in (verdict.get_attribute("class") or "")
+
+    # During the notice the operator disqualifies the second winner: the third takes the place.
+    for member in members[:2]:
+        await eventually(lambda m=member: application(rig, round_id, m, "won"), what=f"{member} paid")
+    go(browser, f"{console_url}/rounds/{round_id}", stack)
+    fill(browser, {"#disqualify-member": members[1], "#disqualify-reason": "资料不实"})
+    click(browser, "#disqualify-button")
+    assert_clean(browser)
+    rows = [
+        [c.text for c in row.find_elements(By.TAG_NAME, "td")]
+        for row in browser.find_elements(By.CSS_SELECTOR, "#ranking tr")[1:]
+    ]
+    assert rows[1][2].startswith(ZH["application_status.disqualified"]) and "资料不实" in rows[1][2]
+    go(browser, console_url + "/rounds", stack)
+    assert round_id in text(browser, "#rounds-list")
 
 
 async def test_member_lookup_by_phone_shows_balance_ledger_and_redemptions(
