@@ -317,6 +317,29 @@ async def test_webhooks_register_and_disable(browser: webdriver.Chrome, console_
     assert ZH["webhooks.disabled_explain"] in text(browser, "main")
 
 
+async def test_an_operator_registers_a_rider_station(browser: webdriver.Chrome, console_url: str, stack: Stack) -> None:
+    provider_id = uid("pv-console")
+    go(browser, console_url + "/providers", stack)
+    fill(
+        browser,
+        {
+            "#provider-id": provider_id,
+            "#provider-name": "蜂享驿站 控制台",
+            "#provider-kind": "station",
+            "#provider-lat": "39.91",
+            "#provider-lon": "116.40",
+        },
+    )
+    click(browser, "#register-provider-button")
+    assert browser.current_url == f"{console_url}/providers"
+    assert_clean(browser)
+    assert provider_id in text(browser, "#providers") and ZH["provider_kind.station"] in text(browser, "#providers")
+    fill(browser, {"#provider-id": uid("pv-c"), "#provider-name": "x", "#provider-lat": "north", "#provider-lon": "1"})
+    click(browser, "#register-provider-button")
+    assert text(browser, "#form-error") == ZH["providers.refused"].format(message=ZH["providers.bad_location"])
+    assert any("400" in e["message"] for e in console_errors(browser))  # the refusal is a 400, and only that
+
+
 async def test_language_switch_and_accept_language(browser: webdriver.Chrome, console_url: str, stack: Stack) -> None:
     go(browser, console_url + "/", stack)
     assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-CN"
@@ -356,6 +379,7 @@ async def test_every_page_renders_in_both_languages_without_console_errors(
         f"/reports/{report}",
         "/catalogue",
         "/rounds",
+        "/providers",
         "/members",
         f"/members/{member}",
         "/webhooks",
