@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import io
 import random
+import signal
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -226,21 +227,28 @@ async def test_the_rider_app_lists_providers_nearest_first(rig: Rig) -> None:
     assert bad.status_code == 422
 
 
-async def test_a_close_right_after_the_applications_waits_for_their_holds(rig: Rig) -> None:
-    # Closed the moment the applications are in: their holds may still be on their way to points and
-    # back. The round waits (`closing`) instead of declaring everyone lost with `hold_unconfirmed`.
+async def test_a_close_while_holds_are_unanswered_waits_for_them(rig: Rig, stack: Stack) -> None:
+    # Points is down while two riders apply, so their holds stay unanswered (as replies on their way
+    # would be). Closed now, the round waits (`closing`) instead of declaring both lost with
+    # `hold_unconfirmed`; once points answers, the job closes it on what points committed.
     strong, weak = await rig.member(hours=24), await rig.member(hours=6)
     for member, level in [(strong, 2), (weak, 1)]:
         await eventually(lambda m=member, lv=level: level_known(rig, m, lv), what=f"{member} at {level} stars")
     reward = await rig.reward(kind="allocation", cost_points=20, notice_days=0)
     round_id = (await open_round(rig, reward, 1)).json()["round_id"]
-    for member in (strong, weak):
-        r = await rig.rewards.post(f"/v1/allocation-rounds/{round_id}/applications", {"member_id": member})
-        assert r.status_code == 202, r.text
-    closed = await rig.operator.post(f"/v1/allocation-rounds/{round_id}/close")
-    assert closed.status_code == 200 and closed.json()["status"] in ("closing", "closed"), closed.text
-    late = await rig.rewards.post(f"/v1/allocation-rounds/{round_id}/applications", {"member_id": uid("m")})
-    assert late.status_code in (404, 409)  # no application after the close was asked for
+    await asyncio.to_thread(stack.stop_service, "points", signal.SIGTERM)
+    try:
+        for member in (strong, weak):
+            r = await rig.rewards.post(f"/v1/allocation-rounds/{round_id}/applications", {"member_id": member})
+            assert (r.status_code, r.json()["status"]) == (202, "pending"), r.text
+        closed = await rig.operator.post(f"/v1/allocation-rounds/{round_id}/close")
+        assert closed.status_code == 200 and closed.json()["status"] == "closing", closed.text
+        assert {a["status"] for a in closed.json()["applications"]} == {"pending"}
+        late = await rig.rewards.post(f"/v1/allocation-rounds/{round_id}/applications", {"member_id": uid("m")})
+        assert late.status_code == 409 and late.json()["error"]["code"] == "round_not_open"
+    finally:
+        stack.start_service("points")
+        await stack.wait_ready()
 
     async def result() -> dict[str, Any] | None:
         body = (await rig.rewards.get(f"/v1/allocation-rounds/{round_id}")).json()
