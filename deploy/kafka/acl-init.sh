@@ -37,6 +37,7 @@ MEMBERS=incentives.members.v1 REPORTS=incentives.reports.v1 VOLUNTEER=incentives
 REDEMPTIONS=incentives.redemptions.v1 POINTS=incentives.points.v1 REWARDS=incentives.rewards.v1
 NOTIFICATIONS=incentives.notifications.v1 LIFECYCLE=incentives.reports.lifecycle.v1
 COMMANDS=incentives.points.commands.v1 REPLIES=incentives.points.replies.v1
+DIRECTORY=incentives.directory.v1
 
 # Municipal systems: each writes only the topics of the events it is the source of.
 scram member-registry "$KAFKA_MEMBER_REGISTRY_PASSWORD"
@@ -61,8 +62,8 @@ scram points "$KAFKA_POINTS_PASSWORD"
 read_group points $MEMBERS $LIFECYCLE $VOLUNTEER $COMMANDS
 write points $POINTS $REPLIES $MEMBERS.dlq $LIFECYCLE.dlq $VOLUNTEER.dlq $COMMANDS.dlq
 scram rewards "$KAFKA_REWARDS_PASSWORD"
-read_group rewards $MEMBERS $REDEMPTIONS $POINTS $REPLIES
-write rewards $REWARDS $COMMANDS $MEMBERS.dlq $REDEMPTIONS.dlq $POINTS.dlq $REPLIES.dlq
+read_group rewards $MEMBERS $REDEMPTIONS $POINTS $REPLIES $DIRECTORY
+write rewards $REWARDS $COMMANDS $MEMBERS.dlq $REDEMPTIONS.dlq $POINTS.dlq $REPLIES.dlq $DIRECTORY.dlq
 scram notify "$KAFKA_NOTIFY_PASSWORD"
 read_group notify $MEMBERS $POINTS $LIFECYCLE $REWARDS
 write notify $NOTIFICATIONS $MEMBERS.dlq $POINTS.dlq $LIFECYCLE.dlq $REWARDS.dlq
@@ -70,7 +71,7 @@ write notify $NOTIFICATIONS $MEMBERS.dlq $POINTS.dlq $LIFECYCLE.dlq $REWARDS.dlq
 # (group incentives-dlq-replay) and write back to the topics that have consumers, nothing else.
 scram dlq-replay "$KAFKA_DLQ_REPLAY_PASSWORD"
 GROUP=incentives-dlq-replay read_group dlq-replay $MEMBERS.dlq $REPORTS.dlq $VOLUNTEER.dlq $REDEMPTIONS.dlq \
-  $POINTS.dlq $REWARDS.dlq $LIFECYCLE.dlq $COMMANDS.dlq $REPLIES.dlq
-write dlq-replay $MEMBERS $REPORTS $VOLUNTEER $REDEMPTIONS $POINTS $REWARDS $LIFECYCLE $COMMANDS $REPLIES
+  $POINTS.dlq $REWARDS.dlq $LIFECYCLE.dlq $COMMANDS.dlq $REPLIES.dlq $DIRECTORY.dlq
+write dlq-replay $MEMBERS $REPORTS $VOLUNTEER $REDEMPTIONS $POINTS $REWARDS $LIFECYCLE $COMMANDS $REPLIES $DIRECTORY
 rm -f "$CFG"
 echo "kafka principals and ACLs provisioned"

@@ -76,6 +76,23 @@ SAMPLE_DATA: dict[str, dict[str, Any]] = {
         "name": "南区街道办事处",
         "districts": ["nanqu", "xincheng"],
     },
+    "provider.registered": {
+        "provider_id": "nanqu-station-1",
+        "name": "蜂享驿站 南区一号站",
+        "kind": "station",
+        "address": "南区人民路 88 号",
+        "location": {"lat": 39.9042, "lon": 116.4074, "address": "南区人民路 88 号"},
+        "opening_hours": "Mo-Su 07:00-23:00",
+    },
+    "provider.updated": {
+        "provider_id": "nanqu-station-1",
+        "name": "蜂享驿站 南区一号站",
+        "kind": "station",
+        "address": "南区人民路 90 号",
+        "location": {"lat": 39.9043, "lon": 116.4075, "address": "南区人民路 90 号"},
+        "opening_hours": "Mo-Su 06:00-23:00",
+        "active": False,
+    },
     "volunteer.attendance_confirmed": {
         "attendance_id": "a-3001",
         "activity_id": "act-9",

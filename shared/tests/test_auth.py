@@ -115,4 +115,21 @@ def test_authenticate_wrong_token(auth, token) -> None:
 
 
 def test_role_values() -> None:
-    assert {r.value for r in Role} == {"operator", "gateway", "member"}
+    assert {r.value for r in Role} == {"operator", "gateway", "member", "provider"}
+
+
+def test_provider_tokens_are_bound_to_their_provider() -> None:
+    auth = TokenAuth(
+        "op-token", "gw-token", provider_tokens=f"station-1:st-token, shop-2:sha256:{digest('sh-token').hex()}"
+    )
+    station, shop = auth.caller("st-token"), auth.caller("sh-token")
+    assert station is not None and (station.role, station.provider_id) == (Role.PROVIDER, "station-1")
+    assert shop is not None and (shop.role, shop.provider_id) == (Role.PROVIDER, "shop-2")
+    assert auth.caller("station-1:st-token") is None
+    operator = auth.caller("op-token")
+    assert operator is not None and operator.provider_id is None
+
+
+def test_a_provider_token_entry_without_its_provider_is_refused() -> None:
+    with pytest.raises(ValueError, match="provider_id:token"):
+        TokenAuth("", "", provider_tokens="just-a-token")

@@ -33,6 +33,8 @@ EXPECTED_MODELS = {
     "need.rated": ev.NeedRated,
     "department.registered": ev.DepartmentRegistered,
     "department.updated": ev.DepartmentUpdated,
+    "provider.registered": ev.ProviderRegistered,
+    "provider.updated": ev.ProviderUpdated,
     "volunteer.attendance_confirmed": ev.AttendanceConfirmed,
     "volunteer.attendance_revoked": ev.AttendanceRevoked,
     "redemption.requested": ev.RedemptionRequested,

@@ -590,3 +590,12 @@ def test_version_2_types_are_registered() -> None:
         "department.updated",
     } <= set(ev.INBOUND_TYPES)
     assert {"need.lifecycle_changed", "need.rating_recorded", "need.overdue"} <= set(ev.PUBLISHED_TYPES)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("kind", "bank"), ("location", {"lat": 91, "lon": 0}), ("name", ""), ("provider_id", "a b")]
+)
+def test_provider_fields_are_checked(field, value, sample_data) -> None:
+    for type_ in ("provider.registered", "provider.updated"):
+        with pytest.raises(ValidationError):
+            ev.INBOUND_TYPES[type_].model_validate(dict(sample_data(type_), **{field: value}))

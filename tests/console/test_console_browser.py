@@ -224,7 +224,7 @@ async def test_an_operator_opens_a_round_closes_it_sees_the_ranking_and_verifies
     assert len(browser.find_elements(By.CSS_SELECTOR, "#ranking tr")) == 1 + 3
     click(browser, "#close-round")
     assert_clean(browser)
-    assert text(browser, "#round-status") == ZH["round_status.closed"]
+    assert text(browser, "#round-status") == ZH["round_status.provisional"]  # the public notice (5 days)
     rows = [
         [c.text for c in row.find_elements(By.TAG_NAME, "td")]
         for row in browser.find_elements(By.CSS_SELECTOR, "#ranking tr")[1:]
@@ -242,6 +242,21 @@ async def test_an_operator_opens_a_round_closes_it_sees_the_ranking_and_verifies
     PAGES_SEEN.append(browser.current_url)
     verdict = field(browser, "#verdict")
     assert verdict.text == ZH["verify.matches"] and "ok" in (verdict.get_attribute("class") or "")
+
+    # During the notice the operator disqualifies the second winner: the third takes the place.
+    for member in members[:2]:
+        await eventually(lambda m=member: application(rig, round_id, m, "won"), what=f"{member} paid")
+    go(browser, f"{console_url}/rounds/{round_id}", stack)
+    fill(browser, {"#disqualify-member": members[1], "#disqualify-reason": "资料不实"})
+    click(browser, "#disqualify-button")
+    assert_clean(browser)
+    rows = [
+        [c.text for c in row.find_elements(By.TAG_NAME, "td")]
+        for row in browser.find_elements(By.CSS_SELECTOR, "#ranking tr")[1:]
+    ]
+    assert rows[1][2].startswith(ZH["application_status.disqualified"]) and "资料不实" in rows[1][2]
+    go(browser, console_url + "/rounds", stack)
+    assert round_id in text(browser, "#rounds-list")
 
 
 async def test_member_lookup_by_phone_shows_balance_ledger_and_redemptions(
@@ -304,6 +319,29 @@ async def test_webhooks_register_and_disable(browser: webdriver.Chrome, console_
     assert text(browser, "#disabled-by") == fingerprint(operator_of(stack))  # and who disabled it
 
 
+async def test_an_operator_registers_a_rider_station(browser: webdriver.Chrome, console_url: str, stack: Stack) -> None:
+    provider_id = uid("pv-console")
+    go(browser, console_url + "/providers", stack)
+    fill(
+        browser,
+        {
+            "#provider-id": provider_id,
+            "#provider-name": "蜂享驿站 控制台",
+            "#provider-kind": "station",
+            "#provider-lat": "39.91",
+            "#provider-lon": "116.40",
+        },
+    )
+    click(browser, "#register-provider-button")
+    assert browser.current_url == f"{console_url}/providers"
+    assert_clean(browser)
+    assert provider_id in text(browser, "#providers") and ZH["provider_kind.station"] in text(browser, "#providers")
+    fill(browser, {"#provider-id": uid("pv-c"), "#provider-name": "x", "#provider-lat": "north", "#provider-lon": "1"})
+    click(browser, "#register-provider-button")
+    assert text(browser, "#form-error") == ZH["providers.refused"].format(message=ZH["providers.bad_location"])
+    assert any("400" in e["message"] for e in console_errors(browser))  # the refusal is a 400, and only that
+
+
 async def test_language_switch_and_accept_language(browser: webdriver.Chrome, console_url: str, stack: Stack) -> None:
     go(browser, console_url + "/", stack)
     assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-CN"
@@ -343,6 +381,7 @@ async def test_every_page_renders_in_both_languages_without_console_errors(
         f"/reports/{report}",
         "/catalogue",
         "/rounds",
+        "/providers",
         "/members",
         f"/members/{member}",
         "/webhooks",

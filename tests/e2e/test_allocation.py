@@ -72,8 +72,9 @@ async def test_round_ranks_by_stars_then_points_then_lottery_and_passes_a_freed_
         },
     )
     assert opened.status_code == 201, opened.text
-    assert opened.json()["seed"] is None  # hidden until the close
-    assert opened.json()["seed_sha256"] == hashlib.sha256(SEED.encode()).hexdigest()
+    assert opened.json()["seed"] is None and opened.json()["server_seed"] is None  # hidden until the close
+    committed = opened.json()["seed_sha256"]
+    assert committed != hashlib.sha256(SEED.encode()).hexdigest()  # the operator's seed alone is not the seed
 
     applied = await asyncio.gather(
         *[rig.rewards.post(f"/v1/allocation-rounds/{round_id}/applications", {"member_id": m}) for m in [star, *tied]]
@@ -88,11 +89,14 @@ async def test_round_ranks_by_stars_then_points_then_lottery_and_passes_a_freed_
     closed = await rig.operator.post(f"/v1/allocation-rounds/{round_id}/close")
     assert closed.status_code == 200, closed.text
     result = closed.json()
-    assert result["status"] == "closed" and result["seed"] == SEED
+    assert result["status"] == "closed" and result["operator_seed"] == SEED
+    # The seed mixes the server's randomness drawn at opening with the operator's: committed then, shown now.
+    seed = hashlib.sha256(f"{result['server_seed']}:{SEED}".encode()).hexdigest()
+    assert result["seed"] == seed and hashlib.sha256(seed.encode()).hexdigest() == committed
     ranking = sorted(result["applications"], key=lambda a: a["rank"])
     # Stars first; the four with equal stars, points and (hourly) application time are ordered by the
     # lottery: HMAC-SHA256(seed, "round:member"), lowest first, computed here independently.
-    tickets = {m: hmac.new(SEED.encode(), f"{round_id}:{m}".encode(), hashlib.sha256).hexdigest() for m in tied}
+    tickets = {m: hmac.new(seed.encode(), f"{round_id}:{m}".encode(), hashlib.sha256).hexdigest() for m in tied}
     assert [a["member_id"] for a in ranking] == [star, *sorted(tied, key=tickets.__getitem__)]
     assert [a["tie_broken_by_lottery"] for a in ranking] == [False, True, True, True, True]
     assert [a["won_at_close"] for a in ranking] == [True, True, False, False, False]

@@ -53,6 +53,16 @@ ACCESS: dict[tuple[str, str, str], str] = {
     ("rewards", "POST", "/v1/allocation-rounds/{round_id}/applications"): MEMBER,
     ("rewards", "POST", "/v1/allocation-rounds/{round_id}/close"): OPERATOR,
     ("rewards", "GET", "/v1/allocation-rounds/{round_id}"): MEMBER,
+    # Version 2: the rounds list (console), the public notice (gateway, not member tokens), disqualifications.
+    ("rewards", "GET", "/v1/allocation-rounds"): OPERATOR,
+    ("rewards", "GET", "/v1/allocation-rounds/{round_id}/notice"): GATEWAY,
+    ("rewards", "POST", "/v1/allocation-rounds/{round_id}/disqualifications"): OPERATOR,
+    # The voucher routes belong to the provider role: of the roles tried here only the operator passes.
+    ("rewards", "GET", "/v1/vouchers/{code}"): OPERATOR,
+    ("rewards", "POST", "/v1/vouchers/{code}/redeem"): OPERATOR,
+    ("rewards", "POST", "/v1/providers"): OPERATOR,
+    ("rewards", "GET", "/v1/providers"): MEMBER,
+    ("rewards", "GET", "/v1/providers/{provider_id}"): MEMBER,
     ("reports", "GET", "/v1/reports/{report_id}"): MEMBER,
     ("reports", "GET", "/v1/members/{member_id}/reports"): MEMBER,
     ("reports", "GET", "/v1/reports"): OPERATOR,

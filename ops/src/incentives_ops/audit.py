@@ -154,7 +154,8 @@ REWARDS_CHECKS: list[tuple[str, str, str]] = [
            LEFT JOIN (SELECT reward_id, sum(delta) AS net FROM rewards.stock_changes
                       WHERE actor NOT LIKE 'redemption:%' GROUP BY reward_id) o USING (reward_id)
            LEFT JOIN (SELECT reward_id,
-                             count(*) FILTER (WHERE status IN ('confirmed', 'fulfilled', 'cancelled')) AS confirmed,
+                             count(*) FILTER (WHERE status IN ('confirmed', 'fulfilled', 'cancelled', 'expired'))
+                               AS confirmed,
                              count(*) FILTER (WHERE status = 'cancelled') AS cancelled,
                              count(*) FILTER (WHERE status = 'pending' AND stock_reserved) AS reserved
                       FROM rewards.redemptions WHERE kind = 'instant' GROUP BY reward_id) r USING (reward_id)
@@ -173,7 +174,7 @@ REWARDS_CHECKS: list[tuple[str, str, str]] = [
     (
         "a unit is reserved exactly while a redemption holds it",
         """SELECT redemption_id AS example FROM rewards.redemptions
-           WHERE stock_reserved <> (kind = 'instant' AND (status IN ('confirmed', 'fulfilled')
+           WHERE stock_reserved <> (kind = 'instant' AND (status IN ('confirmed', 'fulfilled', 'expired')
                                      OR (status = 'pending' AND step IN ('hold_requested', 'capture_requested'))))""",
         "stock is held by a finished redemption, or a live one has none",
     ),
@@ -189,10 +190,12 @@ REWARDS_CHECKS: list[tuple[str, str, str]] = [
         """SELECT r.redemption_id || ' ' || r.status || '/' || COALESCE(h.status, 'none') AS example
            FROM rewards.redemptions r LEFT JOIN points.holds h ON h.hold_id = r.hold_id
            WHERE r.updated_at < now() - make_interval(secs => $1)
+             AND NOT (r.cost_points = 0 AND r.hold_id IS NULL)  -- an award: nothing was held
              AND CASE r.status WHEN 'confirmed' THEN h.status IS DISTINCT FROM 'captured'
                                WHEN 'fulfilled' THEN h.status IS DISTINCT FROM 'captured'
                                WHEN 'cancelled' THEN h.status IS DISTINCT FROM 'refunded'
                                WHEN 'rejected' THEN h.status IN ('pending', 'captured')
+                               WHEN 'expired' THEN h.status NOT IN ('captured', 'refunded')
                                ELSE false END""",
         "points and rewards disagree about a redemption's points",
     ),
@@ -224,6 +227,13 @@ REWARDS_CHECKS: list[tuple[str, str, str]] = [
            LEFT JOIN rewards.redemptions r USING (redemption_id)
            WHERE a.status = 'won' AND (r.redemption_id IS NULL OR r.status NOT IN ('confirmed', 'fulfilled'))""",
         "a place was given without payment or a voucher",
+    ),
+    (
+        "no reward's rounds promise more places than it has",
+        """SELECT w.reward_id AS example FROM rewards.rewards w
+           JOIN rewards.allocation_rounds r USING (reward_id)
+           WHERE w.places IS NOT NULL GROUP BY w.reward_id, w.places HAVING sum(r.quota) > w.places""",
+        "a round promised a place that does not exist",
     ),
 ]
 

@@ -15,7 +15,7 @@ import asyncpg
 from .demo import DemoTraffic
 from .embedded import free_port, port_open
 from .seed import seed_catalogue
-from .stack import Stack, StackOptions
+from .stack import Stack, StackInfo, StackOptions
 
 COUNTERS_SQL = """
 SELECT (SELECT count(*) FROM reports.reports) AS reports,
@@ -29,8 +29,9 @@ SELECT (SELECT count(*) FROM reports.reports) AS reports,
 
 
 def options_from_env(state_dir: Path) -> StackOptions:
-    """Existing servers (DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS) and ports (REPORTS_HTTP_PORT, ...,
-    INCENTIVES_PG_PORT, INCENTIVES_KAFKA_PORT) from the environment, defaults otherwise."""
+    """Existing servers (DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS), ports (REPORTS_HTTP_PORT, ...,
+    INCENTIVES_PG_PORT, INCENTIVES_KAFKA_PORT) and tokens (INCENTIVES_OPERATOR_TOKENS, _GATEWAY_TOKENS,
+    _PROVIDER_TOKENS: kept as given, only the missing ones generated) from the environment."""
     defaults = StackOptions(state_dir=state_dir)
     ports = {name: int(os.environ.get(f"{name.upper()}_HTTP_PORT") or port) for name, port in defaults.ports.items()}
     return StackOptions(
@@ -40,6 +41,11 @@ def options_from_env(state_dir: Path) -> StackOptions:
         pg_port=int(os.environ.get("INCENTIVES_PG_PORT") or defaults.pg_port),
         kafka_port=int(os.environ.get("INCENTIVES_KAFKA_PORT") or defaults.kafka_port),
         ports=ports,
+        given_tokens={
+            role: os.environ[f"INCENTIVES_{role.upper()}_TOKENS"].strip()
+            for role in ("operator", "gateway", "provider")
+            if os.environ.get(f"INCENTIVES_{role.upper()}_TOKENS", "").strip()
+        },
     )
 
 
@@ -93,6 +99,10 @@ async def _main(state_dir: Path, demo: bool, stop: asyncio.Event) -> None:
         _say(f"  database {_masked(info.admin_dsn)}  (schemas reports, points, rewards, notify)")
         _say(f"  operator token  {info.operator_token}")
         _say(f"  gateway token   {info.gateway_token}")
+        for provider_id in sorted({e.partition(":")[0] for e in info.provider_tokens.split(",") if e.strip()}):
+            _say(f"  provider token  {provider_id}: {info.provider_token(provider_id) or '(given as a digest)'}")
+        given = sorted(options.given_tokens)
+        _say(f"  tokens given    {', '.join(given) if given else 'none'} (kept); the others generated")
         _say(
             "  intake          OPEN (development): decisions (statuses, attendance, registrations) need no proof here;"
             " production requires a signature or an exclusive topic (docs/security-intake.md)"
@@ -107,7 +117,12 @@ async def _main(state_dir: Path, demo: bool, stop: asyncio.Event) -> None:
         _say()
         traffic = DemoTraffic(info.bootstrap) if demo else None
         demo_task = asyncio.create_task(traffic.run()) if traffic else None
+        awards_task = asyncio.create_task(_demo_awards(info)) if demo else None
         await _counters(stack, info.admin_dsn, traffic, stop, started)
+        if awards_task:
+            awards_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await awards_task
         if demo_task:
             demo_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -116,6 +131,16 @@ async def _main(state_dir: Path, demo: bool, stop: asyncio.Event) -> None:
         _say("\nstopping ...")
         await asyncio.to_thread(stack.stop)
         _say("stopped; nothing left running.")
+
+
+async def _demo_awards(info: StackInfo) -> None:
+    """Version 2's path once (demo_awards.py): an award round into its notice, vouchers a station redeems."""
+    from . import demo_awards
+
+    try:
+        await demo_awards.run(info, _say)
+    except Exception as exc:  # a demo that fails says so and leaves the run alone
+        _say(f"  demo awards failed: {exc}")
 
 
 async def _start_console(stack: Stack) -> str:

@@ -39,6 +39,27 @@ class StackOptions:
     kafka_port: int = 19092
     ports: dict[str, int] = field(default_factory=lambda: {n: i.port for n, i in INFO.items()})
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Tokens the user gave (INCENTIVES_OPERATOR_TOKENS, _GATEWAY_, _PROVIDER_): kept; only missing ones generated.
+    given_tokens: dict[str, str] = field(default_factory=dict)
+
+
+# Providers the embedded run makes tokens for when none are given: a rider station and a partner shop.
+DEMO_PROVIDERS = ("demo-station", "demo-shop")
+
+
+def first_clear(tokens: str) -> str:
+    """The first token of a comma list written in clear (a `sha256:` entry cannot be presented)."""
+    return next((t.strip() for t in tokens.split(",") if t.strip() and not t.strip().startswith("sha256:")), "")
+
+
+def dev_tokens(given: dict[str, str]) -> tuple[str, str, str]:
+    """Operator, gateway and provider token lists: the given ones, development ones for the rest."""
+    operator = given.get("operator") or "dev-operator-" + secrets.token_urlsafe(24)
+    gateway = given.get("gateway") or "dev-gateway-" + secrets.token_urlsafe(24)
+    provider = given.get("provider") or ",".join(
+        f"{p}:dev-provider-{secrets.token_urlsafe(24)}" for p in DEMO_PROVIDERS
+    )
+    return operator, gateway, provider
 
 
 @dataclass
@@ -53,6 +74,17 @@ class StackInfo:
     owner_dsns: dict[str, str] = field(default_factory=dict)  # the schema owners: they run migrations
     pii_key: str = ""  # keyed digests of phone/ID numbers (kernel pii.py)
     replay_key: str = ""  # authenticates `incentives dlq replay`'s marker (kernel replay.py)
+    operator_tokens: str = ""  # what the services are given (the user's list, or operator_token)
+    gateway_tokens: str = ""
+    provider_tokens: str = ""  # provider_id:token,...
+
+    def provider_token(self, provider_id: str) -> str:
+        """The (first clear) token of a provider, for demos and tests."""
+        for entry in self.provider_tokens.split(","):
+            pid, _, token = entry.strip().partition(":")
+            if pid == provider_id and not token.startswith("sha256:"):
+                return token
+        return ""
 
     def env(self) -> dict[str, str]:
         """The dotenv an operator (or a test) needs to talk to this stack."""
@@ -61,6 +93,9 @@ class StackInfo:
             "INCENTIVES_ADMIN_DATABASE_URL": self.admin_dsn,
             "INCENTIVES_OPERATOR_TOKEN": self.operator_token,
             "INCENTIVES_GATEWAY_TOKEN": self.gateway_token,
+            "INCENTIVES_OPERATOR_TOKENS": self.operator_tokens or self.operator_token,
+            "INCENTIVES_GATEWAY_TOKENS": self.gateway_tokens or self.gateway_token,
+            "INCENTIVES_PROVIDER_TOKENS": self.provider_tokens,
             "INCENTIVES_MEMBER_TOKEN_KEYS": self.member_token_keys,
             "INCENTIVES_REPLAY_KEY": self.replay_key,
         }
@@ -101,20 +136,23 @@ class Stack:
         dsns = await provision_runtime_roles(admin, self.opt.database, {s: secrets.token_urlsafe(18) for s in SERVICES})
         await create_topics(bootstrap)
         # As long as production requires (32 characters at least), so a test may run a service as production.
-        operator, gateway = "dev-operator-" + secrets.token_urlsafe(24), "dev-gateway-" + secrets.token_urlsafe(24)
+        operators, gateways, providers = dev_tokens(self.opt.given_tokens)
         urls = {n: f"http://127.0.0.1:{p}" for n, p in self.opt.ports.items()}
         member_keys = "dev:" + secrets.token_urlsafe(32)
         self.info = StackInfo(
             admin,
             bootstrap,
             dsns,
-            operator,
-            gateway,
+            first_clear(operators),
+            first_clear(gateways),
             urls,
             member_keys,
             owners,
             self._pii_key(),
             secrets.token_urlsafe(32),
+            operators,
+            gateways,
+            providers,
         )
         for name in only:
             self.start_service(name)
@@ -136,8 +174,9 @@ class Stack:
             {
                 "INCENTIVES_ENV": "dev",
                 "KAFKA_BOOTSTRAP_SERVERS": self.info.bootstrap,
-                "INCENTIVES_OPERATOR_TOKENS": self.info.operator_token,
-                "INCENTIVES_GATEWAY_TOKENS": self.info.gateway_token,
+                "INCENTIVES_OPERATOR_TOKENS": self.info.operator_tokens or self.info.operator_token,
+                "INCENTIVES_GATEWAY_TOKENS": self.info.gateway_tokens or self.info.gateway_token,
+                "INCENTIVES_PROVIDER_TOKENS": self.info.provider_tokens,
                 "INCENTIVES_MEMBER_TOKEN_KEYS": self.info.member_token_keys,
                 "INCENTIVES_PII_KEY": self.info.pii_key,
                 "INCENTIVES_REPLAY_KEY": self.info.replay_key,

@@ -57,6 +57,7 @@ def test_redemption_moves(current: RedemptionStatus, new: RedemptionStatus) -> N
         (RedemptionStatus.PENDING, RedemptionStatus.REJECTED),
         (RedemptionStatus.CONFIRMED, RedemptionStatus.FULFILLED),
         (RedemptionStatus.CONFIRMED, RedemptionStatus.CANCELLED),
+        (RedemptionStatus.CONFIRMED, RedemptionStatus.EXPIRED),
     }
     if current == new:
         assert lc.redemption_moves(current, new) is False  # asking again changes nothing

@@ -10,6 +10,10 @@ services then record `operator:<name>` as the actor of what that token does (sto
 closes, ...), where an unnamed token is recorded by its fingerprint, `operator:<12 hex digits>`.
 A person may have several entries (rotation: add the new one, then remove the old).
 
+Providers (a rider station, a partner shop, a hospital) hold provider tokens
+(INCENTIVES_PROVIDER_TOKENS, entries `provider_id:token` or `provider_id:sha256:<hex>`): the role
+`provider`, bound to that provider id (`Caller.provider_id`), for the voucher routes only.
+
 A third kind of caller holds a member token (see `member_tokens`): it acts for one member only.
 `Caller` carries that scope, and its checks are the one place object-level authorisation is decided:
 - a member token naming another member (in the path or the body) gets 403: the caller named it, so
@@ -36,6 +40,7 @@ class Role(StrEnum):
     OPERATOR = "operator"
     GATEWAY = "gateway"
     MEMBER = "member"
+    PROVIDER = "provider"
 
 
 def digest(token: str) -> bytes:
@@ -81,6 +86,19 @@ def parse_operators(config: str) -> list[tuple[bytes, str | None]]:
     return out
 
 
+def _parse_providers(config: str) -> list[tuple[bytes, str]]:
+    """`provider_id:token` entries -> (digest, provider id); the token may itself be `sha256:<hex>`."""
+    out = []
+    for entry in (e.strip() for e in config.split(",")):
+        provider_id, sep, token = entry.partition(":")
+        if not entry:
+            continue
+        if not sep or not provider_id or not token:
+            raise ValueError("INCENTIVES_PROVIDER_TOKENS entries are provider_id:token")
+        out += [(d, provider_id) for d in _parse(token)]
+    return out
+
+
 @dataclass(frozen=True)
 class Caller:
     """An authenticated caller: its role, which token (fingerprint, never the token) and, for member
@@ -90,13 +108,17 @@ class Caller:
     fingerprint: str
     member_id: str | None = None
     name: str | None = None  # the person an operator token is configured for (`name:token`)
+    provider_id: str | None = None  # the provider a provider token is bound to
 
     @property
     def actor(self) -> str:
         """Who acted, as audit trails record it: `operator:<name>` for a named operator token, else
-        `<role>:<token fingerprint>` (`member:<member id>` for a member token)."""
+        `<role>:<token fingerprint>` (`member:<member id>` for a member token, `provider:<provider id>`
+        for a provider's)."""
         if self.role is Role.MEMBER:
             return f"member:{self.member_id}"
+        if self.role is Role.PROVIDER:
+            return f"provider:{self.provider_id}"
         return f"{self.role}:{self.name or self.fingerprint}"
 
     def act_for(self, member_id: str) -> None:
@@ -125,10 +147,19 @@ def bearer_token(request: Request) -> str | None:
 
 
 class TokenAuth:
-    def __init__(self, operator_tokens: str, gateway_tokens: str, member_keys: MemberTokenKeys | None = None) -> None:
-        self._digests: list[tuple[bytes, Role, str | None]] = [
-            (d, Role.OPERATOR, name) for d, name in parse_operators(operator_tokens)
-        ] + [(d, Role.GATEWAY, None) for d in _parse(gateway_tokens)]
+    def __init__(
+        self,
+        operator_tokens: str,
+        gateway_tokens: str,
+        member_keys: MemberTokenKeys | None = None,
+        provider_tokens: str = "",
+    ) -> None:
+        # (digest, role, name): an operator's configured name, a provider token's provider id.
+        self._digests: list[tuple[bytes, Role, str | None]] = (
+            [(d, Role.OPERATOR, name) for d, name in parse_operators(operator_tokens)]
+            + [(d, Role.GATEWAY, None) for d in _parse(gateway_tokens)]
+            + [(d, Role.PROVIDER, provider_id) for d, provider_id in _parse_providers(provider_tokens)]
+        )
         self.member_keys = member_keys or MemberTokenKeys([])
 
     def _match(self, token: str) -> tuple[Role, str | None] | None:
@@ -160,7 +191,10 @@ class TokenAuth:
         fingerprint = digest(token).hex()[:12]
         found = self._match(token)
         if found is not None:
-            return Caller(found[0], fingerprint, name=found[1])
+            role, name = found
+            if role is Role.PROVIDER:
+                return Caller(role, fingerprint, provider_id=name)
+            return Caller(role, fingerprint, name=name)
         if self.member_keys.enabled and looks_like_jwt(token):
             try:
                 return Caller(Role.MEMBER, fingerprint, self.member_keys.verify(token))

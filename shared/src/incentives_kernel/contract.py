@@ -29,7 +29,7 @@ TOPIC_TYPES = t.TYPES
 PUBLISHERS: dict[str, tuple[str, ...]] = {
     t.MEMBERS: ("member-registry", "rider-app-gateway"),
     t.REPORTS: ("dispatch-platform", "rider-app-gateway"),
-    t.DIRECTORY: ("department-registry",),
+    t.DIRECTORY: ("department-registry", "provider-registry"),
     t.VOLUNTEER: ("volunteer-platform",),
     t.REDEMPTIONS: ("rider-app-gateway",),
     t.REPORTS_LIFECYCLE: ("reports",),
@@ -42,7 +42,7 @@ PUBLISHERS: dict[str, tuple[str, ...]] = {
 CONSUMERS: dict[str, tuple[str, ...]] = {
     "reports": (t.MEMBERS, t.REPORTS, t.POINTS),
     "points": (t.MEMBERS, t.REPORTS_LIFECYCLE, t.VOLUNTEER, t.POINTS_COMMANDS),
-    "rewards": (t.MEMBERS, t.REDEMPTIONS, t.POINTS, t.POINTS_REPLIES),
+    "rewards": (t.MEMBERS, t.REDEMPTIONS, t.POINTS, t.POINTS_REPLIES, t.DIRECTORY),
     "notify": (t.MEMBERS, t.POINTS, t.REPORTS_LIFECYCLE, t.REWARDS),
 }
 DLQ_HEADERS = (

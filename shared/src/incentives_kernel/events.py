@@ -325,6 +325,23 @@ class DepartmentUpdated(DepartmentRegistered):
     pass
 
 
+class ProviderRegistered(EventData):
+    """Version 2: a partner shop, rider station, hospital or school office that may redeem vouchers (the
+    rewards service keeps the registry; operators may also register over HTTP). Keyed by provider_id."""
+
+    provider_id: Identifier
+    name: str = Field(min_length=1, max_length=128)
+    kind: Literal["station", "shop", "hospital", "school_office", "other"]
+    address: str = Field(default="", max_length=500)
+    location: Location
+    opening_hours: str = Field(default="", max_length=200)
+    active: bool = True
+
+
+class ProviderUpdated(ProviderRegistered):
+    pass
+
+
 # ---------------------------------------------------------------- volunteer (incentives.volunteer.v1)
 
 
@@ -666,7 +683,7 @@ class RedemptionCancelled(OutboundData):
     reward_id: Identifier
     reward_name: str
     points_returned: int
-    cancelled_by: str = Field(description="member | operator")
+    cancelled_by: str = Field(description="member | operator | expiry (Version 2: a voucher not redeemed in time)")
     reason: str
     occurred_at: datetime
 
@@ -691,6 +708,20 @@ class AllocationLost(OutboundData):
     rank: int | None = Field(default=None, description="null when the application never entered the ranking")
     quota: int
     reason: str = Field(description="outranked | insufficient_points | not_eligible")
+    occurred_at: datetime
+
+
+class AllocationDisqualified(OutboundData):
+    """Version 2: during the public notice an operator took a provisional winner's place away (with a
+    reason); the points paid come back and the place passes on to the next in line."""
+
+    round_id: str
+    member_id: Identifier
+    reward_id: Identifier
+    reward_name: str
+    rank: int | None
+    reason: str = Field(description="the operator's reason, phone and identity numbers masked")
+    points_returned: int
     occurred_at: datetime
 
 
@@ -731,6 +762,8 @@ INBOUND_TYPES: dict[str, type[BaseModel]] = {
     "need.rated": NeedRated,
     "department.registered": DepartmentRegistered,
     "department.updated": DepartmentUpdated,
+    "provider.registered": ProviderRegistered,
+    "provider.updated": ProviderUpdated,
     "volunteer.attendance_confirmed": AttendanceConfirmed,
     "volunteer.attendance_revoked": AttendanceRevoked,
     "redemption.requested": RedemptionRequested,
@@ -756,6 +789,7 @@ PUBLISHED_TYPES: dict[str, type[BaseModel]] = {
     "redemption.cancelled": RedemptionCancelled,
     "allocation.won": AllocationWon,
     "allocation.lost": AllocationLost,
+    "allocation.disqualified": AllocationDisqualified,
     "notification.created": NotificationCreated,
 }
 
@@ -773,6 +807,8 @@ EventType = Literal[
     "need.rated",
     "department.registered",
     "department.updated",
+    "provider.registered",
+    "provider.updated",
     "volunteer.attendance_confirmed",
     "volunteer.attendance_revoked",
     "redemption.requested",

@@ -79,6 +79,7 @@ class ServiceRuntime:
             settings.operator_tokens.get_secret_value(),
             settings.gateway_tokens.get_secret_value(),
             MemberTokenKeys.parse(settings.member_token_keys.get_secret_value()),
+            settings.provider_tokens.get_secret_value(),
         )
         self.limiters: dict[str, RateLimiter] = {}
         for name in RATE_LIMITED:

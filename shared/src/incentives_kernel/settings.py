@@ -34,6 +34,7 @@ SHARED_ENV = {
     "kafka_bootstrap_servers": "KAFKA_BOOTSTRAP_SERVERS",
     "operator_tokens": "INCENTIVES_OPERATOR_TOKENS",
     "gateway_tokens": "INCENTIVES_GATEWAY_TOKENS",
+    "provider_tokens": "INCENTIVES_PROVIDER_TOKENS",
     "env": "INCENTIVES_ENV",
     "log_level": "INCENTIVES_LOG_LEVEL",
     "debug_loggers": "INCENTIVES_DEBUG_LOGGERS",
@@ -102,6 +103,9 @@ class ServiceSettings(BaseSettings):
     http_port: int = 8080
     operator_tokens: SecretStr = SecretStr("")
     gateway_tokens: SecretStr = SecretStr("")
+    provider_tokens: SecretStr = Field(
+        default=SecretStr(""), description="provider_id:token,... (voucher routes: the provider role)"
+    )
     member_token_keys: SecretStr = Field(
         default=SecretStr(""), description="kid:secret,... (first signs); empty disables member tokens"
     )

@@ -83,7 +83,7 @@ TYPES: dict[str, tuple[str, ...]] = {
         "need.status_changed",
         "need.rated",
     ),
-    DIRECTORY: ("department.registered", "department.updated"),
+    DIRECTORY: ("department.registered", "department.updated", "provider.registered", "provider.updated"),
     VOLUNTEER: ("volunteer.attendance_confirmed", "volunteer.attendance_revoked"),
     REDEMPTIONS: ("redemption.requested",),
     REPORTS_LIFECYCLE: (
@@ -114,6 +114,7 @@ TYPES: dict[str, tuple[str, ...]] = {
         "redemption.cancelled",
         "allocation.won",
         "allocation.lost",
+        "allocation.disqualified",
     ),
     NOTIFICATIONS: ("notification.created",),
 }

@@ -54,9 +54,17 @@ async def _allocation_rewards(page: Page) -> list[dict[str, Any]]:
     return [r for r in await page.api.get("rewards", "/v1/rewards") if r["kind"] == "allocation"]
 
 
+async def _listed(page: Page) -> list[dict[str, Any]]:
+    """The newest rounds with their status (rewards' `GET /v1/allocation-rounds`)."""
+    listed: dict[str, Any] = await page.api.get("rewards", "/v1/allocation-rounds", limit=50)
+    return list(listed["items"])
+
+
 @router.get("/rounds")
 async def rounds(page: Page = Depends(signed_in)) -> Response:
-    return page.render("rounds.html", rewards=await _allocation_rewards(page), values={}, error=None)
+    return page.render(
+        "rounds.html", rewards=await _allocation_rewards(page), listed=await _listed(page), values={}, error=None
+    )
 
 
 @router.get("/rounds/find")
@@ -76,8 +84,10 @@ async def open_round(page: Page = Depends(signed_in)) -> Response:
         status = exc.status if isinstance(exc, ServiceError) else 400
         message = exc.message if isinstance(exc, ServiceError) else str(exc)
         page.audit("round.open", form.get("round_id"), "refused", reason=message)
-        rewards = await _allocation_rewards(page)
-        return page.render("rounds.html", status=status, rewards=rewards, values=form.values(), error=message)
+        rewards, listed = await _allocation_rewards(page), await _listed(page)
+        return page.render(
+            "rounds.html", status=status, rewards=rewards, listed=listed, values=form.values(), error=message
+        )
     page.audit("round.open", opened["round_id"], "ok", reward=opened["reward_id"], quota=opened["quota"])
     page.flash("ok", page.t("rounds.opened", round=opened["round_id"]))
     return page.redirect(f"/rounds/{opened['round_id']}")
@@ -116,6 +126,26 @@ async def close_round(round_id: str = Path(pattern=ID_PATTERN), page: Page = Dep
     else:
         page.audit("round.close", round_id, "ok", result_sha256=closed["result_sha256"])
         page.flash("ok", page.t("rounds.closed", round=round_id))
+    return page.redirect(f"/rounds/{round_id}")
+
+
+@router.post("/rounds/{round_id}/disqualify")
+async def disqualify(round_id: str = Path(pattern=ID_PATTERN), page: Page = Depends(signed_in)) -> Response:
+    """During the public notice: take a provisional winner's place away, with a reason; the next in line gets it."""
+    form = await page.form()
+    member_id, reason = form.get("member_id"), form.get("reason")
+    try:
+        done = await page.api.post(
+            "rewards", f"/v1/allocation-rounds/{round_id}/disqualifications", {"member_id": member_id, "reason": reason}
+        )
+    except ServiceError as exc:
+        if not exc.correctable:
+            raise
+        page.audit("round.disqualify", round_id, "refused", member=member_id, code=exc.code)
+        page.flash("error", page.t("rounds.disqualify_refused", message=exc.message))
+    else:
+        page.audit("round.disqualify", round_id, "ok", member=member_id, promoted=done["promoted"])
+        page.flash("ok", page.t("rounds.disqualified", member=member_id, promoted=done["promoted"] or "–"))
     return page.redirect(f"/rounds/{round_id}")
 
 

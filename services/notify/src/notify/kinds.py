@@ -34,6 +34,7 @@ KINDS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "redemption.cancelled": ("redemption_cancelled",),
     "allocation.won": ("allocation_won",),
     "allocation.lost": ("allocation_lost",),
+    "allocation.disqualified": ("allocation_disqualified",),
 }
 
 NOTIFIED_TYPES: tuple[str, ...] = tuple(sorted(KINDS_BY_TYPE))

@@ -29,6 +29,7 @@ HANDLERS = {
     "redemption.cancelled": usecases.redemption_cancelled,
     "allocation.won": usecases.allocation_won,
     "allocation.lost": usecases.allocation_lost,
+    "allocation.disqualified": usecases.allocation_disqualified,
 }
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from incentives_kernel import members
 from incentives_kernel.envelope import derived_event_id
 from incentives_kernel.events import (
+    AllocationDisqualified,
     AllocationLost,
     AllocationWon,
     Locale,
@@ -407,7 +408,7 @@ async def redemption_cancelled(uow: UnitOfWork, event: ParsedEvent, *, ctx: Cont
     assert isinstance(data, RedemptionCancelled)
     locale = (await members.require(uow.conn, data.member_id)).locale
     # The free-text `reason` is for operators (any language); the rider is told who cancelled.
-    by = "member" if data.cancelled_by == "member" else "operator"
+    by = data.cancelled_by if data.cancelled_by in ("member", "expiry") else "operator"
     fields = {
         "reward_name": data.reward_name,
         "points_returned": data.points_returned,
@@ -442,3 +443,16 @@ async def allocation_lost(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) 
         fields["rank"] = data.rank
         template = "allocation_lost_ranked"
     return await notify(uow, event, data.member_id, "allocation_lost", fields, ctx, template=template)
+
+
+async def allocation_disqualified(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
+    """Version 2: a provisional winner's place withdrawn during the public notice, with the reason (masked)."""
+    data = event.data
+    assert isinstance(data, AllocationDisqualified)
+    fields = {
+        "reward_name": data.reward_name,
+        "rank": data.rank if data.rank is not None else "-",
+        "reason": data.reason,
+        "points_returned": data.points_returned,
+    }
+    return await notify(uow, event, data.member_id, "allocation_disqualified", fields, ctx)

@@ -5,6 +5,8 @@ first), then application time (earlier first, to the configured resolution). Rem
 broken by a lottery: each applicant's ticket is HMAC-SHA256(seed, "<round_id>:<member_id>"), lowest
 first. The seed is fixed when the round opens (only its SHA-256 is shown until it closes), so nobody
 can pick a seed for a known set of applicants, and anyone can re-run the ranking from the figures.
+An operator may bring a seed, but it is always mixed with the server's own randomness drawn at opening
+(`mix_seed`): an operator cannot grind a seed offline for the applicants they expect.
 """
 
 from __future__ import annotations
@@ -42,6 +44,14 @@ class Ranked:
 
 def new_seed() -> str:
     return secrets.token_hex(32)
+
+
+def mix_seed(server_seed: str, operator_seed: str | None) -> str:
+    """The round's seed: SHA-256 over the server's randomness and the operator's seed (if any), both
+    revealed at the close so anyone can recompute it."""
+    if not operator_seed:
+        return server_seed
+    return hashlib.sha256(f"{server_seed}:{operator_seed}".encode()).hexdigest()
 
 
 def seed_digest(seed: str) -> str:
@@ -123,3 +133,55 @@ def verify(
     if digest(again) != stored_digest:
         problems.append("the result digest differs")
     return Verdict(not problems, problems, again)
+
+
+# ---------------------------------------------------------------- after the close: notice, disqualifications
+
+HOLDS_PLACE = frozenset({"won", "winning", "offered"})
+VACATED = frozenset({"disqualified", "cancelled", "forfeited"})  # a place once held, given up or taken away
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """Where a ranked application ended up after the close (as the round's read shows it)."""
+
+    rank: int
+    member_id: str
+    status: str
+    won_at_close: bool
+    reason: str | None
+
+
+def check_changes(outcomes: Sequence[Outcome], quota: int) -> list[str]:
+    """The changes after the close follow the ranking: every disqualification has a reason, a freed place
+    went to the best-ranked applicant still in line (others before them passed over with a reason), no
+    more places are held than the quota, and no freed place is left while someone outranked waits."""
+    problems = []
+    ordered = sorted(outcomes, key=lambda o: o.rank)
+    held = [o for o in ordered if o.status in HOLDS_PLACE]
+    if len(held) > quota:
+        problems.append(f"{len(held)} places held, the round has {quota}")
+    for o in ordered:
+        if o.status == "disqualified" and not o.reason:
+            problems.append(f"rank {o.rank}: {o.member_id} disqualified without a reason")
+    ever_placed = {o.member_id for o in ordered if o.status in HOLDS_PLACE | VACATED}
+    promoted = [o for o in ordered if o.member_id in ever_placed and not o.won_at_close]
+    vacated = [o for o in ordered if o.status in VACATED]
+    if len(promoted) > len(vacated):
+        problems.append(f"{len(promoted)} placed after the close, but only {len(vacated)} places fell free")
+    for p in promoted:
+        for better in ordered:
+            if better.rank >= p.rank:
+                break
+            skipped = better.status == "lost" and (better.reason or "").startswith("passed_over")
+            if not (better.won_at_close or better.member_id in ever_placed or skipped):
+                problems.append(
+                    f"rank {p.rank}: {p.member_id} was placed before {better.member_id} (rank {better.rank})"
+                )
+    if len(vacated) > len(promoted):
+        waiting = [o for o in ordered if o.status == "lost" and o.reason == "outranked"]
+        if waiting:
+            problems.append(
+                f"a freed place was not passed on while {waiting[0].member_id} (rank {waiting[0].rank}) waits"
+            )
+    return problems

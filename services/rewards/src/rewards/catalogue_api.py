@@ -8,7 +8,7 @@ from typing import Literal
 from fastapi import APIRouter, Path, Query, Request
 from incentives_kernel.auth import Role
 from incentives_kernel.db import Row
-from incentives_kernel.events import ID_PATTERN
+from incentives_kernel.events import ID_PATTERN, Identifier
 from incentives_kernel.http_errors import ApiError, errors
 from incentives_kernel.pagination import MAX_LIMIT
 from incentives_kernel.runtime import ServiceRuntime
@@ -21,17 +21,30 @@ class RewardFields(BaseModel):
     name: str = Field(min_length=1, max_length=128)
     description: str = Field(default="", max_length=2000)
     kind: Literal["instant", "allocation"]
-    cost_points: int = Field(gt=0, le=1_000_000)
+    cost_points: int = Field(ge=0, le=1_000_000, description="0 only for an allocation reward: an award by rank")
     min_star_level: int = Field(default=0, ge=0, le=5)
     per_member_limit: int | None = Field(default=None, gt=0, le=1000, description="per calendar year")
     districts: list[str] = Field(default_factory=list, max_length=100, description="empty = all districts")
     active_from: datetime | None = None
     active_until: datetime | None = None
+    places: int | None = Field(
+        default=None, ge=0, le=1_000_000, description="allocation: places in all its rounds together; null: not limited"
+    )
+    notice_days: int = Field(
+        default=5, ge=0, le=60, description="allocation: days a closed round's result is provisional"
+    )
+    valid_days: int = Field(default=90, ge=1, le=3660, description="a voucher's validity from its confirmation")
+    refund_on_expiry: bool = Field(default=False, description="an expired voucher's points come back")
+    providers: list[Identifier] = Field(
+        default_factory=list, max_length=1000, description="provider ids that may redeem its vouchers; empty: any"
+    )
 
     @model_validator(mode="after")
     def _window(self) -> RewardFields:
         if self.active_from and self.active_until and self.active_until <= self.active_from:
             raise ValueError("active_until must be after active_from")
+        if self.cost_points == 0 and self.kind != "allocation":
+            raise ValueError("only an allocation reward (an award) may cost 0 points")
         return self
 
 
@@ -43,12 +56,17 @@ class RewardIn(RewardFields):
 class RewardPatch(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=128)
     description: str | None = Field(default=None, max_length=2000)
-    cost_points: int | None = Field(default=None, gt=0, le=1_000_000)
+    cost_points: int | None = Field(default=None, ge=0, le=1_000_000)
     min_star_level: int | None = Field(default=None, ge=0, le=5)
     per_member_limit: int | None = Field(default=None, gt=0, le=1000)
     districts: list[str] | None = Field(default=None, max_length=100)
     active_from: datetime | None = None
     active_until: datetime | None = None
+    places: int | None = Field(default=None, ge=0, le=1_000_000)
+    notice_days: int | None = Field(default=None, ge=0, le=60)
+    valid_days: int | None = Field(default=None, ge=1, le=3660)
+    refund_on_expiry: bool | None = None
+    providers: list[Identifier] | None = Field(default=None, max_length=1000)
 
 
 class Reward(RewardFields):

@@ -23,6 +23,7 @@ class RedemptionStatus(StrEnum):
     REJECTED = "rejected"
     FULFILLED = "fulfilled"
     CANCELLED = "cancelled"
+    EXPIRED = "expired"  # Version 2: the voucher was not redeemed in time
 
 
 class Step(StrEnum):
@@ -68,10 +69,12 @@ class ApplicationStatus(StrEnum):
     OFFERED = "offered"
     FORFEITED = "forfeited"
     CANCELLED = "cancelled"
+    DISQUALIFIED = "disqualified"
 
 
 class RoundStatus(StrEnum):
     OPEN = "open"
+    CLOSING = "closing"  # no new applications; waiting (bounded) for points to answer the last holds
     CLOSED = "closed"
 
 
@@ -123,7 +126,9 @@ def hold_after(status: str, said: Said) -> HoldStatus | None:
 
 REDEMPTION_MOVES: dict[RedemptionStatus, frozenset[RedemptionStatus]] = {
     RedemptionStatus.PENDING: frozenset({RedemptionStatus.CONFIRMED, RedemptionStatus.REJECTED}),
-    RedemptionStatus.CONFIRMED: frozenset({RedemptionStatus.FULFILLED, RedemptionStatus.CANCELLED}),
+    RedemptionStatus.CONFIRMED: frozenset(
+        {RedemptionStatus.FULFILLED, RedemptionStatus.CANCELLED, RedemptionStatus.EXPIRED}
+    ),
 }
 # The 409 code of an operator's or member's move the redemption's status does not allow.
 REFUSED_AS = {RedemptionStatus.CANCELLED: "not_cancellable", RedemptionStatus.FULFILLED: "not_fulfillable"}

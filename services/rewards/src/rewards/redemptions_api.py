@@ -9,6 +9,7 @@ from incentives_kernel.auth import Caller, Role
 from incentives_kernel.db import Row
 from incentives_kernel.events import ID_PATTERN, Identifier
 from incentives_kernel.http_errors import ApiError, errors
+from incentives_kernel.logging import redact_text
 from incentives_kernel.pagination import MAX_LIMIT, decode_cursor, encode_cursor
 from incentives_kernel.runtime import ServiceRuntime
 from pydantic import BaseModel, Field
@@ -43,11 +44,13 @@ class Redemption(BaseModel):
     reward_id: str
     kind: str
     round_id: str | None
-    status: str = Field(description="pending | confirmed | rejected | fulfilled | cancelled")
+    status: str = Field(description="pending | confirmed | rejected | fulfilled | cancelled | expired")
     reason: str | None = Field(description="rejected: the contract's reason")
     detail: str | None = Field(description="rejected: exactly what failed")
     cost_points: int
     voucher_code: str | None
+    expires_at: datetime | None = Field(default=None, description="the voucher's last valid moment")
+    redeemed_by: str | None = Field(default=None, description="the provider that redeemed the voucher")
     requested_via: str = Field(description="http | kafka | allocation")
     requested_at: datetime
     decided_at: datetime | None
@@ -78,10 +81,11 @@ def build_router(runtime: ServiceRuntime, deps: Deps) -> APIRouter:
         runtime.throttle("redemptions", caller, body.member_id)
         async with runtime.unit_of_work() as uow:
             row, created = await saga.request(uow, body, via="http", deps=deps)
-        if not created and (row["member_id"], row["reward_id"]) != (body.member_id, body.reward_id):
-            raise ApiError(
-                409, "redemption_id_reused", f"redemption {body.redemption_id} is for another member or reward"
-            )
+        if not created and row["member_id"] != body.member_id:
+            # Another member's id: answered as if unknown, so ids cannot be probed for existence.
+            raise ApiError(404, "not_found", f"no redemption {body.redemption_id} for this member")
+        if not created and row["reward_id"] != body.reward_id:
+            raise ApiError(409, "redemption_id_reused", f"redemption {body.redemption_id} is for another reward")
         return _redemption(row)
 
     @router.get("/redemptions/{redemption_id}", response_model=Redemption, responses=errors(404))
@@ -118,7 +122,9 @@ def build_router(runtime: ServiceRuntime, deps: Deps) -> APIRouter:
             owner = await repo.get_redemption(uow.conn, redemption_id)
             if owner is None or not caller.sees(owner["member_id"], body.member_id):
                 raise ApiError(404, "not_found", f"no redemption {redemption_id}")
-            row = await usecases.cancel(uow, redemption_id, by=by, reason=body.reason, deps=deps)
+            # Free text is masked as inbound events' is before it is stored or published.
+            reason = redact_text(body.reason)
+            row = await usecases.cancel(uow, redemption_id, by=by, reason=reason, deps=deps)
         return _redemption(row)
 
     @router.post(

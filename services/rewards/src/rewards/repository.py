@@ -19,6 +19,11 @@ COLUMNS = (
     "districts",
     "active_from",
     "active_until",
+    "places",
+    "notice_days",
+    "valid_days",
+    "refund_on_expiry",
+    "providers",
 )
 
 
@@ -207,6 +212,21 @@ async def member_redemptions(
     )
 
 
+async def redemption_by_voucher(conn: Conn, code: str, *, lock: bool = False) -> asyncpg.Record | None:
+    sql = """SELECT r.*, w.providers, w.name AS reward_name, a.result_status
+             FROM redemptions r JOIN rewards w USING (reward_id)
+             LEFT JOIN allocation_rounds a USING (round_id) WHERE r.voucher_code = $1"""
+    return await conn.fetchrow(sql + (" FOR UPDATE OF r" if lock else ""), code)
+
+
+async def expired_vouchers(conn: Conn, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT * FROM redemptions WHERE status = 'confirmed' AND expires_at < now()
+           ORDER BY expires_at LIMIT $1 FOR UPDATE SKIP LOCKED""",
+        limit,
+    )
+
+
 async def overdue_redemptions(conn: Conn, limit: int) -> list[asyncpg.Record]:
     """Pending redemptions whose hold was never answered in time (points down, a lost reply)."""
     return await conn.fetch(
@@ -273,21 +293,74 @@ async def close_round(conn: Conn, round_id: str, **values: Any) -> None:
 
 
 async def rounds_due(conn: Conn) -> list[str]:
-    rows = await conn.fetch("SELECT round_id FROM allocation_rounds WHERE status = 'open' AND closes_at <= now()")
+    """Rounds whose window has ended, and closing ones still waiting for holds to be answered."""
+    rows = await conn.fetch(
+        "SELECT round_id FROM allocation_rounds WHERE status IN ('open', 'closing') AND closes_at <= now()"
+    )
     return [r["round_id"] for r in rows]
+
+
+async def start_closing(conn: Conn, round_id: str, *, since: datetime, by: str) -> None:
+    """No new applications from now (the window ends now if it had not), while the last holds are answered."""
+    await conn.execute(
+        """UPDATE allocation_rounds SET status = 'closing', closing_since = $2, closed_by = $3,
+                  closes_at = LEAST(closes_at, GREATEST($2, opens_at + interval '1 microsecond'))
+           WHERE round_id = $1""",
+        round_id,
+        since,
+        by,
+    )
+
+
+async def finalise_rounds(conn: Conn) -> int:
+    status = await conn.execute(
+        """UPDATE allocation_rounds SET result_status = 'final', finalised_at = now()
+           WHERE result_status = 'provisional' AND notice_ends_at <= now()"""
+    )
+    return int(status.split()[-1])
+
+
+async def lock_reward(conn: Conn, reward_id: str) -> None:
+    await conn.execute("SELECT 1 FROM rewards WHERE reward_id = $1 FOR UPDATE", reward_id)
+
+
+async def places_promised(conn: Conn, reward_id: str) -> int:
+    return int(
+        await conn.fetchval("SELECT COALESCE(sum(quota), 0) FROM allocation_rounds WHERE reward_id = $1", reward_id)
+    )
+
+
+async def list_rounds(
+    conn: Conn, status: str | None, limit: int, after: tuple[datetime, str] | None
+) -> list[asyncpg.Record]:
+    """Newest first; `status` matches the round's status or its result's (provisional, final)."""
+    return await conn.fetch(
+        """SELECT r.*, (SELECT count(*) FROM applications a WHERE a.round_id = r.round_id) AS applicants
+           FROM allocation_rounds r
+           WHERE ($1::text IS NULL OR r.status = $1 OR r.result_status = $1)
+             AND ($3::timestamptz IS NULL OR (r.created_at, r.round_id) < ($3, $4))
+           ORDER BY r.created_at DESC, r.round_id DESC LIMIT $2""",
+        status,
+        limit,
+        after[0] if after else None,
+        after[1] if after else "",
+    )
 
 
 async def open_rounds(conn: Conn) -> int:
     return int(await conn.fetchval("SELECT count(*) FROM allocation_rounds WHERE status = 'open'"))
 
 
-async def insert_application(conn: Conn, round_id: str, member_id: str, hold_id: str) -> asyncpg.Record | None:
+async def insert_application(
+    conn: Conn, round_id: str, member_id: str, hold_id: str, status: str
+) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        """INSERT INTO applications (round_id, member_id, hold_id) VALUES ($1, $2, $3)
+        """INSERT INTO applications (round_id, member_id, hold_id, status) VALUES ($1, $2, $3, $4)
            ON CONFLICT (round_id, member_id) DO NOTHING RETURNING *""",
         round_id,
         member_id,
         hold_id,
+        status,
     )
 
 
@@ -317,4 +390,53 @@ async def stock_changes(conn: Conn, reward_id: str, limit: int) -> list[asyncpg.
            ORDER BY id DESC LIMIT $2""",
         reward_id,
         limit,
+    )
+
+
+# ---------------------------------------------------------------- providers and stations
+
+PROVIDER_COLUMNS = ("provider_id", "name", "kind", "address", "lat", "lon", "opening_hours", "active")
+
+
+async def upsert_provider(conn: Conn, values: dict[str, Any], as_of: datetime) -> asyncpg.Record | None:
+    """Register or update a provider; a change older than the one applied is ignored (None)."""
+    cols = [c for c in PROVIDER_COLUMNS if c in values]
+    placeholders = ", ".join(f"${i}" for i in range(1, len(cols) + 1))
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols if c != "provider_id")
+    return await conn.fetchrow(
+        f"""INSERT INTO providers ({", ".join(cols)}, as_of) VALUES ({placeholders}, ${len(cols) + 1})
+            ON CONFLICT (provider_id) DO UPDATE SET {updates}, as_of = EXCLUDED.as_of, updated_at = now()
+            WHERE providers.as_of <= EXCLUDED.as_of RETURNING *""",
+        *[values[c] for c in cols],
+        as_of,
+    )
+
+
+async def get_provider(conn: Conn, provider_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM providers WHERE provider_id = $1", provider_id)
+
+
+async def nearest_providers(conn: Conn, lat: float, lon: float, limit: int, kind: str | None) -> list[asyncpg.Record]:
+    """Nearest first. The GiST index answers `<->` (planar degrees) by KNN without a scan; the candidates
+    (a margin more than asked) are then ordered by great-circle distance, which the planar order
+    approximates well within a city."""
+    return await conn.fetch(
+        """WITH near AS (
+               SELECT * FROM providers
+               WHERE active AND ($4::text IS NULL OR kind = $4)
+               ORDER BY point(lon, lat) <-> point($2, $1) LIMIT $3 * 4 + 20)
+           SELECT *, 2 * 6371008.8 * asin(sqrt(
+                      power(sin(radians(lat - $1) / 2), 2)
+                      + cos(radians($1)) * cos(radians(lat)) * power(sin(radians(lon - $2) / 2), 2))) AS distance_m
+           FROM near ORDER BY distance_m, provider_id LIMIT $3""",
+        lat,
+        lon,
+        limit,
+        kind,
+    )
+
+
+async def list_providers(conn: Conn, limit: int, after: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT * FROM providers WHERE provider_id > $1 ORDER BY provider_id LIMIT $2", after, limit
     )

@@ -4,17 +4,29 @@ The close runs in one transaction: it freezes every applicant's figures (star le
 in the 365 days up to the close's business day, application time), ranks them (allocation.rank),
 stores ranking, seed and digest, asks points to capture the winners' holds and to release the
 others'. A winner's allocation.won waits for the capture, so a voucher always means points paid.
+
+A close never punishes an applicant for the system's own lag: while points has not answered an
+application's hold (its reply may be on its way), the round is `closing` (no new applications) and
+the close is retried by the job until every hold is answered, for at most `close_wait_s`; only a
+hold still unanswered then loses (`hold_unconfirmed`, its hold released).
+
+An award (an allocation reward costing 0 points) holds nothing: an application is `held` at once, a
+winner wins at the close. After the close the result is `provisional` for the reward's `notice_days`
+(the public notice): an operator may disqualify a winner with a reason and the place passes on to the
+next in line; then the job makes it `final`.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from incentives_kernel import standing
 from incentives_kernel.db import Conn, Row
 from incentives_kernel.envelope import derived_event_id
 from incentives_kernel.errors import Conflict, NotFound
-from incentives_kernel.events import AllocationLost, AllocationWon
+from incentives_kernel.events import AllocationDisqualified, AllocationLost, AllocationWon
+from incentives_kernel.logging import redact_text
 from incentives_kernel.outcome import UnitOfWork
 from incentives_kernel.uow import Work
 
@@ -47,11 +59,21 @@ async def open_round(
         raise NotFound(f"no reward {reward_id}")
     if reward["kind"] != "allocation":
         raise Conflict("not_allocation", f"reward {reward_id} is redeemed directly, not allocated in rounds")
+    await repo.lock_reward(conn, reward_id)  # rounds of one reward opened one at a time: places are counted
+    if reward["places"] is not None:
+        promised = await repo.places_promised(conn, reward_id)
+        if promised + quota > reward["places"]:
+            raise Conflict(
+                "exceeds_places",
+                f"reward {reward_id} has {reward['places']} places, {promised} promised by earlier rounds: "
+                f"a round may promise at most {reward['places'] - promised}",
+            )
     now = datetime.now(UTC)
     longest = MAX_HOLD_S - deps.settings.application_hold_grace_s
     if (closes_at - now).total_seconds() > longest:
         raise Conflict("window_too_long", f"a round may close at most {longest // 86400} days from now")
-    chosen = seed or allocation.new_seed()
+    server_seed = allocation.new_seed()
+    chosen = allocation.mix_seed(server_seed, seed)
     row = await repo.insert_round(
         conn,
         round_id=round_id,
@@ -62,6 +84,8 @@ async def open_round(
         seed=chosen,
         seed_sha256=allocation.seed_digest(chosen),
         seed_generated=seed is None,
+        server_seed=server_seed,
+        operator_seed=seed,
         time_resolution_s=deps.settings.application_time_resolution_s,
     )
     if row is None:
@@ -91,10 +115,16 @@ async def apply(uow: UnitOfWork, round_id: str, member_id: str, deps: Deps) -> R
         raise Conflict(refusal.reason.value, refusal.detail)
     assert reward is not None
     hold_id = derived_event_id("hold", "application", round_id, member_id)
-    row = await repo.insert_application(conn, round_id, member_id, hold_id)
+    free = reward["cost_points"] == 0  # an award: nothing to hold, the application stands at once
+    row = await repo.insert_application(
+        conn, round_id, member_id, hold_id, ApplicationStatus.HELD if free else ApplicationStatus.PENDING
+    )
     if row is None:  # the same member applied at the same moment; that one stands
         row = await repo.get_application(conn, round_id, member_id)
         assert row is not None
+        return row
+    if free:
+        uow.after_commit(lambda: deps.metrics.applications.labels("applied").inc())
         return row
     await saga.place_hold(
         uow,
@@ -121,6 +151,15 @@ async def close(uow: UnitOfWork, round_id: str, *, by: str, deps: Deps) -> Row:
     reward = await repo.get_reward(conn, rnd["reward_id"])
     assert reward is not None
     apps = await repo.applications(conn, round_id, lock=True)
+    if any(a["status"] == ApplicationStatus.PENDING for a in apps):
+        since = rnd["closing_since"] or now
+        if (now - since).total_seconds() < deps.settings.close_wait_s:
+            # A reply of points may be on its way: wait for it (the job retries) rather than decide without it.
+            if rnd["status"] == RoundStatus.OPEN:
+                await repo.start_closing(conn, round_id, since=now, by=by)
+            closing = await repo.get_round(conn, round_id)
+            assert closing is not None
+            return closing
     in_running = []
     for app in apps:
         if app["status"] == ApplicationStatus.PENDING:  # points has not answered the hold yet: it cannot count
@@ -161,11 +200,23 @@ async def close(uow: UnitOfWork, round_id: str, *, by: str, deps: Deps) -> Row:
         )
         if r.won:
             await repo.update_application(conn, round_id, r.member_id, status=ApplicationStatus.WINNING)
-            await saga.capture_hold(uow, app["hold_id"], r.member_id)
+            if await repo.get_hold(conn, app["hold_id"]) is None:  # an award: nothing to pay
+                await _win(uow, rnd, {**app, "rank": r.rank}, deps)
+            else:
+                await saga.capture_hold(uow, app["hold_id"], r.member_id)
         else:
             await _lose(uow, rnd, reward, app, "outranked", r.rank, deps)
+    notice_days = reward["notice_days"]
     await repo.close_round(
-        conn, round_id, closed_at=now, closed_by=by, standings_day=day, result_sha256=allocation.digest(ranked)
+        conn,
+        round_id,
+        closed_at=now,
+        closed_by=rnd["closed_by"] or by,
+        standings_day=day,
+        result_sha256=allocation.digest(ranked),
+        result_status="provisional" if notice_days else "final",
+        notice_ends_at=now + timedelta(days=notice_days),
+        finalised_at=None if notice_days else now,
     )
     uow.after_commit(lambda: deps.metrics.rounds_closed.inc())
     closed = await repo.get_round(conn, round_id)
@@ -182,7 +233,8 @@ async def still_eligible(conn: Conn, reward: Row, app: Row, deps: Deps) -> eligi
 async def _lose(uow: UnitOfWork, rnd: Row, reward: Row, app: Row, reason: str, rank: int | None, deps: Deps) -> None:
     round_id, member_id = rnd["round_id"], app["member_id"]
     await repo.update_application(uow.conn, round_id, member_id, status=ApplicationStatus.LOST, reason=reason)
-    if reason not in ("insufficient_points", "hold_expired"):  # those holds hold nothing any more
+    held = await repo.get_hold(uow.conn, app["hold_id"]) is not None  # an award holds nothing
+    if held and reason not in ("insufficient_points", "hold_expired"):  # those holds hold nothing any more
         await saga.release_hold(uow, app["hold_id"], member_id, f"round {round_id}: {reason}")
     uow.emit(
         "allocation.lost",
@@ -203,7 +255,7 @@ async def _lose(uow: UnitOfWork, rnd: Row, reward: Row, app: Row, reason: str, r
     uow.after_commit(lambda: deps.metrics.applications.labels(f"lost_{reason}").inc())
 
 
-async def _win(uow: UnitOfWork, rnd: Row, app: Row, deps: Deps) -> None:
+async def _win(uow: UnitOfWork, rnd: Row, app: Row | dict[str, Any], deps: Deps) -> None:
     """The winner's points are captured: the place is theirs, as a confirmed redemption with a voucher."""
     conn = uow.conn
     round_id, member_id = rnd["round_id"], app["member_id"]
@@ -211,8 +263,7 @@ async def _win(uow: UnitOfWork, rnd: Row, app: Row, deps: Deps) -> None:
     assert reward is not None
     now = datetime.now(UTC)
     redemption_id = derived_event_id("allocation", round_id, member_id, str(app["offers"]))
-    hold = await repo.get_hold(conn, app["hold_id"])
-    assert hold is not None
+    hold = await repo.get_hold(conn, app["hold_id"])  # None: an award, nothing paid
     row = await repo.insert_redemption(
         conn,
         redemption_id=redemption_id,
@@ -222,9 +273,10 @@ async def _win(uow: UnitOfWork, rnd: Row, app: Row, deps: Deps) -> None:
         round_id=round_id,
         status=RedemptionStatus.CONFIRMED,
         step=Step.DONE,
-        cost_points=hold["amount"],
-        hold_id=app["hold_id"],
+        cost_points=hold["amount"] if hold else 0,
+        hold_id=app["hold_id"] if hold else None,
         voucher_code=vouchers.issue(),
+        expires_at=now + timedelta(days=reward["valid_days"]),
         business_year=saga.business_year(now, deps.settings.timezone),
         requested_via="allocation",
         decided_at=now,
@@ -273,6 +325,12 @@ async def pass_on(uow: UnitOfWork, round_id: str, deps: Deps) -> str | None:
             continue
         offers = app["offers"] + 1
         hold_id = derived_event_id("hold", "offer", round_id, app["member_id"], str(offers))
+        if reward["cost_points"] == 0:  # an award: the place is theirs at once
+            await repo.update_application(
+                conn, round_id, app["member_id"], status=ApplicationStatus.WINNING, reason=None, offers=offers
+            )
+            await _win(uow, rnd, {**app, "offers": offers}, deps)
+            return str(app["member_id"])
         await saga.place_hold(
             uow,
             hold_id=hold_id,
@@ -310,7 +368,7 @@ async def on_hold(uow: UnitOfWork, hold: Row, said: Said, detail: str | None, de
         said,
         status=app["status"],
         current=app["hold_id"] == hold["hold_id"],
-        round_open=rnd["status"] == RoundStatus.OPEN,
+        round_open=rnd["status"] != RoundStatus.CLOSED,  # a closing round waits for these replies
         wanted=hold["wanted"],
     )
     match then:
@@ -345,6 +403,75 @@ async def winner_cancelled(uow: UnitOfWork, redemption: Row, deps: Deps) -> str 
         uow.conn, redemption["round_id"], redemption["member_id"], status=ApplicationStatus.CANCELLED
     )
     return await pass_on(uow, redemption["round_id"], deps)
+
+
+async def disqualify(
+    uow: UnitOfWork, round_id: str, member_id: str, *, reason: str, by: str, deps: Deps
+) -> tuple[Row, str | None]:
+    """During the notice: take a provisional winner's place away (points refunded, voucher void) and pass it
+    on to the next in line. Returns the disqualified application and who was offered the place."""
+    conn = uow.conn
+    rnd = await repo.get_round(conn, round_id, lock=True)
+    if rnd is None:
+        raise NotFound(f"no allocation round {round_id}")
+    if rnd["result_status"] != "provisional":
+        state = rnd["result_status"] or rnd["status"]
+        raise Conflict("not_in_notice", f"round {round_id} is {state}: only a provisional result can change")
+    app = await repo.get_application(conn, round_id, member_id, lock=True)
+    if app is None:
+        raise NotFound(f"{member_id} did not apply to round {round_id}")
+    if app["status"] in (ApplicationStatus.WINNING, ApplicationStatus.OFFERED):
+        raise Conflict("payment_in_progress", f"{member_id}'s place is being paid for: try again in a moment")
+    if app["status"] != ApplicationStatus.WON:
+        raise Conflict("not_a_winner", f"{member_id} holds no place in round {round_id} ({app['status']})")
+    reward = await repo.get_reward(conn, rnd["reward_id"])
+    assert reward is not None
+    why = redact_text(reason)
+    await saga.cancel(
+        uow, app["redemption_id"], by="operator", reason=f"disqualified: {why}", deps=deps, announce_it=False
+    )
+    now = datetime.now(UTC)
+    await repo.update_application(
+        conn,
+        round_id,
+        member_id,
+        status=ApplicationStatus.DISQUALIFIED,
+        reason=why,
+        disqualified_at=now,
+        disqualified_by=by,
+    )
+    uow.emit(
+        "allocation.disqualified",
+        member_id,
+        round_id,
+        AllocationDisqualified(
+            round_id=round_id,
+            member_id=member_id,
+            reward_id=reward["reward_id"],
+            reward_name=reward["name"],
+            rank=app["rank"],
+            reason=why,
+            points_returned=await _paid(conn, app["redemption_id"]),
+            occurred_at=now,
+        ),
+        id_from=(round_id, member_id, "disqualified"),
+    )
+    uow.after_commit(lambda: deps.metrics.applications.labels("disqualified").inc())
+    promoted = await pass_on(uow, round_id, deps)
+    after = await repo.get_application(conn, round_id, member_id)
+    assert after is not None
+    return after, promoted
+
+
+async def _paid(conn: Conn, redemption_id: str) -> int:
+    row = await repo.get_redemption(conn, redemption_id)
+    return int(row["cost_points"]) if row else 0
+
+
+async def finalise_due(work: Work) -> int:
+    """Make final the results whose public notice has ended."""
+    async with work() as uow:
+        return await repo.finalise_rounds(uow.conn)
 
 
 async def close_due(work: Work, deps: Deps) -> int:

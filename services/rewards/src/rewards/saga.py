@@ -208,7 +208,10 @@ async def reject(uow: UnitOfWork, row: Row, reason: Reason, detail: str, deps: D
 
 
 async def confirm(uow: UnitOfWork, row: Row, deps: Deps) -> Row:
-    """Points are debited: issue the voucher and say so."""
+    """Points are debited: issue the voucher (valid for the reward's `valid_days`) and say so."""
+    now = datetime.now(UTC)
+    offered = await repo.get_reward(uow.conn, row["reward_id"])
+    valid_days = offered["valid_days"] if offered else 90
     row, said, reward = await _move(
         uow,
         row["redemption_id"],
@@ -216,7 +219,8 @@ async def confirm(uow: UnitOfWork, row: Row, deps: Deps) -> Row:
         "points captured, voucher issued",
         step=Step.DONE,
         voucher_code=vouchers.issue(),
-        decided_at=datetime.now(UTC),
+        decided_at=now,
+        expires_at=now + timedelta(days=valid_days),
     )
     assert reward is not None
     data = RedemptionConfirmed(
@@ -233,8 +237,11 @@ async def confirm(uow: UnitOfWork, row: Row, deps: Deps) -> Row:
     return row
 
 
-async def cancel(uow: UnitOfWork, redemption_id: str, *, by: str, reason: str, deps: Deps) -> Row:
-    """Before fulfilment: give the unit back and refund the points (a won place goes to the next in line)."""
+async def cancel(
+    uow: UnitOfWork, redemption_id: str, *, by: str, reason: str, deps: Deps, announce_it: bool = True
+) -> Row:
+    """Before fulfilment: give the unit back and refund the points (a won place goes to the next in line).
+    `announce_it=False`: the caller says it another way (a disqualification is its own event)."""
     row = await _moving(uow, redemption_id, RedemptionStatus.CANCELLED)
     if row["status"] == RedemptionStatus.CANCELLED:
         return row
@@ -250,7 +257,11 @@ async def cancel(uow: UnitOfWork, redemption_id: str, *, by: str, reason: str, d
         cancelled_by=by,
         cancel_reason=reason,
     )
-    await refund_hold(uow, row["hold_id"], row["member_id"], f"redemption {redemption_id} cancelled")
+    if row["hold_id"] is not None:  # an award paid nothing
+        await refund_hold(uow, row["hold_id"], row["member_id"], f"redemption {redemption_id} cancelled")
+    _count(uow, deps, "cancelled")
+    if not announce_it:
+        return row
     assert reward is not None
     data = RedemptionCancelled(
         **said,
@@ -261,16 +272,17 @@ async def cancel(uow: UnitOfWork, redemption_id: str, *, by: str, reason: str, d
         occurred_at=row["cancelled_at"],
     )
     announce(uow, "redemption.cancelled", row, data)
-    _count(uow, deps, "cancelled")
     return row
 
 
-async def fulfil(uow: UnitOfWork, redemption_id: str, *, deps: Deps) -> Row:
+async def fulfil(uow: UnitOfWork, redemption_id: str, *, deps: Deps, by: str | None = None) -> Row:
+    """Handed over (an operator says so, or a provider redeemed the voucher: `by` is its provider id)."""
     row = await _moving(uow, redemption_id, RedemptionStatus.FULFILLED)
     if row["status"] == RedemptionStatus.FULFILLED:
         return row
+    note = f"handed over by provider {by}" if by else "handed over"
     row, said, reward = await _move(
-        uow, redemption_id, RedemptionStatus.FULFILLED, "handed over", fulfilled_at=datetime.now(UTC)
+        uow, redemption_id, RedemptionStatus.FULFILLED, note, fulfilled_at=datetime.now(UTC), redeemed_by=by
     )
     assert reward is not None
     data = RedemptionFulfilled(**said, reward_name=reward["name"], occurred_at=row["fulfilled_at"])
@@ -338,6 +350,42 @@ async def on_hold(uow: UnitOfWork, hold: Row, said: Said, detail: str | None, de
         case RedemptionNext.TIME_OUT:
             await reject(uow, row, Reason.TIMED_OUT, f"the points hold {said}: {detail}", deps)
     return then.value
+
+
+async def expire(uow: UnitOfWork, row: Row, deps: Deps) -> Row:
+    """A voucher not redeemed by `expires_at`: the redemption is `expired`; the points come back only if the
+    reward says so (`refund_on_expiry`); the unit is not put back (a slot that passed is gone)."""
+    reward = await repo.get_reward(uow.conn, row["reward_id"])
+    refund = bool(reward and reward["refund_on_expiry"]) and row["hold_id"] is not None
+    row, said, reward = await _move(
+        uow,
+        row["redemption_id"],
+        RedemptionStatus.EXPIRED,
+        "voucher expired" + (": points refunded" if refund else ": points not refunded"),
+        expired_at=datetime.now(UTC),
+    )
+    if refund:
+        await refund_hold(uow, row["hold_id"], row["member_id"], f"redemption {row['redemption_id']} expired")
+    assert reward is not None
+    data = RedemptionCancelled(
+        **said,
+        reward_name=reward["name"],
+        points_returned=row["cost_points"] if refund else 0,
+        cancelled_by="expiry",
+        reason="the voucher expired unredeemed",
+        occurred_at=row["expired_at"],
+    )
+    announce(uow, "redemption.cancelled", row, data)
+    _count(uow, deps, "expired")
+    return row
+
+
+async def expire_due(work: Work, deps: Deps, batch: int = 200) -> int:
+    async with work() as uow:
+        due = await repo.expired_vouchers(uow.conn, batch)
+        for row in due:
+            await expire(uow, row, deps)
+    return len(due)
 
 
 async def give_up_overdue(work: Work, deps: Deps, batch: int = 200) -> int:

@@ -30,3 +30,9 @@ class RewardsSettings(ServiceSettings):
     application_hold_grace_s: int = Field(
         default=86_400, ge=60, le=7 * 86_400, description="an application's hold outlives the round's close by this"
     )
+    close_wait_s: int = Field(
+        default=120,
+        ge=0,
+        le=3600,
+        description="a close waits at most this long for points to answer holds still pending (then they lose)",
+    )

@@ -11,6 +11,7 @@ from functools import partial
 from incentives_kernel import members, topics
 from incentives_kernel.events import (
     REPLY_TYPES,
+    AllocationDisqualified,
     AllocationLost,
     AllocationWon,
     RedemptionCancelled,
@@ -24,9 +25,11 @@ from incentives_kernel.runtime import ServiceRuntime
 from . import usecases
 from .saga import Deps
 
-TOPICS = (topics.MEMBERS, topics.REDEMPTIONS, topics.POINTS, topics.POINTS_REPLIES)
-DESCRIPTION = "Members (projection), redemption requests, points' events (standing) and hold replies"
-IGNORED = ("points.debited", "points.capped")
+TOPICS = (topics.MEMBERS, topics.REDEMPTIONS, topics.POINTS, topics.POINTS_REPLIES, topics.DIRECTORY)
+DESCRIPTION = (
+    "Members (projection), redemption requests, points' events (standing), hold replies and providers (directory)"
+)
+IGNORED = ("points.debited", "points.capped", "department.registered", "department.updated")
 
 
 def use_cases(deps: Deps) -> dict[str, UseCase]:
@@ -37,6 +40,8 @@ def use_cases(deps: Deps) -> dict[str, UseCase]:
         "points.credited": usecases.points_earned,
         "points.reversed": usecases.points_earned,
         "member.level_changed": usecases.level_changed,
+        "provider.registered": usecases.provider_changed,
+        "provider.updated": usecases.provider_changed,
         **{t: partial(usecases.hold_answered, deps=deps) for t in REPLY_TYPES},
     }
 
@@ -52,6 +57,7 @@ def register(runtime: ServiceRuntime, deps: Deps) -> None:
             RedemptionCancelled,
             AllocationWon,
             AllocationLost,
+            AllocationDisqualified,
         ],
         "Redemption and allocation outcomes for riders and other systems, keyed by member_id.",
     )

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import structlog
 from incentives_kernel.db import Row
-from incentives_kernel.events import HoldReply, MemberLevelChanged, PointsCredited, PointsReversed, RedemptionRequested
+from incentives_kernel.events import (
+    HoldReply,
+    MemberLevelChanged,
+    PointsCredited,
+    PointsReversed,
+    ProviderRegistered,
+    RedemptionRequested,
+)
 from incentives_kernel.outcome import APPLIED, Outcome, ParsedEvent, UnitOfWork, ignored
 
 from . import lifecycle, rounds, saga
@@ -72,4 +79,17 @@ async def level_changed(uow: UnitOfWork, event: ParsedEvent) -> Outcome:
     assert isinstance(data, MemberLevelChanged)
     if not await repo.set_star_level(uow.conn, data.member_id, data.to_level, data.occurred_at):
         return ignored("stale: a later level is known")
+    return APPLIED
+
+
+# ---------------------------------------------------------------- providers, from the directory topic
+
+
+async def provider_changed(uow: UnitOfWork, event: ParsedEvent) -> Outcome:
+    """Register or update a provider; the event's time orders changes (a late, older one changes nothing)."""
+    data = event.data
+    assert isinstance(data, ProviderRegistered)
+    values = data.model_dump(exclude={"location"}) | {"lat": data.location.lat, "lon": data.location.lon}
+    if await repo.upsert_provider(uow.conn, values, event.envelope.time) is None:
+        return ignored("stale: a later change of this provider is applied")
     return APPLIED
