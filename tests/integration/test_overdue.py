@@ -12,6 +12,7 @@ from incentives_kernel.uow import source_of, units_of_work
 from prometheus_client import CollectorRegistry
 from reports import overdue
 from reports import repository as repo
+from reports.areas import Placement
 from reports.metrics import ReportsMetrics
 from reports.sla import Sla
 
@@ -45,10 +46,33 @@ async def test_overdue_is_announced_once_per_report_with_per_category_slas(scrat
             for rid, category in (("r-fire", "fire_hazard"), ("r-road", "road_damage"), ("r-done", "road_damage")):
                 data = report(rid, category, t0)
                 await repo.insert_report(
-                    conn, data, due_at=sla.due_at(t0, data.category), duplicate_of=None, photo_reused_from=None
+                    conn,
+                    data,
+                    due_at=sla.due_at(t0, data.category),
+                    duplicate_of=None,
+                    photo_reused_from=None,
+                    placed=Placement("nanqu", None, "member"),
                 )
+            # Roads (registered) resolved r-done on time; the rider rated it 4.
             await conn.execute(
-                "UPDATE reports SET status = 'resolved', department = 'Roads', rating = 4 WHERE report_id = 'r-done'"
+                """INSERT INTO departments (department_id, name, origin, as_of)
+                   VALUES ('roads', 'Roads', 'operator', now())"""
+            )
+            await conn.execute(
+                "UPDATE reports SET status = 'resolved', department = 'Roads', held_by = 'roads', rating = 4 "
+                "WHERE report_id = 'r-done'"
+            )
+            await conn.execute(
+                """INSERT INTO report_status_history (report_id, status, department, held_by, changed_at,
+                                                      event_source, event_id)
+                   VALUES ('r-done', 'resolved', 'Roads', 'roads', $1, '/dispatch', 'e-1')""",
+                t0 + timedelta(days=1),
+            )
+            await conn.execute(
+                """INSERT INTO case_ratings (kind, case_id, round, rating, department, earns_point, rated_at,
+                                             event_source, event_id)
+                   VALUES ('report', 'r-done', 0, 4, 'roads', true, $1, '/gateway', 'e-2')""",
+                t0 + timedelta(days=1, hours=1),
             )
 
             assert await overdue.overdue_once(work, t0 + timedelta(days=1), metrics) == 0
@@ -58,7 +82,10 @@ async def test_overdue_is_announced_once_per_report_with_per_category_slas(scrat
             assert await overdue.overdue_once(work, t0 + timedelta(days=30), metrics) == 0  # never twice
             assert _sample(registry, "incentives_reports_overdue", district="nanqu", category="road_damage") == 1
             assert _sample(registry, "incentives_reports_overdue_announced_total") == 2
-            assert _sample(registry, "incentives_reports_department_rating_average", department="Roads") == 4.0
+            # Department gauges over the trailing 30 days: labels are registered ids only.
+            assert _sample(registry, "incentives_reports_department_rating_average", department="roads") == 4.0
+            assert _sample(registry, "incentives_department_on_time_rate", department="roads") == 1.0
+            assert _sample(registry, "incentives_department_overdue_open", department="roads") == 0
 
             announced = [
                 json.loads(r["value"])
