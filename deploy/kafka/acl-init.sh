@@ -37,6 +37,7 @@ MEMBERS=incentives.members.v1 REPORTS=incentives.reports.v1 VOLUNTEER=incentives
 REDEMPTIONS=incentives.redemptions.v1 POINTS=incentives.points.v1 REWARDS=incentives.rewards.v1
 NOTIFICATIONS=incentives.notifications.v1 LIFECYCLE=incentives.reports.lifecycle.v1
 COMMANDS=incentives.points.commands.v1 REPLIES=incentives.points.replies.v1
+DIRECTORY=incentives.directory.v1
 
 # Municipal systems: each writes only the topics of the events it is the source of.
 scram member-registry "$KAFKA_MEMBER_REGISTRY_PASSWORD"
@@ -47,6 +48,9 @@ scram dispatch-platform "$KAFKA_DISPATCH_PLATFORM_PASSWORD"
 write dispatch-platform $REPORTS
 scram volunteer-platform "$KAFKA_VOLUNTEER_PLATFORM_PASSWORD"
 write volunteer-platform $VOLUNTEER
+# The department registry alone says which departments exist (department.registered / .updated).
+scram department-registry "$KAFKA_DEPARTMENT_REGISTRY_PASSWORD"
+write department-registry $DIRECTORY
 # The push gateway reads the notifications riders get.
 scram push-gateway "$KAFKA_PUSH_GATEWAY_PASSWORD"
 read_group push-gateway $NOTIFICATIONS
@@ -55,8 +59,8 @@ read_group push-gateway $NOTIFICATIONS
 # the dead letters of what they consume, and no other dead letters (tests/test_compose.py checks these
 # lists against the services' subscriptions).
 scram reports "$KAFKA_REPORTS_PASSWORD"
-read_group reports $MEMBERS $REPORTS $POINTS
-write reports $LIFECYCLE $MEMBERS.dlq $REPORTS.dlq $POINTS.dlq
+read_group reports $MEMBERS $REPORTS $DIRECTORY $POINTS
+write reports $LIFECYCLE $MEMBERS.dlq $REPORTS.dlq $DIRECTORY.dlq $POINTS.dlq
 scram points "$KAFKA_POINTS_PASSWORD"
 read_group points $MEMBERS $LIFECYCLE $VOLUNTEER $COMMANDS
 write points $POINTS $REPLIES $MEMBERS.dlq $LIFECYCLE.dlq $VOLUNTEER.dlq $COMMANDS.dlq
@@ -70,7 +74,7 @@ write notify $NOTIFICATIONS $MEMBERS.dlq $POINTS.dlq $LIFECYCLE.dlq $REWARDS.dlq
 # (group incentives-dlq-replay) and write back to the topics that have consumers, nothing else.
 scram dlq-replay "$KAFKA_DLQ_REPLAY_PASSWORD"
 GROUP=incentives-dlq-replay read_group dlq-replay $MEMBERS.dlq $REPORTS.dlq $VOLUNTEER.dlq $REDEMPTIONS.dlq \
-  $POINTS.dlq $REWARDS.dlq $LIFECYCLE.dlq $COMMANDS.dlq $REPLIES.dlq
-write dlq-replay $MEMBERS $REPORTS $VOLUNTEER $REDEMPTIONS $POINTS $REWARDS $LIFECYCLE $COMMANDS $REPLIES
+  $POINTS.dlq $REWARDS.dlq $LIFECYCLE.dlq $COMMANDS.dlq $REPLIES.dlq $DIRECTORY.dlq
+write dlq-replay $MEMBERS $REPORTS $VOLUNTEER $REDEMPTIONS $POINTS $REWARDS $LIFECYCLE $COMMANDS $REPLIES $DIRECTORY
 rm -f "$CFG"
 echo "kafka principals and ACLs provisioned"
