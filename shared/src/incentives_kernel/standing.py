@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-LEVEL_KINDS = frozenset({"report", "rating", "volunteer"})  # earned points; adjustments and refunds are not "earned"
+LEVEL_KINDS = frozenset({"report", "rating", "need_rating", "volunteer"})  # earned points; adjustments and refunds are not "earned"
 WINDOW_DAYS = 365
 
 
