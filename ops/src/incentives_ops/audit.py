@@ -63,13 +63,13 @@ POINTS_CHECKS: list[tuple[str, str, str]] = [
     (
         "one credit per report, rating and attendance",
         """SELECT kind || ':' || ref AS example FROM points.transfers
-           WHERE kind IN ('report', 'rating', 'volunteer') GROUP BY kind, ref HAVING count(*) > 1""",
+           WHERE kind IN ('report', 'rating', 'need_rating', 'volunteer') GROUP BY kind, ref HAVING count(*) > 1""",
         "something earned twice",
     ),
     (
         "at most one effect per source event",
         """SELECT source || '#' || source_event_id AS example FROM points.transfers
-           WHERE kind IN ('report', 'rating', 'volunteer', 'reversal')
+           WHERE kind IN ('report', 'rating', 'need_rating', 'volunteer', 'reversal')
            GROUP BY source, source_event_id HAVING count(*) > 1""",
         "one event moved points twice",
     ),
@@ -95,9 +95,10 @@ POINTS_CHECKS: list[tuple[str, str, str]] = [
         """SELECT COALESCE(e.member_id, t.member_id) AS example
            FROM (SELECT member_id, sum(earned) AS earned FROM points.earned_by_day GROUP BY member_id) e
            FULL JOIN (SELECT member_id, sum(CASE WHEN kind = 'reversal' THEN -amount ELSE amount END) AS earned
-                      FROM points.transfers WHERE kind IN ('report', 'rating', 'volunteer')
-                         OR (kind = 'reversal' AND reverses IN (SELECT transfer_id FROM points.transfers
-                                                                WHERE kind IN ('report', 'rating', 'volunteer')))
+                      FROM points.transfers WHERE kind IN ('report', 'rating', 'need_rating', 'volunteer')
+                         OR (kind = 'reversal' AND reverses IN (
+                             SELECT transfer_id FROM points.transfers
+                             WHERE kind IN ('report', 'rating', 'need_rating', 'volunteer')))
                       GROUP BY member_id) t USING (member_id)
            WHERE COALESCE(e.earned, 0) <> COALESCE(t.earned, 0)""",
         "a level or leaderboard would be computed from wrong totals",
