@@ -11,7 +11,7 @@ import httpx
 import pytest
 from incentives_kernel import topics
 from incentives_ops.demo import cloud_event, member_registered, report_submitted
-from incentives_ops.demo_needs import need_rated, need_status_changed, need_submitted
+from incentives_ops.demo_needs import department_registered, need_rated, need_status_changed, need_submitted
 from incentives_ops.stack import Stack
 
 from tests.support import Api, balance_is, eventually, publish, read_topic, uid
@@ -325,3 +325,53 @@ async def test_a_status_dated_before_its_submission_is_dead_lettered_with_no_eff
     assert dict(dead[0].headers)["error.reason"] == b"time_before_submission"
     shown = (await apis.reports.get(f"/v1/reports/{report}")).json()
     assert shown["status"] == "submitted" and shown["earns_points"] is False
+
+
+async def test_departments_come_from_the_registry_topic_in_time_order_and_from_operators(apis: Apis) -> None:
+    dept = uid("dept")
+    now = datetime.now(UTC)
+    registered = department_registered(dept, "妇联 Women's federation", ("nanqu",))
+    registered["time"] = (now - timedelta(minutes=2)).isoformat()
+    await publish(apis.bootstrap, topics.DIRECTORY, dept, registered)
+
+    async def listed() -> dict[str, Any] | None:
+        r = await apis.operator.get("/v1/departments")
+        found = [d for d in r.json() if d["department_id"] == dept]
+        return found[0] if found else None
+
+    shown = await eventually(listed, what="the registered department")
+    assert (shown["name"], shown["districts"], shown["origin"]) == ("妇联 Women's federation", ["nanqu"], "directory")
+    # An update older than what was applied changes nothing (ignored); a newer one applies.
+    ignored_before = await _stale_updates_ignored(apis)
+    stale = department_registered(dept, "an old name", ())
+    stale["type"], stale["time"] = "department.updated", (now - timedelta(minutes=5)).isoformat()
+    newer = department_registered(dept, "Women's federation", ("nanqu", "beiqu"))
+    newer["type"] = "department.updated"
+    await publish(apis.bootstrap, topics.DIRECTORY, dept, stale, newer)
+
+    async def updated() -> dict[str, Any] | None:
+        found = await listed()
+        return found if found and found["name"] == "Women's federation" else None
+
+    shown = await eventually(updated, what="the newer update")
+    assert shown["districts"] == ["nanqu", "beiqu"]
+    assert await _stale_updates_ignored(apis) == ignored_before + 1
+    # Operators correct it over HTTP; bad bodies are refused with a reason.
+    r = await apis.operator.put(f"/v1/departments/{dept}", json={"name": "妇联", "districts": ["nanqu", "nanqu"]})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_districts"
+    r = await apis.operator.put(f"/v1/departments/{dept}", json={"name": ""})
+    assert r.status_code == 422
+    r = await apis.operator.put(f"/v1/departments/{dept}", json={"name": "妇联", "districts": []})
+    assert r.status_code == 200 and r.json()["origin"] == "operator" and r.json()["districts"] == []
+    gateway = await apis.reports.http.put(f"/v1/departments/{dept}", json={"name": "x"})
+    assert gateway.status_code == 403
+
+
+async def _stale_updates_ignored(apis: Apis) -> float:
+    """department.updated events reports ignored (only this test sends stale ones)."""
+    text = (await apis.reports.http.get("/metrics")).text
+    wanted = (
+        "incentives_reports_events_handled_total"
+        '{outcome="ignored",topic="incentives.directory.v1",type="department.updated"}'
+    )
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(wanted))
