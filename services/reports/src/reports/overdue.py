@@ -39,7 +39,7 @@ async def overdue_once(work: Work, now: datetime, metrics: ReportsMetrics, batch
                 overdue_at=now,
             )
             # A reopened report may become overdue again: the id names the round.
-            id_from = (r["report_id"],) if not r["reopened_count"] else (r["report_id"], r["reopened_count"])
+            id_from = (r["report_id"],) if not r["reopened_count"] else (r["report_id"], str(r["reopened_count"]))
             uow.emit("report.overdue", r["member_id"], r["report_id"], data, id_from=id_from, time=now)
         needs = await repo.due_cases(uow.conn, "need", now, batch)
         for n in needs:
@@ -62,7 +62,7 @@ async def overdue_once(work: Work, now: datetime, metrics: ReportsMetrics, batch
                 n["member_id"],
                 n["need_id"],
                 nd,
-                id_from=("need", n["need_id"], n["reopened_count"]),
+                id_from=("need", n["need_id"], str(n["reopened_count"])),
                 time=now,
             )
         announced = len(due) + len(needs)
