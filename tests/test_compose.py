@@ -56,7 +56,14 @@ ONE_SHOT = {"kafka-init": ["topics", "create"], "db-init": ["db", "provision"]}
 # One-shot job from the Kafka image: the SCRAM principals and ACLs (docs/security-intake.md).
 ACL_INIT = "kafka-acl-init"
 # Kafka principals: the municipal systems that publish to us (and the push gateway), and our services.
-KAFKA_PRINCIPALS = {"member-registry", "rider-app-gateway", "dispatch-platform", "volunteer-platform", "push-gateway"}
+KAFKA_PRINCIPALS = {
+    "member-registry",
+    "rider-app-gateway",
+    "dispatch-platform",
+    "volunteer-platform",
+    "department-registry",
+    "push-gateway",
+}
 # The operator's dead-letter replays: its own principal, never the admin.
 REPLAY_PRINCIPAL = "dlq-replay"
 # On-demand operator tools (compose profile `tools`): run with `docker compose run --rm`, never started by `up`.

@@ -48,6 +48,9 @@ scram dispatch-platform "$KAFKA_DISPATCH_PLATFORM_PASSWORD"
 write dispatch-platform $REPORTS
 scram volunteer-platform "$KAFKA_VOLUNTEER_PLATFORM_PASSWORD"
 write volunteer-platform $VOLUNTEER
+# The department registry alone says which departments exist (department.registered / .updated).
+scram department-registry "$KAFKA_DEPARTMENT_REGISTRY_PASSWORD"
+write department-registry $DIRECTORY
 # The push gateway reads the notifications riders get.
 scram push-gateway "$KAFKA_PUSH_GATEWAY_PASSWORD"
 read_group push-gateway $NOTIFICATIONS
@@ -56,8 +59,8 @@ read_group push-gateway $NOTIFICATIONS
 # the dead letters of what they consume, and no other dead letters (tests/test_compose.py checks these
 # lists against the services' subscriptions).
 scram reports "$KAFKA_REPORTS_PASSWORD"
-read_group reports $MEMBERS $REPORTS $POINTS
-write reports $LIFECYCLE $MEMBERS.dlq $REPORTS.dlq $POINTS.dlq
+read_group reports $MEMBERS $REPORTS $DIRECTORY $POINTS
+write reports $LIFECYCLE $MEMBERS.dlq $REPORTS.dlq $DIRECTORY.dlq $POINTS.dlq
 scram points "$KAFKA_POINTS_PASSWORD"
 read_group points $MEMBERS $LIFECYCLE $VOLUNTEER $COMMANDS
 write points $POINTS $REPLIES $MEMBERS.dlq $LIFECYCLE.dlq $VOLUNTEER.dlq $COMMANDS.dlq

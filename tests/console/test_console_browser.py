@@ -16,6 +16,7 @@ import pytest
 from incentives_console import i18n
 from incentives_kernel import signing, topics
 from incentives_ops.demo import attendance_confirmed, member_registered, report_submitted
+from incentives_ops.demo_needs import need_status_changed, need_submitted
 from incentives_ops.stack import Stack
 from selenium import webdriver
 from selenium.webdriver.common.by import By
@@ -359,6 +360,49 @@ async def test_language_switch_and_accept_language(browser: webdriver.Chrome, co
             assert f'<html lang="{expected}">' in page.text, header
 
 
+async def test_a_needs_history_and_the_department_kpis(
+    browser: webdriver.Chrome, console_url: str, stack: Stack
+) -> None:
+    assert stack.info is not None
+    member, need, dept = uid("m-console"), uid("need-console"), uid("dept-console")
+    name = f"Legal aid {dept}"
+    reports = httpx.AsyncClient(
+        base_url=stack.info.urls["reports"], headers={"Authorization": f"Bearer {operator_of(stack)}"}, timeout=10
+    )
+    try:
+        assert (await reports.put(f"/v1/departments/{dept}", json={"name": name})).status_code == 200
+        now = datetime.now(UTC)
+        await publish(stack.info.bootstrap, topics.MEMBERS, member, member_registered(member, "nanqu"))
+        await publish(
+            stack.info.bootstrap,
+            topics.REPORTS,
+            need,
+            need_submitted(need, member, "nanqu", "legal_aid", "拖欠工资 unpaid wages", at=now - timedelta(hours=3)),
+            need_status_changed(need, "nanqu", "dispatched", "街道办", at=now - timedelta(hours=2)),
+            need_status_changed(need, "nanqu", "dispatched", dept, at=now - timedelta(hours=1), note="wages"),
+            need_status_changed(need, "nanqu", "resolved", dept, at=now - timedelta(minutes=30)),
+        )
+
+        async def resolved() -> bool:
+            r = await reports.get(f"/v1/needs/{need}")
+            return r.status_code == 200 and r.json()["status"] == "resolved"
+
+        await eventually(resolved, what="the need resolved")
+    finally:
+        await reports.aclose()
+
+    go(browser, f"{console_url}/needs?department={dept}", stack)
+    assert need in text(browser, "#needs")
+    go(browser, f"{console_url}/needs/{need}", stack)
+    history = text(browser, "#history")
+    assert "街道办" in history and dept in history and "wages" in history
+    assert text(browser, "#need-status") == ZH["report_status.resolved"]
+    today = datetime.now(UTC).date()
+    go(browser, f"{console_url}/departments?from={today - timedelta(days=1)}&to={today + timedelta(days=1)}", stack)
+    row = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#kpis tr") if dept in r.text]
+    assert len(row) == 1 and name in row[0] and "100 %" in row[0]
+
+
 async def test_every_page_renders_in_both_languages_without_console_errors(
     browser: webdriver.Chrome, console_url: str, stack: Stack
 ) -> None:
@@ -386,6 +430,10 @@ async def test_every_page_renders_in_both_languages_without_console_errors(
         f"/members/{member}",
         "/webhooks",
         "/webhooks?all=true",
+        "/needs",
+        "/needs?status=reopened&district=nanqu&department=x&overdue=true",
+        "/departments",
+        "/departments?from=2026-01-01&to=2026-02-30&district=nanqu",
         *[url.removeprefix(console_url) for url in PAGES_SEEN],
     ]
     for locale in ("en", "zh-CN"):

@@ -30,6 +30,9 @@ async def test_status_before_its_report_is_applied_when_the_report_arrives(stack
     member, report = uid("m"), uid("r")
     reports, points = api(stack, "reports"), api(stack, "points")
     await publish(stack.info.bootstrap, topics.MEMBERS, member, member_registered(member, "nanqu"))
+    # Submitted first (the statuses are dated after it: a status before its submission is refused),
+    # delivered last.
+    submitted = report_submitted(report, member, "nanqu", "shared_bike_parking")
     await publish(
         stack.info.bootstrap,
         topics.REPORTS,
@@ -39,9 +42,7 @@ async def test_status_before_its_report_is_applied_when_the_report_arrives(stack
     )
     await asyncio.sleep(1.0)  # both are parked: there is no report yet
     assert (await reports.get(f"/v1/reports/{report}")).status_code == 404
-    await publish(
-        stack.info.bootstrap, topics.REPORTS, report, report_submitted(report, member, "nanqu", "shared_bike_parking")
-    )
+    await publish(stack.info.bootstrap, topics.REPORTS, report, submitted)
 
     shown = await eventually(lambda: status_is(reports, report, "accepted"), what="parked statuses applied in order")
     assert [h["status"] for h in shown["history"]] == ["submitted", "dispatched", "accepted"]

@@ -89,20 +89,16 @@ async def test_the_daily_cap_cuts_report_points_and_says_why(stack: Stack) -> No
     member = uid("m")
     points, notify = api(stack, "points"), api(stack, "notify")
     await publish(stack.info.bootstrap, topics.MEMBERS, member, member_registered(member, "xincheng"))
-    # One moment for all six, so they fall on one Shanghai day whenever the test runs; never a
-    # future one (a decision's time may not lie ahead: the contract's "Event time" rule).
+    # 6 fire hazards x 10 = 60 > 50. One moment for all six acceptances, so they fall on one
+    # Shanghai day whenever the test runs: never a future one, nor one before a report's submission
+    # (the contract's "Event time" rule), so the reports are submitted first.
+    submitted = [report_submitted(uid("r"), member, "xincheng", "fire_hazard") for _ in range(6)]
     moment = datetime.now(SHANGHAI).isoformat()
-    for _ in range(6):  # 6 fire hazards x 10 = 60 > 50, all on one Shanghai day
-        report = uid("r")
+    for event in submitted:
+        report = event["data"]["report_id"]
         accepted = status_changed(report, "xincheng", "accepted", "消防")
         accepted["data"]["changed_at"] = moment
-        await publish(
-            stack.info.bootstrap,
-            topics.REPORTS,
-            report,
-            report_submitted(report, member, "xincheng", "fire_hazard"),
-            accepted,
-        )
+        await publish(stack.info.bootstrap, topics.REPORTS, report, event, accepted)
     await eventually(lambda: _ledger_kinds(points, member, 6), what="five credits and one cut")
     ledger = (await points.get(f"/v1/members/{member}/ledger")).json()["items"]
     assert sum(x["amount"] for x in ledger) == 50

@@ -144,11 +144,12 @@ async def test_dead_letters_can_be_replayed_once_their_cause_is_fixed(stack: Sta
     member, report = uid("m"), uid("r")
     reports = Api(stack.info.urls["reports"], stack.info.gateway_token)
     await publish(stack.info.bootstrap, topics.MEMBERS, member, member_registered(member, "nanqu"))
+    submitted = report_submitted(report, member, "nanqu", "other")  # dated before its status, sent after
     await publish(stack.info.bootstrap, topics.REPORTS, report, status_changed(report, "nanqu", "dispatched", "城管"))
     await read_topic(
         stack.info.bootstrap, topics.dlq_topic(topics.REPORTS), lambda r: r.key == report.encode(), timeout=40
     )
-    await publish(stack.info.bootstrap, topics.REPORTS, report, report_submitted(report, member, "nanqu", "other"))
+    await publish(stack.info.bootstrap, topics.REPORTS, report, submitted)
     await eventually(lambda: reports.json_or_none(f"/v1/reports/{report}"), what="the report")
 
     replayed = await replay(stack.info.bootstrap, topics.REPORTS, replay_key=stack.info.replay_key)

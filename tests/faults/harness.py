@@ -149,7 +149,8 @@ class FaultRig:
                 for r in await conn.fetch(
                     """SELECT member_id, sum(CASE WHEN kind = 'reversal' THEN -amount ELSE amount END) AS earned
                        FROM points.transfers WHERE member_id = ANY($1)
-                         AND kind IN ('report', 'rating', 'volunteer', 'reversal') GROUP BY member_id""",
+                         AND kind IN ('report', 'rating', 'need_rating', 'volunteer', 'reversal')
+                       GROUP BY member_id""",
                     h.members,
                 )
             }
@@ -160,6 +161,12 @@ class FaultRig:
                       OR (x.rating IS NULL AND r.report_id = ANY($2))""",
                 h.reports,
                 h.rated,
+            ) + await conn.fetchval(
+                """SELECT count(*) FROM unnest($1::text[]) AS r(need_id)
+                   LEFT JOIN reports.needs x USING (need_id)
+                   WHERE x.status IS DISTINCT FROM 'resolved' OR (x.rating IS NULL AND $2)""",
+                h.needs,
+                bool(h.rated),
             )
             undecided = await conn.fetchval(
                 """SELECT count(*) FROM unnest($1::text[]) AS r(redemption_id)
@@ -169,13 +176,16 @@ class FaultRig:
             )
             doubled = await conn.fetchval(
                 """SELECT (SELECT count(*) - count(DISTINCT (kind, ref)) FROM points.transfers
-                           WHERE member_id = ANY($1) AND kind IN ('report', 'rating', 'volunteer'))
+                           WHERE member_id = ANY($1) AND kind IN ('report', 'rating', 'need_rating', 'volunteer'))
                         + (SELECT count(*) - count(DISTINCT (event_source, event_id)) FROM reports.report_status_history
                            WHERE report_id = ANY($2))
+                        + (SELECT count(*) - count(DISTINCT (event_source, event_id)) FROM reports.need_status_history
+                           WHERE need_id = ANY($3))
                         + (SELECT count(*) - count(DISTINCT (source_event, channel, kind)) FROM notify.notifications
                            WHERE member_id = ANY($1))""",
                 h.members,
                 h.reports,
+                h.needs,
             )
         finally:
             await conn.close()

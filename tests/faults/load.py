@@ -29,6 +29,7 @@ from incentives_ops.demo import (
     report_submitted,
     status_changed,
 )
+from incentives_ops.demo_needs import need_rated, need_status_changed, need_submitted
 
 from tests.support import uid
 
@@ -69,6 +70,7 @@ class History:
     records: list[Record] = field(default_factory=list)
     members: list[str] = field(default_factory=list)
     reports: list[str] = field(default_factory=list)
+    needs: list[str] = field(default_factory=list)
     rated: list[str] = field(default_factory=list)
     redemptions: list[str] = field(default_factory=list)
     expected_earned: dict[str, int] = field(default_factory=dict)
@@ -113,6 +115,20 @@ def build(n_events: int, reward_id: str, seed: int, *, ratings: bool = True) -> 
             h.rated.append(report)
         h.reports.append(report)
         streams.append(stream)
+    # Riders' needs: each transferred once, resolved and (with ratings) rated: the rating point, once.
+    for i in range(max(1, n_reports // 5)):
+        member, need = h.members[i % len(h.members)], uid("fn")
+        stream = [
+            record(topics.REPORTS, need, need_submitted(need, member, district, "legal_aid")),
+            record(topics.REPORTS, need, need_status_changed(need, district, "dispatched", "街道办 Street office")),
+            record(topics.REPORTS, need, need_status_changed(need, district, "dispatched", "法律援助中心 Legal aid")),
+            record(topics.REPORTS, need, need_status_changed(need, district, "resolved")),
+        ]
+        if ratings:
+            stream.append(record(topics.REPORTS, need, need_rated(need, member, district, rnd.randint(1, 5))))
+            h.expected_earned[member] += 1
+        h.needs.append(need)
+        streams.append(stream)
     for _ in range(max(1, n_reports // 4)):
         member, hours = rnd.choice(h.members), rnd.choice(list(HOURS))
         streams.append([record(topics.VOLUNTEER, member, attendance_confirmed(member, hours))])
@@ -131,7 +147,12 @@ def build(n_events: int, reward_id: str, seed: int, *, ratings: bool = True) -> 
 
 
 def rating_records(h: History) -> list[Record]:
-    return [r for r in h.records if r.topic == topics.REPORTS and b'"report.rated"' in r.value]
+    """The ratings of reports and needs (sent after the rest: a rating before the resolution is refused)."""
+    return [
+        r
+        for r in h.records
+        if r.topic == topics.REPORTS and (b'"report.rated"' in r.value or b'"need.rated"' in r.value)
+    ]
 
 
 class Sender:

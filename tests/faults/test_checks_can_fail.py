@@ -93,7 +93,8 @@ async def test_new_audit_checks_fail_on_planted_violations(dsn: str) -> None:
         await conn.close()
     assert {
         "points: every event not applied says why (ignored or dead-lettered with a reason)",
-        "reports: a report's status only moves forward (a stale status never rolls it back)",
+        "reports: a report's or need's status moves only as the state machine allows (a stale status never rolls it "
+        "back)",
         "notify: one notification per cause, member and channel",
         "points: every committed outbox row is published (after the grace)",
     } <= failed(await audit(dsn, settle_s=0))

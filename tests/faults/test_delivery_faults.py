@@ -52,7 +52,7 @@ async def test_statuses_before_reports(rig: FaultRig) -> None:
             held[r.key] = r
             continue
         reordered.append(r)
-        if r.topic == topics.REPORTS and b'"resolved"' in r.value:
+        if r.topic == topics.REPORTS and b'"report.status_changed"' in r.value and b'"resolved"' in r.value:
             reordered.append(held.pop(r.key))
     assert not held
     await rig.in_phases(fault, h, [reordered, ratings])

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from .backends import ServiceError
 from .forms import FormError
 from .headers import SecurityHeaders
-from .pages import catalogue, events, home, members, providers, reports, rounds, signin, webhooks
+from .pages import catalogue, events, home, members, needs, providers, reports, rounds, signin, webhooks
 from .settings import ConsoleSettings
 from .web import SESSION_COOKIE, Console, Refused, SignInRequired, public
 
@@ -33,7 +33,7 @@ def create_app(settings: ConsoleSettings) -> FastAPI:
     app.state.console = console
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(packages=[("incentives_console", "static")]), name="static")
-    for module in (signin, home, reports, catalogue, rounds, providers, members, webhooks, events):
+    for module in (signin, home, reports, needs, catalogue, rounds, providers, members, webhooks, events):
         app.include_router(module.router)
 
     @app.get("/healthz", include_in_schema=False)

@@ -63,13 +63,13 @@ POINTS_CHECKS: list[tuple[str, str, str]] = [
     (
         "one credit per report, rating and attendance",
         """SELECT kind || ':' || ref AS example FROM points.transfers
-           WHERE kind IN ('report', 'rating', 'volunteer') GROUP BY kind, ref HAVING count(*) > 1""",
+           WHERE kind IN ('report', 'rating', 'need_rating', 'volunteer') GROUP BY kind, ref HAVING count(*) > 1""",
         "something earned twice",
     ),
     (
         "at most one effect per source event",
         """SELECT source || '#' || source_event_id AS example FROM points.transfers
-           WHERE kind IN ('report', 'rating', 'volunteer', 'reversal')
+           WHERE kind IN ('report', 'rating', 'need_rating', 'volunteer', 'reversal')
            GROUP BY source, source_event_id HAVING count(*) > 1""",
         "one event moved points twice",
     ),
@@ -95,9 +95,10 @@ POINTS_CHECKS: list[tuple[str, str, str]] = [
         """SELECT COALESCE(e.member_id, t.member_id) AS example
            FROM (SELECT member_id, sum(earned) AS earned FROM points.earned_by_day GROUP BY member_id) e
            FULL JOIN (SELECT member_id, sum(CASE WHEN kind = 'reversal' THEN -amount ELSE amount END) AS earned
-                      FROM points.transfers WHERE kind IN ('report', 'rating', 'volunteer')
-                         OR (kind = 'reversal' AND reverses IN (SELECT transfer_id FROM points.transfers
-                                                                WHERE kind IN ('report', 'rating', 'volunteer')))
+                      FROM points.transfers WHERE kind IN ('report', 'rating', 'need_rating', 'volunteer')
+                         OR (kind = 'reversal' AND reverses IN (
+                             SELECT transfer_id FROM points.transfers
+                             WHERE kind IN ('report', 'rating', 'need_rating', 'volunteer')))
                       GROUP BY member_id) t USING (member_id)
            WHERE COALESCE(e.earned, 0) <> COALESCE(t.earned, 0)""",
         "a level or leaderboard would be computed from wrong totals",
@@ -266,28 +267,62 @@ KERNEL_CHECKS: list[tuple[str, str, str]] = [
     ),
 ]
 
+# Reports and needs share the state machine (reports/lifecycle.py). A recorded step is legal when it
+# moves forward, hands the case to another department (a transfer: the same or an earlier open status
+# with another holder), reopens a resolved case, or goes on after a reopening; nothing follows a
+# rejection, and a repeat (the same status, the same holder) is never recorded.
+_CASE_STEPS = """
+    WITH steps AS (
+        SELECT 'report ' || report_id AS case_key, id, status, held_by FROM reports.report_status_history
+        UNION ALL
+        SELECT 'need ' || need_id, id, status, held_by FROM reports.need_status_history
+    ),
+    h AS (SELECT case_key, status, held_by,
+                 lag(status) OVER (PARTITION BY case_key ORDER BY id) AS prev,
+                 lag(held_by) OVER (PARTITION BY case_key ORDER BY id) AS held_before
+          FROM steps),
+    o(status, n) AS (VALUES ('submitted', 0), ('dispatched', 1), ('reopened', 1), ('accepted', 2),
+                            ('resolved', 3), ('rejected', 4))
+    SELECT h.case_key || ' ' || h.prev || '->' || h.status AS example
+    FROM h JOIN o a ON a.status = h.status JOIN o b ON b.status = h.prev
+    WHERE h.prev = 'rejected'
+       OR (h.status = 'reopened' AND h.prev <> 'resolved')
+       OR (h.prev = 'resolved' AND h.status NOT IN ('reopened', 'rejected')
+           AND NOT (h.status = 'resolved' AND h.held_before IS NULL AND h.held_by IS NOT NULL))
+       OR (h.status NOT IN ('rejected', 'reopened') AND a.n <= b.n
+           AND h.held_by IS NOT DISTINCT FROM h.held_before
+           AND NOT (h.prev = 'reopened' AND h.status = 'dispatched'))
+    UNION ALL
+    SELECT 'report ' || r.report_id || ' is ' || r.status FROM reports.reports r
+    WHERE r.status IS DISTINCT FROM COALESCE(
+        (SELECT x.status FROM reports.report_status_history x WHERE x.report_id = r.report_id
+         ORDER BY x.id DESC LIMIT 1), 'submitted')
+    UNION ALL
+    SELECT 'need ' || n.need_id || ' is ' || n.status FROM reports.needs n
+    WHERE n.status IS DISTINCT FROM COALESCE(
+        (SELECT x.status FROM reports.need_status_history x WHERE x.need_id = n.need_id
+         ORDER BY x.id DESC LIMIT 1), 'submitted')"""
+
 REPORTS_CHECKS: list[tuple[str, str, str]] = [
     (
-        "a report's status only moves forward (a stale status never rolls it back)",
-        """WITH h AS (SELECT report_id, status, lag(status) OVER (PARTITION BY report_id ORDER BY id) AS prev
-                    FROM reports.report_status_history),
-                o(status, n) AS (VALUES ('submitted', 0), ('dispatched', 1), ('accepted', 2), ('resolved', 3),
-                                        ('rejected', 4))
-           SELECT h.report_id || ' ' || h.prev || '->' || h.status AS example
-           FROM h JOIN o a ON a.status = h.status JOIN o b ON b.status = h.prev
-           WHERE h.prev = 'rejected' OR (h.status <> 'rejected' AND a.n <= b.n)
-           UNION ALL
-           SELECT r.report_id || ' is ' || r.status FROM reports.reports r
-           WHERE r.status IS DISTINCT FROM COALESCE(
-               (SELECT x.status FROM reports.report_status_history x WHERE x.report_id = r.report_id
-                ORDER BY x.id DESC LIMIT 1), 'submitted')""",
-        "a report went back, or its status is not its last recorded one",
+        "a report's or need's status moves only as the state machine allows (a stale status never rolls it back)",
+        _CASE_STEPS,
+        "a case went back, repeated a step, or its status is not its last recorded one",
     ),
     (
         "one history entry per status event",
         """SELECT event_source || '#' || event_id AS example FROM reports.report_status_history
-           GROUP BY event_source, event_id, report_id HAVING count(*) > 1""",
+           GROUP BY event_source, event_id, report_id HAVING count(*) > 1
+           UNION ALL
+           SELECT event_source || '#' || event_id FROM reports.need_status_history
+           GROUP BY event_source, event_id, need_id HAVING count(*) > 1""",
         "a status event was applied twice",
+    ),
+    (
+        "at most one rating point per report or need",
+        """SELECT kind || ' ' || case_id AS example FROM reports.case_ratings
+           WHERE earns_point GROUP BY kind, case_id HAVING count(*) > 1""",
+        "a case earned the rating point twice",
     ),
 ]
 

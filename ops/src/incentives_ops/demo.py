@@ -184,7 +184,13 @@ class DemoTraffic:
             for member_id, district in self.riders:
                 locale = "en" if self.rnd.random() < 0.2 else "zh-CN"
                 await self._send(topics.MEMBERS, member_id, member_registered(member_id, district, locale))
+            from .demo_needs import NeedsDemo  # it builds on this module's events
+
+            needs = await NeedsDemo(self._send, self.riders, self.rnd).start()
             while True:
+                if await needs.maybe_step():
+                    await asyncio.sleep(self.rnd.expovariate(self.rate))
+                    continue
                 await self.step()
                 await asyncio.sleep(self.rnd.expovariate(self.rate))
         finally:

@@ -40,7 +40,7 @@ PUBLISHERS: dict[str, tuple[str, ...]] = {
     t.NOTIFICATIONS: ("notify",),
 }
 CONSUMERS: dict[str, tuple[str, ...]] = {
-    "reports": (t.MEMBERS, t.REPORTS, t.POINTS),
+    "reports": (t.MEMBERS, t.REPORTS, t.DIRECTORY, t.POINTS),
     "points": (t.MEMBERS, t.REPORTS_LIFECYCLE, t.VOLUNTEER, t.POINTS_COMMANDS),
     "rewards": (t.MEMBERS, t.REDEMPTIONS, t.POINTS, t.POINTS_REPLIES, t.DIRECTORY),
     "notify": (t.MEMBERS, t.POINTS, t.REPORTS_LIFECYCLE, t.REWARDS),

@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-LEVEL_KINDS = frozenset({"report", "rating", "volunteer"})  # earned points; adjustments and refunds are not "earned"
+# Earned points (a need's rating point too); adjustments and refunds are not "earned".
+LEVEL_KINDS = frozenset({"report", "rating", "need_rating", "volunteer"})
 WINDOW_DAYS = 365
 
 

@@ -12,13 +12,13 @@ from ..web import Page, signed_in
 
 router = APIRouter()
 
-STATUSES = ("submitted", "dispatched", "accepted", "resolved", "rejected")
+STATUSES = ("submitted", "dispatched", "accepted", "resolved", "rejected", "reopened")
 PAGE_SIZE = 50
 
 
 @router.get("/reports")
 async def list_reports(
-    status: Literal["", "submitted", "dispatched", "accepted", "resolved", "rejected"] = "",
+    status: Literal["", "submitted", "dispatched", "accepted", "resolved", "rejected", "reopened"] = "",
     district: str = Query("", max_length=64),
     overdue: bool = False,
     cursor: str = Query("", max_length=512),

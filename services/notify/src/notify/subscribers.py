@@ -13,8 +13,8 @@ from . import usecases
 from .usecases import Context
 
 TOPICS = (topics.MEMBERS, topics.POINTS, topics.REPORTS_LIFECYCLE, topics.REWARDS)
-DESCRIPTION = "Members (locale), points, report status and rewards events, turned into rider notifications"
-IGNORED = ("report.verified", "report.verification_reversed", "report.rating_recorded")
+DESCRIPTION = "Members (locale), points, report and need steps and rewards events, turned into rider notifications"
+IGNORED = ("report.verified", "report.verification_reversed", "report.rating_recorded", "need.rating_recorded")
 HANDLERS = {
     "points.credited": usecases.points_credited,
     "points.reversed": usecases.points_reversed,
@@ -23,6 +23,8 @@ HANDLERS = {
     "member.level_changed": usecases.level_changed,
     "report.overdue": usecases.report_overdue,
     "report.lifecycle_changed": usecases.report_changed,
+    "need.lifecycle_changed": usecases.need_changed,
+    "need.overdue": usecases.need_overdue,
     "redemption.confirmed": usecases.redemption_confirmed,
     "redemption.rejected": usecases.redemption_rejected,
     "redemption.fulfilled": usecases.redemption_fulfilled,

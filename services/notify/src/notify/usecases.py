@@ -16,6 +16,8 @@ from incentives_kernel.events import (
     AllocationWon,
     Locale,
     MemberLevelChanged,
+    NeedLifecycleChanged,
+    NeedOverdue,
     NotificationCreated,
     PointsCapped,
     PointsCredited,
@@ -359,18 +361,53 @@ async def report_changed(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -
     data = event.data
     assert isinstance(data, ReportLifecycleChanged)
     locale = (await members.require(uow.conn, data.member_id)).locale
+    # A step that handed the report to another department is told as a transfer, whatever its status.
+    kind = "report_transferred" if data.transfer else f"report_{data.status.value}"
     return await notify(
         uow,
         event,
         data.member_id,
-        f"report_{data.status.value}",
+        kind,
         {
             "report_id": data.report_id,
             "department": data.department or texts.reason_text("department", locale),
+            "previous_department": data.previous_department or texts.reason_text("department", locale),
             "reason_text": texts.reason_text(data.reason.value if data.reason else None, locale),
         },
         ctx,
     )
+
+
+async def need_changed(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
+    """Every step of a rider's need is told: received, assigned, transferred, taken on, done, refused, reopened."""
+    data = event.data
+    assert isinstance(data, NeedLifecycleChanged)
+    locale = (await members.require(uow.conn, data.member_id)).locale
+    kind = "need_transferred" if data.transfer else f"need_{data.status.value}"
+    reason = data.reason.value if data.reason else None
+    if reason == "duplicate":
+        reason = "duplicate_need"  # a need repeats the rider's own request, not a report nearby
+    return await notify(
+        uow,
+        event,
+        data.member_id,
+        kind,
+        {
+            "need_id": data.need_id,
+            "department": data.department or texts.reason_text("department", locale),
+            "previous_department": data.previous_department or texts.reason_text("department", locale),
+            "reason_text": texts.reason_text(reason, locale),
+        },
+        ctx,
+    )
+
+
+async def need_overdue(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
+    data = event.data
+    assert isinstance(data, NeedOverdue)
+    locale = (await members.require(uow.conn, data.member_id)).locale
+    fields = {"need_id": data.need_id, "department": data.department or texts.reason_text("department", locale)}
+    return await notify(uow, event, data.member_id, "need_overdue", fields, ctx)
 
 
 # ---------------------------------------------------------------- incentives.rewards.v1

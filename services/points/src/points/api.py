@@ -30,7 +30,9 @@ class BalanceOut(BaseModel):
 
 class LedgerLine(BaseModel):
     entry_id: str = Field(description="a transfer id, or for kind `capped` the id of the cap cut")
-    kind: str = Field(description="report | rating | volunteer | reversal | redemption | adjustment | capped")
+    kind: str = Field(
+        description="report | rating | need_rating | volunteer | reversal | redemption | adjustment | capped"
+    )
     amount: int = Field(description="signed: positive credits the member, negative debits; 0 for `capped`")
     reason: str
     rule_version: str

@@ -21,7 +21,7 @@ from .usecases import Deps
 
 TOPICS = (topics.MEMBERS, topics.REPORTS_LIFECYCLE, topics.VOLUNTEER, topics.POINTS_COMMANDS)
 DESCRIPTION = "Members (projection), verified reports and ratings from reports, volunteering, hold commands"
-IGNORED = ("report.lifecycle_changed", "report.overdue")
+IGNORED = ("report.lifecycle_changed", "report.overdue", "need.lifecycle_changed", "need.overdue")
 
 
 def use_cases(deps: Deps) -> dict[str, UseCase]:
@@ -32,6 +32,7 @@ def use_cases(deps: Deps) -> dict[str, UseCase]:
         **members.USE_CASES,
         "report.verified": credit,
         "report.rating_recorded": credit,
+        "need.rating_recorded": credit,
         "volunteer.attendance_confirmed": credit,
         "report.verification_reversed": partial(usecases.reverse_report, deps=deps),
         "volunteer.attendance_revoked": partial(usecases.reverse_volunteering, deps=deps),

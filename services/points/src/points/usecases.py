@@ -13,6 +13,7 @@ from incentives_kernel.errors import Conflict, NotFound
 from incentives_kernel.events import (
     AttendanceConfirmed,
     AttendanceRevoked,
+    NeedRatingRecorded,
     PointsCapped,
     ReportRatingRecorded,
     ReportVerificationReversed,
@@ -235,6 +236,15 @@ def earning_of(event: ParsedEvent, deps: Deps) -> Earning | str:
             data.report_id,
             deps.policy.rules.rating_points,
             f"rated the handling of report {data.report_id}",
+        )
+    if isinstance(data, NeedRatingRecorded):
+        # A need earns nothing but this: its own kind, so the ledger says it was a need's rating.
+        return Earning(
+            data.member_id,
+            "need_rating",
+            data.need_id,
+            deps.policy.rules.rating_points,
+            f"rated the help with need {data.need_id}",
         )
     if isinstance(data, AttendanceConfirmed):
         amount = deps.policy.volunteer_points(data.hours)

@@ -16,7 +16,7 @@ def register(runtime: ServiceRuntime) -> Deps:
     """Wire the consumer and the jobs; what it returns, the routes share."""
     settings = runtime.settings
     assert isinstance(settings, ReportsSettings)
-    deps = Deps(ReportsMetrics(runtime.registry), settings.sla)
+    deps = Deps(ReportsMetrics(runtime.registry), settings.sla, settings.need_sla, settings.load_areas())
     subscribers.register(runtime, deps)
     jobs.schedule(runtime, deps, settings)
     return deps

@@ -149,6 +149,9 @@ class Areas:
     def __len__(self) -> int:
         return len(self._areas)
 
+    def all(self) -> tuple[Area, ...]:
+        return self._areas
+
     @classmethod
     def from_geojson(cls, doc: Any) -> Areas:
         """Areas from a parsed GeoJSON FeatureCollection; raises `AreasError` naming what is wrong."""
@@ -268,3 +271,18 @@ class BBox:
 
     def contains(self, lat: float, lon: float) -> bool:
         return self.min_lat <= lat <= self.max_lat and self.min_lon <= lon <= self.max_lon
+
+
+def to_geojson(areas: Areas) -> dict[str, Any]:
+    """The map as a GeoJSON FeatureCollection (districts and grids, in file order): for the console."""
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"district": a.district, "grid_id": a.grid_id},
+                "geometry": shapely.geometry.mapping(a.geometry),
+            }
+            for a in areas.all()
+        ],
+    }

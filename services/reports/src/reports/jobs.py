@@ -14,6 +14,8 @@ from .usecases import Deps
 def schedule(runtime: ServiceRuntime, deps: Deps, settings: ReportsSettings) -> None:
     async def announce_overdue() -> int:
         """Announce what became overdue (once per report); keep the overdue and rating gauges current."""
-        return await overdue.overdue_once(runtime.unit_of_work, datetime.now(UTC), deps.metrics)
+        return await overdue.overdue_once(
+            runtime.unit_of_work, datetime.now(UTC), deps.metrics, kpi_days=settings.kpi_gauge_days
+        )
 
     runtime.every("announce_overdue", settings.overdue_sweep_interval_s, announce_overdue)

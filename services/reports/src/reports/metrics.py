@@ -63,7 +63,37 @@ class ReportsMetrics:
         )
         self.department_rating = Gauge(
             "incentives_reports_department_rating_average",
-            "Average rider rating of the handling, by department",
+            "Average rider rating of the handling over the KPI window (reports and needs), by department",
+            ["department"],
+            registry=registry,
+        )
+        self.needs_submitted = Counter(
+            "incentives_needs_submitted_total", "Riders' needs received, by category", ["category"], registry=registry
+        )
+        self.needs_overdue = Gauge(
+            "incentives_needs_overdue",
+            "Open needs past their SLA, by district and category",
+            ["district", "category"],
+            registry=registry,
+        )
+        # Per-department KPIs over a trailing window (settings.kpi_gauge_days), for Grafana and the
+        # on-time alert. The label is a registered department's id; every unregistered label is
+        # summed under "unregistered", so free text from a producer never makes a series.
+        self.department_on_time = Gauge(
+            "incentives_department_on_time_rate",
+            "Resolutions on time / resolutions over the KPI window (absent when none), by department",
+            ["department"],
+            registry=registry,
+        )
+        self.department_resolved = Gauge(
+            "incentives_department_resolved",
+            "Resolutions over the KPI window, by department",
+            ["department"],
+            registry=registry,
+        )
+        self.department_overdue_open = Gauge(
+            "incentives_department_overdue_open",
+            "Open cases past their SLA held by the department now",
             ["department"],
             registry=registry,
         )

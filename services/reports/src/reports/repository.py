@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 from incentives_kernel.db import Conn
-from incentives_kernel.events import ReportSubmitted
+from incentives_kernel.events import NeedSubmitted, ReportSubmitted
 
+from .areas import BBox, Placement
 from .duplicates import cell
 
 
@@ -19,12 +21,14 @@ async def insert_report(
     due_at: datetime,
     duplicate_of: str | None,
     photo_reused_from: str | None,
+    placed: Placement,
 ) -> bool:
     row, col = cell(r.location.lat, r.location.lon)
     status = await conn.execute(
         """INSERT INTO reports (report_id, member_id, category, description, lat, lon, address, photos, submitted_at,
-                                cell_lat, cell_lon, due_at, duplicate_of, photo_reused_from)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                                cell_lat, cell_lon, due_at, duplicate_of, photo_reused_from,
+                                district, grid_id, district_source)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
            ON CONFLICT (report_id) DO NOTHING""",
         r.report_id,
         r.member_id,
@@ -40,6 +44,9 @@ async def insert_report(
         due_at,
         duplicate_of,
         photo_reused_from,
+        placed.district,
+        placed.grid_id,
+        placed.district_source,
     )
     if status.endswith("1"):
         await conn.executemany(
@@ -84,84 +91,71 @@ async def add_points_earned(conn: Conn, report_id: str, delta: int) -> None:
     await conn.execute("UPDATE reports SET points_earned = points_earned + $2 WHERE report_id = $1", report_id, delta)
 
 
-async def due_reports(conn: Conn, now: datetime, limit: int) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        """SELECT r.*, m.district FROM reports r LEFT JOIN members m USING (member_id)
-           WHERE r.status NOT IN ('resolved', 'rejected') AND r.overdue_at IS NULL AND r.due_at <= $1
-           ORDER BY r.due_at LIMIT $2 FOR UPDATE OF r SKIP LOCKED""",
-        now,
-        limit,
-    )
+# ------------------------------------------------------------------------ both kinds of case
+# A report and a need share their shape; these name the tables of each (fixed strings, never input).
+TABLE = {"report": "reports", "need": "needs"}
+HISTORY = {"report": "report_status_history", "need": "need_status_history"}
+KEY = {"report": "report_id", "need": "need_id"}
 
 
-async def mark_overdue(conn: Conn, report_id: str, now: datetime) -> None:
-    await conn.execute("UPDATE reports SET overdue_at = $2 WHERE report_id = $1", report_id, now)
-
-
-async def overdue_counts(conn: Conn) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        """SELECT COALESCE(m.district, 'unknown') AS district, r.category, count(*) AS n
-           FROM reports r LEFT JOIN members m USING (member_id)
-           WHERE r.overdue_at IS NOT NULL AND r.status NOT IN ('resolved', 'rejected')
-           GROUP BY 1, 2"""
-    )
-
-
-async def department_ratings(conn: Conn) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        """SELECT department, avg(rating)::float AS average, count(*) AS n FROM reports
-           WHERE rating IS NOT NULL AND department IS NOT NULL GROUP BY department"""
-    )
-
-
-async def lock_report(conn: Conn, report_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT * FROM reports WHERE report_id = $1 FOR UPDATE", report_id)
+async def lock_case(conn: Conn, kind: str, case_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"SELECT * FROM {TABLE[kind]} WHERE {KEY[kind]} = $1 FOR UPDATE", case_id)
 
 
 async def set_status(
     conn: Conn,
-    report_id: str,
+    kind: str,
+    case_id: str,
     status: str,
     *,
     reason: str | None,
     department: str | None,
-    verified_at: datetime | None,
-    reversed_at: datetime | None,
+    held_by: str | None,
+    reopened: bool,
+    verified_at: datetime | None = None,
+    reversed_at: datetime | None = None,
 ) -> None:
+    """Apply a step. A reopening clears the overdue announcement: the reopened case may become overdue again."""
+    extra = (
+        ", verified_at = COALESCE(verified_at, $7), reversed_at = COALESCE(reversed_at, $8)" if kind == "report" else ""
+    )
+    args: list[Any] = [case_id, status, reason, department, held_by, reopened]
+    if kind == "report":
+        args += [verified_at, reversed_at]
     await conn.execute(
-        """UPDATE reports SET status = $2, rejection_reason = COALESCE($3, rejection_reason),
-               department = COALESCE($4, department), verified_at = COALESCE(verified_at, $5),
-               reversed_at = COALESCE(reversed_at, $6), updated_at = now()
-           WHERE report_id = $1""",
-        report_id,
-        status,
-        reason,
-        department,
-        verified_at,
-        reversed_at,
+        f"""UPDATE {TABLE[kind]} SET status = $2, rejection_reason = COALESCE($3, rejection_reason),
+               department = COALESCE($4, department), held_by = $5,
+               reopened_count = reopened_count + CASE WHEN $6 THEN 1 ELSE 0 END,
+               overdue_at = CASE WHEN $6 THEN NULL ELSE overdue_at END,
+               updated_at = now(){extra}
+           WHERE {KEY[kind]} = $1""",
+        *args,
     )
 
 
 async def add_history(
     conn: Conn,
-    report_id: str,
+    kind: str,
+    case_id: str,
     status: str,
     *,
     reason: str | None,
     department: str | None,
+    held_by: str | None,
     note: str | None,
     changed_at: datetime,
     source: str,
     event_id: str,
 ) -> None:
     await conn.execute(
-        """INSERT INTO report_status_history (report_id, status, reason, department, note, changed_at,
-                                              event_source, event_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)""",
-        report_id,
+        f"""INSERT INTO {HISTORY[kind]} ({KEY[kind]}, status, reason, department, held_by, note, changed_at,
+                                         event_source, event_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+        case_id,
         status,
         reason,
         department,
+        held_by,
         note,
         changed_at,
         source,
@@ -169,55 +163,216 @@ async def add_history(
     )
 
 
-async def set_rating(conn: Conn, report_id: str, rating: int, rated_at: datetime) -> None:
-    await conn.execute(
-        "UPDATE reports SET rating = $2, rated_at = $3, updated_at = now() WHERE report_id = $1",
-        report_id,
-        rating,
-        rated_at,
-    )
-
-
-async def get_report(conn: Conn, report_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        """SELECT r.*, m.district FROM reports r LEFT JOIN members m USING (member_id)
-           WHERE r.report_id = $1""",
-        report_id,
-    )
-
-
-async def history(conn: Conn, report_id: str) -> list[asyncpg.Record]:
+async def history(conn: Conn, kind: str, case_id: str) -> list[asyncpg.Record]:
     return await conn.fetch(
-        """SELECT status, reason, department, note, changed_at FROM report_status_history
-           WHERE report_id = $1 ORDER BY id""",
-        report_id,
+        f"""SELECT status, reason, department, held_by, note, changed_at FROM {HISTORY[kind]}
+           WHERE {KEY[kind]} = $1 ORDER BY id""",
+        case_id,
     )
 
 
-async def list_reports(
+async def latest_rating_round(conn: Conn, kind: str, case_id: str) -> int | None:
+    found = await conn.fetchval("SELECT max(round) FROM case_ratings WHERE kind = $1 AND case_id = $2", kind, case_id)
+    return int(found) if found is not None else None
+
+
+async def add_rating(
     conn: Conn,
+    kind: str,
+    case_id: str,
     *,
-    member_id: str | None,
-    status: str | None,
-    district: str | None,
-    overdue_before: datetime | None,
-    after: list[Any] | None,
+    round_: int,
+    rating: int,
+    comment: str,
+    department: str | None,
+    earns_point: bool,
+    rated_at: datetime,
+    source: str,
+    event_id: str,
+) -> bool:
+    status = await conn.execute(
+        """INSERT INTO case_ratings (kind, case_id, round, rating, comment, department, earns_point, rated_at,
+                                     event_source, event_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING""",
+        kind,
+        case_id,
+        round_,
+        rating,
+        comment,
+        department,
+        earns_point,
+        rated_at,
+        source,
+        event_id,
+    )
+    if status.endswith("1"):
+        await conn.execute(
+            f"UPDATE {TABLE[kind]} SET rating = $2, rated_at = $3, updated_at = now() WHERE {KEY[kind]} = $1",
+            case_id,
+            rating,
+            rated_at,
+        )
+    return status.endswith("1")
+
+
+async def ratings(conn: Conn, kind: str, case_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT round, rating, comment, department, earns_point, rated_at FROM case_ratings
+           WHERE kind = $1 AND case_id = $2 ORDER BY round""",
+        kind,
+        case_id,
+    )
+
+
+async def get_case(conn: Conn, kind: str, case_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"SELECT * FROM {TABLE[kind]} WHERE {KEY[kind]} = $1", case_id)
+
+
+async def list_cases(
+    conn: Conn,
+    kind: str,
+    *,
+    member_id: str | None = None,
+    status: str | None = None,
+    district: str | None = None,
+    grid_id: str | None = None,
+    department: str | None = None,
+    overdue_before: datetime | None = None,
+    bbox: BBox | None = None,
+    after: list[Any] | None = None,
     limit: int,
 ) -> list[asyncpg.Record]:
-    """Newest first, keyset-paginated on (submitted_at, report_id)."""
+    """Newest first, keyset-paginated on (submitted_at, id). `department` is the holder's key."""
+    key = KEY[kind]
     return await conn.fetch(
-        """SELECT r.*, m.district FROM reports r LEFT JOIN members m USING (member_id)
-           WHERE ($1::text IS NULL OR r.member_id = $1)
-             AND ($2::text IS NULL OR r.status = $2)
-             AND ($3::text IS NULL OR m.district = $3)
-             AND ($4::timestamptz IS NULL OR (r.status NOT IN ('resolved', 'rejected') AND r.due_at < $4))
-             AND ($5::timestamptz IS NULL OR (r.submitted_at, r.report_id) < ($5, $6))
-           ORDER BY r.submitted_at DESC, r.report_id DESC LIMIT $7""",
+        f"""SELECT * FROM {TABLE[kind]}
+           WHERE ($1::text IS NULL OR member_id = $1)
+             AND ($2::text IS NULL OR status = $2)
+             AND ($3::text IS NULL OR district = $3)
+             AND ($4::text IS NULL OR grid_id = $4)
+             AND ($5::text IS NULL OR held_by = $5)
+             AND ($6::timestamptz IS NULL OR (status NOT IN ('resolved', 'rejected') AND due_at < $6))
+             AND ($7::float8 IS NULL OR point(lon, lat) <@ box(point($7, $8), point($9, $10)))
+             AND ($11::timestamptz IS NULL OR (submitted_at, {key}) < ($11, $12))
+           ORDER BY submitted_at DESC, {key} DESC LIMIT $13""",
         member_id,
         status,
         district,
+        grid_id,
+        department,
         overdue_before,
+        bbox.min_lon if bbox else None,
+        bbox.min_lat if bbox else None,
+        bbox.max_lon if bbox else None,
+        bbox.max_lat if bbox else None,
         after[0] if after else None,
         after[1] if after else None,
         limit,
     )
+
+
+# ------------------------------------------------------------------------ needs
+
+
+async def insert_need(conn: Conn, n: NeedSubmitted, *, due_at: datetime, placed: Placement) -> bool:
+    loc = n.location
+    status = await conn.execute(
+        """INSERT INTO needs (need_id, member_id, category, description, lat, lon, address, submitted_at, due_at,
+                              district, grid_id, district_source)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+           ON CONFLICT (need_id) DO NOTHING""",
+        n.need_id,
+        n.member_id,
+        n.category.value,
+        n.description,
+        loc.lat if loc else None,
+        loc.lon if loc else None,
+        loc.address if loc else None,
+        n.submitted_at,
+        due_at,
+        placed.district,
+        placed.grid_id,
+        placed.district_source,
+    )
+    return status.endswith("1")
+
+
+# ------------------------------------------------------------------------ overdue and gauges
+
+
+async def due_cases(conn: Conn, kind: str, now: datetime, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"""SELECT * FROM {TABLE[kind]}
+           WHERE status NOT IN ('resolved', 'rejected') AND overdue_at IS NULL AND due_at <= $1
+           ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED""",
+        now,
+        limit,
+    )
+
+
+async def mark_overdue(conn: Conn, kind: str, case_id: str, now: datetime) -> None:
+    await conn.execute(f"UPDATE {TABLE[kind]} SET overdue_at = $2 WHERE {KEY[kind]} = $1", case_id, now)
+
+
+async def overdue_counts(conn: Conn) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT COALESCE(district, 'unknown') AS district, category, count(*) AS n
+           FROM reports
+           WHERE overdue_at IS NOT NULL AND status NOT IN ('resolved', 'rejected')
+           GROUP BY 1, 2"""
+    )
+
+
+# ------------------------------------------------------------------------ departments
+
+
+async def departments(conn: Conn) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT department_id, name, districts, origin, as_of, updated_at FROM departments ORDER BY department_id"
+    )
+
+
+async def get_department(conn: Conn, department_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT department_id, name, districts, origin, as_of, updated_at FROM departments WHERE department_id = $1",
+        department_id,
+    )
+
+
+async def department_key(conn: Conn, label: str) -> str:
+    """The holder's key for a label a status names: the registered department whose id, else whose
+    name, it is; any other label is an unregistered department, kept as it was sent."""
+    found = await conn.fetchval(
+        """SELECT department_id FROM departments WHERE department_id = $1 OR name = $1
+           ORDER BY department_id = $1 DESC, department_id LIMIT 1""",
+        label,
+    )
+    return str(found) if found is not None else label
+
+
+async def upsert_department(
+    conn: Conn, department_id: str, name: str, districts: list[str], *, origin: str, as_of: datetime
+) -> bool:
+    """Create or update; a change older than the one applied (`as_of`) changes nothing (False)."""
+    status = await conn.execute(
+        """INSERT INTO departments (department_id, name, districts, origin, as_of)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (department_id) DO UPDATE
+               SET name = EXCLUDED.name, districts = EXCLUDED.districts, origin = EXCLUDED.origin,
+                   as_of = EXCLUDED.as_of, updated_at = now()
+               WHERE departments.as_of <= EXCLUDED.as_of""",
+        department_id,
+        name,
+        districts,
+        origin,
+        as_of,
+    )
+    return status.endswith("1")
+
+
+KPI_SQL = (Path(__file__).parent / "department_kpis.sql").read_text(encoding="utf-8")
+
+
+async def department_tallies(conn: Conn, start: datetime, end: datetime, district: str | None) -> list[asyncpg.Record]:
+    """The raw KPI figures per department (department_kpis.sql, checked against kpis.tally)."""
+    return await conn.fetch(KPI_SQL, start, end, district)

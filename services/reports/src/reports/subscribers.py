@@ -6,6 +6,9 @@ from functools import partial
 
 from incentives_kernel import members, topics
 from incentives_kernel.events import (
+    NeedLifecycleChanged,
+    NeedOverdue,
+    NeedRatingRecorded,
     ReportLifecycleChanged,
     ReportOverdue,
     ReportRatingRecorded,
@@ -18,10 +21,10 @@ from incentives_kernel.runtime import ServiceRuntime
 from . import usecases
 from .usecases import Deps
 
-TOPICS = (topics.MEMBERS, topics.REPORTS, topics.POINTS)
+TOPICS = (topics.MEMBERS, topics.REPORTS, topics.DIRECTORY, topics.POINTS)
 DESCRIPTION = (
-    "Members (projection), the snap-and-report loop (submitted, status changes, ratings), and what "
-    "points credited for reports"
+    "Members (projection), the snap-and-report loop and riders' needs (submitted, status changes, "
+    "transfers, reopening, ratings), the department registry, and what points credited for reports"
 )
 IGNORED = ("points.capped", "points.debited", "member.level_changed")
 
@@ -33,6 +36,11 @@ def use_cases(deps: Deps) -> dict[str, UseCase]:
         "report.submitted": partial(usecases.submit_report, deps=deps),
         "report.status_changed": partial(usecases.change_status, deps=deps),
         "report.rated": usecases.rate_report,
+        "need.submitted": partial(usecases.submit_need, deps=deps),
+        "need.status_changed": partial(usecases.change_need_status, deps=deps),
+        "need.rated": usecases.rate_need,
+        "department.registered": usecases.register_department,
+        "department.updated": usecases.register_department,
         "points.credited": usecases.points_changed,
         "points.reversed": usecases.points_changed,
     }
@@ -42,6 +50,16 @@ def register(runtime: ServiceRuntime, deps: Deps) -> None:
     runtime.consume(TOPICS, use_cases(deps), ignore_types=IGNORED, description=DESCRIPTION)
     runtime.document_publication(
         topics.REPORTS_LIFECYCLE,
-        [ReportVerified, ReportLifecycleChanged, ReportVerificationReversed, ReportRatingRecorded, ReportOverdue],
-        "Report outcomes for points (verified, reversed, rating) and status changes for riders, keyed by member_id.",
+        [
+            ReportVerified,
+            ReportLifecycleChanged,
+            ReportVerificationReversed,
+            ReportRatingRecorded,
+            ReportOverdue,
+            NeedLifecycleChanged,
+            NeedRatingRecorded,
+            NeedOverdue,
+        ],
+        "Report and need outcomes for points (verified, reversed, rating points) and every step for riders "
+        "(status changes, transfers, reopening, overdue), keyed by member_id.",
     )
