@@ -317,6 +317,8 @@ async def test_a_round_with_many_applicants_is_shown_a_hundred_at_a_time() -> No
         "closed_by": None,
         "standings_day": None,
         "result_sha256": None,
+        "result_status": None,
+        "notice_ends_at": None,
         "applications": applications,
     }
     me = {"role": "operator", "actor": "operator:li.wei", "name": "li.wei", "member_id": None}

@@ -127,6 +127,8 @@ async def test_a_parked_event_is_listed_released_and_dead_lettered_then_replayed
     member, report = uid("m"), uid("r")
     try:
         await publish(stack.info.bootstrap, topics.MEMBERS, member, member_registered(member, "nanqu"))
+        # Submitted first (a status may not predate its report: time_before_submission), published last.
+        submitted = report_submitted(report, member, "nanqu", "other")
         status = status_changed(report, "nanqu", "dispatched", "城管")
         await publish(stack.info.bootstrap, topics.REPORTS, report, status)  # before its report: parked
         [parked] = await eventually(lambda: parked_of(reports, f"report:{report}"), what="the status parked")
@@ -153,7 +155,7 @@ async def test_a_parked_event_is_listed_released_and_dead_lettered_then_replayed
             and fingerprint(stack.info.operator_token) in dead["message"]
         )
         # The report arrives; the dead letter replayed applies the status.
-        await publish(stack.info.bootstrap, topics.REPORTS, report, report_submitted(report, member, "nanqu", "other"))
+        await publish(stack.info.bootstrap, topics.REPORTS, report, submitted)
         await eventually(lambda: status_is(reports, report, "submitted"), what="the report")
         r = await reports.post(f"/v1/dead-letters/{dead['dead_letter_id']}/replay")
         assert r.json()["replayed"][0]["outcome"] == "applied", r.text
