@@ -103,7 +103,7 @@ async def test_the_set_based_fan_out_leaves_what_the_per_event_path_leaves(notif
     zh, en, muted, quiet = [await new_member(n, loc) for loc in ("zh-CN", "en", "en", "zh-CN")]
     unknown = uid("m-later")
     async with n.pool.acquire() as conn:
-        await repo.insert_webhook(conn, uid("wh"), "http://127.0.0.1:9/x", ["points.credited"], SECRET)
+        await repo.insert_webhook(conn, uid("wh"), "http://127.0.0.1:9/x", ["points.credited"], SECRET, "operator:test")
         await repo.put_preferences(conn, muted, Preferences(muted_kinds=frozenset({"points_credited"})))
         local = (await conn.fetchval("SELECT now()")).astimezone(ZoneInfo("Asia/Shanghai"))
         around = Preferences(
