@@ -1,7 +1,7 @@
 """Every benchmark in one run: results.json, README.md (the table) and PNG plots under docs/benchmarks/.
 
-    uv run python -m bench [--scale default|smoke] [--only M1,MIX,M2,M4,M5,M6,SCALEOUT,Scale,CONSOLE] [--repeats N]
-                           [--out DIR] [--profile] [--merge]
+    uv run python -m bench [--scale default|smoke] [--only M1,MIX,M2,M4,M5,M6,SCALEOUT,Scale,CONSOLE,AREAS]
+                           [--repeats N] [--out DIR] [--profile] [--merge]
 
 The environment may say the same: BENCH_SCALE, BENCH_ONLY, BENCH_REPEATS, BENCH_OUT, PROFILE=1, and
 BENCH_MERGE=1 (keep the other benchmarks' figures of the existing results.json); BENCH_NOTE adds a
@@ -16,6 +16,7 @@ request) is recorded under `failed` in results.json and the run exits 1 after wr
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import sys
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import (
+    areas,
     console_pages,
     external,
     fanout,
@@ -41,7 +43,7 @@ from bench import (
 )
 from bench.measure import combine, machine, note, spread
 
-ALL = ("M1", "MIX", "M2", "M4", "M5", "M6", "SCALEOUT", "Scale", "CONSOLE")  # M3 is part of SCALEOUT's run
+ALL = ("M1", "MIX", "M2", "M4", "M5", "M6", "SCALEOUT", "Scale", "CONSOLE", "AREAS")  # M3 is part of SCALEOUT's run
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks"
 
 
@@ -343,6 +345,11 @@ async def run(
         got = await _guarded(failed, "CONSOLE", lambda: console_pages.main(*console_pages.SIZES[scale], repeats=reps))
         if got:
             raw["CONSOLE"] = got
+    if "AREAS" in only:  # issue 17: placing a report in one of 10,000 areas (bench/areas.py)
+        note("[bold]AREAS[/]: area lookups with 10,000 areas")
+        got = await _guarded(failed, "AREAS", lambda: asyncio.to_thread(areas.main, *areas.SIZES[scale], repeats=reps))
+        if got:
+            raw["AREAS"] = got
     raw["failed"] = failed
     raw["machine"] = machine(_pg_version(raw))
     raw["seconds"] = round(time.perf_counter() - started, 1)

@@ -97,6 +97,11 @@ def points(n: int, seed: int = 11) -> list[tuple[float, float]]:
     return out
 
 
+# (grids per side, lookups per run) for `make bench`: 10,000 areas as issue 17 asks; smoke checks the wiring.
+SIZES = {"default": (100, 20_000), "smoke": (10, 500)}
+TARGET_US = 300  # "a few hundred microseconds a lookup" at 10,000 areas (issue 17)
+
+
 def main(per_side: int = 100, lookups: int = 20_000, repeats: int = 3) -> dict[str, Any]:
     """Measure `Areas.locate` with a generated map of per_side^2 grids; returns (and writes) the figures.
 
@@ -130,6 +135,28 @@ def main(per_side: int = 100, lookups: int = 20_000, repeats: int = 3) -> dict[s
         "us_per_lookup_median": round(1e6 / median, 1),
     }
     return result
+
+
+def metrics(raw: dict[str, Any]) -> list[dict[str, Any]]:
+    """The README table's row: lookups per second (median, min-max), met if a lookup takes <= TARGET_US."""
+    from bench.report import metric
+
+    found = raw.get("AREAS")
+    if not found:
+        return []
+    rate = found["lookups_per_s"]
+    return [
+        metric(
+            "AREAS",
+            f"area lookups (reports placed in one of {found['areas']:,} areas, 10% outside all)",
+            rate["median"],
+            "lookups/s",
+            target=f">= {1e6 / TARGET_US:,.0f}/s (<= {TARGET_US} us a lookup)",
+            met=found["us_per_lookup_median"] <= TARGET_US,
+            spread=(rate["min"], rate["max"]),
+            key="AREAS.lookups_per_s",
+        )
+    ]
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from bench import console_pages
+from bench import areas, console_pages
 
 Raw = dict[str, Any]
 
@@ -323,6 +323,7 @@ def metrics(raw: Raw) -> list[dict[str, Any]]:
         ):
             out.append(metric("Scale", f"{name} ({label})", scale["queries"][key]["p99_ms"], "ms"))
     out += console_pages.metrics(raw)  # CONSOLE: each page's median against 300 ms
+    out += areas.metrics(raw)  # AREAS: a lookup within a few hundred microseconds
     return out
 
 

@@ -75,6 +75,9 @@ async def test_every_benchmark_runs_at_smoke_scale_and_writes_table_and_plots(tm
     assert so["notify_x1_notifications_per_s"] == raw["M6"]["notifications_per_s"]
     assert so["sizing_basis"]["events_per_s_per_core"] > 0
     assert raw["Scale"]["transfers"] == sizes.scale_transfers
+    places = raw["AREAS"]  # issue 17's line: lookups over a generated map, timed, in the table
+    assert places["areas"] >= 100 and places["lookups_per_s"]["median"] > 0
+    assert any(row["id"] == "AREAS" for row in report.metrics(raw))
     console = raw["CONSOLE"]  # every console page answered 200 (else the run failed) and was timed
     assert console["pages"] and all(p["min_ms"] > 0 for p in console["pages"].values())
 
