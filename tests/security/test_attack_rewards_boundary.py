@@ -1,6 +1,7 @@
 """Issue 15's three holes in rewards, played as an attacker would: a lottery seed ground offline by an
 operator, a `redemption_id` that confirms another member's redemption exists, and free text (a cancel
-reason, a disqualification reason) that would carry a phone number into storage and onto Kafka."""
+reason, a disqualification reason, a points adjustment's or a stock change's reason) that would carry a
+phone number into storage and onto Kafka."""
 
 from __future__ import annotations
 
@@ -107,3 +108,34 @@ async def test_free_text_is_masked_before_it_is_stored_or_published(http_stack: 
     published = await read_topic(http_stack.bootstrap, topics.REWARDS, lambda rec: rec.key == member.encode())
     cancel_events = [json.loads(rec.value) for rec in published if b"redemption.cancelled" in rec.value]
     assert cancel_events and all(PHONE not in json.dumps(e) for e in cancel_events)
+
+
+async def test_operators_free_text_is_masked_too(http_stack: SecurityStack) -> None:
+    """A points adjustment's reason is stored on the ledger line and published; a stock change's is stored."""
+    member = await http_stack.member()
+    reward = await http_stack.reward()
+    why = f"goodwill, rider asked on {PHONE}"
+    async with http_stack.client("points", OPERATOR_ONE) as points:
+        body = {"adjustment_id": uid("adj"), "member_id": member, "amount": 5, "reason": why}
+        r = await points.post("/v1/adjustments", json=body)
+        assert r.status_code == 201, r.text
+        again = await points.post("/v1/adjustments", json=body)  # the same request, masked the same way
+        assert again.status_code == 201, again.text
+    async with http_stack.client("rewards", OPERATOR_ONE) as rewards:
+        r = await rewards.post(f"/v1/rewards/{reward}/stock", json={"delta": 1, "reason": f"from the shop, {PHONE}"})
+        assert r.status_code == 200, r.text
+    conn = await asyncpg.connect(http_stack.dsn)
+    try:
+        stored = await conn.fetchval(
+            "SELECT string_agg(reason, ' ') FROM points.transfers WHERE member_id = $1", member
+        )
+        stock = await conn.fetchval(
+            "SELECT string_agg(reason, ' ') FROM rewards.stock_changes WHERE reward_id = $1", reward
+        )
+    finally:
+        await conn.close()
+    assert stored and PHONE not in stored and "138****5678" in stored
+    assert stock and PHONE not in stock and "138****5678" in stock
+    published = await read_topic(http_stack.bootstrap, topics.POINTS, lambda rec: rec.key == member.encode())
+    assert published and all(PHONE.encode() not in rec.value for rec in published)
+    assert any(b"138****5678" in rec.value for rec in published)

@@ -11,6 +11,7 @@ from incentives_kernel.auth import Caller, Role
 from incentives_kernel.db import Row
 from incentives_kernel.events import ID_PATTERN
 from incentives_kernel.http_errors import ApiError, errors
+from incentives_kernel.logging import redact_text
 from incentives_kernel.pagination import MAX_LIMIT, decode_cursor, encode_cursor
 from incentives_kernel.runtime import ServiceRuntime
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -237,7 +238,7 @@ def build_routers(runtime: ServiceRuntime, deps: Deps) -> list[APIRouter]:
                 adjustment_id=body.adjustment_id,
                 member_id=body.member_id,
                 amount=body.amount,
-                reason=body.reason,
+                reason=redact_text(body.reason),  # masked as inbound events' free text: it is stored and published
                 actor=caller.actor,
                 deps=deps,
             )

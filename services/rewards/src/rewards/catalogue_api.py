@@ -10,6 +10,7 @@ from incentives_kernel.auth import Role
 from incentives_kernel.db import Row
 from incentives_kernel.events import ID_PATTERN, Identifier
 from incentives_kernel.http_errors import ApiError, errors
+from incentives_kernel.logging import redact_text
 from incentives_kernel.pagination import MAX_LIMIT
 from incentives_kernel.runtime import ServiceRuntime
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
@@ -159,7 +160,8 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
             conn = uow.conn
             if await repo.get_reward(conn, reward_id) is None:
                 raise ApiError(404, "not_found", f"no reward {reward_id}")
-            after = await repo.change_stock(conn, reward_id, body.delta, body.reason, who(request))
+            # Free text is masked as inbound events' is before it is stored (and shown in the console).
+            after = await repo.change_stock(conn, reward_id, body.delta, redact_text(body.reason), who(request))
         if after is None:
             raise ApiError(409, "insufficient_stock", "cannot remove more stock than is available")
         return StockOut(reward_id=reward_id, stock_available=after)
