@@ -19,8 +19,9 @@ from incentives_ops.demo import attendance_confirmed, member_registered, report_
 from incentives_ops.demo_needs import need_status_changed, need_submitted
 from incentives_ops.stack import Stack
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.console.browser import console_errors, field, fill, text
@@ -65,11 +66,26 @@ def go(browser: webdriver.Chrome, url: str, stack: Stack) -> None:
     PAGES_SEEN.append(url)
 
 
+def gone(page: WebElement) -> bool:
+    """The old page's root is no longer in the document. Chromium sometimes says so with an inspector
+    error ("Node with given id does not belong to the document") rather than a stale-element one,
+    which selenium's `staleness_of` lets through as a failure."""
+    try:
+        page.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
+    return False
+
+
 def click(browser: webdriver.Chrome, css: str) -> None:
     """Click a submit button or link and wait for the page it leads to."""
     page = browser.find_element(By.TAG_NAME, "html")
     browser.find_element(By.CSS_SELECTOR, css).click()
-    WebDriverWait(browser, 30).until(staleness_of(page))
+    WebDriverWait(browser, 30).until(lambda _: gone(page))
     loaded(browser)
 
 
