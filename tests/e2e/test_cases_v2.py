@@ -341,6 +341,7 @@ async def test_departments_come_from_the_registry_topic_in_time_order_and_from_o
 
     shown = await eventually(listed, what="the registered department")
     assert (shown["name"], shown["districts"], shown["origin"]) == ("妇联 Women's federation", ["nanqu"], "directory")
+    assert shown["updated_by"] == "/department-registry"  # who said it: the registry event's source
     # An update older than what was applied changes nothing (ignored); a newer one applies.
     ignored_before = await _stale_updates_ignored(apis)
     stale = department_registered(dept, "an old name", ())
@@ -361,10 +362,26 @@ async def test_departments_come_from_the_registry_topic_in_time_order_and_from_o
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_districts"
     r = await apis.operator.put(f"/v1/departments/{dept}", json={"name": ""})
     assert r.status_code == 422
+    before_put = datetime.now(UTC)
     r = await apis.operator.put(f"/v1/departments/{dept}", json={"name": "妇联", "districts": []})
     assert r.status_code == 200 and r.json()["origin"] == "operator" and r.json()["districts"] == []
+    # Who and when, recorded by reports: the calling operator, as the service knows it.
+    operator = (await apis.operator.get("/v1/whoami")).json()["actor"]
+    assert operator.startswith("operator:")
+    assert r.json()["updated_by"] == operator
+    assert datetime.fromisoformat(r.json()["updated_at"]) >= before_put - timedelta(seconds=5)
+    assert (await listed()) == r.json()
+    # Every applied change is kept, oldest first, the stale one (never applied) not among them.
+    changes = (await apis.operator.get(f"/v1/departments/{dept}/changes")).json()
+    assert [(c["name"], c["origin"], c["changed_by"]) for c in changes] == [
+        ("妇联 Women's federation", "directory", "/department-registry"),
+        ("Women's federation", "directory", "/department-registry"),
+        ("妇联", "operator", operator),
+    ]
+    assert (await apis.operator.get(f"/v1/departments/{uid('dept')}/changes")).status_code == 404
     gateway = await apis.reports.http.put(f"/v1/departments/{dept}", json={"name": "x"})
     assert gateway.status_code == 403
+    assert (await apis.reports.http.get(f"/v1/departments/{dept}/changes")).status_code == 403
 
 
 async def _stale_updates_ignored(apis: Apis) -> float:

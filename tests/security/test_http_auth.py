@@ -71,6 +71,7 @@ ACCESS: dict[tuple[str, str, str], str] = {
     ("reports", "GET", "/v1/needs"): OPERATOR,
     ("reports", "GET", "/v1/departments"): OPERATOR,
     ("reports", "PUT", "/v1/departments/{department_id}"): OPERATOR,
+    ("reports", "GET", "/v1/departments/{department_id}/changes"): OPERATOR,
     ("reports", "GET", "/v1/departments/{department_id}/kpis"): OPERATOR,
     ("reports", "GET", "/v1/kpis/departments"): OPERATOR,
     ("reports", "GET", "/v1/areas"): GATEWAY,

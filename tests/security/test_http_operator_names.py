@@ -1,7 +1,7 @@
 """Named operator tokens (`name:token` in INCENTIVES_OPERATOR_TOKENS) on the running processes: the
 services record the person as the actor of what the token changes, and tell a token who it is.
 
-The rewards and points processes are restarted with one of the stack's two operator tokens named,
+The rewards, points and reports processes are restarted with one of the stack's two operator tokens named,
 the other left plain (compatibility: recorded by its fingerprint, as before), then restored.
 """
 
@@ -36,7 +36,7 @@ async def test_a_named_operator_is_recorded_by_name_and_a_plain_token_by_fingerp
     stack = http_stack.stack
     named = {"INCENTIVES_OPERATOR_TOKENS": f"{NAME}:{OPERATOR_ONE},{OPERATOR_TWO}"}
     member = await http_stack.member()
-    for service in ("rewards", "points"):
+    for service in ("rewards", "points", "reports"):
         stack.stop_service(service)
         stack.start_service(service, extra_env=named)
     try:
@@ -93,6 +93,23 @@ async def test_a_named_operator_is_recorded_by_name_and_a_plain_token_by_fingerp
             actors = {line["reason"]: line["actor"] for line in ledger if line["kind"] == "adjustment"}
             assert actors == {"found wallet": f"operator:{NAME}", "typo": f"operator:{fingerprint(OPERATOR_TWO)}"}
 
+        async with (
+            http_stack.client("reports", OPERATOR_ONE) as alice,
+            http_stack.client("reports", OPERATOR_TWO) as plain,
+        ):
+            department = uid("named-dept")
+            r = await alice.put(f"/v1/departments/{department}", json={"name": "街道办", "districts": []})
+            assert r.status_code == 200 and r.json()["updated_by"] == f"operator:{NAME}", r.text
+            r = await plain.put(f"/v1/departments/{department}", json={"name": "街道办事处", "districts": ["nanqu"]})
+            assert r.status_code == 200 and r.json()["updated_by"] == f"operator:{fingerprint(OPERATOR_TWO)}", r.text
+            listed = [d for d in (await alice.get("/v1/departments")).json() if d["department_id"] == department]
+            assert [d["updated_by"] for d in listed] == [f"operator:{fingerprint(OPERATOR_TWO)}"]
+            changes = (await alice.get(f"/v1/departments/{department}/changes")).json()
+            assert [(c["name"], c["changed_by"]) for c in changes] == [
+                ("街道办", f"operator:{NAME}"),
+                ("街道办事处", f"operator:{fingerprint(OPERATOR_TWO)}"),
+            ]
+
         async with http_stack.client("rewards", GATEWAY_ONE) as gateway:
             assert (await gateway.get("/v1/whoami")).json()["actor"] == f"gateway:{fingerprint(GATEWAY_ONE)}"
         member = http_stack.member_token("sec-named-1")
@@ -106,7 +123,7 @@ async def test_a_named_operator_is_recorded_by_name_and_a_plain_token_by_fingerp
         async with http_stack.client("rewards", "not-a-token") as nobody:
             assert (await nobody.get("/v1/whoami")).status_code == 401
     finally:
-        for service in ("rewards", "points"):
+        for service in ("rewards", "points", "reports"):
             stack.stop_service(service)
             stack.start_service(service)
         await stack.wait_ready(timeout=120)

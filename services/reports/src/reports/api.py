@@ -113,7 +113,20 @@ class Department(BaseModel):
     name: str
     districts: list[str]
     origin: str
-    updated_at: datetime
+    updated_at: datetime = Field(description="when the change in force was applied")
+    updated_by: str | None = Field(
+        description="who made it: operator:<name> or operator:<token fingerprint> for an operator's PUT, the "
+        "registry event's source for the registry's; null for a change from before this was recorded"
+    )
+
+
+class DepartmentChange(BaseModel):
+    name: str
+    districts: list[str]
+    origin: str
+    changed_by: str = Field(description="who made the change, as Department.updated_by")
+    as_of: datetime = Field(description="the change's own time: the PUT's, or the registry event's")
+    changed_at: datetime = Field(description="when it was applied")
 
 
 class DepartmentKpis(BaseModel):
@@ -330,21 +343,42 @@ def build_routers(runtime: ServiceRuntime, deps: Deps) -> list[APIRouter]:
         async with runtime.pool.acquire() as conn:
             return [Department(**{k: r[k] for k in Department.model_fields}) for r in await repo.departments(conn)]
 
-    @router.put("/departments/{department_id}", response_model=Department, dependencies=[operator])
+    @router.put("/departments/{department_id}", response_model=Department)
     async def put_department(
-        department_id: str = Path(pattern=ID_PATTERN), body: DepartmentIn = Body(...)
+        department_id: str = Path(pattern=ID_PATTERN), body: DepartmentIn = Body(...), caller: Caller = operator
     ) -> Department:
+        """Create or update a department; who (the operator) and when are recorded with it."""
         if len(set(body.districts)) != len(body.districts):
             raise ApiError(422, "invalid_districts", "districts must not repeat")
         if any(not d or len(d) > 64 for d in body.districts):
             raise ApiError(422, "invalid_districts", "a district is 1..64 characters")
         async with runtime.unit_of_work() as uow:
             await repo.upsert_department(
-                uow.conn, department_id, body.name, body.districts, origin="operator", as_of=datetime.now(UTC)
+                uow.conn,
+                department_id,
+                body.name,
+                body.districts,
+                origin="operator",
+                as_of=datetime.now(UTC),
+                actor=caller.actor,
             )
             row = await repo.get_department(uow.conn, department_id)
         assert row is not None
         return Department(**{k: row[k] for k in Department.model_fields})
+
+    @router.get(
+        "/departments/{department_id}/changes",
+        response_model=list[DepartmentChange],
+        responses=errors(404),
+        dependencies=[operator],
+    )
+    async def department_changes(department_id: str = Path(pattern=ID_PATTERN)) -> list[DepartmentChange]:
+        """Every applied change of a department, oldest first: who made it, when, what it set."""
+        async with runtime.pool.acquire() as conn:
+            if await repo.get_department(conn, department_id) is None:
+                raise ApiError(404, "not_found", f"no department {department_id}")
+            rows = await repo.department_changes(conn, department_id)
+        return [DepartmentChange(**{k: r[k] for k in DepartmentChange.model_fields}) for r in rows]
 
     async def kpi_rows(window: kpis.Window, district: str | None) -> list[kpis.DepartmentKpis]:
         async with runtime.pool.acquire() as conn:

@@ -326,15 +326,16 @@ async def overdue_counts(conn: Conn) -> list[asyncpg.Record]:
 # ------------------------------------------------------------------------ departments
 
 
+_DEPARTMENT_COLUMNS = "department_id, name, districts, origin, as_of, updated_at, updated_by"
+
+
 async def departments(conn: Conn) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        "SELECT department_id, name, districts, origin, as_of, updated_at FROM departments ORDER BY department_id"
-    )
+    return await conn.fetch(f"SELECT {_DEPARTMENT_COLUMNS} FROM departments ORDER BY department_id")
 
 
 async def get_department(conn: Conn, department_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        "SELECT department_id, name, districts, origin, as_of, updated_at FROM departments WHERE department_id = $1",
+        f"SELECT {_DEPARTMENT_COLUMNS} FROM departments WHERE department_id = $1",
         department_id,
     )
 
@@ -351,23 +352,46 @@ async def department_key(conn: Conn, label: str) -> str:
 
 
 async def upsert_department(
-    conn: Conn, department_id: str, name: str, districts: list[str], *, origin: str, as_of: datetime
+    conn: Conn, department_id: str, name: str, districts: list[str], *, origin: str, as_of: datetime, actor: str
 ) -> bool:
-    """Create or update; a change older than the one applied (`as_of`) changes nothing (False)."""
+    """Create or update, recording who (`actor`) and when; a change older than the one applied (`as_of`)
+    changes nothing and is not recorded (False)."""
     status = await conn.execute(
-        """INSERT INTO departments (department_id, name, districts, origin, as_of)
-           VALUES ($1, $2, $3, $4, $5)
+        """INSERT INTO departments (department_id, name, districts, origin, as_of, updated_by)
+           VALUES ($1, $2, $3, $4, $5, $6)
            ON CONFLICT (department_id) DO UPDATE
                SET name = EXCLUDED.name, districts = EXCLUDED.districts, origin = EXCLUDED.origin,
-                   as_of = EXCLUDED.as_of, updated_at = now()
+                   as_of = EXCLUDED.as_of, updated_by = EXCLUDED.updated_by, updated_at = now()
                WHERE departments.as_of <= EXCLUDED.as_of""",
         department_id,
         name,
         districts,
         origin,
         as_of,
+        actor,
     )
-    return status.endswith("1")
+    if not status.endswith("1"):
+        return False
+    await conn.execute(
+        """INSERT INTO department_changes (department_id, name, districts, origin, changed_by, as_of)
+           VALUES ($1, $2, $3, $4, $5, $6)""",
+        department_id,
+        name,
+        districts,
+        origin,
+        actor,
+        as_of,
+    )
+    return True
+
+
+async def department_changes(conn: Conn, department_id: str) -> list[asyncpg.Record]:
+    """Every applied change of a department, oldest first: who, when, what it set."""
+    return await conn.fetch(
+        """SELECT name, districts, origin, changed_by, as_of, changed_at FROM department_changes
+           WHERE department_id = $1 ORDER BY change_id""",
+        department_id,
+    )
 
 
 KPI_SQL = (Path(__file__).parent / "department_kpis.sql").read_text(encoding="utf-8")

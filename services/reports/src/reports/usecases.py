@@ -488,11 +488,17 @@ async def rate_need(uow: UnitOfWork, event: ParsedEvent) -> Outcome:
 
 async def register_department(uow: UnitOfWork, event: ParsedEvent) -> Outcome:
     """department.registered / department.updated: the registry's word, by its time (a late, older
-    change never rolls a department back)."""
+    change never rolls a department back), recorded as made by the event's source."""
     data = event.data
     assert isinstance(data, DepartmentRegistered)
     if not await repo.upsert_department(
-        uow.conn, data.department_id, data.name, list(data.districts), origin="directory", as_of=event.envelope.time
+        uow.conn,
+        data.department_id,
+        data.name,
+        list(data.districts),
+        origin="directory",
+        as_of=event.envelope.time,
+        actor=event.envelope.source,  # who said it: the registry that published the event
     ):
         return ignored(f"department {data.department_id} has a newer change applied already")
     return APPLIED
