@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from incentives_kernel.db import load_migrations, make_pool, migrate, migrations_dir
+from incentives_kernel.envelope import derived_event_id
 from incentives_kernel.events import NeedSubmitted, ReportCategory, ReportSubmitted
 from incentives_kernel.uow import source_of, units_of_work
 from prometheus_client import CollectorRegistry
@@ -97,6 +98,11 @@ async def test_overdue_is_announced_once_per_report_with_per_category_slas(scrat
                 ("report.overdue", "r-fire"),
                 ("report.overdue", "r-road"),
             ]
+            # Ids derive from the report (and its round once reopened): a re-run announces the same id.
+            assert [e["id"] for e in announced] == [
+                derived_event_id("report.overdue", "r-fire"),
+                derived_event_id("report.overdue", "r-road"),
+            ]
             # A report resolved after being overdue leaves the gauge.
             await conn.execute("UPDATE reports SET status = 'resolved' WHERE report_id = 'r-fire'")
             await overdue.overdue_once(work, t0 + timedelta(days=31), metrics)
@@ -143,6 +149,8 @@ async def test_a_need_past_its_sla_is_announced_once_and_again_after_a_reopening
                 "SELECT event_id, value FROM outbox WHERE topic = 'incentives.reports.lifecycle.v1' ORDER BY id"
             )
             assert [json.loads(r["value"])["type"] for r in announced] == ["need.overdue", "need.overdue"]
-            assert len({r["event_id"] for r in announced}) == 2
+            assert [r["event_id"] for r in announced] == [
+                derived_event_id("need.overdue", "need", "n-1", round_) for round_ in ("0", "1")
+            ]
     finally:
         await pool.close()

@@ -1,12 +1,18 @@
-"""HTTP routes of the reports service: reads of reports and needs, the department registry and KPIs,
-and the map. Cases change through events only; departments also by an operator here."""
+"""HTTP routes of the reports service: reads of reports and needs, the department registry (with who
+changed each department and when) and KPIs, and the map.
+
+A report and a need are read the same way (`one_case`, `CaseQuery`, `page_of`); the answer models
+differ by kind. Not here: any change to a case (cases change through events only, usecases.py), SQL
+(repository.py), the KPI definitions (kpis.py), the operator APIs every service has (the kernel's
+operator_api.py). The one write here is an operator's department PUT.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Depends, Path, Query
 from fastapi.responses import JSONResponse
 from incentives_kernel.auth import Caller, Role
 from incentives_kernel.db import Row
@@ -211,6 +217,32 @@ def _bbox(text: str | None) -> BBox | None:
         raise ApiError(422, "invalid_bbox", str(exc)) from None
 
 
+class CaseQuery:
+    """The operators' list of reports or of needs: the same filters and paging for both (FastAPI reads
+    them from the query string), turned into repository.list_cases' arguments."""
+
+    def __init__(
+        self,
+        status: str | None = Query(None, pattern=STATUS_PATTERN),
+        district: str | None = Query(None, max_length=64),
+        grid: str | None = Query(None, max_length=64, description="a grid_id of the areas file"),
+        department: str | None = Query(None, max_length=128, description="the holder: a department id or label"),
+        overdue: bool = False,
+        bbox: str | None = Query(None, max_length=200, description="min_lon,min_lat,max_lon,max_lat"),
+        limit: int = Query(50, ge=1, le=MAX_LIMIT),
+        cursor: str | None = None,
+    ) -> None:
+        self.limit, self.cursor = limit, cursor
+        self.filters: dict[str, Any] = {
+            "status": status,
+            "district": district,
+            "grid_id": grid,
+            "department": department,
+            "overdue_before": datetime.now(UTC) if overdue else None,
+            "bbox": _bbox(bbox),
+        }
+
+
 def _window(start: datetime | None, end: datetime | None) -> kpis.Window:
     """[from, to): by default the 30 days to now; times need an offset; at most about three years."""
     for name, at in (("from", start), ("to", end)):
@@ -244,6 +276,16 @@ def build_routers(runtime: ServiceRuntime, deps: Deps) -> list[APIRouter]:
         )
         return list(rows[:limit]), nxt
 
+    async def one_case(
+        kind: str, case_id: str, member_id: str | None, caller: Caller
+    ) -> tuple[Row, list[Row], list[Row]]:
+        """A case with its history and ratings, if this caller may see it (else 404, as if there were none)."""
+        async with runtime.pool.acquire() as conn:
+            row = await repo.get_case(conn, kind, case_id)
+            if row is None or not caller.sees(row["member_id"], member_id):
+                raise ApiError(404, "not_found", f"no {kind} {case_id}")
+            return row, await repo.history(conn, kind, case_id), await repo.ratings(conn, kind, case_id)
+
     # ------------------------------------------------------------------ reports
 
     @router.get("/reports/{report_id}", response_model=Report, responses=errors(404))
@@ -252,13 +294,7 @@ def build_routers(runtime: ServiceRuntime, deps: Deps) -> list[APIRouter]:
         member_id: str | None = Query(None, pattern=ID_PATTERN, description="the member the gateway acts for"),
         caller: Caller = reader,
     ) -> Report:
-        async with runtime.pool.acquire() as conn:
-            row = await repo.get_case(conn, "report", report_id)
-            if row is None or not caller.sees(row["member_id"], member_id):
-                raise ApiError(404, "not_found", f"no report {report_id}")
-            return to_report(
-                row, await repo.history(conn, "report", report_id), await repo.ratings(conn, "report", report_id)
-            )
+        return to_report(*await one_case("report", report_id, member_id, caller))
 
     @router.get("/members/{member_id}/reports", response_model=ReportPage, dependencies=[reader])
     async def member_reports(
@@ -268,27 +304,8 @@ def build_routers(runtime: ServiceRuntime, deps: Deps) -> list[APIRouter]:
         return ReportPage(items=[to_report(r) for r in rows], next_cursor=nxt)
 
     @router.get("/reports", response_model=ReportPage, dependencies=[operator])
-    async def list_reports(
-        status: str | None = Query(None, pattern=STATUS_PATTERN),
-        district: str | None = Query(None, max_length=64),
-        grid: str | None = Query(None, max_length=64, description="a grid_id of the areas file"),
-        department: str | None = Query(None, max_length=128, description="the holder: a department id or label"),
-        overdue: bool = False,
-        bbox: str | None = Query(None, max_length=200, description="min_lon,min_lat,max_lon,max_lat"),
-        limit: int = Query(50, ge=1, le=MAX_LIMIT),
-        cursor: str | None = None,
-    ) -> ReportPage:
-        rows, nxt = await page_of(
-            "report",
-            limit,
-            cursor,
-            status=status,
-            district=district,
-            grid_id=grid,
-            department=department,
-            overdue_before=datetime.now(UTC) if overdue else None,
-            bbox=_bbox(bbox),
-        )
+    async def list_reports(query: CaseQuery = Depends()) -> ReportPage:
+        rows, nxt = await page_of("report", query.limit, query.cursor, **query.filters)
         return ReportPage(items=[to_report(r) for r in rows], next_cursor=nxt)
 
     # ------------------------------------------------------------------ needs
@@ -299,11 +316,7 @@ def build_routers(runtime: ServiceRuntime, deps: Deps) -> list[APIRouter]:
         member_id: str | None = Query(None, pattern=ID_PATTERN, description="the member the gateway acts for"),
         caller: Caller = reader,
     ) -> Need:
-        async with runtime.pool.acquire() as conn:
-            row = await repo.get_case(conn, "need", need_id)
-            if row is None or not caller.sees(row["member_id"], member_id):
-                raise ApiError(404, "not_found", f"no need {need_id}")
-            return to_need(row, await repo.history(conn, "need", need_id), await repo.ratings(conn, "need", need_id))
+        return to_need(*await one_case("need", need_id, member_id, caller))
 
     @router.get("/members/{member_id}/needs", response_model=NeedPage, dependencies=[reader])
     async def member_needs(
@@ -313,27 +326,8 @@ def build_routers(runtime: ServiceRuntime, deps: Deps) -> list[APIRouter]:
         return NeedPage(items=[to_need(r) for r in rows], next_cursor=nxt)
 
     @router.get("/needs", response_model=NeedPage, dependencies=[operator])
-    async def list_needs(
-        status: str | None = Query(None, pattern=STATUS_PATTERN),
-        district: str | None = Query(None, max_length=64),
-        grid: str | None = Query(None, max_length=64),
-        department: str | None = Query(None, max_length=128),
-        overdue: bool = False,
-        bbox: str | None = Query(None, max_length=200, description="min_lon,min_lat,max_lon,max_lat"),
-        limit: int = Query(50, ge=1, le=MAX_LIMIT),
-        cursor: str | None = None,
-    ) -> NeedPage:
-        rows, nxt = await page_of(
-            "need",
-            limit,
-            cursor,
-            status=status,
-            district=district,
-            grid_id=grid,
-            department=department,
-            overdue_before=datetime.now(UTC) if overdue else None,
-            bbox=_bbox(bbox),
-        )
+    async def list_needs(query: CaseQuery = Depends()) -> NeedPage:
+        rows, nxt = await page_of("need", query.limit, query.cursor, **query.filters)
         return NeedPage(items=[to_need(r) for r in rows], next_cursor=nxt)
 
     # ------------------------------------------------------------------ departments

@@ -8,7 +8,9 @@ department's KPIs (on-time rate, overdue open, average rating) over a trailing w
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
+from incentives_kernel.db import Row
 from incentives_kernel.events import NeedCategory, NeedOverdue, ReportCategory, ReportOverdue
 from incentives_kernel.uow import Work
 
@@ -22,50 +24,14 @@ UNREGISTERED = "unregistered"
 async def overdue_once(work: Work, now: datetime, metrics: ReportsMetrics, batch: int = 500, kpi_days: int = 30) -> int:
     """Mark and announce the open reports and needs whose SLA has passed by `now`; refresh the gauges."""
     async with work() as uow:
-        due = await repo.due_cases(uow.conn, "report", now, batch)
-        for r in due:
-            await repo.mark_overdue(uow.conn, "report", r["report_id"], now)
-            data = ReportOverdue(
-                report_id=r["report_id"],
-                member_id=r["member_id"],
-                category=ReportCategory(r["category"]),
-                district=r["district"] or "unknown",
-                grid_id=r["grid_id"],
-                district_source=r["district_source"],
-                department=r["department"],
-                status=r["status"],
-                submitted_at=r["submitted_at"],
-                due_at=r["due_at"],
-                overdue_at=now,
-            )
-            # A reopened report may become overdue again: the id names the round.
-            id_from = (r["report_id"],) if not r["reopened_count"] else (r["report_id"], str(r["reopened_count"]))
-            uow.emit("report.overdue", r["member_id"], r["report_id"], data, id_from=id_from, time=now)
-        needs = await repo.due_cases(uow.conn, "need", now, batch)
-        for n in needs:
-            await repo.mark_overdue(uow.conn, "need", n["need_id"], now)
-            nd = NeedOverdue(
-                need_id=n["need_id"],
-                member_id=n["member_id"],
-                category=NeedCategory(n["category"]),
-                district=n["district"] or "unknown",
-                grid_id=n["grid_id"],
-                district_source=n["district_source"],
-                department=n["department"],
-                status=n["status"],
-                submitted_at=n["submitted_at"],
-                due_at=n["due_at"],
-                overdue_at=now,
-            )
-            uow.emit(
-                "need.overdue",
-                n["member_id"],
-                n["need_id"],
-                nd,
-                id_from=("need", n["need_id"], str(n["reopened_count"])),
-                time=now,
-            )
-        announced = len(due) + len(needs)
+        announced = 0
+        for kind in ("report", "need"):
+            for case in await repo.due_cases(uow.conn, kind, now, batch):
+                case_id = case[repo.KEY[kind]]
+                await repo.mark_overdue(uow.conn, kind, case_id, now)
+                event_type, data, id_from = _announcement(kind, case, now)
+                uow.emit(event_type, case["member_id"], case_id, data, id_from=id_from, time=now)
+                announced += 1
         if announced:
             uow.after_commit(lambda: metrics.overdue_announced.inc(announced))
         overdue = await repo.overdue_counts(uow.conn)
@@ -76,6 +42,29 @@ async def overdue_once(work: Work, now: datetime, metrics: ReportsMetrics, batch
         metrics.overdue.labels(row["district"], row["category"]).set(row["n"])
     _department_gauges(metrics, tallies, registry)
     return announced
+
+
+def _announcement(kind: str, case: Row, now: datetime) -> tuple[str, ReportOverdue | NeedOverdue, tuple[str, ...]]:
+    """A case's overdue announcement: its type, its data, and what its id derives from (per kind as
+    it has always been, so a re-run announces under the same id; the round is in it, as a reopened
+    case may become overdue again)."""
+    shared: dict[str, Any] = {
+        "member_id": case["member_id"],
+        "district": case["district"] or "unknown",
+        "grid_id": case["grid_id"],
+        "district_source": case["district_source"],
+        "department": case["department"],
+        "status": case["status"],
+        "submitted_at": case["submitted_at"],
+        "due_at": case["due_at"],
+        "overdue_at": now,
+    }
+    if kind == "report":
+        report_id, rounds = case["report_id"], case["reopened_count"]
+        report = ReportOverdue(report_id=report_id, category=ReportCategory(case["category"]), **shared)
+        return "report.overdue", report, (report_id,) if not rounds else (report_id, str(rounds))
+    need = NeedOverdue(need_id=case["need_id"], category=NeedCategory(case["category"]), **shared)
+    return "need.overdue", need, ("need", case["need_id"], str(case["reopened_count"]))
 
 
 def _department_gauges(metrics: ReportsMetrics, rows: list, registry: set[str]) -> None:  # type: ignore[type-arg]

@@ -1,4 +1,9 @@
-"""Every SQL statement of the reports service."""
+"""Every SQL statement of the reports service: reports, needs (one set of statements for both kinds of
+case, by the fixed table names below), history, ratings, departments and the KPI tallies.
+
+Not here: deciding anything (usecases.py and lifecycle.py decide, overdue.py sweeps), the kernel's own
+tables (inbox, outbox, members, parked events, dead letters: the kernel's modules), HTTP.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,15 @@
-"""What the reports service does with each event: one function per event type, one transaction."""
+"""What the reports service does with each event it consumes: one use case per event type, each one
+transaction (the kernel's unit of work), deciding by lifecycle.py and writing through repository.py.
+
+Reports and needs are two kinds of one case: locking a case (or parking the event until it exists),
+recording a step or a rating, and the history row are written once here for both kinds (`_locked`,
+`_step`, `_rate`, `_add_history`); what differs by kind (duplicates and photo reuse, the events each
+publishes, points for reports) stays in the kind's own use case.
+
+Not here: the rules of the state machine (lifecycle.py, pure), SQL (repository.py), the HTTP routes
+and the operator's department writes (api.py), the overdue sweep (overdue.py), what it subscribes to
+(subscribers.py).
+"""
 
 from __future__ import annotations
 
@@ -40,14 +51,51 @@ from .metrics import ReportsMetrics
 from .sla import NeedSla, Sla
 
 
-def report_key(report_id: str) -> str:
-    """What a status or rating that overtook its report waits for."""
-    return f"report:{report_id}"
+def case_key(kind: Kind, case_id: str) -> str:
+    """What a status or rating that overtook its case waits for: `report:<id>` or `need:<id>`."""
+    return f"{kind.value}:{case_id}"
 
 
-def need_key(need_id: str) -> str:
-    """What a status or rating that overtook its need waits for."""
-    return f"need:{need_id}"
+def _cause(event: ParsedEvent) -> tuple[str, str]:
+    """What an emitted event's id derives from: the event that caused it, so a redo emits the same id."""
+    return (event.envelope.source, event.envelope.id)
+
+
+async def _locked(uow: UnitOfWork, kind: Kind, case_id: str, what: str) -> Row:
+    """The case, locked for this transaction; parks the event (`what` overtook it) until the case arrives."""
+    case = await repo.lock_case(uow.conn, kind.value, case_id)
+    if case is None:
+        raise Park(case_key(kind, case_id), f"{what} arrived before {kind.value} {case_id}")
+    return case
+
+
+async def _add_history(
+    conn: Conn,
+    kind: Kind,
+    case_id: str,
+    event: ParsedEvent,
+    status: str,
+    changed_at: datetime,
+    *,
+    reason: str | None = None,
+    department: str | None = None,
+    held_by: str | None = None,
+    note: str | None = None,
+) -> None:
+    """A step in the case's history, with the event that made it."""
+    await repo.add_history(
+        conn,
+        kind.value,
+        case_id,
+        status,
+        reason=reason,
+        department=department,
+        held_by=held_by,
+        note=note,
+        changed_at=changed_at,
+        source=event.envelope.source,
+        event_id=event.envelope.id,
+    )
 
 
 @dataclass(frozen=True)
@@ -79,19 +127,7 @@ async def submit_report(uow: UnitOfWork, event: ParsedEvent, *, deps: Deps) -> O
     if reused_from:
         reasons.append(f"a photo was already used in report {reused_from}")
     note = "; ".join(reasons) or None
-    await repo.add_history(
-        conn,
-        "report",
-        data.report_id,
-        "submitted",
-        reason=None,
-        department=None,
-        held_by=None,
-        note=note,
-        changed_at=data.submitted_at,
-        source=event.envelope.source,
-        event_id=event.envelope.id,
-    )
+    await _add_history(conn, Kind.REPORT, data.report_id, event, "submitted", data.submitted_at, note=note)
     category = data.category.value
 
     def count() -> None:
@@ -102,7 +138,7 @@ async def submit_report(uow: UnitOfWork, event: ParsedEvent, *, deps: Deps) -> O
             deps.metrics.photo_reuse.labels(category).inc()
 
     uow.after_commit(count)
-    return applied(report_key(data.report_id))
+    return applied(case_key(Kind.REPORT, data.report_id))
 
 
 async def _open_duplicate(conn: Conn, data: ReportSubmitted) -> str | None:
@@ -146,15 +182,12 @@ def _not_before_submission(at: datetime, case: Row, what: str) -> None:
 
 
 async def _step(
-    uow: UnitOfWork,
-    event: ParsedEvent,
-    kind: Kind,
-    case_id: str,
-    case: Row,
-    data: ReportStatusChanged | NeedStatusChanged,
-) -> Applied | None:
-    """Decide and record a status change of a locked case; None: a repeat, nothing changes."""
+    uow: UnitOfWork, event: ParsedEvent, kind: Kind, case_id: str, data: ReportStatusChanged | NeedStatusChanged
+) -> tuple[Row, Applied | None]:
+    """Lock the case (or park the event), decide and record its status change: the case as it was
+    before, and the step (None: a repeat, nothing changes)."""
     conn = uow.conn
+    case = await _locked(uow, kind, case_id, f"status {data.status.value}")
     _not_before_submission(data.changed_at, case, f"status {data.status.value}")
     department = await repo.department_key(conn, data.department) if data.department else None
     reason = data.reason.value if data.reason is not None else None
@@ -173,7 +206,7 @@ async def _step(
     except IllegalTransition as exc:
         raise PermanentError("illegal_transition", str(exc)) from None
     if not step.changes:
-        return None
+        return case, None
     # A reason is kept with the statuses that need one (rejected, reopened), never with others.
     kept = reason if step.new_status in ("rejected", "reopened") else None
     held_by = holder_after(case["held_by"], department)
@@ -189,20 +222,19 @@ async def _step(
         verified_at=data.changed_at if step.verifies else None,
         reversed_at=data.changed_at if step.reverses else None,
     )
-    await repo.add_history(
+    await _add_history(
         conn,
-        kind.value,
+        kind,
         case_id,
+        event,
         step.new_status,
+        data.changed_at,
         reason=kept,
         department=data.department,
         held_by=held_by,
         note=data.note,
-        changed_at=data.changed_at,
-        source=event.envelope.source,
-        event_id=event.envelope.id,
     )
-    return Applied(
+    return case, Applied(
         status=step.new_status,
         reason=kept,
         department=data.department,
@@ -214,15 +246,16 @@ async def _step(
     )
 
 
+def _repeat(kind: Kind, case_id: str, case: Row) -> Outcome:
+    return ignored(f"{kind.value} {case_id} is {case['status']} with this department already: a repeat")
+
+
 async def change_status(uow: UnitOfWork, event: ParsedEvent, *, deps: Deps) -> Outcome:
     data = event.data
     assert isinstance(data, ReportStatusChanged)
-    report = await repo.lock_case(uow.conn, "report", data.report_id)
-    if report is None:
-        raise Park(report_key(data.report_id), f"status {data.status.value} arrived before report {data.report_id}")
-    step = await _step(uow, event, Kind.REPORT, data.report_id, report, data)
+    report, step = await _step(uow, event, Kind.REPORT, data.report_id, data)
     if step is None:
-        return ignored(f"report {data.report_id} is {report['status']} with this department already: a repeat")
+        return _repeat(Kind.REPORT, data.report_id, report)
     changed_at = data.changed_at
     member_id, category = report["member_id"], ReportCategory(report["category"])
     reason: RejectionReason | ReopenReason | None = None
@@ -230,7 +263,7 @@ async def change_status(uow: UnitOfWork, event: ParsedEvent, *, deps: Deps) -> O
         reason = RejectionReason(step.reason) if step.status == "rejected" else ReopenReason(step.reason)
     # Ids derive from the status change that caused them; the time is the business time, not the
     # time of sending: points decides its daily cap by the event's day, and a re-publish must decide the same.
-    cause = (event.envelope.source, event.envelope.id)
+    cause = _cause(event)
     uow.emit(
         "report.lifecycle_changed",
         member_id,
@@ -308,9 +341,16 @@ def _count_step(
 
 
 async def _rate(
-    uow: UnitOfWork, event: ParsedEvent, kind: Kind, case_id: str, case: Row, data: ReportRated | NeedRated
-) -> bool | str:
-    """Record a rating of a locked case; True: it earns the rating point; a str: why it is ignored."""
+    uow: UnitOfWork,
+    event: ParsedEvent,
+    kind: Kind,
+    case_id: str,
+    data: ReportRated | NeedRated,
+    recorded: tuple[str, ReportRatingRecorded | NeedRatingRecorded],
+) -> Outcome:
+    """Lock the case (or park the event) and record the rating; the rating that earns the point is
+    announced as `recorded` (the kind's `*.rating_recorded` type and data)."""
+    case = await _locked(uow, kind, case_id, "rating")
     if case["member_id"] != data.member_id:
         raise PermanentError("not_reporter", f"only the rider who asked may rate the handling of a {kind.value}")
     rated_at = event.envelope.time
@@ -325,7 +365,7 @@ async def _rate(
     except NotRateable as exc:
         raise PermanentError(exc.code, str(exc)) from None
     if not decision.record:
-        return decision.why or "rated already"
+        return ignored(decision.why or "rated already")
     added = await repo.add_rating(
         uow.conn,
         kind.value,
@@ -340,31 +380,20 @@ async def _rate(
         event_id=event.envelope.id,
     )
     if not added:
-        return "this resolution was rated already"
-    return decision.earns_point
+        return ignored("this resolution was rated already")
+    if decision.earns_point:
+        event_type, payload = recorded
+        uow.emit(event_type, data.member_id, case_id, payload, id_from=_cause(event), time=rated_at)
+    return APPLIED
 
 
 async def rate_report(uow: UnitOfWork, event: ParsedEvent) -> Outcome:
     data = event.data
     assert isinstance(data, ReportRated)
-    report = await repo.lock_case(uow.conn, "report", data.report_id)
-    if report is None:
-        raise Park(report_key(data.report_id), f"rating arrived before report {data.report_id}")
-    earns = await _rate(uow, event, Kind.REPORT, data.report_id, report, data)
-    if isinstance(earns, str):
-        return ignored(earns)
-    if earns:
-        uow.emit(
-            "report.rating_recorded",
-            data.member_id,
-            data.report_id,
-            ReportRatingRecorded(
-                report_id=data.report_id, member_id=data.member_id, rating=data.rating, rated_at=event.envelope.time
-            ),
-            id_from=(event.envelope.source, event.envelope.id),
-            time=event.envelope.time,
-        )
-    return APPLIED
+    recorded = ReportRatingRecorded(
+        report_id=data.report_id, member_id=data.member_id, rating=data.rating, rated_at=event.envelope.time
+    )
+    return await _rate(uow, event, Kind.REPORT, data.report_id, data, ("report.rating_recorded", recorded))
 
 
 async def points_changed(uow: UnitOfWork, event: ParsedEvent) -> Outcome:
@@ -410,19 +439,7 @@ async def submit_need(uow: UnitOfWork, event: ParsedEvent, *, deps: Deps) -> Out
     due_at = deps.need_sla.due_at(data.submitted_at, data.category)
     if not await repo.insert_need(conn, data, due_at=due_at, placed=placed):
         return ignored("a need with this need_id exists already")
-    await repo.add_history(
-        conn,
-        "need",
-        data.need_id,
-        "submitted",
-        reason=None,
-        department=None,
-        held_by=None,
-        note=None,
-        changed_at=data.submitted_at,
-        source=event.envelope.source,
-        event_id=event.envelope.id,
-    )
+    await _add_history(conn, Kind.NEED, data.need_id, event, "submitted", data.submitted_at)
     need = await repo.get_case(conn, "need", data.need_id)
     assert need is not None
     # The rider is told the need was received (every step is told).
@@ -431,29 +448,26 @@ async def submit_need(uow: UnitOfWork, event: ParsedEvent, *, deps: Deps) -> Out
         data.member_id,
         data.need_id,
         _need_changed(need, "submitted", data.submitted_at),
-        id_from=(event.envelope.source, event.envelope.id),
+        id_from=_cause(event),
         time=data.submitted_at,
     )
     category = data.category.value
     uow.after_commit(lambda: deps.metrics.needs_submitted.labels(category).inc())
-    return applied(need_key(data.need_id))
+    return applied(case_key(Kind.NEED, data.need_id))
 
 
 async def change_need_status(uow: UnitOfWork, event: ParsedEvent, *, deps: Deps) -> Outcome:
     data = event.data
     assert isinstance(data, NeedStatusChanged)
-    need = await repo.lock_case(uow.conn, "need", data.need_id)
-    if need is None:
-        raise Park(need_key(data.need_id), f"status {data.status.value} arrived before need {data.need_id}")
-    step = await _step(uow, event, Kind.NEED, data.need_id, need, data)
+    need, step = await _step(uow, event, Kind.NEED, data.need_id, data)
     if step is None:
-        return ignored(f"need {data.need_id} is {need['status']} with this department already: a repeat")
+        return _repeat(Kind.NEED, data.need_id, need)
     uow.emit(
         "need.lifecycle_changed",
         need["member_id"],
         data.need_id,
         _need_changed(need, step.status, data.changed_at, reason=step.reason, step=step),
-        id_from=(event.envelope.source, event.envelope.id),
+        id_from=_cause(event),
         time=data.changed_at,
     )
     _count_step(uow, deps, step, need, data.changed_at, None)
@@ -463,24 +477,10 @@ async def change_need_status(uow: UnitOfWork, event: ParsedEvent, *, deps: Deps)
 async def rate_need(uow: UnitOfWork, event: ParsedEvent) -> Outcome:
     data = event.data
     assert isinstance(data, NeedRated)
-    need = await repo.lock_case(uow.conn, "need", data.need_id)
-    if need is None:
-        raise Park(need_key(data.need_id), f"rating arrived before need {data.need_id}")
-    earns = await _rate(uow, event, Kind.NEED, data.need_id, need, data)
-    if isinstance(earns, str):
-        return ignored(earns)
-    if earns:
-        uow.emit(
-            "need.rating_recorded",
-            data.member_id,
-            data.need_id,
-            NeedRatingRecorded(
-                need_id=data.need_id, member_id=data.member_id, rating=data.rating, rated_at=event.envelope.time
-            ),
-            id_from=(event.envelope.source, event.envelope.id),
-            time=event.envelope.time,
-        )
-    return APPLIED
+    recorded = NeedRatingRecorded(
+        need_id=data.need_id, member_id=data.member_id, rating=data.rating, rated_at=event.envelope.time
+    )
+    return await _rate(uow, event, Kind.NEED, data.need_id, data, ("need.rating_recorded", recorded))
 
 
 # ---------------------------------------------------------------------------------------------- departments
