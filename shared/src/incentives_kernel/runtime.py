@@ -140,6 +140,7 @@ class ServiceRuntime:
             group_id=self.service,
             max_records=s.consumer_max_records,
             batch_timeout_ms=s.consumer_batch_timeout_ms,
+            fetch_max_wait_ms=s.consumer_fetch_max_wait_ms,
             session_timeout_ms=s.consumer_session_timeout_ms,
             max_backoff_s=s.consumer_max_backoff_s,
             health=self.health,
