@@ -66,8 +66,8 @@ class Jobs:
         self.clock = Clock()
         self.tasks: list[asyncio.Task[None]] = []
 
-    def start(self, name: str, job: Scripted, again_at: int | None = None) -> Job:
-        scheduled = Job(name, HOUR, job, again_at)
+    def start(self, name: str, job: Scripted) -> Job:
+        scheduled = Job(name, HOUR, job)
         self.tasks.append(asyncio.create_task(scheduled.forever(self.metrics)))
         return scheduled
 
