@@ -36,12 +36,14 @@ class Clock:
 
 
 class Scripted:
-    """A job whose runs do what the test says: return a count (or None), or raise."""
+    """A job whose runs do what the test says (return a count or None, or raise), run by `Job.forever`."""
 
-    def __init__(self) -> None:
+    def __init__(self, jobs: Jobs, name: str) -> None:
+        self.jobs, self.name = jobs, name
         self.steps: asyncio.Queue[int | Exception | None] = asyncio.Queue()
         self.begun: asyncio.Queue[int] = asyncio.Queue()
         self.runs = 0
+        self.job = Job(name, HOUR, self)
 
     async def __call__(self) -> int | None:
         self.runs += 1
@@ -51,13 +53,30 @@ class Scripted:
             raise step
         return step
 
-    async def next_run(self) -> int:
-        """Wait until the next run begins: the previous run's metrics and log are then written."""
-        return await asyncio.wait_for(self.begun.get(), STUCK_S)
+    async def first_run(self) -> None:
+        """Wait until the first run (at start) has begun."""
+        assert await asyncio.wait_for(self.begun.get(), STUCK_S) == 1
+
+    async def end_run(self, step: int | Exception | None) -> None:
+        """End the current run with `step`, wake the job and wait until its next run begins: the ended
+        run's metrics and log line are written by then."""
+        await self.steps.put(step)
+        self.job.wake()
+        assert await asyncio.wait_for(self.begun.get(), STUCK_S) == self.runs, "the job did not run again"
+
+    def value(self, metric: str) -> float | None:
+        return self.jobs.registry.get_sample_value(f"incentives_points_job_{metric}", {"job_name": self.name})
+
+    def counted(self) -> tuple[float | None, float | None, float | None]:
+        """(runs, failures, last success)."""
+        return self.value("runs_total"), self.value("failures_total"), self.value("last_success_timestamp_seconds")
+
+    def lines(self) -> list[dict[str, Any]]:
+        return [line for line in self.jobs.logs if line.get("job") == self.name]
 
 
 class Jobs:
-    """One service's metrics (as the runtime makes them) and the log lines the jobs wrote."""
+    """One service's metrics (as the runtime makes them), the log lines the jobs wrote, the clock."""
 
     def __init__(self, logs: list[dict[str, Any]]) -> None:
         self.registry = CollectorRegistry()
@@ -66,16 +85,11 @@ class Jobs:
         self.clock = Clock()
         self.tasks: list[asyncio.Task[None]] = []
 
-    def start(self, name: str, job: Scripted) -> Job:
-        scheduled = Job(name, HOUR, job)
-        self.tasks.append(asyncio.create_task(scheduled.forever(self.metrics)))
-        return scheduled
-
-    def value(self, metric: str, job: str) -> float | None:
-        return self.registry.get_sample_value(f"incentives_points_job_{metric}", {"job_name": job})
-
-    def lines(self, job: str) -> list[dict[str, Any]]:
-        return [line for line in self.logs if line.get("job") == job]
+    async def start(self, name: str) -> Scripted:
+        scripted = Scripted(self, name)
+        self.tasks.append(asyncio.create_task(scripted.job.forever(self.metrics)))
+        await scripted.first_run()
+        return scripted
 
 
 @pytest.fixture
@@ -95,104 +109,53 @@ async def jobs(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Jobs]:
 
 
 async def test_a_job_that_succeeds_counts_its_runs_and_moves_its_last_success(jobs: Jobs) -> None:
-    sweep = Scripted()
     started_at = jobs.clock.now
-    job = jobs.start("expire_holds", sweep)
-    assert await sweep.next_run() == 1
-    # Before the first run ends: the job is known, started, with its interval, and nothing counted yet.
-    assert jobs.value("started_timestamp_seconds", "expire_holds") == started_at
-    assert jobs.value("interval_seconds", "expire_holds") == HOUR
-    assert jobs.value("runs_total", "expire_holds") == 0
-    assert jobs.value("failures_total", "expire_holds") == 0  # at 0, not absent: increase() sees a first failure
-    assert jobs.value("last_success_timestamp_seconds", "expire_holds") is None
+    sweep = await jobs.start("expire_holds")
+    # While the first run goes on: the job is known, started, with its interval, and nothing counted yet.
+    assert sweep.value("started_timestamp_seconds") == started_at
+    assert sweep.value("interval_seconds") == HOUR
+    assert sweep.counted() == (0, 0, None)  # the failures at 0, not absent: increase() sees a first failure
 
     jobs.clock.now += 5
-    await sweep.steps.put(3)
-    job.wake()
-    assert await sweep.next_run() == 2
-    assert jobs.value("runs_total", "expire_holds") == 1
-    assert jobs.value("failures_total", "expire_holds") == 0
-    assert jobs.value("last_success_timestamp_seconds", "expire_holds") == started_at + 5
-    assert jobs.lines("expire_holds") == [
-        {"event": "background job done", "log_level": "info", "job": "expire_holds", "handled": 3}
-    ]
+    await sweep.end_run(3)
+    assert sweep.counted() == (1, 0, started_at + 5)
+    assert sweep.lines() == [{"event": "background job done", "log_level": "info", "job": "expire_holds", "handled": 3}]
 
     # A run that handled nothing (or returns no count) succeeds as quietly: counted, no log line.
     jobs.clock.now += 5
-    await sweep.steps.put(None)
-    job.wake()
-    assert await sweep.next_run() == 3
+    await sweep.end_run(None)
     jobs.clock.now += 5
-    await sweep.steps.put(0)
-    job.wake()
-    assert await sweep.next_run() == 4
-    assert jobs.value("runs_total", "expire_holds") == 3
-    assert jobs.value("failures_total", "expire_holds") == 0
-    assert jobs.value("last_success_timestamp_seconds", "expire_holds") == started_at + 15
-    assert len(jobs.lines("expire_holds")) == 1
+    await sweep.end_run(0)
+    assert sweep.counted() == (3, 0, started_at + 15)
+    assert len(sweep.lines()) == 1
 
 
 async def test_a_failing_job_is_counted_logged_and_retried_and_its_last_success_waits(jobs: Jobs) -> None:
-    flaky = Scripted()
-    job = jobs.start("close_rounds", flaky)
-    assert await flaky.next_run() == 1
-
-    await flaky.steps.put(ConnectionError("the database went away"))
-    job.wake()
-    assert await flaky.next_run() == 2, "a failed run must not stop the job"
-    assert jobs.value("runs_total", "close_rounds") == 1
-    assert jobs.value("failures_total", "close_rounds") == 1
-    assert jobs.value("last_success_timestamp_seconds", "close_rounds") is None
+    flaky = await jobs.start("close_rounds")
+    await flaky.end_run(ConnectionError("the database went away"))  # and it runs again: a failure stops nothing
+    assert flaky.counted() == (1, 1, None)
 
     jobs.clock.now += 60
     recovered_at = jobs.clock.now
-    await flaky.steps.put(2)
-    job.wake()
-    assert await flaky.next_run() == 3
-    assert jobs.value("runs_total", "close_rounds") == 2
-    assert jobs.value("failures_total", "close_rounds") == 1
-    assert jobs.value("last_success_timestamp_seconds", "close_rounds") == recovered_at
+    await flaky.end_run(2)
+    assert flaky.counted() == (2, 1, recovered_at)
 
     # Failing again: counted, and the last success stays where it was while the clock moves on.
     jobs.clock.now += 60
-    await flaky.steps.put(RuntimeError("x" * 500))
-    job.wake()
-    assert await flaky.next_run() == 4
-    assert jobs.value("runs_total", "close_rounds") == 3
-    assert jobs.value("failures_total", "close_rounds") == 2
-    assert jobs.value("last_success_timestamp_seconds", "close_rounds") == recovered_at
+    await flaky.end_run(RuntimeError("x" * 500))
+    assert flaky.counted() == (3, 2, recovered_at)
 
-    assert jobs.lines("close_rounds") == [
-        {
-            "event": "background job failed",
-            "log_level": "warning",
-            "job": "close_rounds",
-            "error": "ConnectionError",
-            "detail": "the database went away",
-        },
+    failed = {"event": "background job failed", "log_level": "warning", "job": "close_rounds"}
+    assert flaky.lines() == [
+        {**failed, "error": "ConnectionError", "detail": "the database went away"},
         {"event": "background job done", "log_level": "info", "job": "close_rounds", "handled": 2},
-        {
-            "event": "background job failed",
-            "log_level": "warning",
-            "job": "close_rounds",
-            "error": "RuntimeError",
-            "detail": "x" * 200,  # the message is cut: a log line stays a line
-        },
+        {**failed, "error": "RuntimeError", "detail": "x" * 200},  # the message is cut: a log line stays a line
     ]
 
 
 async def test_jobs_are_counted_apart_by_name(jobs: Jobs) -> None:
-    good, bad = Scripted(), Scripted()
-    good_job, bad_job = jobs.start("age_levels", good), jobs.start("release_pushes", bad)
-    await good.next_run()
-    await bad.next_run()
-    await good.steps.put(1)
-    await bad.steps.put(ValueError("a bad row"))
-    good_job.wake()
-    bad_job.wake()
-    await good.next_run()
-    await bad.next_run()
-    assert (jobs.value("runs_total", "age_levels"), jobs.value("failures_total", "age_levels")) == (1, 0)
-    assert (jobs.value("runs_total", "release_pushes"), jobs.value("failures_total", "release_pushes")) == (1, 1)
-    assert jobs.value("last_success_timestamp_seconds", "age_levels") is not None
-    assert jobs.value("last_success_timestamp_seconds", "release_pushes") is None
+    good, bad = await jobs.start("age_levels"), await jobs.start("release_pushes")
+    await good.end_run(1)
+    await bad.end_run(ValueError("a bad row"))
+    assert good.counted() == (1, 0, jobs.clock.now)
+    assert bad.counted() == (1, 1, None)
