@@ -14,6 +14,10 @@ An award (an allocation reward costing 0 points) holds nothing: an application i
 winner wins at the close. After the close the result is `provisional` for the reward's `notice_days`
 (the public notice): an operator may disqualify a winner with a reason and the place passes on to the
 next in line; then the job makes it `final`.
+
+Not here: the ranking and its digest (allocation.py, pure), who may apply (eligibility.py), which
+status may follow which (lifecycle.py), voucher codes (vouchers.py), what becomes of a winner's
+redemption afterwards (saga.py), SQL (repository.py), the HTTP routes (rounds_api.py).
 """
 
 from __future__ import annotations
