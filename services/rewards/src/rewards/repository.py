@@ -1,7 +1,14 @@
-"""Every SQL statement of the rewards service."""
+"""Every SQL statement of the rewards service.
+
+Statuses are written into the SQL as the migrations' CHECK constraints and partial indexes name them:
+the planner uses a partial index only when the query's own WHERE implies its predicate, which a bound
+parameter cannot in a prepared statement's generic plan. services/rewards/tests/test_lifecycle.py
+checks that the constraints and lifecycle.py's enums name the same states.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date, datetime
 from typing import Any
 
@@ -375,6 +382,7 @@ async def applications(conn: Conn, round_id: str, *, lock: bool = False) -> list
 
 
 async def update_application(conn: Conn, round_id: str, member_id: str, **changes: Any) -> None:
+    """Change an application's figures or reason (its status moves by `move_application`)."""
     sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(changes, start=3))
     await conn.execute(
         f"UPDATE applications SET {sets}, updated_at = now() WHERE round_id = $1 AND member_id = $2",
@@ -382,6 +390,23 @@ async def update_application(conn: Conn, round_id: str, member_id: str, **change
         member_id,
         *changes.values(),
     )
+
+
+async def move_application(
+    conn: Conn, round_id: str, member_id: str, status: str, allowed_from: Collection[str], **changes: Any
+) -> bool:
+    """Set an application's status (and `changes`) if its status now is one of `allowed_from`; False if not."""
+    values = {"status": status, **changes}
+    sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(values, start=4))
+    done = await conn.execute(
+        f"""UPDATE applications SET {sets}, updated_at = now()
+            WHERE round_id = $1 AND member_id = $2 AND status = ANY($3::text[])""",
+        round_id,
+        member_id,
+        list(allowed_from),
+        *values.values(),
+    )
+    return bool(done.endswith(" 1"))
 
 
 async def stock_changes(conn: Conn, reward_id: str, limit: int) -> list[asyncpg.Record]:
