@@ -22,6 +22,7 @@ from rewards.lifecycle import (
     Said,
     Step,
 )
+from rewards.rounds_api import RoundFilter
 
 
 def test_every_reply_type_says_something() -> None:
@@ -176,6 +177,10 @@ def test_a_result_is_provisional_for_the_notice_and_final_at_once_without_one() 
     assert lc.result_at_close(5) is ResultStatus.PROVISIONAL
     assert lc.result_at_close(0) is ResultStatus.FINAL
     assert ResultStatus.FINAL not in lc.RESULT_MOVES
+
+
+def test_the_rounds_list_filters_on_a_rounds_status_or_its_results() -> None:
+    assert {f.value for f in RoundFilter} == {*RoundStatus, *ResultStatus}
 
 
 def test_only_a_provisional_result_may_change() -> None:
