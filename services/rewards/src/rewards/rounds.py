@@ -51,6 +51,7 @@ async def open_round(
     opens_at: datetime,
     closes_at: datetime,
     seed: str | None,
+    by: str,
     deps: Deps,
 ) -> Row:
     conn = uow.conn
@@ -87,6 +88,7 @@ async def open_round(
         server_seed=server_seed,
         operator_seed=seed,
         time_resolution_s=deps.settings.application_time_resolution_s,
+        opened_by=by,
     )
     if row is None:
         raise Conflict("conflict", f"round {round_id} exists already")

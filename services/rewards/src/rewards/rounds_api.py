@@ -93,6 +93,10 @@ class Round(BaseModel):
     operator_seed: str | None = Field(description="the operator's seed, if one was given; revealed at the close")
     seed_generated: bool
     time_resolution_s: int
+    created_at: datetime = Field(description="when it was opened (`opens_at`: when it takes applications)")
+    opened_by: str | None = Field(
+        description="who opened it: operator:<name> or operator:<token fingerprint> (null: before this was recorded)"
+    )
     closed_at: datetime | None
     closed_by: str | None
     standings_day: str | None
@@ -111,6 +115,7 @@ class RoundSummary(BaseModel):
     notice_ends_at: datetime | None
     applicants: int
     created_at: datetime
+    opened_by: str | None
 
 
 class RoundPage(BaseModel):
@@ -194,7 +199,7 @@ def build_router(runtime: ServiceRuntime, deps: Deps) -> APIRouter:
     @router.post(
         "/allocation-rounds", response_model=Round, status_code=201, dependencies=[operator], responses=errors(404, 409)
     )
-    async def open_round(body: RoundIn) -> Round:
+    async def open_round(body: RoundIn, request: Request) -> Round:
         opens_at = body.opens_at or datetime.now(UTC)
         if body.closes_at <= opens_at:
             raise ApiError(422, "validation_error", "closes_at must be after opens_at")
@@ -207,6 +212,7 @@ def build_router(runtime: ServiceRuntime, deps: Deps) -> APIRouter:
                 opens_at=opens_at,
                 closes_at=body.closes_at,
                 seed=body.seed,
+                by=who(request),
                 deps=deps,
             )
             return await _round(uow.conn, body.round_id)
