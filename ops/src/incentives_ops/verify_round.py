@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 from rewards import allocation
+from rewards.lifecycle import HOLDS_PLACE, ApplicationStatus
 
 
 def stored_ranking(round_json: dict[str, Any]) -> list[allocation.Ranked]:
@@ -66,7 +67,7 @@ def check(round_json: dict[str, Any]) -> tuple[str, bool]:
             f"{r.ticket[:12]} {'won' if r.won else 'lost'}{tie}"
         )
     for o in outcomes:
-        if o.status == "disqualified" or (o.status in allocation.HOLDS_PLACE and not o.won_at_close):
+        if o.status == ApplicationStatus.DISQUALIFIED or (o.status in HOLDS_PLACE and not o.won_at_close):
             lines.append(f"after the close: rank {o.rank} {o.member_id} {o.status} {o.reason or ''}".rstrip())
     problems = mixing + verdict.problems + changes
     lines += [f"problem: {p}" for p in problems]

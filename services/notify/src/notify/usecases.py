@@ -1,4 +1,17 @@
-"""What the notify service does with each event: one text per rider, once, in their language."""
+"""What the notify service does with each event: one text per rider, once, in their language.
+
+For each event that concerns a rider (points, levels, reports and needs, redemptions, allocations)
+a use case says whom to tell what (`Ask`: a text kind and its fields), and `notify` stores the
+rider's inbox notification, keyed by the cause so that a redelivery or a replay writes nothing, and
+in the same transaction fans it out as the rider's preferences allow: the push gateway's
+`notification.created` through the outbox (now, after the quiet hours, or muted) and one delivery
+row per webhook subscribed to the event's type. `notify_many` does a run of points events set-based.
+A rider not registered yet parks the event.
+
+Not here: the texts and their languages (texts.py, templates/), preferences and quiet hours
+(preferences.py), sending webhooks and releasing deferred pushes (delivery.py, run by jobs.py), SQL
+(repository.py), which topics and types arrive (subscribers.py), the HTTP API (api.py, webhooks_api.py).
+"""
 
 from __future__ import annotations
 
