@@ -33,8 +33,9 @@ async def _low_stock(page: Page) -> list[dict[str, Any]]:
 
 
 async def _webhooks(page: Page) -> list[dict[str, Any]]:
-    hooks = await page.api.get("notify", "/v1/webhooks")
-    return [h for h in hooks if h["circuit"] != "closed" or h["dead_lettered"] > 0]
+    body = await page.api.get("notify", "/v1/webhooks", attention="true", limit=200)
+    hooks: list[dict[str, Any]] = body["items"]
+    return hooks
 
 
 async def _card(job: Any) -> tuple[Any, ServiceError | None]:
