@@ -9,13 +9,14 @@ marked overdue; half as many riders' needs likewise; ratings of a third of the r
 catalogue, one reward's stock history and redemptions; providers), then ANALYZE; what has to be made
 through the APIs is (webhooks, three allocation rounds: one open, one closed and in public notice,
 and one open round given an applicant in twenty members by COPY). Last, just before the pages are
-timed, every service's dead letters (one per ten reports) and parked events (one per fifty). The console is signed in to with the stack's
-operator token, and each page is fetched once to warm it, then `repeats` times: the median with min
-and max, in ms, from the request sent to the last byte read (the console calls the services
-server-side, so that is the page as an operator waits for it). A page that does not answer 200 fails
-the benchmark.
+timed, every service's dead letters (one per ten reports) and parked events (one per fifty). The
+console is signed in to with the stack's operator token, and each page is fetched once to warm it,
+then `repeats` times: the median with min and max, in ms, from the request sent to the last byte
+read (the console calls the services server-side, so that is the page as an operator waits for it).
+A page that does not answer 200 fails the benchmark.
 
     uv run python -m bench.console_pages [members] [transfers] [reports]   # default 100000 1000000 50000
+    BENCH_SCALE=smoke uv run python -m bench.console_pages                 # 1000 10000 500
 """
 
 from __future__ import annotations
