@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import httpx
 import pytest
 from incentives_console.app import create_app
@@ -31,6 +32,14 @@ from tests.support import Api, eventually, publish, uid
 SECRET = "a-test-secret-that-is-long-enough-0001"
 
 
+async def known_to_reports(rig: Rig, member: str) -> bool:
+    conn = await asyncpg.connect(rig.dsn)
+    try:
+        return bool(await conn.fetchval("SELECT count(*) FROM reports.members WHERE member_id = $1", member))
+    finally:
+        await conn.close()
+
+
 @pytest.mark.e2e
 @pytest.mark.asyncio(loop_scope="session")
 async def test_the_home_page_shows_overdue_needs_dead_letters_parked_events_and_rounds_in_notice(
@@ -44,6 +53,8 @@ async def test_the_home_page_shows_overdue_needs_dead_letters_parked_events_and_
     try:
         # A need submitted three weeks ago and never dispatched: overdue (the SLA is days, not weeks).
         await publish(bootstrap, topics.MEMBERS, member, member_registered(member, district))
+        # The need takes its district from its member (it has no location): the member must be known first.
+        await eventually(lambda: known_to_reports(rig, member), what=f"reports knows {member}")
         asked = datetime.now(UTC) - timedelta(days=21)
         await publish(bootstrap, topics.REPORTS, need, need_submitted(need, member, district, "legal_aid", at=asked))
 
