@@ -416,7 +416,8 @@ async def test_one_bad_record_costs_the_others_nothing_and_ends_as_one_by_one_do
     # single claims are the bad bytes' own inbox row, once a pass.
     assert whole.conn.calls.count("claim_many") == 2
     assert whole.conn.calls.count("claim") == 2
-    # The first pass (no savepoint per run) stops at the refusal; the careful pass: the run of 12 refused, then halves down to the refusing credit (the sixth): its first half of 6
+    # The first pass (no savepoint per run) stops at the refusal. The careful pass: the run of 12
+    # refused, then halves down to the refusing credit (the sixth): its first half of 6
     # refused -> 3 (kept), 3 refused -> 1 (kept), 2 refused -> 1 (kept), 1 refused (dead-lettered by the
     # one-event use case); the second half of 6 kept at once.
     assert runs == [12, 12, 6, 3, 3, 1, 2, 1, 1, 6]

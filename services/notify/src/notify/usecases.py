@@ -124,7 +124,7 @@ async def _fan_out(
     due = None if muted else quiet_until(created_at, prefs, ctx.timezone)
     m = ctx.metrics
     after: list[Callable[[], None]] = [
-        m.created.labels(kind, INBOX, text.locale).inc,
+        m.created_as(kind, INBOX, text.locale).inc,
         partial(m.delivered, INBOX, None),
     ]
     data = NotificationCreated(
@@ -153,8 +153,8 @@ async def _push(
     """
     m = ctx.metrics
     if muted:
-        return [m.deliveries.labels(PUSH, "muted").inc]
-    created = m.created.labels(data.kind, PUSH, data.locale.value).inc
+        return [m.deliveries_as(PUSH, "muted").inc]
+    created = m.created_as(data.kind, PUSH, data.locale.value).inc
     if due is None:
         uow.emit("notification.created", data.member_id, data.member_id, data, event_id=push_id)
         return [created, partial(m.delivered, PUSH, 0.0)]
@@ -166,7 +166,7 @@ async def _push(
         created_at=data.created_at,
         due_at=due,
     )
-    return [created, m.deliveries.labels(PUSH, "deferred").inc]
+    return [created, m.deliveries_as(PUSH, "deferred").inc]
 
 
 async def _webhooks(
@@ -185,7 +185,7 @@ async def _webhooks(
         return []
     m = ctx.metrics
     if muted:
-        return [m.deliveries.labels(WEBHOOK, "muted").inc for _ in hooks]
+        return [m.deliveries_as(WEBHOOK, "muted").inc for _ in hooks]
     hook_id = notification_id(cause, data.member_id, WEBHOOK)
     body = webhooks.payload(
         notification_id=hook_id,
@@ -211,9 +211,9 @@ async def _webhooks(
             created_at=data.created_at,
             due_at=due or data.created_at,
         )
-    after: list[Callable[[], None]] = [m.created.labels(data.kind, WEBHOOK, data.locale.value).inc]
+    after: list[Callable[[], None]] = [m.created_as(data.kind, WEBHOOK, data.locale.value).inc]
     if due is not None:
-        after += [m.deliveries.labels(WEBHOOK, "deferred").inc for _ in hooks]
+        after += [m.deliveries_as(WEBHOOK, "deferred").inc for _ in hooks]
     return [*after, ctx.wake_webhooks]
 
 
