@@ -117,7 +117,8 @@ def _sample(registry: CollectorRegistry, name: str, **labels: str) -> float | No
 
 async def test_a_need_past_its_sla_is_announced_once_and_again_after_a_reopening(scratch_dsn: str) -> None:
     pool = await make_pool(scratch_dsn, "reports", min_size=1, max_size=2, application_name="overdue-needs")
-    metrics = ReportsMetrics(CollectorRegistry())
+    registry = CollectorRegistry()
+    metrics = ReportsMetrics(registry)
     t0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
     work = units_of_work(pool, source_of("reports"))
     try:
@@ -137,6 +138,7 @@ async def test_a_need_past_its_sla_is_announced_once_and_again_after_a_reopening
             assert await overdue.overdue_once(work, t0 + timedelta(days=2), metrics) == 0
             assert await overdue.overdue_once(work, t0 + timedelta(days=4), metrics) == 1
             assert await overdue.overdue_once(work, t0 + timedelta(days=5), metrics) == 0  # once
+            assert _sample(registry, "incentives_needs_overdue", district="nanqu", category="legal_aid") == 1
             # Resolved, then reopened: open and late again, announced again (another event id).
             await repo.set_status(
                 conn, "need", "n-1", "resolved", reason=None, department=None, held_by=None, reopened=False
@@ -145,6 +147,12 @@ async def test_a_need_past_its_sla_is_announced_once_and_again_after_a_reopening
                 conn, "need", "n-1", "reopened", reason=None, department=None, held_by=None, reopened=True
             )
             assert await overdue.overdue_once(work, t0 + timedelta(days=6), metrics) == 1
+            await repo.set_status(
+                conn, "need", "n-1", "resolved", reason=None, department=None, held_by=None, reopened=False
+            )
+            await overdue.overdue_once(work, t0 + timedelta(days=7), metrics)
+            # Resolved: it leaves the gauge.
+            assert _sample(registry, "incentives_needs_overdue", district="nanqu", category="legal_aid") is None
             announced = await conn.fetch(
                 "SELECT event_id, value FROM outbox WHERE topic = 'incentives.reports.lifecycle.v1' ORDER BY id"
             )

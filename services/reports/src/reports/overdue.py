@@ -34,12 +34,14 @@ async def overdue_once(work: Work, now: datetime, metrics: ReportsMetrics, batch
                 announced += 1
         if announced:
             uow.after_commit(lambda: metrics.overdue_announced.inc(announced))
-        overdue = await repo.overdue_counts(uow.conn)
+        overdue = await repo.overdue_counts(uow.conn, "report")
+        needs_overdue = await repo.overdue_counts(uow.conn, "need")
         registry = {r["department_id"] for r in await repo.departments(uow.conn)}
         tallies = await repo.department_tallies(uow.conn, now - timedelta(days=kpi_days), now, None)
-    metrics.overdue.clear()
-    for row in overdue:
-        metrics.overdue.labels(row["district"], row["category"]).set(row["n"])
+    for gauge, rows in ((metrics.overdue, overdue), (metrics.needs_overdue, needs_overdue)):
+        gauge.clear()
+        for row in rows:
+            gauge.labels(row["district"], row["category"]).set(row["n"])
     _department_gauges(metrics, tallies, registry)
     return announced
 

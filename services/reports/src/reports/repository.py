@@ -319,12 +319,12 @@ async def mark_overdue(conn: Conn, kind: str, case_id: str, now: datetime) -> No
     await conn.execute(f"UPDATE {TABLE[kind]} SET overdue_at = $2 WHERE {KEY[kind]} = $1", case_id, now)
 
 
-async def overdue_counts(conn: Conn) -> list[asyncpg.Record]:
+async def overdue_counts(conn: Conn, kind: str) -> list[asyncpg.Record]:
     return await conn.fetch(
-        """SELECT COALESCE(district, 'unknown') AS district, category, count(*) AS n
-           FROM reports
-           WHERE overdue_at IS NOT NULL AND status NOT IN ('resolved', 'rejected')
-           GROUP BY 1, 2"""
+        f"""SELECT COALESCE(district, 'unknown') AS district, category, count(*) AS n
+            FROM {TABLE[kind]}
+            WHERE overdue_at IS NOT NULL AND status NOT IN ('resolved', 'rejected')
+            GROUP BY 1, 2"""
     )
 
 
