@@ -10,11 +10,10 @@ from incentives_kernel.events import ID_PATTERN
 from starlette.responses import Response
 
 from ..web import Page, signed_in
+from .cases import PAGE_SIZE, STATUSES, next_url
 
 router = APIRouter()
 
-STATUSES = ("submitted", "dispatched", "accepted", "resolved", "rejected", "reopened")
-PAGE_SIZE = 50
 KPI_DAYS = 30
 
 
@@ -39,7 +38,11 @@ async def list_needs(
     )
     filters = {"status": status, "district": district.strip(), "department": department.strip(), "overdue": overdue}
     return page.render(
-        "needs.html", needs=body["items"], next_cursor=body["next_cursor"], filters=filters, statuses=STATUSES
+        "needs.html",
+        needs=body["items"],
+        next_url=next_url("/needs", filters, body["next_cursor"]),
+        filters=filters,
+        statuses=STATUSES,
     )
 
 

@@ -9,11 +9,9 @@ from incentives_kernel.events import ID_PATTERN
 from starlette.responses import Response
 
 from ..web import Page, signed_in
+from .cases import PAGE_SIZE, STATUSES, next_url
 
 router = APIRouter()
-
-STATUSES = ("submitted", "dispatched", "accepted", "resolved", "rejected", "reopened")
-PAGE_SIZE = 50
 
 
 @router.get("/reports")
@@ -35,7 +33,11 @@ async def list_reports(
     )
     filters = {"status": status, "district": district.strip(), "overdue": overdue}
     return page.render(
-        "reports.html", reports=body["items"], next_cursor=body["next_cursor"], filters=filters, statuses=STATUSES
+        "reports.html",
+        reports=body["items"],
+        next_url=next_url("/reports", filters, body["next_cursor"]),
+        filters=filters,
+        statuses=STATUSES,
     )
 
 
