@@ -4,16 +4,19 @@ and 50,000 reports (issue 21).
 A bench stack of its own (the four services and `incentives console`, embedded PostgreSQL and Tansu).
 The data goes straight into the services' own tables with COPY (members in all four schemas, with
 the phone digests points looks members up by; points' transfers, balances and earning days; reports
-and their status history, a tenth of the open ones past due and marked overdue; the catalogue, one
-reward's stock history and redemptions), then ANALYZE; what has to be made through the APIs is
-(webhooks, three allocation rounds: one open, one closed, and one open round given an applicant in
-twenty members by COPY). The console is signed in to with the stack's
-operator token, and each page is fetched once to warm it, then `repeats` times: the median with min
-and max, in ms, from the request sent to the last byte read (the console calls the services
-server-side, so that is the page as an operator waits for it). A page that does not answer 200 fails
-the benchmark.
+and their status history held by registered departments, a tenth of the open ones past due and
+marked overdue; half as many riders' needs likewise; ratings of a third of the resolved cases; the
+catalogue, one reward's stock history and redemptions; providers), then ANALYZE; what has to be made
+through the APIs is (webhooks, three allocation rounds: one open, one closed and in public notice,
+and one open round given an applicant in twenty members by COPY). Last, just before the pages are
+timed, every service's dead letters (one per ten reports) and parked events (one per fifty). The
+console is signed in to with the stack's operator token, and each page is fetched once to warm it,
+then `repeats` times: the median with min and max, in ms, from the request sent to the last byte
+read (the console calls the services server-side, so that is the page as an operator waits for it).
+A page that does not answer 200 fails the benchmark.
 
     uv run python -m bench.console_pages [members] [transfers] [reports]   # default 100000 1000000 50000
+    BENCH_SCALE=smoke uv run python -m bench.console_pages                 # 1000 10000 500
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import random
 import re
 import secrets
@@ -34,6 +38,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from incentives_kernel import topics
 from incentives_kernel.pii import PiiHasher, PiiKind
 from incentives_ops.embedded import free_port
 from incentives_ops.provision import _with
@@ -49,11 +54,27 @@ DISTRICTS = 20
 REWARDS = 40  # 30 instant, 10 allocated in rounds
 # A popular round: one member in twenty applies (5,000 at the default size), COPYed in as held.
 STOCK_HISTORY = 2_000  # stock changes of the one reward whose page is timed
+DEPARTMENTS = 12  # registered; reports and needs are held by them, so the KPIs have work to do
+# What each service keeps for its operators, per 50,000 reports: a bad week's dead letters (within
+# the retention, a tenth of them replayed) and the events parked at once after a registry outage.
+DEAD_LETTERS_PER_REPORT = 1 / 10
+PARKED_PER_REPORT = 1 / 50
+# The topics each service consumes (its dead letters and parked events come from these).
+CONSUMED = {
+    "reports": (topics.REPORTS, topics.MEMBERS),
+    "points": (topics.REPORTS_LIFECYCLE, topics.VOLUNTEER, topics.MEMBERS),
+    "rewards": (topics.REDEMPTIONS, topics.POINTS_REPLIES),
+    "notify": (topics.POINTS, topics.REWARDS),
+}
 CHUNK = 100_000
 
 
 def phone(i: int) -> str:
     return f"138{i:08d}"
+
+
+def department(i: int) -> str:
+    return f"bench-dept-{i % DEPARTMENTS}"
 
 
 def _chunks(rows: Iterator[tuple[Any, ...]], size: int = CHUNK) -> Iterator[list[tuple[Any, ...]]]:
@@ -179,12 +200,14 @@ async def seed(conn: asyncpg.Connection, members: int, transfers: int, reports: 
                 due,
                 overdue_at,
                 f"d{i % DISTRICTS}",
-                "sanitation-dept" if status != "submitted" else None,
+                department(i) if status != "submitted" else None,
+                department(i) if status != "submitted" else None,
             )
         )
-        history_rows.append((f"cr-{i}", "submitted", submitted, "/dispatch", f"rs-{i}"))
+        history_rows.append((f"cr-{i}", "submitted", None, submitted, "/dispatch", f"rs-{i}"))
         if status != "submitted":
-            history_rows.append((f"cr-{i}", status, submitted + timedelta(hours=1), "/dispatch", f"rs-{i}-2"))
+            changed = submitted + timedelta(hours=1 + i % 200)
+            history_rows.append((f"cr-{i}", status, department(i), changed, "/dispatch", f"rs-{i}-2"))
     with step("CONSOLE: reports", 2) as bar:
         counts["reports"] = await copy(
             conn,
@@ -206,6 +229,7 @@ async def seed(conn: asyncpg.Connection, members: int, transfers: int, reports: 
                 "overdue_at",
                 "district",
                 "department",
+                "held_by",
             ],
             iter(report_rows),
         )
@@ -214,10 +238,11 @@ async def seed(conn: asyncpg.Connection, members: int, transfers: int, reports: 
             conn,
             "reports",
             "report_status_history",
-            ["report_id", "status", "changed_at", "event_source", "event_id"],
+            ["report_id", "status", "held_by", "changed_at", "event_source", "event_id"],
             iter(history_rows),
         )
         bar.update(2)
+    counts.update(await seed_needs(conn, members, reports // 2, now))
 
     rewards = [
         (f"bench-r{k}", f"Reward {k}", "instant" if k < 30 else "allocation", 50 + k, 500 if k else 20)
@@ -280,6 +305,25 @@ async def seed(conn: asyncpg.Connection, members: int, transfers: int, reports: 
         ],
         redemptions,
     )
+    providers = (
+        (
+            f"bench-p{k}",
+            f"Station {k}",
+            ("station", "shop", "hospital", "school_office")[k % 4],
+            f"{k} Bench Road",
+            31.2 + rnd.random() / 10,
+            121.4 + rnd.random() / 10,
+            "09:00-18:00",
+        )
+        for k in range(max(10, reports // 25))
+    )
+    counts["providers"] = await copy(
+        conn,
+        "rewards",
+        "providers",
+        ["provider_id", "name", "kind", "address", "lat", "lon", "opening_hours"],
+        providers,
+    )
     for table in (
         "points.members",
         "points.transfers",
@@ -288,6 +332,11 @@ async def seed(conn: asyncpg.Connection, members: int, transfers: int, reports: 
         "reports.members",
         "reports.reports",
         "reports.report_status_history",
+        "reports.needs",
+        "reports.need_status_history",
+        "reports.case_ratings",
+        "reports.departments",
+        "rewards.providers",
         "rewards.members",
         "rewards.rewards",
         "rewards.stock_changes",
@@ -295,6 +344,202 @@ async def seed(conn: asyncpg.Connection, members: int, transfers: int, reports: 
         "notify.members",
     ):
         await conn.execute(f"ANALYZE {table}")
+    return counts
+
+
+async def seed_needs(conn: asyncpg.Connection, members: int, needs: int, now: datetime) -> dict[str, int]:
+    """Riders' needs with their history, the registered departments holding them, and ratings of a third
+    of the resolved reports and needs: what the needs pages and the department KPIs read."""
+    rnd = random.Random(2121)
+    counts: dict[str, int] = {}
+    await copy(
+        conn,
+        "reports",
+        "departments",
+        ["department_id", "name", "districts", "origin", "as_of"],
+        ((department(k), f"Department {k}", [], "operator", now) for k in range(DEPARTMENTS)),
+    )
+    statuses = ["submitted", "dispatched", "accepted", "resolved", "rejected"]
+    need_rows, history_rows, ratings = [], [], []
+    for i in range(needs):
+        submitted = now - timedelta(seconds=rnd.randrange(180 * 24 * 3600))
+        status = rnd.choice(statuses)
+        due = submitted + timedelta(days=7)
+        open_ = status not in ("resolved", "rejected")
+        held = department(i) if status != "submitted" else None
+        need_rows.append(
+            (
+                f"cn-{i}",
+                f"m{rnd.randrange(members)}",
+                "legal_aid",
+                "a bench need",
+                status,
+                "not_eligible" if status == "rejected" else None,
+                held,
+                held,
+                f"d{i % DISTRICTS}",
+                submitted,
+                due,
+                due if open_ and due < now else None,
+            )
+        )
+        history_rows.append((f"cn-{i}", "submitted", None, submitted, "/dispatch", f"ns-{i}"))
+        if status != "submitted":
+            history_rows.append(
+                (f"cn-{i}", status, held, submitted + timedelta(hours=1 + i % 200), "/dispatch", f"ns-{i}-2")
+            )
+        if status == "resolved" and i % 3 == 0:
+            ratings.append(
+                ("need", f"cn-{i}", 0, 1 + i % 5, held, True, submitted + timedelta(days=1), "/bench", f"nr-{i}")
+            )
+    counts["needs"] = await copy(
+        conn,
+        "reports",
+        "needs",
+        [
+            "need_id",
+            "member_id",
+            "category",
+            "description",
+            "status",
+            "rejection_reason",
+            "department",
+            "held_by",
+            "district",
+            "submitted_at",
+            "due_at",
+            "overdue_at",
+        ],
+        iter(need_rows),
+    )
+    counts["need_status_history"] = await copy(
+        conn,
+        "reports",
+        "need_status_history",
+        ["need_id", "status", "held_by", "changed_at", "event_source", "event_id"],
+        iter(history_rows),
+    )
+    await conn.execute(
+        """INSERT INTO reports.case_ratings
+               (kind, case_id, round, rating, department, earns_point, rated_at, event_source, event_id)
+           SELECT 'report', report_id, 0, 1 + abs(hashtext(report_id)) % 5, held_by, true,
+                  submitted_at + interval '1 day', '/bench', 'rr-' || report_id
+           FROM reports.reports WHERE status = 'resolved' AND abs(hashtext(report_id)) % 3 = 0"""
+    )
+    await copy(
+        conn,
+        "reports",
+        "case_ratings",
+        ["kind", "case_id", "round", "rating", "department", "earns_point", "rated_at", "event_source", "event_id"],
+        iter(ratings),
+    )
+    counts["case_ratings"] = await conn.fetchval("SELECT count(*) FROM reports.case_ratings")
+    return counts
+
+
+def _record(k: int, type_: str, source: str) -> bytes:
+    """A CloudEvent as it came, personal data included (the API masks it on the way out)."""
+    data = {"member_id": f"m{k}", "name": "王师傅", "phone": phone(k), "district": f"d{k % DISTRICTS}", "hours": 2}
+    event = {
+        "specversion": "1.0",
+        "id": f"bench-ev-{k}",
+        "source": source,
+        "type": type_,
+        "subject": f"m{k}",
+        "time": datetime.now(UTC).isoformat(),
+        "datacontenttype": "application/json",
+        "data": data,
+    }
+    return json.dumps(event, ensure_ascii=False).encode()
+
+
+async def seed_operator_events(conn: asyncpg.Connection, reports: int) -> dict[str, int]:
+    """Dead letters and parked events in every service's own tables (kernel migrations 0003, 0006).
+
+    Seeded last, just before the pages are timed: parked events wait at most the grace period (an
+    hour) before the service dead-letters them itself, so they are parked minutes ago. Each waits for a
+    member or report that never comes, so nothing releases them while we time."""
+    now = datetime.now(UTC)
+    services = list(CONSUMED)
+    dead = int(reports * DEAD_LETTERS_PER_REPORT)
+    parked = int(reports * PARKED_PER_REPORT)
+    counts = {"dead_letters": 0, "parked_events": 0}
+    for n, service in enumerate(services):
+        consumed = CONSUMED[service]
+        letters = [
+            (
+                f"bench-dlq-{service}-{k}",
+                topics.dlq_topic(consumed[k % len(consumed)]),
+                consumed[k % len(consumed)],
+                ("schema_invalid", "not_resolved", "source_not_allowed")[k % 3],
+                "PermanentError",
+                "data.hours: Input should be greater than 0",
+                service,
+                f"m{k}".encode(),
+                _record(k, "volunteer.attendance_confirmed", "/district/d1/volunteer"),
+                "[]",
+                now - timedelta(minutes=dead - k),
+                1 if k % 10 == 0 else 0,
+            )
+            for k in range(n, dead, len(services))
+        ]
+        counts["dead_letters"] += await copy(
+            conn,
+            service,
+            "dead_letters",
+            [
+                "event_id",
+                "dlq_topic",
+                "topic",
+                "reason",
+                "error_class",
+                "message",
+                "service",
+                "key",
+                "value",
+                "headers",
+                "dead_lettered_at",
+                "replay_count",
+            ],
+            iter(letters),
+        )
+        events = [
+            (
+                service,
+                "/district/d1/rider-app",
+                f"bench-parked-{service}-{k}",
+                f"member:bench-never-{k}",
+                "member_unknown",
+                consumed[k % len(consumed)],
+                0,
+                k,
+                f"m{k}".encode(),
+                _record(k, "report.submitted", "/district/d1/rider-app"),
+                now - timedelta(seconds=parked - k),
+            )
+            for k in range(n, parked, len(services))
+        ]
+        counts["parked_events"] += await copy(
+            conn,
+            service,
+            "parked_events",
+            [
+                "consumer",
+                "source",
+                "event_id",
+                "awaiting",
+                "reason",
+                "topic",
+                "kafka_partition",
+                "kafka_offset",
+                "key",
+                "value",
+                "parked_at",
+            ],
+            iter(events),
+        )
+        await conn.execute(f"ANALYZE {service}.dead_letters")
+        await conn.execute(f"ANALYZE {service}.parked_events")
     return counts
 
 
@@ -383,6 +628,12 @@ async def measure_pages(
         ("a member", "GET", f"/members/m{members // 2}"),
         ("webhooks", "GET", "/webhooks"),
         ("a webhook", "GET", f"/webhooks/{made['webhook']}"),
+        ("needs", "GET", "/needs"),
+        ("a need", "GET", "/needs/cn-7"),
+        ("department KPIs (30 days)", "GET", "/departments"),
+        ("providers", "GET", "/providers"),
+        ("dead letters", "GET", "/dead-letters?service=reports"),
+        ("parked events", "GET", "/parked?service=points"),
     ]
     out: dict[str, Any] = {}
     async with httpx.AsyncClient(base_url=url, timeout=60, follow_redirects=False) as http:
@@ -432,6 +683,7 @@ async def main(
         conn = await asyncpg.connect(dsn)
         try:
             counts["applications"] = await crowd(conn, made["round_crowded"], applicants)
+            counts.update(await seed_operator_events(conn, reports))
         finally:
             await conn.close()
         url = stack.start_console(free_port())
@@ -479,7 +731,7 @@ def metrics(raw: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    args = [int(a) for a in sys.argv[1:4]]
+    args = [int(a) for a in sys.argv[1:4]] or list(SIZES[os.environ.get("BENCH_SCALE") or "default"])
     result = asyncio.run(main(*args))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")

@@ -687,7 +687,14 @@ runs the harness at `BENCH_SCALE=smoke` and unit-tests the met/missed logic on g
 """
 
 
-def readme(raw: Raw, rows: list[dict[str, Any]], images: list[str], profile: bool, notes: bool = False) -> str:
+def _short(name: str, limit: int = 90) -> str:
+    """A failed benchmark's name carries its whole error: the summary line keeps its start."""
+    return name if len(name) <= limit else name[: limit - 3].rstrip() + "..."
+
+
+def readme(
+    raw: Raw, rows: list[dict[str, Any]], images: list[str], profile: bool, notes: bool = False, context: str = ""
+) -> str:
     m = raw["machine"]
     lines = [
         "# Benchmarks",
@@ -712,7 +719,7 @@ def readme(raw: Raw, rows: list[dict[str, Any]], images: list[str], profile: boo
     missed = [r for r in targets if not r["met"]]
     lines += [
         f"**Targets met: {len(met)} of {len(targets)}.**"
-        + (" Missed: " + "; ".join(f"{r['id']} {r['name']}" for r in missed) + "." if missed else ""),
+        + (" Missed: " + "; ".join(f"{r['id']} {_short(r['name'])}" for r in missed) + "." if missed else ""),
         "",
         "| | metric | value | min-max | same-run anchor | ratio | target | met |",
         "|---|---|---|---|---|---|---|---|",
@@ -725,6 +732,8 @@ def readme(raw: Raw, rows: list[dict[str, Any]], images: list[str], profile: boo
             f"| {r['id']} | {r['name']} | {_fmt(r['value'])}{unit} | {span} | {anchor} | {_fmt(r['ratio'])} |"
             f" {r['target'] or '-'} | {_fmt(r['met'])} |"
         )
+    # Hand-written context (how met/missed is decided, what the misses mean) survives regeneration.
+    lines += ["", context.strip()] if context.strip() else []
     lines += _work_section(raw)
     lines += _sizing_section(raw)
     cpu = cpu_table(raw)
@@ -751,7 +760,15 @@ def write(raw: Raw, out: Path) -> dict[str, Any]:
     result = {**raw, "metrics": rows}
     (out / "results.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     images = plots(raw, out)
-    text = readme(raw, rows, images, (out / "profile-points.md").exists(), (out / "notes.md").exists())
+    context = out / "context.md"
+    text = readme(
+        raw,
+        rows,
+        images,
+        (out / "profile-points.md").exists(),
+        (out / "notes.md").exists(),
+        context.read_text() if context.exists() else "",
+    )
     (out / "README.md").write_text(text)
     return result
 

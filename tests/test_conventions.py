@@ -5,8 +5,9 @@
 - no FastStream or aiokafka in a service, asyncpg only in its repository (use cases and domain
   modules name rows with `incentives_kernel.db.Row`), and nothing of the engine's inside a service;
 - no service imports another (nor the kernel a service);
-- every service has the standard files.
-The second test plants one violation of each kind in a scratch tree: the check must find them all.
+- every service has the standard files;
+- the background jobs table of docs/architecture.md lists exactly the jobs the code registers.
+Each check has a test that plants violations in a scratch tree: the check must find them all.
 """
 
 from __future__ import annotations
@@ -126,3 +127,67 @@ def test_the_contract_names_what_each_service_consumes() -> None:
     for service in SERVICES:
         topics = importlib.import_module(f"{service}.subscribers").TOPICS
         assert set(CONSUMERS[service]) == set(topics), f"contract.CONSUMERS[{service!r}] differs from its TOPICS"
+
+
+def registered_jobs(root: Path) -> tuple[set[str], list[str]]:
+    """The names of the background jobs the kernel and the services register (`every("<name>", ...)`),
+    and the calls whose name is not written out (so that no table could be checked against them)."""
+    names: set[str] = set()
+    unnamed: list[str] = []
+    kernel = sorted((root / "shared/src/incentives_kernel").glob("*.py"))
+    for path in kernel + sorted((root / "services").glob("*/src/*/*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "every"):
+                continue
+            first = node.args[0] if node.args else None
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                names.add(first.value)
+            else:
+                unnamed.append(f"{path.relative_to(root)}:{node.lineno}: a job whose name is not a string literal")
+    return names, unnamed
+
+
+def jobs_table_problems(root: Path) -> list[str]:
+    """What the jobs table gets wrong (architecture.md, section Background jobs: a row starts with `<job>`)."""
+    text = (root / "docs/architecture.md").read_text(encoding="utf-8")
+    section = text.split("\n## Background jobs\n", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `(\w+)`", section, re.MULTILINE))
+    registered, unnamed = registered_jobs(root)
+    missing = [f"job {j} is registered but not in architecture.md's jobs table" for j in sorted(registered - listed)]
+    stale = [f"architecture.md's jobs table lists {j}, which nothing registers" for j in sorted(listed - registered)]
+    return unnamed + missing + stale
+
+
+def test_the_jobs_table_lists_every_registered_job() -> None:
+    registered, _ = registered_jobs(ROOT)
+    assert {"expire_parked", "purge_dead_letters", "expire_holds"} <= registered  # the kernel's and a service's
+    assert jobs_table_problems(ROOT) == []
+
+
+def test_the_jobs_check_finds_a_job_missing_from_the_table_and_a_row_for_no_job(tmp_path: Path) -> None:
+    kernel = tmp_path / "shared/src/incentives_kernel"
+    kernel.mkdir(parents=True)
+    (kernel / "runtime.py").write_text(
+        "class ServiceRuntime:\n    def consume(self):\n        self.every('expire_parked', 30, self.sweep)\n"
+    )
+    jobs = tmp_path / "services/rewards/src/rewards"
+    jobs.mkdir(parents=True)
+    (jobs / "jobs.py").write_text(
+        "def schedule(runtime, name):\n"
+        "    runtime.every('close_rounds', 5, close)\n"
+        "    runtime.every('expire_vouchers', 5, expire)\n"
+        "    runtime.every(name, 5, other)\n"
+    )
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs/architecture.md").write_text(
+        "# Architecture\n\n## Background jobs\n\n| job | service | every | what it does |\n|---|---|---|---|\n"
+        "| `expire_parked` (`EventConsumer.expire_parked`) | all | 30 s | dead-letters |\n"
+        "| `close_rounds` (`rounds.close_due`) | rewards | 5 s | closes |\n"
+        "| `age_levels` (`levels.age`) | points | 1 h | ages |\n"
+        "\n## Replaying dead letters\n\n| `expire_vouchers` | not the jobs table |\n"
+    )
+    assert jobs_table_problems(tmp_path) == [
+        "services/rewards/src/rewards/jobs.py:4: a job whose name is not a string literal",
+        "job expire_vouchers is registered but not in architecture.md's jobs table",
+        "architecture.md's jobs table lists age_levels, which nothing registers",
+    ]

@@ -291,6 +291,7 @@ async def test_a_provider_registered_on_the_directory_topic_is_listed(rig: Rig) 
 
     found = await eventually(listed, what="the provider registered from Kafka")
     assert (found["kind"], found["location"]) == ("hospital", {"lat": 31.5, "lon": 121.5})
+    assert found["created_by"] == found["updated_by"] == "source:/provider-registry"  # who registered it
 
     async def outcome() -> str | None:
         conn = await asyncpg.connect(rig.dsn)

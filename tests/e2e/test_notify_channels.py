@@ -43,6 +43,26 @@ def api(stack: Stack, operator: bool = False) -> Api:
     return Api(stack.info.urls["notify"], stack.info.operator_token if operator else stack.info.gateway_token)
 
 
+async def all_webhooks(operator: Api, **params: Any) -> list[dict[str, Any]]:
+    """Every page of `GET /v1/webhooks`, two at a time: in registration order, none twice."""
+    found: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        r = await operator.get("/v1/webhooks", limit=2, **params, **({"cursor": cursor} if cursor else {}))
+        assert r.status_code == 200, r.text
+        page = r.json()
+        assert len(page["items"]) <= 2
+        found += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    ids = [h["webhook_id"] for h in found]
+    assert len(set(ids)) == len(ids)
+    order = [(datetime.fromisoformat(h["created_at"]), h["webhook_id"]) for h in found]
+    assert order == sorted(order)
+    return found
+
+
 def rewards_event(type_: str, data: BaseModel, member: str) -> dict[str, Any]:
     return build_event(event_id=uid("rw"), source="/incentives/rewards", type=type_, subject=member, data=data)
 
@@ -193,8 +213,11 @@ async def test_webhooks_and_preferences_over_http(stack: Stack) -> None:
         try:
             assert hook["secret_set"] is True and "secret" not in hook and SECRET not in created.text
             assert hook["active"] is True and hook["circuit"] == "closed"
-            listed = (await operator.get("/v1/webhooks")).json()
+            listed = await all_webhooks(operator)
             assert webhook_id in [h["webhook_id"] for h in listed] and SECRET not in json.dumps(listed)
+            assert webhook_id in [h["webhook_id"] for h in await all_webhooks(operator, circuit="closed")]
+            for elsewhere in ({"circuit": ["open", "half_open"]}, {"attention": "true"}):
+                assert webhook_id not in [h["webhook_id"] for h in await all_webhooks(operator, **elsewhere)]
 
             # A muted kind reaches only the inbox; the other kinds reach the endpoint.
             put = await gateway.http.put(
@@ -225,6 +248,10 @@ async def test_webhooks_and_preferences_over_http(stack: Stack) -> None:
         finally:
             disabled = await operator.http.delete(f"/v1/webhooks/{webhook_id}")
         assert disabled.status_code == 200 and disabled.json()["active"] is False
+    assert webhook_id not in [h["webhook_id"] for h in await all_webhooks(operator)]
+    assert webhook_id in [h["webhook_id"] for h in await all_webhooks(operator, include_disabled="true")]
+    assert (await operator.get("/v1/webhooks", cursor="bm90LWEtY3Vyc29y")).status_code == 400
+    assert (await operator.get("/v1/webhooks", circuit="melted")).status_code == 422
     assert (await operator.post(f"/v1/webhooks/{webhook_id}/dead-letters/redrive")).status_code == 409
     assert (await operator.post("/v1/webhooks/wh-nope/dead-letters/redrive")).status_code == 404
     assert (await operator.http.delete("/v1/webhooks/wh-nope")).status_code == 404

@@ -9,6 +9,8 @@ import json
 import os
 import sys
 from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
 
 import asyncpg
 import pytest
@@ -263,3 +265,58 @@ async def test_two_workers_never_send_the_same_delivery_at_once(notify_db: Notif
     assert len(ids) == 30
     assert len(set(ids)) == 30
     assert len(receiver.accepted) == 30
+
+
+async def test_the_operators_list_filters_on_the_breaker_and_dead_letters_and_pages_in_order(
+    notify_db: Notify,
+) -> None:
+    """`GET /v1/webhooks`'s query: the breaker state it filters on is the one webhooks.circuit() gives, and
+    paging two at a time returns every endpoint once, in registration order."""
+    n = notify_db
+    threshold = n.settings.webhook_breaker_threshold
+    ids = [await register(n, f"http://127.0.0.1:9/list-{k}") for k in range(5)]
+    closed, open_, half_open, dead, disabled = ids
+    async with n.pool.acquire() as conn:
+        now = await repo.database_now(conn)
+        trip = "UPDATE webhooks SET consecutive_failures = $2, circuit_open_until = $3 WHERE webhook_id = $1"
+        await conn.execute(trip, open_, threshold, now + timedelta(hours=1))
+        await conn.execute(trip, half_open, threshold + 2, now - timedelta(seconds=1))
+        await conn.execute(trip, closed, threshold - 1, None)
+        await conn.execute(
+            """INSERT INTO webhook_deliveries (delivery_id, notification_id, webhook_id, member_id, kind, event_type,
+                   body, status, created_at, next_attempt_at, dead_lettered_at)
+               VALUES ($1, $2, $3, 'm-list', 'points_credited', 'points.credited', '{}', 'dead_lettered',
+                       $4, $4, $4)""",
+            uid("d"),
+            uid("n"),
+            dead,
+            now,
+        )
+        assert await repo.disable_webhook(conn, disabled, "operator:test") == 0
+
+        async def listed(**f: Any) -> list[str]:
+            found: list[asyncpg.Record] = []
+            after = None
+            while True:
+                rows = await repo.list_webhooks(
+                    conn, repo.WebhookFilter(**f), now=now, threshold=threshold, after=after, limit=3
+                )
+                found += rows[:2]
+                if len(rows) <= 2:
+                    break
+                after = (rows[1]["created_at"], rows[1]["webhook_id"])
+            mine = [r for r in found if r["webhook_id"] in ids]
+            for r in mine:  # what the SQL filtered on is what the API shows
+                state = webhooks.circuit(r["consecutive_failures"], r["circuit_open_until"], now, threshold)
+                assert not f.get("circuits") or state in f["circuits"]
+            all_ids = [r["webhook_id"] for r in found]
+            assert len(set(all_ids)) == len(all_ids)
+            return [r["webhook_id"] for r in mine]
+
+        assert await listed() == [closed, open_, half_open, dead]
+        assert await listed(include_disabled=True) == ids
+        assert await listed(circuits=["closed"]) == [closed, dead]
+        assert await listed(circuits=["open"]) == [open_]
+        assert await listed(circuits=["half_open", "open"]) == [open_, half_open]
+        assert await listed(attention=True) == [open_, half_open, dead]
+        assert await listed(attention=True, circuits=["closed"]) == [dead]

@@ -356,6 +356,17 @@ async def test_every_panel_and_alert_works_against_the_running_system(
                 "alertmanager": "up",
             }
 
+            # The background jobs' metrics are scraped with their own label: every service's parked-events
+            # sweep and points' hold expiry have succeeded. No series of ours has a label `job` of its
+            # own, which Prometheus would have renamed exported_job (and the job alerts would miss it).
+            body = await query(
+                http, '{__name__=~"incentives_(reports|points|rewards|notify)_job_last_success_timestamp_seconds"}'
+            )
+            succeeded = {(r["metric"]["job"], r["metric"].get("job_name")) for r in body["data"]["result"]}
+            assert {*((s, "expire_parked") for s in SERVICES), ("points", "expire_holds")} <= succeeded, succeeded
+            clashes = await query(http, '{__name__=~"incentives_.+", exported_job!=""}')
+            assert clashes["data"]["result"] == [], clashes["data"]["result"][:3]
+
             # Every alert expression evaluates (an empty result is fine: nothing is wrong), on metrics
             # that exist: a renamed metric would leave an alert silently empty for ever.
             names = await known_names(http)

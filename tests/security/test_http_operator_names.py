@@ -1,5 +1,7 @@
 """Named operator tokens (`name:token` in INCENTIVES_OPERATOR_TOKENS) on the running processes: the
 services record the person as the actor of what the token changes, and tell a token who it is.
+Rewards records who created and changed a reward, moved its stock, opened and closed a round, and
+registered and changed a provider, each in its own record and answered by its own GET.
 
 The rewards and points processes are restarted with one of the stack's two operator tokens named,
 the other left plain (compatibility: recorded by its fingerprint, as before), then restored.
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -55,6 +58,7 @@ async def test_a_named_operator_is_recorded_by_name_and_a_plain_token_by_fingerp
                 "member_id": None,
             }
 
+            unnamed = f"operator:{fingerprint(OPERATOR_TWO)}"
             reward = uid("named-rw")
             body = {"reward_id": reward, "name": reward, "kind": "allocation", "cost_points": 10, "initial_stock": 5}
             assert (r := await alice.post("/v1/rewards", json=body)).status_code == 201, r.text
@@ -64,6 +68,25 @@ async def test_a_named_operator_is_recorded_by_name_and_a_plain_token_by_fingerp
             actors = {c["reason"]: c["actor"] for c in changes}
             assert actors == {"initial stock": f"operator:{NAME}", "delivery": f"operator:{fingerprint(OPERATOR_TWO)}"}
 
+            async def reward_record(reward_id: str) -> dict[str, Any]:
+                listed = (await alice.get("/v1/rewards")).json()
+                return next(r for r in listed if r["reward_id"] == reward_id)
+
+            created = await reward_record(reward)  # the stock moved since: the terms did not
+            assert (created["created_by"], created["updated_by"]) == (f"operator:{NAME}", f"operator:{NAME}")
+            assert created["updated_at"] == created["created_at"]
+            r = await plain.patch(f"/v1/rewards/{reward}", json={"description": "two per person"})
+            assert r.status_code == 200, r.text
+            patched = await reward_record(reward)
+            assert (patched["created_by"], patched["updated_by"]) == (f"operator:{NAME}", unnamed)
+            assert datetime.fromisoformat(patched["updated_at"]) > datetime.fromisoformat(patched["created_at"])
+            bare = uid("named-rw")  # no initial stock: no stock change names anyone, the reward does
+            body = {"reward_id": bare, "name": bare, "kind": "instant", "cost_points": 5}
+            assert (r := await plain.post("/v1/rewards", json=body)).status_code == 201, r.text
+            assert r.json()["created_by"] == unnamed
+            assert (await alice.get(f"/v1/rewards/{bare}/stock-changes")).json() == []
+            assert (await reward_record(bare))["created_by"] == unnamed
+
             round_id = uid("named-rd")
             closes = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
             r = await plain.post(
@@ -71,9 +94,25 @@ async def test_a_named_operator_is_recorded_by_name_and_a_plain_token_by_fingerp
                 json={"round_id": round_id, "reward_id": reward, "quota": 1, "closes_at": closes},
             )
             assert r.status_code == 201, r.text
+            assert r.json()["opened_by"] == unnamed
             r = await alice.post(f"/v1/allocation-rounds/{round_id}/close")
             assert r.status_code == 200, r.text
-            assert r.json()["closed_by"] == f"operator:{NAME}"
+            assert (r.json()["opened_by"], r.json()["closed_by"]) == (unnamed, f"operator:{NAME}")
+            read = (await alice.get(f"/v1/allocation-rounds/{round_id}")).json()
+            assert (read["opened_by"], read["closed_by"]) == (unnamed, f"operator:{NAME}")
+            listed = (await alice.get("/v1/allocation-rounds", params={"status": "closed", "limit": 200})).json()
+            assert [i["opened_by"] for i in listed["items"] if i["round_id"] == round_id] == [unnamed]
+
+            provider = uid("named-pv")
+            where = {"name": "Station 7", "kind": "station", "location": {"lat": 30.1, "lon": 120.1}}
+            assert (r := await alice.post("/v1/providers", json={"provider_id": provider, **where})).status_code == 201
+            assert (r.json()["created_by"], r.json()["updated_by"]) == (f"operator:{NAME}", f"operator:{NAME}")
+            moved = {"provider_id": provider, **where, "opening_hours": "Mo-Su 08:00-22:00"}
+            assert (r := await plain.post("/v1/providers", json=moved)).status_code == 201, r.text
+            read = (await alice.get(f"/v1/providers/{provider}")).json()
+            assert (read["created_by"], read["updated_by"]) == (f"operator:{NAME}", unnamed)
+            assert read["opening_hours"] == "Mo-Su 08:00-22:00"
+            assert datetime.fromisoformat(read["updated_at"]) > datetime.fromisoformat(read["created_at"])
 
         async with (
             http_stack.client("points", OPERATOR_ONE) as alice,

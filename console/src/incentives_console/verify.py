@@ -1,8 +1,9 @@
 """Verify a closed round: re-compute its ranking from the figures and seed the rewards API publishes.
 
-The same check as `incentives verify-round`, with rewards' own pure ranking function
-(rewards.allocation), shown as a table: anyone may repeat it from the public answer of
-`GET /v1/allocation-rounds/{id}`.
+With rewards' own pure ranking function (rewards.allocation), shown as a table: anyone may repeat it
+from the public answer of `GET /v1/allocation-rounds/{id}`. `stored_ranking` and `recompute` read
+that answer for `incentives verify-round` too (incentives_ops.verify_round, which adds the seed's
+mixing and the changes after the close), so the console and the CLI check one and the same way.
 """
 
 from __future__ import annotations
@@ -38,12 +39,9 @@ def stored_ranking(round_json: dict[str, Any]) -> list[allocation.Ranked]:
     ]
 
 
-def verify(round_json: dict[str, Any]) -> Verification | None:
-    """The verdict for a closed round; None while it is not closed (no seed, no ranking yet)."""
-    if round_json["status"] != "closed" or not round_json.get("seed"):
-        return None
-    stored = stored_ranking(round_json)
-    verdict = allocation.verify(
+def recompute(round_json: dict[str, Any], stored: list[allocation.Ranked]) -> allocation.Verdict:
+    """The ranking re-computed from the round's figures and revealed seed, against the stored one."""
+    return allocation.verify(
         round_id=round_json["round_id"],
         seed=round_json["seed"],
         seed_sha256=round_json["seed_sha256"],
@@ -51,4 +49,11 @@ def verify(round_json: dict[str, Any]) -> Verification | None:
         stored=stored,
         stored_digest=round_json["result_sha256"],
     )
-    return Verification(len(stored), verdict)
+
+
+def verify(round_json: dict[str, Any]) -> Verification | None:
+    """The verdict for a closed round; None while it is not closed (no seed, no ranking yet)."""
+    if round_json["status"] != "closed" or not round_json.get("seed"):
+        return None
+    stored = stored_ranking(round_json)
+    return Verification(len(stored), recompute(round_json, stored))

@@ -69,4 +69,5 @@ def serve(name: str) -> None:
         # HTTP requests are short; the consumers' graceful stop (broker) follows in the lifespan,
         # and both together stay inside compose's 30 s stop_grace_period.
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=settings.http_keep_alive_s,
     )

@@ -2,32 +2,17 @@
 
 It checks the seed (the server's randomness mixed with the operator's, as committed at opening), the
 ranking and its digest, and what happened after the close: disqualifications (each with a reason)
-and the places that passed on, in rank order (allocation.check_changes)."""
+and the places that passed on, in rank order (allocation.check_changes). The stored ranking is read
+and re-computed by the console's verify module, so the CLI and the console's verify page agree."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import httpx
+from incentives_console.verify import recompute, stored_ranking
 from rewards import allocation
-
-
-def stored_ranking(round_json: dict[str, Any]) -> list[allocation.Ranked]:
-    return [
-        allocation.Ranked(
-            rank=a["rank"],
-            member_id=a["member_id"],
-            star_level=a["star_level"],
-            earned_365d=a["earned_365d"],
-            applied_at=datetime.fromisoformat(a["ranked_at"]),
-            ticket=a["ticket"],
-            won=a["won_at_close"],
-            tie_broken_by_lottery=a["tie_broken_by_lottery"],
-        )
-        for a in round_json["applications"]
-        if a["rank"] is not None
-    ]
+from rewards.lifecycle import HOLDS_PLACE, ApplicationStatus
 
 
 def check(round_json: dict[str, Any]) -> tuple[str, bool]:
@@ -46,14 +31,7 @@ def check(round_json: dict[str, Any]) -> tuple[str, bool]:
         if a["rank"] is not None
     ]
     changes = allocation.check_changes(outcomes, round_json["quota"])
-    verdict = allocation.verify(
-        round_id=round_json["round_id"],
-        seed=round_json["seed"],
-        seed_sha256=round_json["seed_sha256"],
-        quota=round_json["quota"],
-        stored=stored,
-        stored_digest=round_json["result_sha256"],
-    )
+    verdict = recompute(round_json, stored)
     lines = [
         f"round {round_json['round_id']}: quota {round_json['quota']}, {len(stored)} ranked, "
         f"seed sha256 {round_json['seed_sha256'][:16]}..., standings day {round_json['standings_day']}",
@@ -66,7 +44,7 @@ def check(round_json: dict[str, Any]) -> tuple[str, bool]:
             f"{r.ticket[:12]} {'won' if r.won else 'lost'}{tie}"
         )
     for o in outcomes:
-        if o.status == "disqualified" or (o.status in allocation.HOLDS_PLACE and not o.won_at_close):
+        if o.status == ApplicationStatus.DISQUALIFIED or (o.status in HOLDS_PLACE and not o.won_at_close):
             lines.append(f"after the close: rank {o.rank} {o.member_id} {o.status} {o.reason or ''}".rstrip())
     problems = mixing + verdict.problems + changes
     lines += [f"problem: {p}" for p in problems]

@@ -6,7 +6,8 @@ callable returning how many things it handled (None: not a count). One run at a 
 wait `interval_s` or until `wake()`; with `again_at`, a run that handled that many or more is
 followed at once by the next, so a backlog drains without waiting. A failure is logged and
 counted and never stops the process: the next run retries. Every job has the same log lines
-(`background job done`, `background job failed`, with `job=<name>`) and the same metrics.
+(`background job done`, `background job failed`, with `job=<name>`) and the same metrics
+(metrics.py: runs, failures, last success, start and interval, labelled `job_name`).
 """
 
 from __future__ import annotations
@@ -39,7 +40,13 @@ class Job:
         self._bell.set()
 
     async def forever(self, metrics: KernelMetrics | None = None) -> None:
-        """Run until cancelled; `metrics`: the service's (`..._job_runs_total` and friends, by job)."""
+        """Run until cancelled; `metrics`: the service's (`..._job_runs_total` and friends, by job_name)."""
+        if metrics is not None:
+            metrics.job_started.labels(self.name).set(time.time())
+            metrics.job_interval.labels(self.name).set(self.interval_s)
+            # Both counters exist at 0 from the start, so increase() counts a process's first failure.
+            metrics.job_runs.labels(self.name)
+            metrics.job_failures.labels(self.name)
         while True:
             handled: int | None = None
             try:

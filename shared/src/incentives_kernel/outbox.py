@@ -17,7 +17,6 @@ import base64
 import contextlib
 import functools
 import hashlib
-import json
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -27,6 +26,7 @@ from typing import Any, NamedTuple, Protocol
 import asyncpg
 import structlog
 from pydantic import BaseModel
+from pydantic_core import to_json
 
 from .db import Conn
 from .envelope import encode_built_event, encode_event
@@ -99,7 +99,8 @@ async def write(conn: Conn, rows: Sequence[Row]) -> None:
             [r.topic for r in rows],
             [r.key for r in rows],
             [r.value for r in rows],
-            [json.dumps(r.headers) for r in rows],
+            # pydantic_core's encoder: json.dumps was a tenth of notify's consumer time (2 rows per event).
+            [to_json(r.headers).decode() for r in rows],
         )
 
 

@@ -140,6 +140,7 @@ class ServiceRuntime:
             group_id=self.service,
             max_records=s.consumer_max_records,
             batch_timeout_ms=s.consumer_batch_timeout_ms,
+            fetch_max_wait_ms=s.consumer_fetch_max_wait_ms,
             session_timeout_ms=s.consumer_session_timeout_ms,
             max_backoff_s=s.consumer_max_backoff_s,
             health=self.health,
@@ -182,9 +183,10 @@ class ServiceRuntime:
         The job returns how many things it handled (None: not a count); with `again_at`, a run
         that handled that many or more is followed at once by the next (a backlog drains without
         waiting). A failure is logged and counted, never stops the process: the next run retries.
-        Each job has `incentives_<service>_job_runs_total`, `..._job_failures_total` and
-        `..._job_last_success_timestamp_seconds`, labelled with its name. `wake()` on the returned
-        `Job` starts the next run early.
+        Each job has `incentives_<service>_job_runs_total`, `..._job_failures_total`,
+        `..._job_last_success_timestamp_seconds`, `..._job_started_timestamp_seconds` and
+        `..._job_interval_seconds`, labelled `job_name`. `wake()` on the returned `Job` starts the
+        next run early.
         """
         if any(j.name == name for j in self._jobs):
             raise ValueError(f"a job named {name} is registered already")

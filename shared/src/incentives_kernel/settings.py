@@ -101,6 +101,10 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap_servers: str | None = None
     http_host: str = "127.0.0.1"
     http_port: int = 8080
+    # Longer than clients keep an idle connection (httpx 5 s, browsers and proxies up to 60 s): a server
+    # that closes first races a client reusing the connection, which then sees the request dropped
+    # (uvicorn's 5 s default did so to the M4 benchmark's client under load).
+    http_keep_alive_s: int = Field(default=65, ge=1, le=3600)
     operator_tokens: SecretStr = SecretStr("")
     gateway_tokens: SecretStr = SecretStr("")
     provider_tokens: SecretStr = Field(
@@ -123,6 +127,10 @@ class ServiceSettings(BaseSettings):
 
     consumer_max_records: int = Field(default=500, ge=1, le=10_000)
     consumer_batch_timeout_ms: int = Field(default=50, ge=1)
+    # How long the broker may hold a fetch that found nothing. Apache Kafka answers as soon as a record
+    # arrives, so this only paces idle polls there; the embedded Tansu 0.6 often holds the fetch for
+    # all of it (a 500 ms default measured 250 ms median per hop), so it bounds every hop's latency.
+    consumer_fetch_max_wait_ms: int = Field(default=25, ge=1, le=10_000)
     consumer_session_timeout_ms: int = Field(default=10_000, ge=1000)
     consumer_max_backoff_s: float = Field(default=30.0, gt=0)
     # arroyo's DlqLimit idea: so many unexpected failures in a row means a bug, not bad data: stall.

@@ -3,6 +3,8 @@ again the deliveries that were dead-lettered."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Path, Query
 from incentives_kernel.events import ID_PATTERN
 from notify.kinds import NOTIFIED_TYPES
@@ -14,18 +16,35 @@ from ..web import Page, signed_in
 router = APIRouter()
 
 
-async def _list(page: Page, include_disabled: bool) -> list[dict[str, object]]:
-    hooks: list[dict[str, object]] = await page.api.get(
-        "notify", "/v1/webhooks", include_disabled="true" if include_disabled else None
+PAGE_SIZE = 50
+
+
+async def _list(page: Page, include_disabled: bool, cursor: str = "") -> dict[str, Any]:
+    """One page of endpoints in registration order (notify's keyset-paginated `GET /v1/webhooks`)."""
+    hooks: dict[str, Any] = await page.api.get(
+        "notify",
+        "/v1/webhooks",
+        include_disabled="true" if include_disabled else None,
+        limit=PAGE_SIZE,
+        cursor=cursor or None,
     )
     return hooks
 
 
 @router.get("/webhooks")
-async def webhooks(all: bool = False, page: Page = Depends(signed_in)) -> Response:
-    hooks = await _list(page, all)
+async def webhooks(
+    all: bool = False, cursor: str = Query("", max_length=512), page: Page = Depends(signed_in)
+) -> Response:
+    hooks = await _list(page, all, cursor)
     return page.render(
-        "webhooks.html", webhooks=hooks, include_disabled=all, event_types=NOTIFIED_TYPES, values={}, error=None
+        "webhooks.html",
+        webhooks=hooks["items"],
+        next_cursor=hooks["next_cursor"],
+        cursor=cursor,
+        include_disabled=all,
+        event_types=NOTIFIED_TYPES,
+        values={},
+        error=None,
     )
 
 
@@ -44,7 +63,9 @@ async def register(page: Page = Depends(signed_in)) -> Response:
         return page.render(
             "webhooks.html",
             status=exc.status,
-            webhooks=hooks,
+            webhooks=hooks["items"],
+            next_cursor=hooks["next_cursor"],
+            cursor="",
             include_disabled=False,
             event_types=NOTIFIED_TYPES,
             values=values,

@@ -116,7 +116,7 @@ class WebhookWorker:
         token = str(uuid.uuid4())
         claims, abandoned = await self._claim(token)
         for _ in abandoned:
-            self._metrics.deliveries.labels(WEBHOOK, "dead_lettered").inc()
+            self._metrics.deliveries_as(WEBHOOK, "dead_lettered").inc()
         if not claims:
             return 0
         gate = asyncio.Semaphore(self._s.webhook_concurrency)
@@ -211,7 +211,7 @@ class WebhookWorker:
         if outcome == "delivered":
             self._metrics.delivered(WEBHOOK, latency)
         else:
-            self._metrics.deliveries.labels(WEBHOOK, outcome).inc()
+            self._metrics.deliveries_as(WEBHOOK, outcome).inc()
             log.info(
                 "webhook delivery failed",
                 delivery_id=claim.delivery_id,

@@ -3,6 +3,7 @@ never members, never URLs)."""
 
 from __future__ import annotations
 
+from incentives_kernel.metrics import Children
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 # The outcomes each channel can have (listed at zero from the start, so dashboards see every series).
@@ -46,11 +47,15 @@ class NotifyMetrics:
             ["endpoint_id"],
             registry=registry,
         )
+        # Per-event paths take the children memoised (kernel metrics.Children).
+        self.created_as = Children(self.created)
+        self.deliveries_as = Children(self.deliveries)
+        self._latency_of = Children(self.latency)
         for channel, outcomes in OUTCOMES.items():
             for outcome in outcomes:
-                self.deliveries.labels(channel, outcome)
+                self.deliveries_as(channel, outcome)
 
     def delivered(self, channel: str, latency_s: float | None) -> None:
-        self.deliveries.labels(channel, "delivered").inc()
+        self.deliveries_as(channel, "delivered").inc()
         if latency_s is not None:
-            self.latency.labels(channel).observe(max(latency_s, 0.0))
+            self._latency_of(channel).observe(max(latency_s, 0.0))

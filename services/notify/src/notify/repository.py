@@ -7,6 +7,7 @@ unit of work (or the delivery worker's short transactions) owns every transactio
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -202,10 +203,45 @@ async def get_webhook(conn: Conn, webhook_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(f"SELECT {_WEBHOOK_COLUMNS} FROM webhooks w WHERE w.webhook_id = $1", webhook_id)
 
 
-async def list_webhooks(conn: Conn, *, include_disabled: bool) -> list[asyncpg.Record]:
+@dataclass(frozen=True, slots=True)
+class WebhookFilter:
+    include_disabled: bool = False
+    circuits: Sequence[str] | None = None  # only those whose breaker is in one of these states
+    attention: bool = False  # only those whose breaker is not closed or that have dead letters waiting
+
+
+async def list_webhooks(
+    conn: Conn,
+    f: WebhookFilter,
+    *,
+    now: datetime,
+    threshold: int,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    """Endpoints in registration order, keyset-paginated on (created_at, webhook_id).
+
+    The breaker state is computed as webhooks.circuit() computes it (closed below `threshold` failures
+    in a row, then open until circuit_open_until, then half-open), against the same `now`, so a filter
+    on it and the state the API shows agree."""
     return await conn.fetch(
-        f"SELECT {_WEBHOOK_COLUMNS} FROM webhooks w WHERE w.active OR $1 ORDER BY w.created_at, w.webhook_id",
-        include_disabled,
+        f"""SELECT {_WEBHOOK_COLUMNS} FROM webhooks w
+            WHERE (w.active OR $1)
+              AND ($2::timestamptz IS NULL OR (w.created_at, w.webhook_id) > ($2, $3))
+              AND ($4::text[] IS NULL OR (CASE WHEN w.consecutive_failures < $5 THEN 'closed'
+                                               WHEN w.circuit_open_until > $6 THEN 'open'
+                                               ELSE 'half_open' END) = ANY ($4))
+              AND (NOT $7 OR w.consecutive_failures >= $5 OR EXISTS (
+                  SELECT 1 FROM webhook_deliveries d WHERE d.webhook_id = w.webhook_id AND d.status = 'dead_lettered'))
+            ORDER BY w.created_at, w.webhook_id LIMIT $8""",
+        f.include_disabled,
+        after[0] if after else None,
+        after[1] if after else "",
+        list(f.circuits) if f.circuits is not None else None,
+        threshold,
+        now,
+        f.attention,
+        limit,
     )
 
 

@@ -1,4 +1,17 @@
-"""What the notify service does with each event: one text per rider, once, in their language."""
+"""What the notify service does with each event: one text per rider, once, in their language.
+
+For each event that concerns a rider (points, levels, reports and needs, redemptions, allocations)
+a use case says whom to tell what (`Ask`: a text kind and its fields), and `notify` stores the
+rider's inbox notification, keyed by the cause so that a redelivery or a replay writes nothing, and
+in the same transaction fans it out as the rider's preferences allow: the push gateway's
+`notification.created` through the outbox (now, after the quiet hours, or muted) and one delivery
+row per webhook subscribed to the event's type. `notify_many` does a run of points events set-based.
+A rider not registered yet parks the event.
+
+Not here: the texts and their languages (texts.py, templates/), preferences and quiet hours
+(preferences.py), sending webhooks and releasing deferred pushes (delivery.py, run by jobs.py), SQL
+(repository.py), which topics and types arrive (subscribers.py), the HTTP API (api.py, webhooks_api.py).
+"""
 
 from __future__ import annotations
 
@@ -111,7 +124,7 @@ async def _fan_out(
     due = None if muted else quiet_until(created_at, prefs, ctx.timezone)
     m = ctx.metrics
     after: list[Callable[[], None]] = [
-        m.created.labels(kind, INBOX, text.locale).inc,
+        m.created_as(kind, INBOX, text.locale).inc,
         partial(m.delivered, INBOX, None),
     ]
     data = NotificationCreated(
@@ -140,8 +153,8 @@ async def _push(
     """
     m = ctx.metrics
     if muted:
-        return [m.deliveries.labels(PUSH, "muted").inc]
-    created = m.created.labels(data.kind, PUSH, data.locale.value).inc
+        return [m.deliveries_as(PUSH, "muted").inc]
+    created = m.created_as(data.kind, PUSH, data.locale.value).inc
     if due is None:
         uow.emit("notification.created", data.member_id, data.member_id, data, event_id=push_id)
         return [created, partial(m.delivered, PUSH, 0.0)]
@@ -153,7 +166,7 @@ async def _push(
         created_at=data.created_at,
         due_at=due,
     )
-    return [created, m.deliveries.labels(PUSH, "deferred").inc]
+    return [created, m.deliveries_as(PUSH, "deferred").inc]
 
 
 async def _webhooks(
@@ -172,7 +185,7 @@ async def _webhooks(
         return []
     m = ctx.metrics
     if muted:
-        return [m.deliveries.labels(WEBHOOK, "muted").inc for _ in hooks]
+        return [m.deliveries_as(WEBHOOK, "muted").inc for _ in hooks]
     hook_id = notification_id(cause, data.member_id, WEBHOOK)
     body = webhooks.payload(
         notification_id=hook_id,
@@ -198,9 +211,9 @@ async def _webhooks(
             created_at=data.created_at,
             due_at=due or data.created_at,
         )
-    after: list[Callable[[], None]] = [m.created.labels(data.kind, WEBHOOK, data.locale.value).inc]
+    after: list[Callable[[], None]] = [m.created_as(data.kind, WEBHOOK, data.locale.value).inc]
     if due is not None:
-        after += [m.deliveries.labels(WEBHOOK, "deferred").inc for _ in hooks]
+        after += [m.deliveries_as(WEBHOOK, "deferred").inc for _ in hooks]
     return [*after, ctx.wake_webhooks]
 
 

@@ -82,6 +82,11 @@ class WebhookOut(BaseModel):
     disabled_by: str | None = Field(description="who disabled it")
 
 
+class WebhookPage(BaseModel):
+    items: list[WebhookOut]
+    next_cursor: str | None
+
+
 class DeadLetter(BaseModel):
     delivery_id: str
     notification_id: str
@@ -160,12 +165,38 @@ def build_router(runtime: ServiceRuntime, ctx: Context) -> APIRouter:
             )
             return await found(uow.conn, webhook_id)
 
-    @router.get("", response_model=list[WebhookOut], dependencies=[operator], summary="Endpoints and their state")
-    async def list_webhooks(include_disabled: bool = False) -> list[WebhookOut]:
+    @router.get(
+        "",
+        response_model=WebhookPage,
+        dependencies=[operator],
+        summary="Endpoints and their state, in registration order (keyset-paginated)",
+    )
+    async def list_webhooks(
+        include_disabled: bool = Query(False, description="also the disabled ones"),
+        circuit: list[webhooks.Circuit] | None = Query(
+            None, description="only those whose circuit breaker is in one of these states (repeatable)"
+        ),
+        attention: bool = Query(
+            False, description="only those that need an operator: circuit not closed, or dead letters waiting"
+        ),
+        limit: int = Query(50, ge=1, le=MAX_LIMIT),
+        cursor: str | None = None,
+    ) -> WebhookPage:
+        after = decode_cursor(cursor, datetime, str)
+        f = repo.WebhookFilter(include_disabled=include_disabled, circuits=circuit, attention=attention)
         async with runtime.pool.acquire() as conn:
-            rows = await repo.list_webhooks(conn, include_disabled=include_disabled)
             now = await repo.database_now(conn)
-        return [shape(r, now) for r in rows]
+            rows = await repo.list_webhooks(
+                conn,
+                f,
+                now=now,
+                threshold=threshold,
+                after=(after[0], after[1]) if after else None,
+                limit=limit + 1,
+            )
+        last = rows[limit - 1] if len(rows) > limit else None
+        nxt = encode_cursor([last["created_at"].isoformat(), last["webhook_id"]]) if last else None
+        return WebhookPage(items=[shape(r, now) for r in rows[:limit]], next_cursor=nxt)
 
     @router.get("/{webhook_id}", response_model=WebhookOut, dependencies=[operator], responses=errors(404))
     async def get_webhook(webhook_id: str = Path(pattern=ID_PATTERN)) -> WebhookOut:

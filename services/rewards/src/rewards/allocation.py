@@ -19,6 +19,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from .lifecycle import HOLDS_PLACE, VACATED, ApplicationStatus
+
 
 @dataclass(frozen=True, slots=True)
 class Figures:
@@ -136,9 +138,7 @@ def verify(
 
 
 # ---------------------------------------------------------------- after the close: notice, disqualifications
-
-HOLDS_PLACE = frozenset({"won", "winning", "offered"})
-VACATED = frozenset({"disqualified", "cancelled", "forfeited"})  # a place once held, given up or taken away
+# Which statuses hold a place (HOLDS_PLACE) and which gave one up or had it taken (VACATED): lifecycle.py.
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +162,7 @@ def check_changes(outcomes: Sequence[Outcome], quota: int) -> list[str]:
     if len(held) > quota:
         problems.append(f"{len(held)} places held, the round has {quota}")
     for o in ordered:
-        if o.status == "disqualified" and not o.reason:
+        if o.status == ApplicationStatus.DISQUALIFIED and not o.reason:
             problems.append(f"rank {o.rank}: {o.member_id} disqualified without a reason")
     ever_placed = {o.member_id for o in ordered if o.status in HOLDS_PLACE | VACATED}
     promoted = [o for o in ordered if o.member_id in ever_placed and not o.won_at_close]
@@ -173,13 +173,13 @@ def check_changes(outcomes: Sequence[Outcome], quota: int) -> list[str]:
         for better in ordered:
             if better.rank >= p.rank:
                 break
-            skipped = better.status == "lost" and (better.reason or "").startswith("passed_over")
+            skipped = better.status == ApplicationStatus.LOST and (better.reason or "").startswith("passed_over")
             if not (better.won_at_close or better.member_id in ever_placed or skipped):
                 problems.append(
                     f"rank {p.rank}: {p.member_id} was placed before {better.member_id} (rank {better.rank})"
                 )
     if len(vacated) > len(promoted):
-        waiting = [o for o in ordered if o.status == "lost" and o.reason == "outranked"]
+        waiting = [o for o in ordered if o.status == ApplicationStatus.LOST and o.reason == "outranked"]
         if waiting:
             problems.append(
                 f"a freed place was not passed on while {waiting[0].member_id} (rank {waiting[0].rank}) waits"

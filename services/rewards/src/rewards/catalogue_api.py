@@ -73,6 +73,12 @@ class RewardPatch(BaseModel):
 class Reward(RewardFields):
     reward_id: str
     stock_available: int
+    created_at: datetime
+    created_by: str | None = Field(
+        description="who created it: operator:<name> or operator:<token fingerprint> (null: before this was recorded)"
+    )
+    updated_at: datetime = Field(description="the last change of its terms: its creation or a PATCH (not stock)")
+    updated_by: str | None = Field(description="who made that change (null: before this was recorded)")
 
 
 class StockIn(BaseModel):
@@ -124,7 +130,7 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
     async def create_reward(body: RewardIn, request: Request) -> Reward:
         async with runtime.unit_of_work() as uow:
             conn = uow.conn
-            row = await repo.insert_reward(conn, body.model_dump(exclude={"initial_stock"}))
+            row = await repo.insert_reward(conn, body.model_dump(exclude={"initial_stock"}), who(request))
             if row is None:
                 raise ApiError(409, "conflict", f"reward {body.reward_id} exists already")
             if body.initial_stock:
@@ -134,7 +140,7 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
         return _out(row)
 
     @router.patch("/rewards/{reward_id}", response_model=Reward, dependencies=[operator], responses=errors(404))
-    async def patch_reward(body: RewardPatch, reward_id: str = Path(pattern=ID_PATTERN)) -> Reward:
+    async def patch_reward(body: RewardPatch, request: Request, reward_id: str = Path(pattern=ID_PATTERN)) -> Reward:
         changes = body.model_dump(exclude_unset=True)
         async with runtime.unit_of_work() as uow:
             conn = uow.conn
@@ -148,7 +154,7 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
             except ValidationError as exc:
                 details = [{"loc": [str(p) for p in e["loc"]], "msg": e["msg"]} for e in exc.errors()]
                 raise ApiError(422, "validation_error", "the patched reward is not valid", details) from None
-            row = await repo.update_reward(conn, reward_id, changes)
+            row = await repo.update_reward(conn, reward_id, changes, who(request))
         assert row is not None
         return _out(row)
 

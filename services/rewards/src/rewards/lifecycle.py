@@ -8,8 +8,15 @@ Pure rules, no I/O (as reports' lifecycle.py is); saga.py and rounds.py carry ou
 - A hold, as points last said it was: requested -> pending | rejected | released; pending ->
   captured | released | expired; captured -> refunded. A reply that says a state the hold has, or
   cannot reach from where it is, is stale and changes nothing (replies may arrive late or twice).
+- An allocation round: open -> closing (waiting, bounded, for the last holds) -> closed; open -> closed
+  when no hold is in flight. A closed round's result: provisional (the public notice) -> final, or
+  final at once when the reward has no notice.
 - An application in an allocation round: pending (hold asked) -> held -> winning (capture asked) ->
-  won; lost, forfeited or cancelled on the way; a lost one may be offered a place that fell free.
+  won; lost, forfeited or cancelled on the way; a lost one may be offered a place that fell free; a
+  winner may be disqualified during the notice.
+
+rounds.py asks these tables before it moves a round or an application (`round_moves`,
+`application_may_move`, `check_disqualification`); a move they refuse is the API's 409.
 """
 
 from __future__ import annotations
@@ -76,6 +83,13 @@ class RoundStatus(StrEnum):
     OPEN = "open"
     CLOSING = "closing"  # no new applications; waiting (bounded) for points to answer the last holds
     CLOSED = "closed"
+
+
+class ResultStatus(StrEnum):
+    """A closed round's result (`result_status`): changeable during the public notice, then final."""
+
+    PROVISIONAL = "provisional"
+    FINAL = "final"
 
 
 # ---------------------------------------------------------------- holds: points' replies
@@ -226,3 +240,111 @@ def application_after_hold(said: Said, *, status: str, current: bool, round_open
         if s in (ApplicationStatus.WINNING, ApplicationStatus.OFFERED):
             return ApplicationNext.FORFEIT
     return ApplicationNext.NOTHING
+
+
+# ---------------------------------------------------------------- allocation rounds and their results
+
+ROUND_MOVES: dict[RoundStatus, frozenset[RoundStatus]] = {
+    RoundStatus.OPEN: frozenset({RoundStatus.CLOSING, RoundStatus.CLOSED}),
+    RoundStatus.CLOSING: frozenset({RoundStatus.CLOSED}),
+}
+# A round's result: none while it is open or closing; set at the close; final once the notice ends.
+RESULT_MOVES: dict[ResultStatus | None, frozenset[ResultStatus]] = {
+    None: frozenset({ResultStatus.PROVISIONAL, ResultStatus.FINAL}),
+    ResultStatus.PROVISIONAL: frozenset({ResultStatus.FINAL}),
+}
+
+
+class IllegalRoundMove(Exception):
+    def __init__(self, current: str, new: RoundStatus) -> None:
+        super().__init__(f"a {current} round cannot become {new}")
+        self.current = current
+        self.new = new
+
+
+def round_moves(current: str, new: RoundStatus) -> bool:
+    """Whether a round that is `current` moves to `new`: False when it is there already (closing a closed
+    round again answers it as it is); `IllegalRoundMove` when it cannot get there from where it is."""
+    if current == new:
+        return False
+    if new not in ROUND_MOVES.get(RoundStatus(current), frozenset()):
+        raise IllegalRoundMove(current, new)
+    return True
+
+
+def takes_applications(round_status: str) -> bool:
+    """Only an open round takes applications (its window is checked beside this)."""
+    return round_status == RoundStatus.OPEN
+
+
+def result_at_close(notice_days: int) -> ResultStatus:
+    """A result is provisional for the reward's notice days; with none it is final at once."""
+    return ResultStatus.PROVISIONAL if notice_days else ResultStatus.FINAL
+
+
+def result_may_move(current: str | None, new: ResultStatus) -> bool:
+    return new in RESULT_MOVES.get(ResultStatus(current) if current else None, frozenset())
+
+
+# ---------------------------------------------------------------- applications: which status follows which
+
+# Where an application starts: its cost asked of points, or (an award, nothing to hold) standing at once.
+APPLICATION_STARTS = frozenset({ApplicationStatus.PENDING, ApplicationStatus.HELD})
+APPLICATION_MOVES: dict[ApplicationStatus, frozenset[ApplicationStatus]] = {
+    ApplicationStatus.PENDING: frozenset({ApplicationStatus.HELD, ApplicationStatus.LOST}),
+    ApplicationStatus.HELD: frozenset({ApplicationStatus.WINNING, ApplicationStatus.LOST}),
+    ApplicationStatus.WINNING: frozenset({ApplicationStatus.WON, ApplicationStatus.FORFEITED}),
+    ApplicationStatus.WON: frozenset({ApplicationStatus.CANCELLED, ApplicationStatus.DISQUALIFIED}),
+    # A place fell free: offered (its cost asked again), or an award's place theirs at once (winning).
+    ApplicationStatus.LOST: frozenset({ApplicationStatus.OFFERED, ApplicationStatus.WINNING}),
+    ApplicationStatus.OFFERED: frozenset(
+        {ApplicationStatus.WINNING, ApplicationStatus.LOST, ApplicationStatus.FORFEITED}
+    ),
+}
+# `rejected` is allowed by the table's CHECK but never entered: a refused hold makes an application lost.
+
+# A place is held by these; these gave a place up or had it taken away (the notice and verify-round read them).
+HOLDS_PLACE = frozenset({ApplicationStatus.WON, ApplicationStatus.WINNING, ApplicationStatus.OFFERED})
+WITHDRAWN = frozenset({ApplicationStatus.CANCELLED, ApplicationStatus.FORFEITED})
+VACATED = WITHDRAWN | {ApplicationStatus.DISQUALIFIED}
+PAYING = frozenset({ApplicationStatus.WINNING, ApplicationStatus.OFFERED})  # a capture of its points in flight
+
+
+def application_may_move(current: str, new: ApplicationStatus) -> bool:
+    return new in APPLICATION_MOVES.get(ApplicationStatus(current), frozenset())
+
+
+class IllegalApplicationMove(Exception):
+    def __init__(self, current: str, new: ApplicationStatus) -> None:
+        super().__init__(f"a {current} application cannot become {new}")
+        self.current = current
+        self.new = new
+
+
+def moves_into(new: ApplicationStatus) -> frozenset[ApplicationStatus]:
+    """The statuses an application may be in to move to `new`."""
+    return frozenset(s for s, nexts in APPLICATION_MOVES.items() if new in nexts)
+
+
+class Refused(Exception):
+    """An operator's move the state machine does not allow now; `code` is the API's 409 code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def check_notice(round_id: str, round_status: str, result_status: str | None) -> None:
+    """Only a provisional result (during the public notice) may change; `Refused` otherwise."""
+    if result_status != ResultStatus.PROVISIONAL:
+        state = result_status or round_status
+        raise Refused("not_in_notice", f"round {round_id} is {state}: only a provisional result can change")
+
+
+def check_disqualification(round_id: str, member_id: str, status: str) -> None:
+    """Only a winner holding the place may be disqualified; `Refused` with the reason otherwise."""
+    if application_may_move(status, ApplicationStatus.DISQUALIFIED):
+        return
+    if status in PAYING:
+        raise Refused("payment_in_progress", f"{member_id}'s place is being paid for: try again in a moment")
+    raise Refused("not_a_winner", f"{member_id} holds no place in round {round_id} ({status})")

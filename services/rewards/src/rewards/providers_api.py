@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from incentives_kernel.auth import Role
 from incentives_kernel.db import Row
 from incentives_kernel.events import ID_PATTERN, Identifier
@@ -44,6 +44,13 @@ class Provider(BaseModel):
     opening_hours: str
     active: bool
     distance_m: float | None = Field(default=None, description="from `near`, great-circle metres")
+    created_at: datetime | None = Field(description="when it was first registered (null: before this was recorded)")
+    created_by: str | None = Field(
+        description="who registered it: operator:<name>, operator:<token fingerprint>, or source:<CloudEvent source>"
+        " for the directory topic"
+    )
+    updated_at: datetime = Field(description="its last change")
+    updated_by: str | None = Field(description="who made that change")
 
 
 def _out(row: Row) -> Provider:
@@ -56,6 +63,10 @@ def _out(row: Row) -> Provider:
         opening_hours=row["opening_hours"],
         active=row["active"],
         distance_m=round(row["distance_m"], 1) if "distance_m" in row else None,
+        created_at=row["created_at"],
+        created_by=row["created_by"],
+        updated_at=row["updated_at"],
+        updated_by=row["updated_by"],
     )
 
 
@@ -76,11 +87,12 @@ def build_router(runtime: ServiceRuntime) -> APIRouter:
     operator = runtime.require(Role.OPERATOR)
 
     @router.post("/providers", response_model=Provider, status_code=201, dependencies=[operator])
-    async def register(body: ProviderIn) -> Provider:
+    async def register(body: ProviderIn, request: Request) -> Provider:
         """Register a provider, or update it (the same id again)."""
         values = body.model_dump(exclude={"location"}) | {"lat": body.location.lat, "lon": body.location.lon}
+        by = runtime.auth.actor(request)  # operator:<name>, or the token's fingerprint if unnamed
         async with runtime.unit_of_work() as uow:
-            row = await repo.upsert_provider(uow.conn, values, datetime.now(UTC))
+            row = await repo.upsert_provider(uow.conn, values, datetime.now(UTC), by)
         assert row is not None
         return _out(row)
 

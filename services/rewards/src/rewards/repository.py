@@ -1,7 +1,14 @@
-"""Every SQL statement of the rewards service."""
+"""Every SQL statement of the rewards service.
+
+Statuses are written into the SQL as the migrations' CHECK constraints and partial indexes name them:
+the planner uses a partial index only when the query's own WHERE implies its predicate, which a bound
+parameter cannot in a prepared statement's generic plan. services/rewards/tests/test_lifecycle.py
+checks that the constraints and lifecycle.py's enums name the same states.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date, datetime
 from typing import Any
 
@@ -44,26 +51,31 @@ async def _insert(conn: Conn, table: str, key: str, values: dict[str, Any]) -> a
     )
 
 
-async def insert_reward(conn: Conn, values: dict[str, Any]) -> asyncpg.Record | None:
-    return await _insert(conn, "rewards", "reward_id", {c: values[c] for c in COLUMNS if c in values})
+async def insert_reward(conn: Conn, values: dict[str, Any], by: str) -> asyncpg.Record | None:
+    """A new reward, `by` its creator (also the last to have set its terms: `updated_by`)."""
+    terms = {c: values[c] for c in COLUMNS if c in values}
+    return await _insert(conn, "rewards", "reward_id", terms | {"created_by": by, "updated_by": by})
 
 
-async def update_reward(conn: Conn, reward_id: str, changes: dict[str, Any]) -> asyncpg.Record | None:
+async def update_reward(conn: Conn, reward_id: str, changes: dict[str, Any], by: str) -> asyncpg.Record | None:
+    """Change a reward's terms, recording `by` and when (`updated_by`, `updated_at`); no change, no record."""
     cols = [c for c in COLUMNS if c in changes and c != "reward_id"]
     if not cols:
         return await get_reward(conn, reward_id)
-    sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(cols, start=2))
+    sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(cols, start=3))
     return await conn.fetchrow(
-        f"UPDATE rewards SET {sets}, updated_at = now() WHERE reward_id = $1 RETURNING *",
+        f"UPDATE rewards SET {sets}, updated_at = now(), updated_by = $2 WHERE reward_id = $1 RETURNING *",
         reward_id,
+        by,
         *[changes[c] for c in cols],
     )
 
 
 async def change_stock(conn: Conn, reward_id: str, delta: int, reason: str, actor: str) -> int | None:
-    """Add or remove stock; None when removing more than is available (stock never goes negative)."""
+    """Add or remove stock; None when removing more than is available (stock never goes negative). Who and
+    when is the `stock_changes` row: the reward's `updated_at`/`updated_by` are its terms' last change."""
     after = await conn.fetchval(
-        """UPDATE rewards SET stock_available = stock_available + $2, updated_at = now()
+        """UPDATE rewards SET stock_available = stock_available + $2
            WHERE reward_id = $1 AND stock_available + $2 >= 0 RETURNING stock_available""",
         reward_id,
         delta,
@@ -375,6 +387,7 @@ async def applications(conn: Conn, round_id: str, *, lock: bool = False) -> list
 
 
 async def update_application(conn: Conn, round_id: str, member_id: str, **changes: Any) -> None:
+    """Change an application's figures or reason (its status moves by `move_application`)."""
     sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(changes, start=3))
     await conn.execute(
         f"UPDATE applications SET {sets}, updated_at = now() WHERE round_id = $1 AND member_id = $2",
@@ -382,6 +395,23 @@ async def update_application(conn: Conn, round_id: str, member_id: str, **change
         member_id,
         *changes.values(),
     )
+
+
+async def move_application(
+    conn: Conn, round_id: str, member_id: str, status: str, allowed_from: Collection[str], **changes: Any
+) -> bool:
+    """Set an application's status (and `changes`) if its status now is one of `allowed_from`; False if not."""
+    values = {"status": status, **changes}
+    sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(values, start=4))
+    done = await conn.execute(
+        f"""UPDATE applications SET {sets}, updated_at = now()
+            WHERE round_id = $1 AND member_id = $2 AND status = ANY($3::text[])""",
+        round_id,
+        member_id,
+        list(allowed_from),
+        *values.values(),
+    )
+    return bool(done.endswith(" 1"))
 
 
 async def stock_changes(conn: Conn, reward_id: str, limit: int) -> list[asyncpg.Record]:
@@ -398,17 +428,22 @@ async def stock_changes(conn: Conn, reward_id: str, limit: int) -> list[asyncpg.
 PROVIDER_COLUMNS = ("provider_id", "name", "kind", "address", "lat", "lon", "opening_hours", "active")
 
 
-async def upsert_provider(conn: Conn, values: dict[str, Any], as_of: datetime) -> asyncpg.Record | None:
-    """Register or update a provider; a change older than the one applied is ignored (None)."""
+async def upsert_provider(conn: Conn, values: dict[str, Any], as_of: datetime, by: str) -> asyncpg.Record | None:
+    """Register or update a provider, `by` whom (`created_by` on the first registration, `updated_by` on
+    each); a change older than the one applied is ignored (None)."""
     cols = [c for c in PROVIDER_COLUMNS if c in values]
     placeholders = ", ".join(f"${i}" for i in range(1, len(cols) + 1))
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in cols if c != "provider_id")
+    n = len(cols)
     return await conn.fetchrow(
-        f"""INSERT INTO providers ({", ".join(cols)}, as_of) VALUES ({placeholders}, ${len(cols) + 1})
-            ON CONFLICT (provider_id) DO UPDATE SET {updates}, as_of = EXCLUDED.as_of, updated_at = now()
+        f"""INSERT INTO providers ({", ".join(cols)}, as_of, created_by, updated_by)
+            VALUES ({placeholders}, ${n + 1}, ${n + 2}, ${n + 2})
+            ON CONFLICT (provider_id) DO UPDATE
+            SET {updates}, as_of = EXCLUDED.as_of, updated_at = now(), updated_by = EXCLUDED.updated_by
             WHERE providers.as_of <= EXCLUDED.as_of RETURNING *""",
         *[values[c] for c in cols],
         as_of,
+        by,
     )
 
 

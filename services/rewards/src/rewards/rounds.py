@@ -14,6 +14,10 @@ An award (an allocation reward costing 0 points) holds nothing: an application i
 winner wins at the close. After the close the result is `provisional` for the reward's `notice_days`
 (the public notice): an operator may disqualify a winner with a reason and the place passes on to the
 next in line; then the job makes it `final`.
+
+Not here: the ranking and its digest (allocation.py, pure), who may apply (eligibility.py), which
+status may follow which (lifecycle.py), voucher codes (vouchers.py), what becomes of a winner's
+redemption afterwards (saga.py), SQL (repository.py), the HTTP routes (rounds_api.py).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from incentives_kernel.uow import Work
 
 from . import allocation, eligibility, lifecycle, saga, vouchers
 from . import repository as repo
-from .lifecycle import ApplicationNext, ApplicationStatus, RedemptionStatus, RoundStatus, Said, Step
+from .lifecycle import ApplicationNext, ApplicationStatus, RedemptionStatus, ResultStatus, RoundStatus, Said, Step
 from .saga import Deps
 
 MAX_HOLD_S = 30 * 24 * 3600  # points keeps a hold at most 30 days
@@ -51,6 +55,7 @@ async def open_round(
     opens_at: datetime,
     closes_at: datetime,
     seed: str | None,
+    by: str,
     deps: Deps,
 ) -> Row:
     conn = uow.conn
@@ -87,6 +92,7 @@ async def open_round(
         server_seed=server_seed,
         operator_seed=seed,
         time_resolution_s=deps.settings.application_time_resolution_s,
+        opened_by=by,
     )
     if row is None:
         raise Conflict("conflict", f"round {round_id} exists already")
@@ -103,7 +109,7 @@ async def apply(uow: UnitOfWork, round_id: str, member_id: str, deps: Deps) -> R
     if existing is not None:
         return existing
     now = datetime.now(UTC)
-    if rnd["status"] != RoundStatus.OPEN or not rnd["opens_at"] <= now < rnd["closes_at"]:
+    if not lifecycle.takes_applications(rnd["status"]) or not rnd["opens_at"] <= now < rnd["closes_at"]:
         raise Conflict(
             "round_not_open",
             f"round {round_id} takes applications from {rnd['opens_at'].isoformat()} "
@@ -145,8 +151,8 @@ async def close(uow: UnitOfWork, round_id: str, *, by: str, deps: Deps) -> Row:
     rnd = await repo.get_round(conn, round_id, lock=True)
     if rnd is None:
         raise NotFound(f"no round {round_id}")
-    if rnd["status"] == RoundStatus.CLOSED:
-        return rnd
+    if not lifecycle.round_moves(rnd["status"], RoundStatus.CLOSED):
+        return rnd  # closed already: closing again answers the round as it is
     now = datetime.now(UTC)
     reward = await repo.get_reward(conn, rnd["reward_id"])
     assert reward is not None
@@ -155,7 +161,7 @@ async def close(uow: UnitOfWork, round_id: str, *, by: str, deps: Deps) -> Row:
         since = rnd["closing_since"] or now
         if (now - since).total_seconds() < deps.settings.close_wait_s:
             # A reply of points may be on its way: wait for it (the job retries) rather than decide without it.
-            if rnd["status"] == RoundStatus.OPEN:
+            if lifecycle.round_moves(rnd["status"], RoundStatus.CLOSING):
                 await repo.start_closing(conn, round_id, since=now, by=by)
             closing = await repo.get_round(conn, round_id)
             assert closing is not None
@@ -199,14 +205,14 @@ async def close(uow: UnitOfWork, round_id: str, *, by: str, deps: Deps) -> Row:
             tie_broken_by_lottery=r.tie_broken_by_lottery,
         )
         if r.won:
-            await repo.update_application(conn, round_id, r.member_id, status=ApplicationStatus.WINNING)
+            await _move(conn, round_id, r.member_id, ApplicationStatus.WINNING)
             if await repo.get_hold(conn, app["hold_id"]) is None:  # an award: nothing to pay
                 await _win(uow, rnd, {**app, "rank": r.rank}, deps)
             else:
                 await saga.capture_hold(uow, app["hold_id"], r.member_id)
         else:
             await _lose(uow, rnd, reward, app, "outranked", r.rank, deps)
-    notice_days = reward["notice_days"]
+    result = lifecycle.result_at_close(reward["notice_days"])
     await repo.close_round(
         conn,
         round_id,
@@ -214,9 +220,9 @@ async def close(uow: UnitOfWork, round_id: str, *, by: str, deps: Deps) -> Row:
         closed_by=rnd["closed_by"] or by,
         standings_day=day,
         result_sha256=allocation.digest(ranked),
-        result_status="provisional" if notice_days else "final",
-        notice_ends_at=now + timedelta(days=notice_days),
-        finalised_at=None if notice_days else now,
+        result_status=result,
+        notice_ends_at=now + timedelta(days=reward["notice_days"]),
+        finalised_at=now if result is ResultStatus.FINAL else None,
     )
     uow.after_commit(lambda: deps.metrics.rounds_closed.inc())
     closed = await repo.get_round(conn, round_id)
@@ -232,7 +238,7 @@ async def still_eligible(conn: Conn, reward: Row, app: Row, deps: Deps) -> eligi
 
 async def _lose(uow: UnitOfWork, rnd: Row, reward: Row, app: Row, reason: str, rank: int | None, deps: Deps) -> None:
     round_id, member_id = rnd["round_id"], app["member_id"]
-    await repo.update_application(uow.conn, round_id, member_id, status=ApplicationStatus.LOST, reason=reason)
+    await _move(uow.conn, round_id, member_id, ApplicationStatus.LOST, reason=reason)
     held = await repo.get_hold(uow.conn, app["hold_id"]) is not None  # an award holds nothing
     if held and reason not in ("insufficient_points", "hold_expired"):  # those holds hold nothing any more
         await saga.release_hold(uow, app["hold_id"], member_id, f"round {round_id}: {reason}")
@@ -285,7 +291,7 @@ async def _win(uow: UnitOfWork, rnd: Row, app: Row | dict[str, Any], deps: Deps)
     await repo.record_step(
         conn, redemption_id, RedemptionStatus.CONFIRMED, f"won round {round_id} at rank {app['rank']}"
     )
-    await repo.update_application(conn, round_id, member_id, status=ApplicationStatus.WON, redemption_id=redemption_id)
+    await _move(conn, round_id, member_id, ApplicationStatus.WON, redemption_id=redemption_id)
     uow.emit(
         "allocation.won",
         member_id,
@@ -303,7 +309,7 @@ async def _win(uow: UnitOfWork, rnd: Row, app: Row | dict[str, Any], deps: Deps)
         ),
         id_from=(round_id, member_id, str(app["offers"])),
     )
-    uow.after_commit(lambda: deps.metrics.applications.labels("won").inc())
+    uow.after_commit(lambda: deps.metrics.applications.labels(ApplicationStatus.WON).inc())
 
 
 async def pass_on(uow: UnitOfWork, round_id: str, deps: Deps) -> str | None:
@@ -326,9 +332,7 @@ async def pass_on(uow: UnitOfWork, round_id: str, deps: Deps) -> str | None:
         offers = app["offers"] + 1
         hold_id = derived_event_id("hold", "offer", round_id, app["member_id"], str(offers))
         if reward["cost_points"] == 0:  # an award: the place is theirs at once
-            await repo.update_application(
-                conn, round_id, app["member_id"], status=ApplicationStatus.WINNING, reason=None, offers=offers
-            )
+            await _move(conn, round_id, app["member_id"], ApplicationStatus.WINNING, reason=None, offers=offers)
             await _win(uow, rnd, {**app, "offers": offers}, deps)
             return str(app["member_id"])
         await saga.place_hold(
@@ -341,14 +345,8 @@ async def pass_on(uow: UnitOfWork, round_id: str, deps: Deps) -> str | None:
             purpose="application",
             round_id=round_id,
         )
-        await repo.update_application(
-            conn,
-            round_id,
-            app["member_id"],
-            status=ApplicationStatus.OFFERED,
-            reason=None,
-            hold_id=hold_id,
-            offers=offers,
+        await _move(
+            conn, round_id, app["member_id"], ApplicationStatus.OFFERED, reason=None, hold_id=hold_id, offers=offers
         )
         return str(app["member_id"])
     return None
@@ -373,35 +371,29 @@ async def on_hold(uow: UnitOfWork, hold: Row, said: Said, detail: str | None, de
     )
     match then:
         case ApplicationNext.HOLD:
-            await repo.update_application(conn, round_id, member_id, status=ApplicationStatus.HELD)
+            await _move(conn, round_id, member_id, ApplicationStatus.HELD)
         case ApplicationNext.ACCEPT_OFFER:
-            await repo.update_application(conn, round_id, member_id, status=ApplicationStatus.WINNING)
+            await _move(conn, round_id, member_id, ApplicationStatus.WINNING)
             await saga.capture_hold(uow, hold["hold_id"], member_id)
         case ApplicationNext.RELEASE_LATE_HOLD:
             await saga.release_hold(uow, hold["hold_id"], member_id, "application no longer in the running")
         case ApplicationNext.LOSE_UNPAID:
             await _lose(uow, rnd, reward, app, "insufficient_points", None, deps)
         case ApplicationNext.PASS_OVER:
-            await repo.update_application(
-                conn, round_id, member_id, status=ApplicationStatus.LOST, reason="passed_over: insufficient_points"
-            )
+            await _move(conn, round_id, member_id, ApplicationStatus.LOST, reason="passed_over: insufficient_points")
             await pass_on(uow, round_id, deps)
         case ApplicationNext.WIN:
             await _win(uow, rnd, app, deps)
         case ApplicationNext.LOSE_EXPIRED:
             await _lose(uow, rnd, reward, app, "hold_expired", None, deps)
         case ApplicationNext.FORFEIT:
-            await repo.update_application(
-                conn, round_id, member_id, status=ApplicationStatus.FORFEITED, reason=f"hold {said}"
-            )
+            await _move(conn, round_id, member_id, ApplicationStatus.FORFEITED, reason=f"hold {said}")
             await pass_on(uow, round_id, deps)
     return then.value
 
 
 async def winner_cancelled(uow: UnitOfWork, redemption: Row, deps: Deps) -> str | None:
-    await repo.update_application(
-        uow.conn, redemption["round_id"], redemption["member_id"], status=ApplicationStatus.CANCELLED
-    )
+    await _move(uow.conn, redemption["round_id"], redemption["member_id"], ApplicationStatus.CANCELLED)
     return await pass_on(uow, redemption["round_id"], deps)
 
 
@@ -414,16 +406,14 @@ async def disqualify(
     rnd = await repo.get_round(conn, round_id, lock=True)
     if rnd is None:
         raise NotFound(f"no allocation round {round_id}")
-    if rnd["result_status"] != "provisional":
-        state = rnd["result_status"] or rnd["status"]
-        raise Conflict("not_in_notice", f"round {round_id} is {state}: only a provisional result can change")
-    app = await repo.get_application(conn, round_id, member_id, lock=True)
-    if app is None:
-        raise NotFound(f"{member_id} did not apply to round {round_id}")
-    if app["status"] in (ApplicationStatus.WINNING, ApplicationStatus.OFFERED):
-        raise Conflict("payment_in_progress", f"{member_id}'s place is being paid for: try again in a moment")
-    if app["status"] != ApplicationStatus.WON:
-        raise Conflict("not_a_winner", f"{member_id} holds no place in round {round_id} ({app['status']})")
+    try:
+        lifecycle.check_notice(round_id, rnd["status"], rnd["result_status"])
+        app = await repo.get_application(conn, round_id, member_id, lock=True)
+        if app is None:
+            raise NotFound(f"{member_id} did not apply to round {round_id}")
+        lifecycle.check_disqualification(round_id, member_id, app["status"])
+    except lifecycle.Refused as refused:
+        raise Conflict(refused.code, str(refused)) from None
     reward = await repo.get_reward(conn, rnd["reward_id"])
     assert reward is not None
     why = redact_text(reason)
@@ -431,14 +421,8 @@ async def disqualify(
         uow, app["redemption_id"], by="operator", reason=f"disqualified: {why}", deps=deps, announce_it=False
     )
     now = datetime.now(UTC)
-    await repo.update_application(
-        conn,
-        round_id,
-        member_id,
-        status=ApplicationStatus.DISQUALIFIED,
-        reason=why,
-        disqualified_at=now,
-        disqualified_by=by,
+    await _move(
+        conn, round_id, member_id, ApplicationStatus.DISQUALIFIED, reason=why, disqualified_at=now, disqualified_by=by
     )
     uow.emit(
         "allocation.disqualified",
@@ -454,13 +438,22 @@ async def disqualify(
             points_returned=await _paid(conn, app["redemption_id"]),
             occurred_at=now,
         ),
-        id_from=(round_id, member_id, "disqualified"),
+        id_from=(round_id, member_id, ApplicationStatus.DISQUALIFIED),
     )
-    uow.after_commit(lambda: deps.metrics.applications.labels("disqualified").inc())
+    uow.after_commit(lambda: deps.metrics.applications.labels(ApplicationStatus.DISQUALIFIED).inc())
     promoted = await pass_on(uow, round_id, deps)
     after = await repo.get_application(conn, round_id, member_id)
     assert after is not None
     return after, promoted
+
+
+async def _move(conn: Conn, round_id: str, member_id: str, to: ApplicationStatus, **changes: Any) -> None:
+    """Move an application to `to` if `lifecycle.APPLICATION_MOVES` allows it from the status it is in now
+    (checked in the same statement). A move the table does not have is a bug here, never the caller's:
+    every refusal an operator or member may meet is decided before (`check_disqualification`, ...)."""
+    if not await repo.move_application(conn, round_id, member_id, to, lifecycle.moves_into(to), **changes):
+        app = await repo.get_application(conn, round_id, member_id)
+        raise lifecycle.IllegalApplicationMove(app["status"] if app else "absent", to)
 
 
 async def _paid(conn: Conn, redemption_id: str) -> int:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 from fastapi import APIRouter, Path, Query, Request
 from incentives_kernel.auth import Caller, Role
@@ -16,7 +17,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from . import repository as repo
 from . import rounds
-from .lifecycle import RoundStatus
+from .lifecycle import HOLDS_PLACE, WITHDRAWN, ApplicationStatus, ResultStatus, RoundStatus
 from .saga import Deps
 
 
@@ -32,6 +33,25 @@ class RoundIn(BaseModel):
         max_length=128,
         description="the operator's part of the lottery seed: always mixed with the server's own randomness",
     )
+
+
+class RoundFilter(StrEnum):
+    """What the list of rounds filters on: a round's status or its result's."""
+
+    OPEN = RoundStatus.OPEN.value
+    CLOSING = RoundStatus.CLOSING.value
+    CLOSED = RoundStatus.CLOSED.value
+    PROVISIONAL = ResultStatus.PROVISIONAL.value
+    FINAL = ResultStatus.FINAL.value
+
+
+class NoticePlace(StrEnum):
+    """Where a ranked applicant is now, in the public notice's words."""
+
+    HOLDS_PLACE = "holds_place"
+    DISQUALIFIED = "disqualified"
+    NOT_PLACED = "not_placed"
+    WITHDRAWN = "withdrawn"
 
 
 class ApplicationIn(BaseModel):
@@ -73,6 +93,10 @@ class Round(BaseModel):
     operator_seed: str | None = Field(description="the operator's seed, if one was given; revealed at the close")
     seed_generated: bool
     time_resolution_s: int
+    created_at: datetime = Field(description="when it was opened (`opens_at`: when it takes applications)")
+    opened_by: str | None = Field(
+        description="who opened it: operator:<name> or operator:<token fingerprint> (null: before this was recorded)"
+    )
     closed_at: datetime | None
     closed_by: str | None
     standings_day: str | None
@@ -91,6 +115,7 @@ class RoundSummary(BaseModel):
     notice_ends_at: datetime | None
     applicants: int
     created_at: datetime
+    opened_by: str | None
 
 
 class RoundPage(BaseModel):
@@ -137,16 +162,12 @@ def mask_member(member_id: str) -> str:
     return f"{member_id[:cut]}****{member_id[cut:][-2:]}"
 
 
-PLACED = ("won", "winning", "offered")
-WITHDRAWN = ("cancelled", "forfeited")
-
-
-def _notice_status(status: str) -> str:
-    if status in PLACED:
-        return "holds_place"
-    if status == "disqualified":
-        return "disqualified"
-    return "withdrawn" if status in WITHDRAWN else "not_placed"
+def _notice_status(status: str) -> NoticePlace:
+    if status in HOLDS_PLACE:
+        return NoticePlace.HOLDS_PLACE
+    if status == ApplicationStatus.DISQUALIFIED:
+        return NoticePlace.DISQUALIFIED
+    return NoticePlace.WITHDRAWN if status in WITHDRAWN else NoticePlace.NOT_PLACED
 
 
 async def _round(conn: Conn, round_id: str) -> Round:
@@ -178,7 +199,7 @@ def build_router(runtime: ServiceRuntime, deps: Deps) -> APIRouter:
     @router.post(
         "/allocation-rounds", response_model=Round, status_code=201, dependencies=[operator], responses=errors(404, 409)
     )
-    async def open_round(body: RoundIn) -> Round:
+    async def open_round(body: RoundIn, request: Request) -> Round:
         opens_at = body.opens_at or datetime.now(UTC)
         if body.closes_at <= opens_at:
             raise ApiError(422, "validation_error", "closes_at must be after opens_at")
@@ -191,6 +212,7 @@ def build_router(runtime: ServiceRuntime, deps: Deps) -> APIRouter:
                 opens_at=opens_at,
                 closes_at=body.closes_at,
                 seed=body.seed,
+                by=who(request),
                 deps=deps,
             )
             return await _round(uow.conn, body.round_id)
@@ -220,7 +242,7 @@ def build_router(runtime: ServiceRuntime, deps: Deps) -> APIRouter:
 
     @router.get("/allocation-rounds", response_model=RoundPage, dependencies=[operator])
     async def list_rounds(
-        status: Literal["open", "closing", "closed", "provisional", "final"] | None = None,
+        status: RoundFilter | None = None,
         limit: int = Query(50, ge=1, le=MAX_LIMIT),
         cursor: str | None = None,
     ) -> RoundPage:
@@ -254,7 +276,7 @@ def build_router(runtime: ServiceRuntime, deps: Deps) -> APIRouter:
                 earned_365d=a["earned_365d"],
                 won_at_close=a["won_at_close"],
                 status=_notice_status(a["status"]),
-                reason=a["reason"] if a["status"] == "disqualified" else None,
+                reason=a["reason"] if a["status"] == ApplicationStatus.DISQUALIFIED else None,
             )
             for a in apps
             if a["rank"] is not None

@@ -233,7 +233,7 @@ async def confirm(uow: UnitOfWork, row: Row, deps: Deps) -> Row:
         occurred_at=row["decided_at"],
     )
     announce(uow, "redemption.confirmed", row, data)
-    _count(uow, deps, "confirmed")
+    _count(uow, deps, RedemptionStatus.CONFIRMED)
     return row
 
 
@@ -259,7 +259,7 @@ async def cancel(
     )
     if row["hold_id"] is not None:  # an award paid nothing
         await refund_hold(uow, row["hold_id"], row["member_id"], f"redemption {redemption_id} cancelled")
-    _count(uow, deps, "cancelled")
+    _count(uow, deps, RedemptionStatus.CANCELLED)
     if not announce_it:
         return row
     assert reward is not None
@@ -287,7 +287,7 @@ async def fulfil(uow: UnitOfWork, redemption_id: str, *, deps: Deps, by: str | N
     assert reward is not None
     data = RedemptionFulfilled(**said, reward_name=reward["name"], occurred_at=row["fulfilled_at"])
     announce(uow, "redemption.fulfilled", row, data)
-    _count(uow, deps, "fulfilled")
+    _count(uow, deps, RedemptionStatus.FULFILLED)
     return row
 
 
@@ -376,7 +376,7 @@ async def expire(uow: UnitOfWork, row: Row, deps: Deps) -> Row:
         occurred_at=row["expired_at"],
     )
     announce(uow, "redemption.cancelled", row, data)
-    _count(uow, deps, "expired")
+    _count(uow, deps, RedemptionStatus.EXPIRED)
     return row
 
 

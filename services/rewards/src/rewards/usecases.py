@@ -90,6 +90,7 @@ async def provider_changed(uow: UnitOfWork, event: ParsedEvent) -> Outcome:
     data = event.data
     assert isinstance(data, ProviderRegistered)
     values = data.model_dump(exclude={"location"}) | {"lat": data.location.lat, "lon": data.location.lon}
-    if await repo.upsert_provider(uow.conn, values, event.envelope.time) is None:
+    by = f"source:{event.envelope.source}"  # the registry that sent it (allowed by sources.toml)
+    if await repo.upsert_provider(uow.conn, values, event.envelope.time, by) is None:
         return ignored("stale: a later change of this provider is applied")
     return APPLIED

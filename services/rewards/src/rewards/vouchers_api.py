@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from fastapi import APIRouter, Path
 from incentives_kernel.auth import Caller, Role
@@ -13,11 +14,21 @@ from pydantic import BaseModel, Field
 
 from . import repository as repo
 from . import saga, vouchers
-from .lifecycle import RedemptionStatus
+from .lifecycle import RedemptionStatus, ResultStatus
 from .rounds_api import mask_member
 from .saga import Deps
 
 CODE_PATTERN = r"^[0-9A-Za-z*~$=\- ]{17,40}$"  # Crockford base32, its check symbols, dashes
+
+
+class VoucherStatus(StrEnum):
+    """A redemption's state in a counter's words."""
+
+    VALID = "valid"
+    IN_NOTICE = "in_notice"
+    REDEEMED = "redeemed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
 
 
 class Voucher(BaseModel):
@@ -31,19 +42,19 @@ class Voucher(BaseModel):
     redeemed_at: datetime | None
 
 
-def voucher_status(row: Row, now: datetime) -> str:
+def voucher_status(row: Row, now: datetime) -> VoucherStatus:
     """What a provider sees: the redemption's state in a counter's words."""
     if row["status"] == RedemptionStatus.FULFILLED:
-        return "redeemed"
+        return VoucherStatus.REDEEMED
     if row["status"] == RedemptionStatus.EXPIRED or (
         row["status"] == RedemptionStatus.CONFIRMED and row["expires_at"] is not None and row["expires_at"] <= now
     ):
-        return "expired"
+        return VoucherStatus.EXPIRED
     if row["status"] != RedemptionStatus.CONFIRMED:
-        return "cancelled"
-    if row["result_status"] == "provisional":  # a place won in a round still under public notice
-        return "in_notice"
-    return "valid"
+        return VoucherStatus.CANCELLED
+    if row["result_status"] == ResultStatus.PROVISIONAL:  # a place won in a round still under public notice
+        return VoucherStatus.IN_NOTICE
+    return VoucherStatus.VALID
 
 
 def _out(row: Row, code: str, now: datetime) -> Voucher:
@@ -94,17 +105,17 @@ def build_router(runtime: ServiceRuntime, deps: Deps) -> APIRouter:
             _may_serve(caller, row)
             now = datetime.now(UTC)
             match voucher_status(row, now):
-                case "redeemed":
+                case VoucherStatus.REDEEMED:
                     raise ApiError(
                         409,
                         "already_redeemed",
                         f"redeemed by {row['redeemed_by'] or 'an operator'} at {row['fulfilled_at'].isoformat()}",
                     )
-                case "expired":
+                case VoucherStatus.EXPIRED:
                     raise ApiError(409, "expired", f"the voucher expired at {row['expires_at'].isoformat()}")
-                case "cancelled":
+                case VoucherStatus.CANCELLED:
                     raise ApiError(409, "not_redeemable", f"the redemption is {row['status']}")
-                case "in_notice":
+                case VoucherStatus.IN_NOTICE:
                     raise ApiError(409, "in_notice", "the place is under public notice: redeemable once it is final")
             await saga.fulfil(uow, row["redemption_id"], deps=deps, by=by)
             after, _ = await find(uow.conn, canonical)
