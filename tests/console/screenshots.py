@@ -19,7 +19,14 @@ from typing import Any
 
 import httpx
 from incentives_kernel import signing, topics
-from incentives_ops.demo import DemoTraffic, attendance_confirmed, member_registered, report_submitted
+from incentives_ops.demo import (
+    DemoTraffic,
+    attendance_confirmed,
+    member_registered,
+    report_rated,
+    report_submitted,
+    status_changed,
+)
 from incentives_ops.embedded import free_port
 from incentives_ops.seed import seed_catalogue
 from incentives_ops.stack import Stack
@@ -54,16 +61,37 @@ async def _volunteer(stack: Stack, member: str, hours: int) -> None:
         await publish(stack.info.bootstrap, topics.VOLUNTEER, member, attendance_confirmed(member, 20))
 
 
+# Somewhere inside each demo district (reports' demo-areas.geojson): the map shows them where they count.
+DISTRICT_SPOTS = {"nanqu": (31.215, 121.415), "beiqu": (31.285, 121.45), "xincheng": (31.23, 121.485)}
+
+
 async def _overdue_reports(stack: Stack, count: int) -> None:
     """Reports submitted nine days ago and never handled: past the 7-day SLA."""
     assert stack.info is not None
     districts = ("nanqu", "nanqu", "beiqu", "xincheng", "nanqu", "beiqu")
     for i in range(count):
         report_id = f"rpt-old-{uuid.uuid4().hex[:8]}"
-        event = report_submitted(report_id, f"rider-{i + 2:04d}", districts[i % 6], "road_damage")
+        lat, lon = DISTRICT_SPOTS[districts[i % 6]]
+        where = (lat + (i % 3 - 1) * 0.012, lon + (i % 2 - 0.5) * 0.02)
+        event = report_submitted(report_id, f"rider-{i + 2:04d}", districts[i % 6], "road_damage", *where)
         then = (datetime.now(UTC) - timedelta(days=9, hours=i)).isoformat()
         event["time"] = event["data"]["submitted_at"] = then
         await publish(stack.info.bootstrap, topics.REPORTS, report_id, event)
+
+
+async def _events_to_handle(stack: Stack) -> str:
+    """A rating that came before its report was resolved (dead-lettered), an event that is not JSON
+    (dead-lettered), and a status for a report that has not arrived (parked): the events pages' work."""
+    assert stack.info is not None
+    report = f"rpt-early-{uuid.uuid4().hex[:8]}"
+    await publish(
+        stack.info.bootstrap, topics.REPORTS, report, report_submitted(report, "rider-0003", "beiqu", "other")
+    )
+    await publish(stack.info.bootstrap, topics.REPORTS, report, report_rated(report, "rider-0003", "beiqu", 5))
+    await publish(stack.info.bootstrap, topics.REPORTS, "garbled", b"{not json")
+    waiting = f"rpt-late-{uuid.uuid4().hex[:8]}"
+    await publish(stack.info.bootstrap, topics.REPORTS, waiting, status_changed(waiting, "nanqu", "dispatched"))
+    return waiting
 
 
 async def fill_the_day(stack: Stack) -> dict[str, Any]:
@@ -77,6 +105,7 @@ async def fill_the_day(stack: Stack) -> dict[str, Any]:
     for member, hours in [*ROUND_RIDERS.items(), LATE_RIDER]:
         await publish(info.bootstrap, topics.MEMBERS, member, member_registered(member, "nanqu"))
         await _volunteer(stack, member, hours)
+    waiting = await _events_to_handle(stack)
     await asyncio.sleep(20)
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -105,6 +134,25 @@ async def fill_the_day(stack: Stack) -> dict[str, Any]:
             headers=op,
         )
         hook.raise_for_status()
+        for provider in (
+            {
+                "provider_id": "station-nanqu-1",
+                "name": "南区骑手驿站 Nanqu rider station",
+                "kind": "station",
+                "address": "南区中山路 88 号",
+                "location": {"lat": 31.214, "lon": 121.418},
+                "opening_hours": "Mo-Su 08:00-22:00",
+            },
+            {
+                "provider_id": "shop-beiqu-daily",
+                "name": "北区便民超市 Beiqu daily goods",
+                "kind": "shop",
+                "address": "北区长江路 12 号",
+                "location": {"lat": 31.281, "lon": 121.447},
+                "opening_hours": "Mo-Su 07:00-23:00",
+            },
+        ):
+            (await http.post(f"{rewards}/v1/providers", json=provider, headers=op)).raise_for_status()
 
         async def funded() -> bool:
             for member, hours in ROUND_RIDERS.items():
@@ -142,20 +190,44 @@ async def fill_the_day(stack: Stack) -> dict[str, Any]:
         report = next(
             (r["report_id"] for r in reports["items"] if r["status"] == "resolved"), reports["items"][0]["report_id"]
         )
-    return {"round": round_id, "webhook": hook.json()["webhook_id"], "report": report, "member": "rider-0101"}
+        needs = (await http.get(f"{info.urls['reports']}/v1/needs", params={"limit": 50}, headers=op)).json()
+        # A need that went through more than one department shows the history at its fullest.
+        need = max(needs["items"], key=lambda n: (n["status"] == "resolved", n["reopened_count"]))["need_id"]
+
+        async def parked() -> bool:
+            body = (
+                await http.get(
+                    f"{info.urls['reports']}/v1/parked-events", params={"awaiting": f"report:{waiting}"}, headers=op
+                )
+            ).json()
+            return bool(body["items"])
+
+        await eventually(parked, timeout=60, what="the early status parked")
+    return {
+        "round": round_id,
+        "webhook": hook.json()["webhook_id"],
+        "report": report,
+        "need": need,
+        "member": "rider-0101",
+    }
 
 
-def shoot(browser: webdriver.Chrome, url: str, name: str) -> None:
+def shoot(browser: webdriver.Chrome, url: str, name: str, element: str | None = None) -> None:
+    """The whole page, or only the element with id `element` (the map, at the size the page shows it)."""
     browser.get(url)
     errors = console_errors(browser)
     if errors:
         raise RuntimeError(f"{url}: {errors}")
     height = min(int(browser.execute_script("return document.documentElement.scrollHeight")), 2400)
-    # The whole page, not the window: a viewport as tall as the page (at most 2,400 px).
+    # The whole page, not the window: a viewport as tall as the page (at most 2,400 px); an element
+    # that runs below the window is then whole too.
     metrics = {"width": WIDTH, "height": max(height, 600), "deviceScaleFactor": 1, "mobile": False}
     browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
     path = OUT / f"{name}.png"
-    browser.save_screenshot(str(path))
+    if element is None:
+        browser.save_screenshot(str(path))
+    else:
+        browser.find_element(By.ID, element).screenshot(str(path))
     browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
     # 256 colours: a page of text and flat colour loses nothing visible, and the file a good part of its size.
     Image.open(path).convert("RGB").quantize(256).save(path, optimize=True)
@@ -185,9 +257,16 @@ async def main() -> int:
                 (f"/members/{made['member']}", "member"),
                 ("/webhooks", "webhooks"),
                 (f"/webhooks/{made['webhook']}", "webhook"),
+                ("/needs", "needs"),
+                (f"/needs/{made['need']}", "need"),
+                ("/departments", "departments"),
+                ("/providers", "providers"),
+                ("/dead-letters?service=reports", "dead-letters"),
+                ("/parked?service=reports", "parked"),
             ]
             for path, name in pages:
                 shoot(browser, url + path, name)
+            shoot(browser, url + "/reports", "map", element="map-card")
             browser.get(url + "/lang/en")
             shoot(browser, url + "/", "home-en")
             shoot(browser, url + f"/rounds/{made['round']}", "round-en")

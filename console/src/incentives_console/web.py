@@ -21,7 +21,7 @@ from fastapi import Request
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from . import i18n
+from . import areamap, i18n
 from .backends import Api, Backends
 from .csrf import Csrf
 from .forms import Form, read_form
@@ -30,6 +30,7 @@ from .settings import ConsoleSettings
 
 SESSION_COOKIE = "console_session"
 LOGIN_COOKIE = "console_login"
+AREAS_TTL_S = 300.0  # the map's areas, fetched once per this period (they change only with a restart)
 audit_log = structlog.get_logger("incentives_console.audit")
 
 
@@ -82,6 +83,7 @@ class Console:
         self.backends = Backends(settings.service_urls(), settings.service_timeout_s)
         self.signin_limiter = SignInLimiter(settings.signin_max_failures, settings.signin_window_s)
         self.zone = ZoneInfo(settings.timezone)
+        self.areas = areamap.AreasCache(ttl_s=AREAS_TTL_S)
         self.templates = Environment(
             loader=PackageLoader("incentives_console", "templates"),
             autoescape=select_autoescape(["html"]),

@@ -1,46 +1,32 @@
-"""Riders' needs (小哥点单): the list with filters and one need with its history; department KPIs."""
+"""Riders' needs (小哥点单): the list with filters and its map, one need with its history; department KPIs."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from incentives_kernel.events import ID_PATTERN
 from starlette.responses import Response
 
 from ..web import Page, signed_in
+from .cases import Status, list_page
 
 router = APIRouter()
 
-STATUSES = ("submitted", "dispatched", "accepted", "resolved", "rejected", "reopened")
-PAGE_SIZE = 50
 KPI_DAYS = 30
 
 
 @router.get("/needs")
 async def list_needs(
-    status: Literal["", "submitted", "dispatched", "accepted", "resolved", "rejected", "reopened"] = "",
+    status: Status = "",
     district: str = Query("", max_length=64),
     department: str = Query("", max_length=128),
     overdue: bool = False,
     cursor: str = Query("", max_length=512),
     page: Page = Depends(signed_in),
 ) -> Response:
-    body = await page.api.get(
-        "reports",
-        "/v1/needs",
-        status=status,
-        district=district.strip(),
-        department=department.strip(),
-        overdue="true" if overdue else None,
-        limit=PAGE_SIZE,
-        cursor=cursor,
-    )
     filters = {"status": status, "district": district.strip(), "department": department.strip(), "overdue": overdue}
-    return page.render(
-        "needs.html", needs=body["items"], next_cursor=body["next_cursor"], filters=filters, statuses=STATUSES
-    )
+    return await list_page(page, "needs", filters, cursor)
 
 
 @router.get("/needs/{need_id}")

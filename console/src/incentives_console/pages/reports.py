@@ -1,41 +1,27 @@
-"""Reports: the list with filters (status, district, overdue) and one report with its history."""
+"""Reports: the list with filters (status, district, overdue) and its map, and one report with its history."""
 
 from __future__ import annotations
-
-from typing import Literal
 
 from fastapi import APIRouter, Depends, Path, Query
 from incentives_kernel.events import ID_PATTERN
 from starlette.responses import Response
 
 from ..web import Page, signed_in
+from .cases import Status, list_page
 
 router = APIRouter()
-
-STATUSES = ("submitted", "dispatched", "accepted", "resolved", "rejected", "reopened")
-PAGE_SIZE = 50
 
 
 @router.get("/reports")
 async def list_reports(
-    status: Literal["", "submitted", "dispatched", "accepted", "resolved", "rejected", "reopened"] = "",
+    status: Status = "",
     district: str = Query("", max_length=64),
     overdue: bool = False,
     cursor: str = Query("", max_length=512),
     page: Page = Depends(signed_in),
 ) -> Response:
-    body = await page.api.get(
-        "reports",
-        "/v1/reports",
-        status=status,
-        district=district.strip(),
-        overdue="true" if overdue else None,
-        limit=PAGE_SIZE,
-        cursor=cursor,
-    )
-    filters = {"status": status, "district": district.strip(), "overdue": overdue}
-    return page.render(
-        "reports.html", reports=body["items"], next_cursor=body["next_cursor"], filters=filters, statuses=STATUSES
+    return await list_page(
+        page, "reports", {"status": status, "district": district.strip(), "overdue": overdue}, cursor
     )
 
 
