@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -30,6 +31,39 @@ class Balance:
     @property
     def available(self) -> int:
         return self.credits - self.debits - self.held
+
+    def before(self, move: Move) -> Balance:
+        """The balance as it was before `move` was applied to it."""
+        return Balance(self.credits - move.credit, self.debits - move.debit, self.held + move.release)
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """What a transfer does to its member's balance row; `release`: points that leave `held` with it
+    (a captured hold is debited from what was held for it)."""
+
+    credit: int = 0
+    debit: int = 0
+    release: int = 0
+
+    def __add__(self, other: Move) -> Move:
+        return Move(self.credit + other.credit, self.debit + other.debit, self.release + other.release)
+
+    def __sub__(self, other: Move) -> Move:
+        return Move(self.credit - other.credit, self.debit - other.debit, self.release - other.release)
+
+
+def balances_along(moves: Sequence[tuple[str, Move]], after: Mapping[str, Balance]) -> list[Balance]:
+    """Each (member, move)'s balance right after it, in a run applied at once that left `after`:
+    the member's balance after the run as it was before that member's later moves."""
+    later: dict[str, Move] = {}
+    for member_id, move in moves:
+        later[member_id] = later.get(member_id, Move()) + move
+    along = []
+    for member_id, move in moves:
+        later[member_id] -= move
+        along.append(after[member_id].before(later[member_id]))
+    return along
 
 
 class InsufficientPoints(Exception):
