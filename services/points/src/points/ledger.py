@@ -32,10 +32,6 @@ class Balance:
     def available(self) -> int:
         return self.credits - self.debits - self.held
 
-    def before(self, move: Move) -> Balance:
-        """The balance as it was before `move` was applied to it."""
-        return Balance(self.credits - move.credit, self.debits - move.debit, self.held + move.release)
-
 
 @dataclass(frozen=True, slots=True)
 class Move:
@@ -49,20 +45,25 @@ class Move:
     def __add__(self, other: Move) -> Move:
         return Move(self.credit + other.credit, self.debit + other.debit, self.release + other.release)
 
-    def __sub__(self, other: Move) -> Move:
-        return Move(self.credit - other.credit, self.debit - other.debit, self.release - other.release)
-
 
 def balances_along(moves: Sequence[tuple[str, Move]], after: Mapping[str, Balance]) -> list[Balance]:
     """Each (member, move)'s balance right after it, in a run applied at once that left `after`:
     the member's balance after the run as it was before that member's later moves."""
-    later: dict[str, Move] = {}
+    # Plain ints, not Move arithmetic: this runs for every credit of the ledger's hot path.
+    later: dict[str, list[int]] = {}
     for member_id, move in moves:
-        later[member_id] = later.get(member_id, Move()) + move
+        sums = later.setdefault(member_id, [0, 0, 0])
+        sums[0] += move.credit
+        sums[1] += move.debit
+        sums[2] += move.release
     along = []
     for member_id, move in moves:
-        later[member_id] -= move
-        along.append(after[member_id].before(later[member_id]))
+        sums = later[member_id]
+        sums[0] -= move.credit
+        sums[1] -= move.debit
+        sums[2] -= move.release
+        end = after[member_id]
+        along.append(Balance(end.credits - sums[0], end.debits - sums[1], end.held + sums[2]))
     return along
 
 
