@@ -2,12 +2,14 @@
 
 The consumer hands over consecutive verified reports, ratings and volunteering of a batch. What the
 decisions read is fetched, and locked in key order, for the whole run first (members, what was
-already credited, each day's earnings, the levels announced); the decisions are then made in event
-order in Python (`plan`, pure), so per-member order, the daily cap and each level move come out as
-`earn` would make them one event after another; then each kind of row is written with one
-statement. An earning for a member not registered yet is parked, as `earn` would park it; a run
-with an earning `earn` would refuse (a deactivated member) goes event by event instead
-(`OneByOne`): the kernel redoes the batch with `earn`, which dead-letters it with its reason.
+already credited, each day's earnings); the decisions are then made in event order in Python
+(`plan`, pure), so per-member order and the daily cap come out as `earn` would make them one event
+after another. The run's credits are then posted at once by `transfers.post`, the one way points
+move (ledger rows, balances, earned totals and level moves, announcements: one statement per kind
+of row), each cap cut recorded right after its credit. An earning for a member not registered yet
+is parked, as `earn` would park it; a run with an earning `earn` would refuse (a deactivated
+member) goes event by event instead (`OneByOne`): the kernel redoes the batch with `earn`, which
+dead-letters it with its reason.
 """
 
 from __future__ import annotations
@@ -19,10 +21,9 @@ from datetime import date
 from incentives_kernel import members, standing
 from incentives_kernel.outcome import OneByOne, Outcome, ParsedEvent, UnitOfWork, applied, ignored, parked
 
-from . import levels, policy
+from . import policy
 from . import repository as repo
-from .ledger import Balance
-from .transfers import announce
+from .transfers import Earned, Posting, post
 from .usecases import Deps, Earning, count_earning, earning_of, new_transfer, record_cap_cut
 
 
@@ -132,89 +133,26 @@ async def _credit(
     earned_today = await repo.lock_earned_on(conn, pairs) if pairs else {}
     steps = plan(events, earnings, recorded, earned_today, deps)
 
-    credited = [s for s in steps if isinstance(s, Decided) and s.credited]
-    per_member: dict[str, int] = {}
-    for s in credited:
-        per_member[s.member_id] = per_member.get(s.member_id, 0) + s.credited
-    balances: dict[str, Balance] = {}
-    window: dict[str, int] = {}
-    announced: dict[str, int] = {}
-    first_day = date.min
-    posted = {
-        s.earning.ids[0]: new_transfer(s.event, s.earning, found[s.member_id].district, s.credited, deps)
-        for s in credited
-    }
-    if credited:
-        await repo.insert_transfers(conn, list(posted.values()))
-        balances = await repo.credit_members(conn, per_member)
-        daily: dict[tuple[str, date], int] = {}
-        for s in credited:
-            if s.earning.kind in capped:
-                daily[(s.member_id, s.day)] = daily.get((s.member_id, s.day), 0) + s.credited
-        if daily:
-            await repo.add_earned_many(conn, daily)
-        window, announced, first_day = await _count_earned(uow, credited, found, deps)
+    daily: dict[tuple[str, date], int] = {}
+    for s in steps:
+        if isinstance(s, Decided) and s.credited and s.earning.kind in capped:
+            daily[(s.member_id, s.day)] = daily.get((s.member_id, s.day), 0) + s.credited
+    if daily:
+        await repo.add_earned_many(conn, daily)
 
-    # Walk the run in order: balances and 365-day figures after each credit are the totals after the
-    # run less what later credits of the same member added.
-    later_credit = dict(per_member)
-    later_window = {m: 0 for m in window}
-    for s in credited:
-        if s.earning.kind in standing.LEVEL_KINDS and s.day >= first_day:
-            later_window[s.member_id] += s.credited
-    moved: dict[str, tuple[int, int]] = {}
-    outcomes: list[Outcome] = []
-    for step in steps:
-        if isinstance(step, Skip):
-            outcomes.append(ignored(step.why))
-            continue
-        s = step
-        member_id = s.member_id
-        if s.credited:
-            later_credit[member_id] -= s.credited
-            if s.earning.kind in standing.LEVEL_KINDS:
-                if s.day >= first_day:
-                    later_window[member_id] -= s.credited
-                earned = window[member_id] - later_window[member_id]
-                level = deps.policy.star_level(earned)
-                if level != announced[member_id]:
-                    transfer_id = s.earning.ids[0]
-                    levels.announce_move(
-                        uow, member_id, announced[member_id], level, earned, cause="earned", cause_id=transfer_id
-                    )
-                    announced[member_id], moved[member_id] = level, (level, earned)
-            available = balances[member_id].available - later_credit[member_id]
-            earned_day = s.day if s.earning.kind in standing.LEVEL_KINDS else None
-            announce(uow, posted[s.earning.ids[0]], available, earned_day=earned_day)
-        if s.decision.cut:
-            await record_cap_cut(uow, s.event, s.earning, s.decision, s.day, deps)
-        uow.after_commit(count_earning(s.earning.kind, s.decision, deps))
-        outcomes.append(applied())
-    await repo.set_levels(conn, moved)
-    return outcomes
+    async def then(i: int) -> None:  # right after step i's credit: what the cap cut, the metrics
+        s = steps[i]
+        if isinstance(s, Decided):
+            if s.decision.cut:
+                await record_cap_cut(uow, s.event, s.earning, s.decision, s.day, deps)
+            uow.after_commit(count_earning(s.earning.kind, s.decision, deps))
+
+    run = [_posting(s, found, deps) if isinstance(s, Decided) and s.credited else None for s in steps]
+    await post(uow, run, rules=deps.policy, timezone=deps.timezone, then=then)
+    return [ignored(s.why) if isinstance(s, Skip) else applied() for s in steps]
 
 
-async def _count_earned(
-    uow: UnitOfWork, credited: Sequence[Decided], found: Mapping[str, members.Member], deps: Deps
-) -> tuple[dict[str, int], dict[str, int], date]:
-    """Add the run's earned points to the per-day and per-period totals; then each member's
-    trailing-365-day figure after the run, the level last announced (locked), and the window's first day."""
-    by_day: dict[tuple[str, date], int] = {}
-    by_period: dict[tuple[str, date, str], tuple[str, int]] = {}
-    for s in credited:
-        if s.earning.kind not in standing.LEVEL_KINDS:
-            continue
-        member_id = s.member_id
-        by_day[(member_id, s.day)] = by_day.get((member_id, s.day), 0) + s.credited
-        for period, start in policy.period_starts(s.day).items():
-            district, total = by_period.get((period, start, member_id), (found[member_id].district, 0))
-            by_period[(period, start, member_id)] = (district, total + s.credited)
-    if not by_day:
-        return {}, {}, date.min
-    conn = uow.conn
-    await repo.add_earned_points_many(conn, by_day, by_period)
-    member_ids = sorted({m for m, _ in by_day})
-    first_day = standing.window_start(levels.today(deps.timezone))
-    window = await repo.earned_in_window_many(conn, member_ids, first_day)
-    announced = await repo.lock_announced_levels(conn, member_ids)
-    return window, announced, first_day
+def _posting(s: Decided, found: Mapping[str, members.Member], deps: Deps) -> Posting:
+    district = found[s.member_id].district
+    earned = Earned(s.day, district) if s.earning.kind in standing.LEVEL_KINDS else None
+    return Posting(new_transfer(s.event, s.earning, district, s.credited, deps), earned=earned)

@@ -19,7 +19,7 @@ from incentives_kernel.uow import Work
 
 from . import repository as repo
 from .ledger import member_account, redemption_account
-from .transfers import post_transfer
+from .transfers import Posting, post
 from .usecases import Deps
 
 REPLY_TYPES = {
@@ -89,26 +89,21 @@ async def capture_hold(uow: UnitOfWork, event: ParsedEvent, *, deps: Deps) -> Ou
         return _refuse(uow, cmd.hold_id, cmd.member_id, "expired", expired)
     member = await members.require(conn, cmd.member_id)
     transfer_id = derived_event_id("capture", cmd.hold_id)
-    after = await post_transfer(
-        uow,
-        repo.NewTransfer(
-            transfer_id=transfer_id,
-            debit_account=member_account(cmd.member_id),
-            credit_account=redemption_account(member.district),
-            amount=hold["amount"],
-            kind="redemption",
-            member_id=cmd.member_id,
-            rule_version=deps.policy.version,
-            reason=hold["reason"],
-            source=event.envelope.source,
-            source_event_id=event.envelope.id,
-            occurred_at=event.envelope.time,
-            ref=cmd.hold_id,
-        ),
-        rules=deps.policy,
-        timezone=deps.timezone,
-        from_hold=True,
+    capture = repo.NewTransfer(
+        transfer_id=transfer_id,
+        debit_account=member_account(cmd.member_id),
+        credit_account=redemption_account(member.district),
+        amount=hold["amount"],
+        kind="redemption",
+        member_id=cmd.member_id,
+        rule_version=deps.policy.version,
+        reason=hold["reason"],
+        source=event.envelope.source,
+        source_event_id=event.envelope.id,
+        occurred_at=event.envelope.time,
+        ref=cmd.hold_id,
     )
+    [after] = await post(uow, [Posting(capture, from_hold=True)], rules=deps.policy, timezone=deps.timezone)
     assert after is not None  # the capture's id derives from the hold, and the hold was pending
     await repo.close_hold(conn, cmd.hold_id, "captured", "captured", transfer_id=transfer_id)
     _answer(
@@ -128,7 +123,7 @@ async def release_hold(uow: UnitOfWork, event: ParsedEvent, *, deps: Deps) -> Ou
         _answer_again(uow, hold)  # released, expired or captured: the caller learns which
         return ignored(f"hold is {hold['status']} already: announced again")
     await repo.close_hold(uow.conn, cmd.hold_id, "released", cmd.reason)
-    after = await repo.apply_to_member(uow.conn, cmd.member_id, release=hold["amount"])
+    after = await repo.release_held(uow.conn, cmd.member_id, hold["amount"])
     _answer(uow, "released", cmd.hold_id, cmd.member_id, hold["amount"], reason=cmd.reason, available=after.available)
     uow.after_commit(lambda: deps.metrics.holds.labels("released").inc())
     return applied()
@@ -150,26 +145,22 @@ async def refund_hold(uow: UnitOfWork, event: ParsedEvent, *, deps: Deps) -> Out
     capture = await repo.get_transfer(conn, hold["transfer_id"])
     assert capture is not None
     refund_id = derived_event_id("refund", cmd.hold_id)
-    after = await post_transfer(
-        uow,
-        repo.NewTransfer(
-            transfer_id=refund_id,
-            debit_account=capture["credit_account"],
-            credit_account=member_account(cmd.member_id),
-            amount=hold["amount"],
-            kind="refund",
-            member_id=cmd.member_id,
-            rule_version=deps.policy.version,
-            reason=cmd.reason,
-            source=event.envelope.source,
-            source_event_id=event.envelope.id,
-            occurred_at=event.envelope.time,
-            ref=cmd.hold_id,
-            reverses=hold["transfer_id"],
-        ),
-        rules=deps.policy,
-        timezone=deps.timezone,
+    refund = repo.NewTransfer(
+        transfer_id=refund_id,
+        debit_account=capture["credit_account"],
+        credit_account=member_account(cmd.member_id),
+        amount=hold["amount"],
+        kind="refund",
+        member_id=cmd.member_id,
+        rule_version=deps.policy.version,
+        reason=cmd.reason,
+        source=event.envelope.source,
+        source_event_id=event.envelope.id,
+        occurred_at=event.envelope.time,
+        ref=cmd.hold_id,
+        reverses=hold["transfer_id"],
     )
+    [after] = await post(uow, [Posting(refund)], rules=deps.policy, timezone=deps.timezone)
     assert after is not None  # the refund's id derives from the hold, and the hold was captured
     await repo.mark_refunded(conn, cmd.hold_id, cmd.reason, refund_id)
     _answer(
@@ -188,7 +179,7 @@ async def refund_hold(uow: UnitOfWork, event: ParsedEvent, *, deps: Deps) -> Out
 
 async def _expire(uow: UnitOfWork, hold: Row) -> None:
     await repo.close_hold(uow.conn, hold["hold_id"], "expired", "expired")
-    after = await repo.apply_to_member(uow.conn, hold["member_id"], release=hold["amount"])
+    after = await repo.release_held(uow.conn, hold["member_id"], hold["amount"])
     _answer(
         uow, "expired", hold["hold_id"], hold["member_id"], hold["amount"], reason="expired", available=after.available
     )

@@ -1,12 +1,13 @@
 """Every SQL statement of the points service: the ledger, balances, caps, levels and holds.
 
 Statements only: no decision (usecases.py, credits.py, holds.py), no transaction (the caller's unit of
-work owns it), no commit. The set-based statements at the end serve a run of credits at once.
+work owns it), no commit. A transfer is posted with set-based statements (one for a run of one or
+many); the set-based statements at the end serve the credit run's decisions and the earned totals.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import asyncpg
 from incentives_kernel.db import Conn
 
-from .ledger import Balance, member_account
+from .ledger import Balance, Move, member_account
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,45 +35,55 @@ class NewTransfer:
     reverses: str | None = None
 
 
-async def insert_transfer(conn: Conn, t: NewTransfer) -> bool:
-    """Append a transfer; False if a transfer with this id exists (the same id twice is one transfer)."""
-    status = await conn.execute(
+async def insert_transfers(conn: Conn, ts: Sequence[NewTransfer]) -> set[str]:
+    """Append transfers in order (ids distinct); returns the ids that were new (an id that exists is
+    that transfer already: the same id twice is one transfer)."""
+    rows = await conn.fetch(
         """INSERT INTO transfers (transfer_id, debit_account, credit_account, amount, kind, member_id,
                                   rule_version, reason, source, source_event_id, occurred_at, ref, reverses)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (transfer_id) DO NOTHING""",
-        t.transfer_id,
-        t.debit_account,
-        t.credit_account,
-        t.amount,
-        t.kind,
-        t.member_id,
-        t.rule_version,
-        t.reason,
-        t.source,
-        t.source_event_id,
-        t.occurred_at,
-        t.ref,
-        t.reverses,
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],
+                                $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::text[],
+                                $13::text[])
+           ON CONFLICT (transfer_id) DO NOTHING RETURNING transfer_id""",
+        [t.transfer_id for t in ts],
+        [t.debit_account for t in ts],
+        [t.credit_account for t in ts],
+        [t.amount for t in ts],
+        [t.kind for t in ts],
+        [t.member_id for t in ts],
+        [t.rule_version for t in ts],
+        [t.reason for t in ts],
+        [t.source for t in ts],
+        [t.source_event_id for t in ts],
+        [t.occurred_at for t in ts],
+        [t.ref for t in ts],
+        [t.reverses for t in ts],
     )
-    return status.endswith("1")
+    return {r["transfer_id"] for r in rows}
 
 
-async def apply_to_member(conn: Conn, member_id: str, *, credit: int = 0, debit: int = 0, release: int = 0) -> Balance:
-    """Move the member's posted balance in step with a transfer (`release`: points that were held for
-    it, or are held no longer); returns the balance after."""
-    row = await conn.fetchrow(
-        """INSERT INTO member_balances (member_id, credits, debits) VALUES ($1, $2, $3)
-           ON CONFLICT (member_id) DO UPDATE SET credits = member_balances.credits + EXCLUDED.credits,
-               debits = member_balances.debits + EXCLUDED.debits, held = member_balances.held - $4,
-               updated_at = now()
-           RETURNING credits, debits, held""",
-        member_id,
-        credit,
-        debit,
-        release,
+async def apply_to_members(conn: Conn, moves: Mapping[str, Move]) -> dict[str, Balance]:
+    """Move members' posted balances in step with their transfers (rows locked in key order); the
+    balances after. A member's first row never releases anything: points are only held on a row
+    that exists (`lock_balance`), so the proposed row's `held` can carry what leaves `held`."""
+    ordered = sorted(moves)
+    rows = await conn.fetch(
+        """INSERT INTO member_balances AS b (member_id, credits, debits, held)
+           SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[])
+           ON CONFLICT (member_id) DO UPDATE SET credits = b.credits + EXCLUDED.credits,
+               debits = b.debits + EXCLUDED.debits, held = b.held - EXCLUDED.held, updated_at = now()
+           RETURNING member_id, credits, debits, held""",
+        ordered,
+        [moves[m].credit for m in ordered],
+        [moves[m].debit for m in ordered],
+        [moves[m].release for m in ordered],
     )
-    assert row is not None
-    return Balance(row["credits"], row["debits"], row["held"])
+    return {r["member_id"]: Balance(r["credits"], r["debits"], r["held"]) for r in rows}
+
+
+async def release_held(conn: Conn, member_id: str, amount: int) -> Balance:
+    """Points held for a hold that ends without a transfer (released, expired) are available again."""
+    return (await apply_to_members(conn, {member_id: Move(release=amount)}))[member_id]
 
 
 async def lock_balance(conn: Conn, member_id: str) -> Balance:
@@ -195,26 +206,6 @@ async def earning_recorded(conn: Conn, transfer_id: str, cut_id: str) -> bool:
     )
 
 
-async def add_earned_points(
-    conn: Conn, member_id: str, district: str, day: date, delta: int, periods: dict[str, date]
-) -> None:
-    """Keep the per-day and per-period totals in step with a credit (delta > 0) or reversal (< 0)."""
-    await conn.execute(
-        """INSERT INTO earned_by_day (member_id, day, earned) VALUES ($1, $2, $3)
-           ON CONFLICT (member_id, day) DO UPDATE SET earned = earned_by_day.earned + EXCLUDED.earned""",
-        member_id,
-        day,
-        delta,
-    )
-    await conn.executemany(
-        """INSERT INTO period_totals (period, period_start, member_id, district, earned)
-           VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (period, period_start, member_id)
-           DO UPDATE SET earned = period_totals.earned + EXCLUDED.earned""",
-        [(period, start, member_id, district, delta) for period, start in periods.items()],
-    )
-
-
 async def earned_in_window(conn: Conn, member_id: str, first_day: date) -> int:
     value = await conn.fetchval(
         "SELECT COALESCE(sum(earned), 0) FROM earned_by_day WHERE member_id = $1 AND day >= $2", member_id, first_day
@@ -291,7 +282,7 @@ async def insert_hold(
 
 
 async def close_hold(conn: Conn, hold_id: str, status: str, resolution: str, *, transfer_id: str | None = None) -> None:
-    """Move a pending hold to its final state (its points leave `held` with `apply_to_member`)."""
+    """Move a pending hold to its final state (its points leave `held` with its transfer, or `release_held`)."""
     await conn.execute(
         """UPDATE holds SET status = $2, resolution = $3, transfer_id = $4, resolved_at = now()
            WHERE hold_id = $1 AND status = 'pending'""",
@@ -328,7 +319,7 @@ async def get_transfer(conn: Conn, transfer_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM transfers WHERE transfer_id = $1", transfer_id)
 
 
-# ------------------------------------------------------------------ set-based: a run of credits at once
+# ------------------------------------------------------- set-based: a run of credits, a run of postings
 # Rows are locked in key order, so two transactions touching the same members cannot deadlock on them.
 
 
@@ -363,47 +354,6 @@ async def lock_earned_on(conn: Conn, pairs: Sequence[tuple[str, date]]) -> dict[
     return {(r["member_id"], r["day"]): int(r["earned"]) for r in rows}
 
 
-async def insert_transfers(conn: Conn, ts: Sequence[NewTransfer]) -> int:
-    """Append transfers in order (`insert_transfer` for many); returns how many were new."""
-    status = await conn.execute(
-        """INSERT INTO transfers (transfer_id, debit_account, credit_account, amount, kind, member_id,
-                                  rule_version, reason, source, source_event_id, occurred_at, ref, reverses)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[],
-                                $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::text[],
-                                $13::text[])
-           ON CONFLICT (transfer_id) DO NOTHING""",
-        [t.transfer_id for t in ts],
-        [t.debit_account for t in ts],
-        [t.credit_account for t in ts],
-        [t.amount for t in ts],
-        [t.kind for t in ts],
-        [t.member_id for t in ts],
-        [t.rule_version for t in ts],
-        [t.reason for t in ts],
-        [t.source for t in ts],
-        [t.source_event_id for t in ts],
-        [t.occurred_at for t in ts],
-        [t.ref for t in ts],
-        [t.reverses for t in ts],
-    )
-    return int(status.split()[-1])
-
-
-async def credit_members(conn: Conn, credits: dict[str, int]) -> dict[str, Balance]:
-    """`apply_to_member` (credits) for many members at once; the balances after."""
-    ordered = sorted(credits)
-    rows = await conn.fetch(
-        """INSERT INTO member_balances (member_id, credits, debits)
-           SELECT member_id, credit, 0 FROM unnest($1::text[], $2::bigint[]) AS u(member_id, credit)
-           ON CONFLICT (member_id) DO UPDATE SET credits = member_balances.credits + EXCLUDED.credits,
-               updated_at = now()
-           RETURNING member_id, credits, debits, held""",
-        ordered,
-        [credits[m] for m in ordered],
-    )
-    return {r["member_id"]: Balance(r["credits"], r["debits"], r["held"]) for r in rows}
-
-
 async def add_earned_many(conn: Conn, amounts: dict[tuple[str, date], int]) -> None:
     """`add_earned` for many (member, day) rows, locked before by `lock_earned_on`."""
     ordered = sorted(amounts)
@@ -417,10 +367,11 @@ async def add_earned_many(conn: Conn, amounts: dict[tuple[str, date], int]) -> N
     )
 
 
-async def add_earned_points_many(
+async def add_earned_points(
     conn: Conn, by_day: dict[tuple[str, date], int], by_period: dict[tuple[str, date, str], tuple[str, int]]
 ) -> None:
-    """`add_earned_points` for many: per (member, day), and per (period, start, member) -> (district, delta)."""
+    """Keep the per-day and per-period totals in step with credits (> 0) and reversals (< 0): per
+    (member, day) -> delta, and per (period, start, member) -> (district, delta)."""
     days = sorted(by_day)
     await conn.execute(
         """INSERT INTO earned_by_day (member_id, day, earned)

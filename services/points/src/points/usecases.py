@@ -26,7 +26,7 @@ from . import policy
 from . import repository as repo
 from .ledger import InsufficientPoints, adjustment_account, check_debit, issuance_account, member_account
 from .metrics import PointsMetrics
-from .transfers import Earned, Reversal, post_transfer
+from .transfers import Earned, Posting, Reversal, post
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +65,8 @@ async def earn(uow: UnitOfWork, event: ParsedEvent, earning: Earning, deps: Deps
 
     The transfer id derives from (kind, ref), so one report or attendance earns once however many
     events announce it; the business day is the event's own time in the configured timezone, so a
-    replay decides the same. (`credits.earn_many` does the same for a run of events at once.)
+    replay decides the same. (`credits.earn_many` does the same for a run of events at once; both post
+    with `transfers.post`.)
     """
     conn = uow.conn
     member = await members.require(conn, earning.member_id)
@@ -84,12 +85,12 @@ async def earn(uow: UnitOfWork, event: ParsedEvent, earning: Earning, deps: Deps
     if decision.credited:
         if capped:
             await repo.add_earned(conn, earning.member_id, day, decision.credited)
-        await post_transfer(
+        earned = Earned(day, member.district) if earning.kind in standing.LEVEL_KINDS else None
+        await post(
             uow,
-            new_transfer(event, earning, member.district, decision.credited, deps),
+            [Posting(new_transfer(event, earning, member.district, decision.credited, deps), earned=earned)],
             rules=deps.policy,
             timezone=deps.timezone,
-            earned=Earned(day, member.district) if earning.kind in standing.LEVEL_KINDS else None,
         )
     if decision.cut:
         await record_cap_cut(uow, event, earning, decision, day, deps)
@@ -186,30 +187,26 @@ async def reverse(
         return ignored(f"nothing was credited for {kind} {ref}: nothing to reverse")
     if original["member_id"] != member_id:
         raise PermanentError("reversal_member_mismatch", f"{kind} {ref} was credited to another member")
-    posted = await post_transfer(
-        uow,
-        repo.NewTransfer(
-            transfer_id=derived_event_id("reversal", original_id),
-            debit_account=member_account(member_id),
-            credit_account=original["debit_account"],
-            amount=original["amount"],
-            kind="reversal",
-            member_id=member_id,
-            rule_version=deps.policy.version,
-            reason=reason,
-            source=event.envelope.source,
-            source_event_id=event.envelope.id,
-            occurred_at=event.envelope.time,
-            ref=ref,
-            reverses=original_id,
-        ),
-        rules=deps.policy,
-        timezone=deps.timezone,
-        # Taken off the day it was earned, as if never earned.
-        earned=Earned(standing.business_day(original["occurred_at"], deps.timezone), member.district)
-        if original["kind"] in standing.LEVEL_KINDS
-        else None,
-        reversal=Reversal(kind, why),
+    reversal = repo.NewTransfer(
+        transfer_id=derived_event_id("reversal", original_id),
+        debit_account=member_account(member_id),
+        credit_account=original["debit_account"],
+        amount=original["amount"],
+        kind="reversal",
+        member_id=member_id,
+        rule_version=deps.policy.version,
+        reason=reason,
+        source=event.envelope.source,
+        source_event_id=event.envelope.id,
+        occurred_at=event.envelope.time,
+        ref=ref,
+        reverses=original_id,
+    )
+    # Taken off the day it was earned, as if never earned.
+    day = standing.business_day(original["occurred_at"], deps.timezone)
+    earned = Earned(day, member.district) if original["kind"] in standing.LEVEL_KINDS else None
+    [posted] = await post(
+        uow, [Posting(reversal, earned=earned, reversal=Reversal(kind, why))], rules=deps.policy, timezone=deps.timezone
     )
     if posted is None:
         return ignored("already reversed")
@@ -336,25 +333,21 @@ async def adjust(
         except InsufficientPoints as exc:
             raise Conflict("insufficient_points", str(exc)) from None
     system, mine = adjustment_account(member.district), member_account(member_id)
-    after = await post_transfer(
-        uow,
-        repo.NewTransfer(
-            transfer_id=transfer_id,
-            debit_account=system if amount > 0 else mine,
-            credit_account=mine if amount > 0 else system,
-            amount=abs(amount),
-            kind="adjustment",
-            member_id=member_id,
-            rule_version=deps.policy.version,
-            reason=reason,
-            source=f"{uow.source}/adjustments",
-            source_event_id=adjustment_id,
-            occurred_at=datetime.now(UTC),
-            ref=adjustment_id,
-        ),
-        rules=deps.policy,
-        timezone=deps.timezone,
+    adjustment = repo.NewTransfer(
+        transfer_id=transfer_id,
+        debit_account=system if amount > 0 else mine,
+        credit_account=mine if amount > 0 else system,
+        amount=abs(amount),
+        kind="adjustment",
+        member_id=member_id,
+        rule_version=deps.policy.version,
+        reason=reason,
+        source=f"{uow.source}/adjustments",
+        source_event_id=adjustment_id,
+        occurred_at=datetime.now(UTC),
+        ref=adjustment_id,
     )
+    [after] = await post(uow, [Posting(adjustment)], rules=deps.policy, timezone=deps.timezone)
     assert after is not None  # checked above, under the member's balance lock
     await repo.record_actor(conn, transfer_id, actor)
     return Adjusted(transfer_id, after.available, actor)
