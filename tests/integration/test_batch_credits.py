@@ -173,6 +173,7 @@ async def test_a_run_of_credits_at_once_ends_as_earn_one_by_one_does(pair: tuple
         verified(m2, f"{p}-r20", "sanitation"),  # the same report again: already credited
         *(verified(m1, f"{p}-r{i}") for i in range(3, 6)),  # 45 after r4; r5: 5 credited, 5 cut by the cap
         rated(m1, f"{p}-r0"),  # capped kind, cap reached: all cut
+        volunteered(m1, f"{p}-a9", 1),  # not capped: 10 more, announced after the cut just before it
         volunteered(m2, f"{p}-a2", 0.2),  # less than half an hour: ignored
         volunteered(m3, f"{p}-a3", 24),  # 240: straight to level 2
         verified(m3, f"{p}-r30", "sanitation"),
@@ -190,7 +191,7 @@ async def test_a_run_of_credits_at_once_ends_as_earn_one_by_one_does(pair: tuple
     # The scenario covers what it claims to, and the set-based run took a handful of statements.
     assert sorted(c[3:] for c in expected["cuts"]) == [(0, 1), (5, 5)]
     assert {(m, lvl) for m, lvl, _ in expected["levels"]} == {(m1, 1), (m3, 2)}
-    assert sorted(int(b) for _, b in expected["balances announced"]) == [5, 5, 15, 25, 55, 65, 75, 80, 240, 245]
+    assert sorted(int(b) for _, b in expected["balances announced"]) == [5, 5, 15, 25, 55, 65, 75, 80, 90, 240, 245]
     assert sent[0] * 4 < sent[1], f"statements sent for the batch, set-based vs one by one: {sent}"
 
 
