@@ -255,6 +255,14 @@ def _stack_processes(harness_pid: int, marker: str) -> list[psutil.Process]:
     return found
 
 
+def _cmdline(proc: psutil.Process) -> str:
+    """The process's command line; empty once it has exited (a short-lived pg_ctl may be a zombie for a moment)."""
+    try:
+        return " ".join(proc.cmdline())
+    except psutil.Error:
+        return ""
+
+
 @pytest.mark.e2e
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -276,7 +284,7 @@ def test_an_interrupted_run_stops_promptly_and_leaves_no_process(sig: signal.Sig
         deadline, seen = time.monotonic() + 180, []
         while time.monotonic() < deadline and proc.poll() is None:
             seen = _stack_processes(proc.pid, str(tmp_path))
-            names = {" ".join(p.cmdline()) for p in seen if p.is_running()}
+            names = {_cmdline(p) for p in seen}
             if any("serve points" in n for n in names) and any("postgres" in n for n in names):
                 break
             time.sleep(0.2)
@@ -288,7 +296,7 @@ def test_an_interrupted_run_stops_promptly_and_leaves_no_process(sig: signal.Sig
         assert rc == 130, err[-2000:]
         assert "stopping the benchmark" in err
         _gone, alive = psutil.wait_procs(seen, timeout=10)
-        assert not alive, [" ".join(p.cmdline()) for p in alive]
+        assert not alive, [_cmdline(p) for p in alive]
         assert not _stack_processes(proc.pid, str(tmp_path))
         assert not list(tmp_path.glob("incentives-bench-*")), "the stack's state directory was left behind"
     finally:
