@@ -8,7 +8,9 @@ BENCH_MERGE=1 (keep the other benchmarks' figures of the existing results.json);
 line on the conditions to the README. Each figure is the median of `repeats` runs (3 by default)
 with its min and max; the runs of M1, its kafkajs variant and MIX are interleaved round by round,
 so a quiet or a busy minute does not favour one of them. `smoke` is a tiny run that checks the
-harness end to end (its figures mean nothing). Ctrl-C or SIGTERM stops the run and its stacks.
+harness end to end (its figures mean nothing): its benchmarks run side by side, each on its own
+stack, and the runs that only change another run's parameter are left out (`Sizes`). Ctrl-C or
+SIGTERM stops the run and its stacks.
 A benchmark that fails (a wait that ran out, a ledger that differs from the expected one, a refused
 request) is recorded under `failed` in results.json and the run exits 1 after writing the rest.
 """
