@@ -8,7 +8,9 @@ BENCH_MERGE=1 (keep the other benchmarks' figures of the existing results.json);
 line on the conditions to the README. Each figure is the median of `repeats` runs (3 by default)
 with its min and max; the runs of M1, its kafkajs variant and MIX are interleaved round by round,
 so a quiet or a busy minute does not favour one of them. `smoke` is a tiny run that checks the
-harness end to end (its figures mean nothing). Ctrl-C or SIGTERM stops the run and its stacks.
+harness end to end (its figures mean nothing): its benchmarks run side by side, each on its own
+stack, and the runs that only change another run's parameter are left out (`Sizes`). Ctrl-C or
+SIGTERM stops the run and its stacks.
 A benchmark that fails (a wait that ran out, a ledger that differs from the expected one, a refused
 request) is recorded under `failed` in results.json and the run exits 1 after writing the rest.
 """
@@ -45,6 +47,7 @@ from bench.measure import combine, machine, note, spread
 
 ALL = ("M1", "MIX", "M2", "M4", "M5", "M6", "SCALEOUT", "Scale", "CONSOLE", "AREAS")  # M3 is part of SCALEOUT's run
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks"
+CURVE = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # of the measured maximum
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,15 @@ class Sizes:
     scale_members: int
     scale_days: int
     scale_transfers: int
+    curve: tuple[float, ...] = CURVE  # M2's curve: its steps, as fractions of the measured maximum
+    rtt_samples: int = 20  # M4's anchor: the median of this many Kafka round trips (each about 250 ms on Tansu)
+    scale_samples: int = 1000  # Scale: timed queries per read path (three tenths of it per leaderboard)
+    # The runs that repeat another run's code path with another parameter: M1 with one issuance account,
+    # M3 (the same with two processes) and two notify processes. Full runs only.
+    variants: bool = True
+    m2_curve_on_run_stack: bool = False  # M2's curve on the stack of its (last) run, not on one of its own
+    # Benchmarks side by side in lanes (`run`): a smoke run only; measured figures need the cores to themselves.
+    side_by_side: bool = False
 
 
 SCALES = {
@@ -93,9 +105,35 @@ SCALES = {
         30,
         10_000_000,
     ),
-    "smoke": Sizes(1, 1_500, 300, 100, 50, 2, 1, 30, 3, 20, 10, 500, 100, 200, 50, 60, 1_000, 2, 20_000),
+    # Every benchmark's code path once, end to end (tests/test_bench_smoke.py); its figures mean nothing.
+    "smoke": Sizes(
+        1,
+        1_500,
+        300,
+        100,
+        50,
+        2,
+        1,
+        30,
+        3,
+        20,
+        10,
+        500,
+        100,
+        200,
+        50,
+        60,
+        1_000,
+        2,
+        20_000,
+        curve=(0.5, 1.0),
+        rtt_samples=3,
+        scale_samples=50,
+        variants=False,
+        m2_curve_on_run_stack=True,
+        side_by_side=True,
+    ),
 }
-CURVE = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # of the measured maximum
 
 
 async def _guarded(failed: dict[str, str], name: str, work: Callable[[], Awaitable[Any]]) -> Any:
@@ -125,21 +163,28 @@ async def run_m1(s: Sizes, reps: int, only: tuple[str, ...], failed: dict[str, s
         plan: list[tuple[str, dict[str, Any]]] = []
         if "M1" in only:
             plan.append(("uniform", {"districts": 50}))
-            if s.repeats > 1:  # one issuance account with one process: informational, not in a smoke run
+            if s.variants:  # one issuance account with one process: informational, not in a smoke run
                 plan.append(("hot", {"districts": 1}))
             if not kafkajs_missing:
                 plan.append(("kafkajs", {"districts": 50, "producer": "kafkajs"}))
         if "MIX" in only:
             plan.append(("mix", {"districts": 50, "kind": "mix"}))
-        for name, opts in plan:
+
+        async def one(name: str, opts: dict[str, Any]) -> tuple[str, Any]:
             label = "MIX" if name == "mix" else "M1"
-            got = await _guarded(
+            return name, await _guarded(
                 failed,
                 f"{label}.{name}" if label == "M1" else "MIX",
-                lambda o=opts: points_ledger.one_run(
-                    s.m1_events, s.m1_members, naive=s.naive_events if o.get("kind") != "mix" else 0, **o
+                lambda: points_ledger.one_run(
+                    s.m1_events, s.m1_members, naive=s.naive_events if opts.get("kind") != "mix" else 0, **opts
                 ),
             )
+
+        if s.side_by_side:  # a smoke run: the round's runs at once, each on its own stack
+            got_all = await asyncio.gather(*(one(name, opts) for name, opts in plan))
+        else:
+            got_all = [await one(name, opts) for name, opts in plan]
+        for name, got in got_all:
             if got:
                 rounds[name].append(got)
     if "M1" in only and rounds["uniform"]:
@@ -196,33 +241,41 @@ def _ratio(a: Any, b: Any) -> float | None:
 
 
 async def run_m2(s: Sizes, reps: int, maximum: float | None, failed: dict[str, str]) -> dict[str, Any] | None:
-    runs = []
+    steps = [(round(maximum * f, 1), s.curve_step_seconds) for f in s.curve] if maximum else []
+    runs, curve = [], None
     for r in range(reps):
         note(f"[bold]M2[/] run {r + 1} of {reps}: {s.m2_rate:.0f} events/s offered for {s.m2_seconds:.0f} s")
-        got = await _guarded(failed, "M2", lambda: latency.main(s.m2_rate, s.m2_seconds))
+        if steps and s.m2_curve_on_run_stack and r == reps - 1:
+            # One stack for the run and then the curve's steps (a smoke run: one stack fewer to start).
+            note(f"[bold]M2 curve[/]: {len(steps)} steps up to {maximum:,.0f}/s, after the run on its stack")
+            got = await _guarded(failed, "M2", lambda: latency.main(steps=[(s.m2_rate, s.m2_seconds), *steps]))
+            if got:
+                both = got.pop("steps")
+                curve = {**got, "steps": both[1:]}
+        else:
+            got = await _guarded(failed, "M2", lambda: latency.main(s.m2_rate, s.m2_seconds))
         if got:
             runs.append(got)
     if not runs:
         return None
     at = combine(runs, "publish_to_committed_transfer.p99_ms")
     out: dict[str, Any] = {**at, "at_1000": at}
-    if maximum:
-        steps = [(round(maximum * f, 1), s.curve_step_seconds) for f in CURVE]
+    if steps and curve is None:
         note(f"[bold]M2 curve[/]: {len(steps)} steps up to the measured maximum {maximum:,.0f}/s")
         curve = await _guarded(failed, "M2.curve", lambda: latency.main(steps=steps))
-        if curve:
-            out["curve"] = {
-                "maximum_per_s": maximum,
-                "points": [
-                    {
-                        "offered_per_s": st["rate_per_s"],
-                        "fraction": f,
-                        "ledger": st["publish_to_committed_transfer"],
-                        "inbox": st["publish_to_inbox_notification"],
-                    }
-                    for f, st in zip(CURVE, curve["steps"], strict=True)
-                ],
-            }
+    if curve:
+        out["curve"] = {
+            "maximum_per_s": maximum,
+            "points": [
+                {
+                    "offered_per_s": st["rate_per_s"],
+                    "fraction": f,
+                    "ledger": st["publish_to_committed_transfer"],
+                    "inbox": st["publish_to_inbox_notification"],
+                }
+                for f, st in zip(s.curve, curve["steps"], strict=True)
+            ],
+        }
     return out
 
 
@@ -239,22 +292,40 @@ async def run_repeated(
 
 
 async def run_scaleout(
-    s: Sizes, reps: int, m1: dict[str, Any] | None, m6: dict[str, Any] | None, failed: dict[str, str]
+    s: Sizes,
+    reps: int,
+    ready: Callable[[], Awaitable[tuple[dict[str, Any] | None, dict[str, Any] | None]]],
+    failed: dict[str, str],
 ) -> dict[str, Any]:
-    """Two points processes (uniform, then one issuance account: M3) and two notify, on the same partitions."""
+    """Two points processes (uniform, then one issuance account: M3) and two notify, on the same partitions.
+
+    `ready` gives M1's and M6's figures of this run (None if they did not run), once they are done:
+    the one-process runs are theirs, and made here only without them.
+    """
     rounds: dict[str, list[dict[str, Any]]] = {"x1": [], "x2": [], "hot_x2": [], "notify_x1": [], "notify_x2": []}
+    m1: dict[str, Any] | None = None
+    m6: dict[str, Any] | None = None
+
+    async def points(name: str, districts: int, processes: int) -> None:
+        got = await _guarded(
+            failed,
+            f"SCALEOUT.{name}",
+            lambda: points_ledger.one_run(s.m1_events, s.m1_members, districts, 0, processes=processes),
+        )
+        if got:
+            rounds[name].append(got)
+
     for r in range(reps):
         note(f"[bold]SCALEOUT round {r + 1} of {reps}[/]")
-        for name, districts, processes in (("x2", 50, 2), ("hot_x2", 1, 2)) + ((("x1", 50, 1),) if not m1 else ()):
-            got = await _guarded(
-                failed,
-                f"SCALEOUT.{name}",
-                lambda d=districts, p=processes: points_ledger.one_run(s.m1_events, s.m1_members, d, 0, processes=p),
-            )
-            if got:
-                rounds[name].append(got)
+        await points("x2", 50, 2)
+        if s.variants:
+            await points("hot_x2", 1, 2)
+        m1, m6 = await ready()
+        if not m1:
+            await points("x1", 50, 1)
         # One notify process is M6 itself when M6 ran in this run.
-        for name, processes in (("notify_x2", 2),) if m6 else (("notify_x1", 1), ("notify_x2", 2)):
+        notify_runs = (("notify_x2", 2),) if m6 else (("notify_x1", 1), ("notify_x2", 2))
+        for name, processes in notify_runs if s.variants else notify_runs[:-1]:
             got = await _guarded(
                 failed, f"SCALEOUT.{name}", lambda p=processes: fanout.main(s.m6_events, s.m6_members, p)
             )
@@ -301,60 +372,117 @@ async def run(
         "sizes": asdict(s),
     }
     started = time.perf_counter()
-    if "M1" in only or "MIX" in only:
-        raw.update(await run_m1(s, reps, only, failed))
-    if "M6" in only:
-        got = await run_repeated(
-            "M6", reps, failed, "notifications_per_s", lambda: fanout.main(s.m6_events, s.m6_members)
-        )
-        if got:
-            raw["M6"] = got
-    if "M2" in only:
-        # The curve's 100%: what points and notify can each take alone, the lower of the two.
-        m1 = (raw.get("M1") or {}).get("uniform", {}).get("events_per_s") or m1_rate
-        m6 = (raw.get("M6") or {}).get("notifications_per_s")
-        maximum = min(x for x in (m1, m6, s.curve_cap) if x) if (m1 or m6) else None
-        got = await run_m2(s, reps, maximum, failed)
-        if got:
-            raw["M2"] = got
-    if "M4" in only:
-        got = await run_repeated(
-            "M4",
-            reps,
-            failed,
-            "drain_over_target",
-            lambda: redemptions.main(s.m4_requests, s.m4_units, s.m4_sustained, s.m4_members),
-        )
-        if got:
-            raw["M4"] = got
-    if "M5" in only:
-        got = await run_repeated("M5", reps, failed, "relay_events_per_s", lambda: relay.main(s.m5_rows, s.m5_paced))
-        if got:
-            raw["M5"] = got
-    if "SCALEOUT" in only:
-        raw["SCALEOUT"] = await run_scaleout(s, reps, raw.get("M1"), raw.get("M6"), failed)
-    if "Scale" in only:
-        note("[bold]Scale[/]: points read paths over a large ledger")
-        got = await _guarded(
-            failed, "Scale", lambda: points_scale.main(s.scale_members, s.scale_days, s.scale_transfers)
-        )
-        if got:
-            raw["Scale"] = got
-    if "CONSOLE" in only:  # issue 21: every console page within 300 ms (bench/console_pages.py)
-        note("[bold]CONSOLE[/]: the operator console's pages over 100k members, 1M transfers, 50k reports")
-        got = await _guarded(failed, "CONSOLE", lambda: console_pages.main(*console_pages.SIZES[scale], repeats=reps))
-        if got:
-            raw["CONSOLE"] = got
-    if "AREAS" in only:  # issue 17: placing a report in one of 10,000 areas (bench/areas.py)
-        note("[bold]AREAS[/]: area lookups with 10,000 areas")
-        got = await _guarded(failed, "AREAS", lambda: asyncio.to_thread(areas.main, *areas.SIZES[scale], repeats=reps))
-        if got:
-            raw["AREAS"] = got
+    # M2's curve and SCALEOUT's figures build on M1's and M6's: they wait for those to be done.
+    done = {"M1": asyncio.Event(), "M6": asyncio.Event()}
+
+    async def m1_and_mix() -> None:
+        try:
+            if "M1" in only or "MIX" in only:
+                raw.update(await run_m1(s, reps, only, failed))
+        finally:
+            done["M1"].set()
+
+    async def m6() -> None:
+        try:
+            if "M6" in only:
+                got = await run_repeated(
+                    "M6", reps, failed, "notifications_per_s", lambda: fanout.main(s.m6_events, s.m6_members)
+                )
+                if got:
+                    raw["M6"] = got
+        finally:
+            done["M6"].set()
+
+    async def m2() -> None:
+        if "M2" in only:
+            await done["M1"].wait()
+            await done["M6"].wait()
+            # The curve's 100%: what points and notify can each take alone, the lower of the two.
+            m1 = (raw.get("M1") or {}).get("uniform", {}).get("events_per_s") or m1_rate
+            m6 = (raw.get("M6") or {}).get("notifications_per_s")
+            maximum = min(x for x in (m1, m6, s.curve_cap) if x) if (m1 or m6) else None
+            got = await run_m2(s, reps, maximum, failed)
+            if got:
+                raw["M2"] = got
+
+    async def m4() -> None:
+        if "M4" in only:
+            got = await run_repeated(
+                "M4",
+                reps,
+                failed,
+                "drain_over_target",
+                lambda: redemptions.main(s.m4_requests, s.m4_units, s.m4_sustained, s.m4_members, s.rtt_samples),
+            )
+            if got:
+                raw["M4"] = got
+
+    async def m5() -> None:
+        if "M5" in only:
+            got = await run_repeated(
+                "M5", reps, failed, "relay_events_per_s", lambda: relay.main(s.m5_rows, s.m5_paced)
+            )
+            if got:
+                raw["M5"] = got
+
+    async def m1_and_m6() -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        await done["M1"].wait()
+        await done["M6"].wait()
+        return raw.get("M1"), raw.get("M6")
+
+    async def scaleout() -> None:
+        if "SCALEOUT" in only:
+            raw["SCALEOUT"] = await run_scaleout(s, reps, m1_and_m6, failed)
+
+    async def scale_() -> None:
+        if "Scale" in only:
+            note("[bold]Scale[/]: points read paths over a large ledger")
+            got = await _guarded(
+                failed,
+                "Scale",
+                lambda: points_scale.main(s.scale_members, s.scale_days, s.scale_transfers, s.scale_samples),
+            )
+            if got:
+                raw["Scale"] = got
+
+    async def console() -> None:
+        if "CONSOLE" in only:  # issue 21: every console page within 300 ms (bench/console_pages.py)
+            note("[bold]CONSOLE[/]: the operator console's pages over 100k members, 1M transfers, 50k reports")
+            got = await _guarded(
+                failed, "CONSOLE", lambda: console_pages.main(*console_pages.SIZES[scale], repeats=reps)
+            )
+            if got:
+                raw["CONSOLE"] = got
+
+    async def areas_() -> None:
+        if "AREAS" in only:  # issue 17: placing a report in one of 10,000 areas (bench/areas.py)
+            note("[bold]AREAS[/]: area lookups with 10,000 areas")
+            got = await _guarded(
+                failed, "AREAS", lambda: asyncio.to_thread(areas.main, *areas.SIZES[scale], repeats=reps)
+            )
+            if got:
+                raw["AREAS"] = got
+
+    if not s.side_by_side:  # one at a time, so that no benchmark's figures share the cores with another's
+        for work in (m1_and_mix, m6, m2, m4, m5, scaleout, scale_, console, areas_):
+            await work()
+    else:
+        # A smoke run (its figures mean nothing): four lanes side by side (and M1's round at once), each
+        # benchmark on its own stack and ports as always, so the harness is checked end to end sooner.
+        lanes = ((m1_and_mix,), (scaleout,), (m6, m2), (m4, console, m5, scale_, areas_))
+        async with asyncio.TaskGroup() as group:
+            for lane in lanes:
+                group.create_task(_one_by_one(lane))
     raw["failed"] = failed
     raw["machine"] = machine(_pg_version(raw))
     raw["seconds"] = round(time.perf_counter() - started, 1)
     _strip_machines(raw)
     return raw
+
+
+async def _one_by_one(works: tuple[Callable[[], Awaitable[None]], ...]) -> None:
+    for work in works:
+        await work()
 
 
 def _pg_version(raw: dict[str, Any]) -> str | None:

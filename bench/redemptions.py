@@ -266,7 +266,9 @@ async def sustained(info: StackInfo, conn: asyncpg.Connection, members: list[str
     }
 
 
-async def main(r: int = 1000, u: int = 10, n: int = 2000, members_count: int = 200) -> dict[str, object]:
+async def main(
+    r: int = 1000, u: int = 10, n: int = 2000, members_count: int = 200, rtt_samples: int = 20
+) -> dict[str, object]:
     stack = bench_stack()
     try:
         info = await stack.start()
@@ -277,7 +279,7 @@ async def main(r: int = 1000, u: int = 10, n: int = 2000, members_count: int = 2
             members = [f"bench-m-{i}" for i in range(members_count)]
             note(f"M4: funding {members_count} members")
             await fund(info, conn, members, 30 * (r // members_count + 1) + n // members_count + 1)
-            rtt = await kafka_round_trip(info.bootstrap)
+            rtt = await kafka_round_trip(info.bootstrap, rtt_samples)
             anchor = await sql_anchor(dsn, r, u)
             meter = CpuMeter(stack_pids(stack))
             meter.start()

@@ -88,7 +88,8 @@ async def main(n: int = 20000, k: int = 2000) -> dict[str, object]:
         admin, bootstrap = await stack.start_infra()
         await create_topics(bootstrap)
         conn = await asyncpg.connect(admin)
-        await migrate(conn, SCHEMA, load_migrations(Path(tempfile.mkdtemp(prefix="bench-no-migrations-"))))
+        with tempfile.TemporaryDirectory(prefix="bench-no-migrations-") as none:  # the kernel's migrations only
+            await migrate(conn, SCHEMA, load_migrations(Path(none)))
         await conn.close()
         pool = await make_pool(admin, SCHEMA, min_size=2, max_size=4, application_name="bench-relay")
         kafka = producer(bootstrap, linger_ms=2, client_id="bench-relay")

@@ -40,7 +40,7 @@ async def test_every_benchmark_runs_at_smoke_scale_and_writes_table_and_plots(tm
     assert raw["failed"] == {}, raw["failed"]
 
     m1, so = raw["M1"], raw["SCALEOUT"]
-    for run in (m1["uniform"], so["points_x2"], so["points_hot_x2"]):
+    for run in (m1["uniform"], so["points_x2"]):
         assert run["events"] == sizes.m1_events and run["credits"] == sizes.m1_events
         assert run["raw_drain_msgs_per_s"] > 0 and run["copy_rows_per_s"] > 0
         assert run["points_peak_rss_mb"] > 0
@@ -49,7 +49,8 @@ async def test_every_benchmark_runs_at_smoke_scale_and_writes_table_and_plots(tm
         assert work["statements_per_event"] > 0 and work["wal_bytes_per_event"] > 0
         assert work["tables"]["points.transfers"]["inserted"] == 1.0  # one transfer per credit, counted exactly
         assert work["parked_per_event"] == 0  # members known before the drain
-    assert m1["hot_issuance_account"] == {}  # one process, one account: full runs only
+    # The runs that only change a parameter of another's path (one account, M3, two notify): full runs only.
+    assert m1["hot_issuance_account"] == {} and "points_hot_x2" not in so and "notify_x2_notifications_per_s" not in so
     assert m1["uniform"]["naive_events_per_s"] > 0
     assert "points.transfers" in m1["uniform"]["l1_copy"]["tables"]
     kafkajs = m1["kafkajs"]
@@ -60,7 +61,7 @@ async def test_every_benchmark_runs_at_smoke_scale_and_writes_table_and_plots(tm
     m2 = raw["M2"]["at_1000"]
     assert m2["missing_transfers"] == 0 and m2["missing_notifications"] == 0
     assert m2["publish_to_committed_transfer"]["count"] == m2["published"]
-    assert len(raw["M2"]["curve"]["points"]) == len(harness.CURVE)
+    assert len(raw["M2"]["curve"]["points"]) == len(sizes.curve)
     crowd = raw["M4"]["contention"]
     assert (crowd["confirmed"], crowd["oversold"], crowd["undersold"], crowd["failed_requests"]) == (
         sizes.m4_units,
@@ -254,6 +255,14 @@ def _stack_processes(harness_pid: int, marker: str) -> list[psutil.Process]:
     return found
 
 
+def _cmdline(proc: psutil.Process) -> str:
+    """The process's command line; empty once it has exited (a short-lived pg_ctl may be a zombie for a moment)."""
+    try:
+        return " ".join(proc.cmdline())
+    except psutil.Error:
+        return ""
+
+
 @pytest.mark.e2e
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -275,7 +284,7 @@ def test_an_interrupted_run_stops_promptly_and_leaves_no_process(sig: signal.Sig
         deadline, seen = time.monotonic() + 180, []
         while time.monotonic() < deadline and proc.poll() is None:
             seen = _stack_processes(proc.pid, str(tmp_path))
-            names = {" ".join(p.cmdline()) for p in seen if p.is_running()}
+            names = {_cmdline(p) for p in seen}
             if any("serve points" in n for n in names) and any("postgres" in n for n in names):
                 break
             time.sleep(0.2)
@@ -287,7 +296,7 @@ def test_an_interrupted_run_stops_promptly_and_leaves_no_process(sig: signal.Sig
         assert rc == 130, err[-2000:]
         assert "stopping the benchmark" in err
         _gone, alive = psutil.wait_procs(seen, timeout=10)
-        assert not alive, [" ".join(p.cmdline()) for p in alive]
+        assert not alive, [_cmdline(p) for p in alive]
         assert not _stack_processes(proc.pid, str(tmp_path))
         assert not list(tmp_path.glob("incentives-bench-*")), "the stack's state directory was left behind"
     finally:
