@@ -196,6 +196,7 @@ async def test_cancel_returns_points_and_stock_and_fulfil_closes(rig: Rig) -> No
     assert forbidden.status_code == 403
     fulfilled = await rig.operator.post(f"/v1/redemptions/{two['redemption_id']}/fulfil")
     assert fulfilled.status_code == 200 and fulfilled.json()["status"] == "fulfilled"
+    assert fulfilled.json()["redeemed_by"].startswith("operator:")  # who handed it over, by the owning service
     late = await rig.rewards.post(f"/v1/redemptions/{two['redemption_id']}/cancel", {})
     assert late.status_code == 409 and late.json()["error"]["code"] == "not_cancellable"
     types = [e["type"] for e in await rig.events(member, 4)]

@@ -50,7 +50,10 @@ class Redemption(BaseModel):
     cost_points: int
     voucher_code: str | None
     expires_at: datetime | None = Field(default=None, description="the voucher's last valid moment")
-    redeemed_by: str | None = Field(default=None, description="the provider that redeemed the voucher")
+    redeemed_by: str | None = Field(
+        default=None,
+        description="who handed it over: the provider that redeemed the voucher, or the operator (`operator:<name>`)",
+    )
     requested_via: str = Field(description="http | kafka | allocation")
     requested_at: datetime
     decided_at: datetime | None
@@ -130,12 +133,11 @@ def build_router(runtime: ServiceRuntime, deps: Deps) -> APIRouter:
     @router.post(
         "/redemptions/{redemption_id}/fulfil",
         response_model=Redemption,
-        dependencies=[operator],
         responses=errors(404, 409),
     )
-    async def fulfil_redemption(redemption_id: str = Path(pattern=ID_PATTERN)) -> Redemption:
+    async def fulfil_redemption(redemption_id: str = Path(pattern=ID_PATTERN), caller: Caller = operator) -> Redemption:
         async with runtime.unit_of_work() as uow:
-            row = await saga.fulfil(uow, redemption_id, deps=deps)
+            row = await saga.fulfil(uow, redemption_id, deps=deps, by=caller.actor)
         return _redemption(row)
 
     return router

@@ -276,11 +276,16 @@ async def cancel(
 
 
 async def fulfil(uow: UnitOfWork, redemption_id: str, *, deps: Deps, by: str | None = None) -> Row:
-    """Handed over (an operator says so, or a provider redeemed the voucher: `by` is its provider id)."""
+    """Handed over (an operator says so, or a provider redeemed the voucher): `by` is the provider's id,
+    or the operator as audit trails name one (`operator:<name>`)."""
     row = await _moving(uow, redemption_id, RedemptionStatus.FULFILLED)
     if row["status"] == RedemptionStatus.FULFILLED:
         return row
-    note = f"handed over by provider {by}" if by else "handed over"
+    note = (
+        (f"handed over by {by}" if by.startswith("operator:") else f"handed over by provider {by}")
+        if by
+        else "handed over"
+    )
     row, said, reward = await _move(
         uow, redemption_id, RedemptionStatus.FULFILLED, note, fulfilled_at=datetime.now(UTC), redeemed_by=by
     )

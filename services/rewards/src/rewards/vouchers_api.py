@@ -99,7 +99,7 @@ def build_router(runtime: ServiceRuntime, deps: Deps) -> APIRouter:
 
     @router.post("/vouchers/{code}/redeem", response_model=Voucher, responses=errors(404, 409))
     async def redeem(code: str = Path(pattern=CODE_PATTERN), caller: Caller = provider) -> Voucher:
-        by = caller.provider_id or f"operator:{caller.fingerprint}"
+        by = caller.provider_id or caller.actor  # a provider by its id; an operator by name (else fingerprint)
         async with runtime.unit_of_work() as uow:
             row, canonical = await find(uow.conn, code, lock=True)
             _may_serve(caller, row)
