@@ -127,10 +127,11 @@ class ServiceSettings(BaseSettings):
 
     consumer_max_records: int = Field(default=500, ge=1, le=10_000)
     consumer_batch_timeout_ms: int = Field(default=50, ge=1)
-    # How long the broker may hold a fetch that found nothing. Apache Kafka answers as soon as a record
-    # arrives, so this only paces idle polls there; the embedded Tansu 0.6 often holds the fetch for
-    # all of it (a 500 ms default measured 250 ms median per hop), so it bounds every hop's latency.
-    consumer_fetch_max_wait_ms: int = Field(default=25, ge=1, le=10_000)
+    # How long the broker may hold a fetch that found nothing (aiokafka's 500 ms). Apache Kafka answers
+    # as soon as a record arrives. The embedded Tansu 0.6 often holds a fetch for all of it (250 ms
+    # median per hop, measured), but 25 ms made its idle polls cost 8x its CPU per redemption in M4
+    # (drain 18.5 -> 29 s on 2 cores): lower it only where CPU is spare (docs/benchmarks/context.md).
+    consumer_fetch_max_wait_ms: int = Field(default=500, ge=1, le=10_000)
     consumer_session_timeout_ms: int = Field(default=10_000, ge=1000)
     consumer_max_backoff_s: float = Field(default=30.0, gt=0)
     # arroyo's DlqLimit idea: so many unexpected failures in a row means a bug, not bad data: stall.
