@@ -20,8 +20,8 @@ over a canonical encoding (each field length-prefixed, so no field can spill int
 - the original topic, partition and offset (`original.*`): where the service read it. The topic is
   what the replay may write to, and nowhere else; the position tells dead letters apart;
 - the record key (no key and an empty key are the same: neither routes);
-- the SHA-256 of the original value, as the service read it (for a value too large to keep, the
-  `original.sha256` the dead letter carries instead, which is then refused as `value_not_kept`);
+- the SHA-256 of the value as the service read it (a value too large to keep is proven too, but its
+  dead letter holds none, so the replay refuses it as `value_not_kept` before any HMAC);
 - the SHA-256 of the record's own headers the replay re-publishes (`replayable_headers`, in order):
   the signature headers the intake checks again travel with the value, so they are part of it.
 
