@@ -54,7 +54,7 @@ async def test_broker_restarted_empty_then_history_replayed(rig: FaultRig) -> No
     # nothing (each pass takes only what was dead-lettered since the last; at most three).
     for _ in range(3):
         replayed = [
-            await replay(rig.bootstrap, t, replay_key=rig.info.replay_key)
+            (await replay(rig.bootstrap, t, replay_key=rig.info.replay_key)).replayed
             for t in (topics.MEMBERS, topics.REPORTS, topics.VOLUNTEER, topics.REDEMPTIONS)
         ]
         await rig.settle(h, time.monotonic())  # the liveness bound holds for each step of the procedure

@@ -169,7 +169,13 @@ def test_the_compose_kcat_service_uses_the_shipped_file() -> None:
 )
 def test_dlq_replay_dry_runs_against_the_embedded_stack(command: list[str], stack: Stack) -> None:
     assert stack.info is not None
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": stack.info.bootstrap, "INCENTIVES_ENV": "dev"}
+    # The compose job carries the services' replay key: with it, the dry run verifies every dead letter's proof.
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": stack.info.bootstrap,
+        "INCENTIVES_ENV": "dev",
+        "INCENTIVES_REPLAY_KEY": stack.info.replay_key,
+    }
     result = subprocess.run(
         [sys.executable, "-m", "incentives_ops.cli", "dlq", "replay", *command],
         env=env,

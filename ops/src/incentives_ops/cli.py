@@ -4,7 +4,7 @@ incentives run                    the whole system on this machine (embedded sta
 incentives serve SERVICE          one service process (HTTP API, consumers, outbox relay)
 incentives topics create|list     every topic with its partitions (inbound, outbound, internal, .dlq)
 incentives db provision           database, one role and one schema per service
-incentives dlq replay TOPIC       re-publish dead letters of TOPIC to it (after a fix)
+incentives dlq replay TOPIC       re-publish the proven dead letters of TOPIC to it; exit 1 if any refused
 incentives seed                   the reward catalogue, through the rewards API
 incentives verify-round ROUND     re-compute an allocation round from its stored figures and seed
 incentives member-token MEMBER    a short-lived token that reads and acts for MEMBER only
@@ -98,9 +98,23 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     bootstrap = _need(args.bootstrap, "KAFKA_BOOTSTRAP_SERVERS")
     asyncio.run(require_broker(bootstrap, "KAFKA_BOOTSTRAP_SERVERS (or --bootstrap)", sasl_from_env()))
     idempotent = idempotence_from_env()
-    n = len(asyncio.run(replay(bootstrap, args.topic, limit=args.limit, dry_run=args.dry_run, idempotent=idempotent)))
-    print(f"{'would re-publish' if args.dry_run else 're-published'} {n} dead letters to {args.topic}")
-    return 0
+    try:
+        done = asyncio.run(replay(bootstrap, args.topic, limit=args.limit, dry_run=args.dry_run, idempotent=idempotent))
+    except ValueError as exc:  # no replay key, or a short one: before anything is read
+        raise MissingSetting(str(exc)) from None
+    source = f"{args.topic}.dlq"
+    for r in done.refused:
+        print(f"refused {source}/{r.partition}/{r.offset}: {r.reason}: {r.message}")
+    n = len(done.replayed)
+    summary = f"{'would re-publish' if args.dry_run else 're-published'} {n} dead letters to {args.topic}"
+    if done.refused:
+        reasons = sorted({r.reason for r in done.refused})
+        summary += f"; refused {len(done.refused)} ({', '.join(reasons)}): not re-published, see docs/operations.md"
+    print(summary)
+    if not done.verified:
+        print("proofs not verified: INCENTIVES_REPLAY_KEY is not set (the real replay needs it)", file=sys.stderr)
+    # A refusal is the operator's to look into (a forgery in a .dlq topic, or the wrong key): never exit 0 on one.
+    return 1 if done.refused else 0
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
@@ -217,7 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--database", default=_env("INCENTIVES_DATABASE", "incentives"))
     p.set_defaults(func=cmd_db)
 
-    p = sub.add_parser("dlq", help="dead-letter topics")
+    p = sub.add_parser(
+        "dlq", help="dead-letter topics (replays only what a service dead-lettered; exit 1 on a refusal)"
+    )
     p.add_argument("action", choices=["replay"])
     p.add_argument("topic", help="the original topic, e.g. incentives.reports.v1")
     p.add_argument("--limit", type=int, default=None)

@@ -7,14 +7,23 @@ INCENTIVES_REPLAY_KEY. The marker is what lets that service try an event its inb
 dead-lettered once more, with its original (by now old) signature; an event that was in fact applied
 meanwhile is still a duplicate. Without the key no marker can be made, and a marker that does not
 authenticate is dead-lettered by every consumer. A consumer group remembers what was replayed.
+
+Only dead letters a service's engine wrote are re-published: each must carry a provenance proof
+(kernel dead_letter_proof.py) that verifies under the same key and names this topic as its origin.
+The `.dlq` topics are writable by several services' principals, and what the replay writes to a
+topic that one principal alone may write counts as that principal's; a record that fails the check
+is refused (skipped, reported with its reason, never re-published), and there is no override: a
+genuine dead letter without a proof is replayed with its service's operator API, from its own copy.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from incentives_kernel import dead_letter_proof
 from incentives_kernel import replay as replay_marker
 from incentives_kernel.topics import dlq_topic
 
@@ -22,6 +31,28 @@ from .topics_admin import sasl_from_env
 
 REPLAY_GROUP = "incentives-dlq-replay"
 NO_PROGRESS_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A dead letter not re-published: where it is in the DLQ, and why (dead_letter_proof.Refused)."""
+
+    partition: int
+    offset: int
+    reason: str
+    message: str
+
+
+@dataclass
+class Replayed:
+    """What a replay did: (key, DLQ offset) of each record re-published, and each one refused.
+
+    `verified`: whether the proofs were verified (False only in a dry run without the key, which checks
+    what it can without it: a proof is there, of this topic, with a value)."""
+
+    replayed: list[tuple[bytes | None, int]] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+    verified: bool = True
 
 
 async def replay(
@@ -32,14 +63,14 @@ async def replay(
     dry_run: bool = False,
     replay_key: str | None = None,
     idempotent: bool = False,
-) -> list[tuple[bytes | None, int]]:
-    """Re-publish dead letters of `topic`; returns (key, DLQ offset) of each one re-published.
+) -> Replayed:
+    """Re-publish the proven dead letters of `topic`, refuse the others (`limit` counts re-published ones).
 
     `replay_key`: the services' INCENTIVES_REPLAY_KEY (read from the environment when not given).
     `idempotent`: an idempotent producer (the CLI asks for one except against the dev broker).
     """
     key = replay_key if replay_key is not None else os.environ.get("INCENTIVES_REPLAY_KEY", "")
-    if not dry_run and len(key) < replay_marker.MIN_KEY_LENGTH:
+    if (key or not dry_run) and len(key) < replay_marker.MIN_KEY_LENGTH:
         raise ValueError(
             "INCENTIVES_REPLAY_KEY (the services' own, >= 32 characters) is required to replay dead letters"
         )
@@ -60,7 +91,8 @@ async def replay(
     )
     await consumer.start()
     await producer.start()
-    replayed: list[tuple[bytes | None, int]] = []
+    result = Replayed(verified=bool(key))
+    replayed = result.replayed
     try:
         # Only what was dead-lettered before we started: an event that fails again is dead-lettered
         # again, and replaying that too would feed the DLQ back into its topic for ever. Metadata is
@@ -69,7 +101,7 @@ async def replay(
         partitions = [TopicPartition(source, p) for p in sorted(consumer.partitions_for_topic(source) or {0})]
         ends = {tp: end for tp, end in (await consumer.end_offsets(partitions)).items() if end > 0}
         if not ends:
-            return replayed
+            return result
         waited = 0.0
         # Done when every partition that had dead letters is read up to where it ended; a stall of
         # NO_PROGRESS_S (the broker gone) ends the replay with what was re-published so far.
@@ -81,13 +113,22 @@ async def replay(
                 for r in records:
                     if (limit is not None and len(replayed) >= limit) or r.offset >= ends.get(tp, 0):
                         break
+                    done[tp] = r.offset + 1  # a refused one is passed too: its verdict would not change
                     kept = r.headers or ()
-                    service = next((v.decode() for k, v in kept if k == "error.service"), "")
-                    headers = [(k, v) for k, v in kept if not k.startswith(("error.", "original.", "x-"))]
+                    try:
+                        proven = (
+                            dead_letter_proof.check(key, topic=topic, record_key=r.key, value=r.value, headers=kept)
+                            if key
+                            else dead_letter_proof.shape(topic=topic, value=r.value, headers=kept)[0]
+                        )
+                    except dead_letter_proof.Refused as exc:
+                        result.refused.append(Refusal(tp.partition, r.offset, exc.reason, exc.message))
+                        continue
+                    headers = dead_letter_proof.replayable_headers(kept)
                     if not dry_run:
                         headers += replay_marker.mark(
                             key,
-                            service=service,
+                            service=proven.service,
                             topic=topic,
                             replayed_from=f"{source}/{tp.partition}/{r.offset}",
                             ts=int(time.time()),
@@ -96,9 +137,8 @@ async def replay(
                     if not dry_run:
                         await producer.send_and_wait(topic, r.value, key=r.key, headers=headers)
                     replayed.append((r.key, r.offset))
-                    done[tp] = r.offset + 1
             if not dry_run and done:
-                await consumer.commit(done)  # positions of what was re-published, not of all fetched
+                await consumer.commit(done)  # past what was re-published or refused, not all that was fetched
             assigned = consumer.assignment()
             if all(tp in assigned for tp in ends) and all(
                 [await consumer.position(tp) >= end for tp, end in ends.items()]
@@ -107,4 +147,4 @@ async def replay(
     finally:
         await producer.stop()
         await consumer.stop()
-    return replayed
+    return result

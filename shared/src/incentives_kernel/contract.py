@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from . import dead_letter_proof
 from . import topics as t
 from .envelope import Envelope
 from .events import ALL_TYPES, INBOUND_TYPES
@@ -132,7 +133,15 @@ def asyncapi_document() -> dict[str, Any]:
         "contentType": "application/octet-stream",
         "headers": {
             "type": "object",
-            "properties": {name: {"type": "string"} for name in DLQ_HEADERS},
+            "properties": {
+                **{name: {"type": "string"} for name in DLQ_HEADERS},
+                # Not required: a service without INCENTIVES_REPLAY_KEY (development only) writes none.
+                dead_letter_proof.HEADER: {
+                    "type": "string",
+                    "description": "v1,<base64 HMAC-SHA256 under INCENTIVES_REPLAY_KEY>: the service wrote this "
+                    "dead letter (kernel dead_letter_proof.py); `incentives dlq replay` refuses a record without it",
+                },
+            },
             "required": list(DLQ_HEADERS),
         },
         "payload": {"type": "string", "description": "the original record's value, byte for byte"},

@@ -37,7 +37,7 @@ import asyncpg
 import structlog
 from pydantic import BaseModel, ConfigDict
 
-from . import inbox, operator_books, outbox, parking
+from . import dead_letter_proof, inbox, operator_books, outbox, parking
 from .db import Conn
 from .envelope import ParsedEvent, derived_event_id, parse_event
 from .errors import InvalidEvent, PermanentError, is_transient
@@ -291,6 +291,17 @@ class Core:
             ("original.partition", str(d.partition).encode()),
             ("original.offset", str(d.offset).encode()),
             ("x-dead-lettered-ts", str(int(time.time() * 1000)).encode()),
+            # Last: what `incentives dlq replay` re-publishes only with (dead_letter_proof.py); none without a key.
+            *dead_letter_proof.prove(
+                self.intake.replay_key if self.intake is not None else "",
+                service=self.service,
+                topic=d.topic,
+                partition=d.partition,
+                offset=d.offset,
+                record_key=d.key,
+                value=d.value or b"",
+                headers=d.headers,
+            ),
         ]
         row = outbox.row(
             topic=dlq_topic(d.topic),
