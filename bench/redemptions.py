@@ -8,7 +8,7 @@
    own transaction, from 100 connections to the same PostgreSQL, on a scratch table.
    Anchor B: one Kafka round trip (produce, then consume it), median of 20.
    Target (issue 19): drain <= 2 x (anchor A + anchor B), the saga needing two hops (hold, capture).
-2. Sustained: N redemptions of a reward with ample stock, 50 requests in flight at a time; confirmed
+2. Sustained: N redemptions of a reward with ample stock, 50 requests in flight at a time (50 connections); confirmed
    redemptions per second from the first request to the last confirmation.
 
     uv run python -m bench.redemptions [R] [U] [N]   # default 1000 10 2000; writes bench/results/redemptions.json
@@ -23,10 +23,13 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -45,13 +48,54 @@ CONNECTIONS = 100
 SUSTAINED_IN_FLIGHT = 50
 
 
-def _client(info: StackInfo, service: str, token: str, connections: int = CONNECTIONS) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
+def _client(info: StackInfo, service: str, token: str) -> httpx.AsyncClient:
+    """For the few set-up requests (a reward); the load itself goes through `post_each`."""
+    return httpx.AsyncClient(base_url=info.urls[service], headers={"Authorization": f"Bearer {token}"}, timeout=120)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status_code: int
+    text: str
+
+
+async def post_each(
+    info: StackInfo,
+    service: str,
+    token: str,
+    path: str,
+    bodies: Sequence[Mapping[str, object]],
+    connections: int,
+    label: str,
+) -> list[Answer]:
+    """POST every body over `connections` keep-alive connections, each connection's requests one after
+    another (`connections` in flight, the rest waiting); the answers in the bodies' order.
+
+    The client shares the 2 cores with the stack it measures, so it must cost little: httpx spent
+    1.5-2.3 ms of CPU per request even when nothing queued in its pool, and with 900 requests queued
+    on one pool of 100 connections it spent 10-16 s before the first answer (httpcore 1.0.9 scans every
+    connection and queued request whenever one starts or ends: encode/httpx#3215), which was most of
+    M4's 20-30 s drain. aiohttp costs about 0.5 ms per request here.
+    """
+    answers: list[Answer | None] = [None] * len(bodies)
+    todo = iter(range(len(bodies)))  # shared: each worker takes the next index (one event loop, no race)
+    connector = aiohttp.TCPConnector(limit=connections)
+    async with aiohttp.ClientSession(
         base_url=info.urls[service],
+        connector=connector,
         headers={"Authorization": f"Bearer {token}"},
-        limits=httpx.Limits(max_connections=connections),
-        timeout=120,
-    )
+        timeout=aiohttp.ClientTimeout(total=120),
+    ) as session:
+
+        async def worker() -> None:
+            for i in todo:
+                async with session.post(path, json=bodies[i]) as response:
+                    answers[i] = Answer(response.status, await response.text())
+
+        await gather_all(label, *[worker() for _ in range(min(connections, len(bodies)))])
+    done = [a for a in answers if a is not None]
+    assert len(done) == len(bodies), f"{label}: {len(bodies) - len(done)} requests never sent"
+    return done
 
 
 async def fund(info: StackInfo, conn: asyncpg.Connection, members: list[str], points_each: int) -> None:
@@ -69,18 +113,9 @@ async def fund(info: StackInfo, conn: asyncpg.Connection, members: list[str], po
             return int(await conn.fetchval(f"SELECT count(*) FROM {schema}.members WHERE member_id = ANY($1)", members))
 
         await until_count(count, len(members), f"{schema} projects {len(members)} members")
-    async with _client(info, "points", info.operator_token) as points:
-        answers = await gather_all(
-            "M4 funding",
-            *[
-                points.post(
-                    "/v1/adjustments",
-                    json={"adjustment_id": f"fund-{m}", "member_id": m, "amount": points_each, "reason": "bench"},
-                )
-                for m in members
-            ],
-        )
-    refused = [a for a in answers if isinstance(a, httpx.Response) and a.status_code >= 300]
+    bodies = [{"adjustment_id": f"fund-{m}", "member_id": m, "amount": points_each, "reason": "bench"} for m in members]
+    answers = await post_each(info, "points", info.operator_token, "/v1/adjustments", bodies, CONNECTIONS, "M4 funding")
+    refused = [a for a in answers if a.status_code >= 300]
     if refused:
         raise RuntimeError(
             f"M4 funding: {len(refused)} adjustments refused, first {refused[0].status_code} {refused[0].text[:300]}"
@@ -119,16 +154,14 @@ async def wait_decided(conn: asyncpg.Connection, ids: list[str], label: str, ali
     return done
 
 
-def _answers(label: str, sent: list[object]) -> dict[str, int]:
+def _answers(label: str, sent: list[Answer]) -> dict[str, int]:
     """Status codes of the answers; raises naming the failures if any request was not answered 202."""
     codes: dict[str, int] = {}
     for answer in sent:
-        assert isinstance(answer, httpx.Response)
         codes[str(answer.status_code)] = codes.get(str(answer.status_code), 0) + 1
-    bad = [a for a in sent if isinstance(a, httpx.Response) and a.status_code != 202]
+    bad = [a for a in sent if a.status_code != 202]
     if bad:
         first = bad[0]
-        assert isinstance(first, httpx.Response)
         raise RuntimeError(f"{label}: {len(bad)} of {len(sent)} requests not accepted {codes}: {first.text[:300]}")
     return codes
 
@@ -138,19 +171,14 @@ async def contention(
 ) -> dict[str, object]:
     reward = await new_reward(info, u, 30)
     ids = [f"rush-{uuid.uuid4().hex[:12]}" for _ in range(r)]
-    async with _client(info, "rewards", info.gateway_token) as http:
-        started = time.perf_counter()
-        sent = await gather_all(
-            f"M4 {r} simultaneous requests",
-            *[
-                http.post(
-                    "/v1/redemptions",
-                    json={"redemption_id": rid, "member_id": members[i % len(members)], "reward_id": reward},
-                )
-                for i, rid in enumerate(ids)
-            ],
-        )
-        accepted_s = time.perf_counter() - started
+    bodies = [
+        {"redemption_id": rid, "member_id": members[i % len(members)], "reward_id": reward} for i, rid in enumerate(ids)
+    ]
+    started = time.perf_counter()
+    sent = await post_each(
+        info, "rewards", info.gateway_token, "/v1/redemptions", bodies, CONNECTIONS, f"M4 {r} simultaneous requests"
+    )
+    accepted_s = time.perf_counter() - started
     codes = _answers("M4 contention", sent)
     drain_s = await wait_decided(conn, ids, f"M4 {r} requests for {u} units") - started
     rows = await conn.fetch("SELECT status, reason FROM rewards.redemptions WHERE redemption_id = ANY($1)", ids)
@@ -227,34 +255,33 @@ async def kafka_round_trip(bootstrap: str, samples: int = 20) -> float:
 async def sustained(info: StackInfo, conn: asyncpg.Connection, members: list[str], n: int) -> dict[str, object]:
     reward = await new_reward(info, 1_000_000, 1)
     ids = [f"flow-{uuid.uuid4().hex[:12]}" for _ in range(n)]
-    gate = asyncio.Semaphore(SUSTAINED_IN_FLIGHT)
-    async with _client(info, "rewards", info.gateway_token, SUSTAINED_IN_FLIGHT) as http:
+    bodies = [
+        {"redemption_id": rid, "member_id": members[i % len(members)], "reward_id": reward} for i, rid in enumerate(ids)
+    ]
+    started = time.perf_counter()
+    sender = asyncio.ensure_future(
+        post_each(
+            info, "rewards", info.gateway_token, "/v1/redemptions", bodies, SUSTAINED_IN_FLIGHT, "M4 sustained requests"
+        )
+    )
 
-        async def one(i: int, rid: str) -> httpx.Response:
-            async with gate:
-                body = {"redemption_id": rid, "member_id": members[i % len(members)], "reward_id": reward}
-                return await http.post("/v1/redemptions", json=body)
+    def failed() -> str | None:
+        """A request that failed or was refused stops the wait at once, with its reason."""
+        if not sender.done():
+            return None
+        if sender.exception():
+            return str(sender.exception())
+        bad = [a for a in sender.result() if a.status_code != 202]
+        return f"{len(bad)} requests not accepted: {bad[0].status_code} {bad[0].text[:200]}" if bad else None
 
-        started = time.perf_counter()
-        sender = asyncio.ensure_future(gather_all("M4 sustained requests", *[one(i, rid) for i, rid in enumerate(ids)]))
-
-        def failed() -> str | None:
-            """A request that failed or was refused stops the wait at once, with its reason."""
-            if not sender.done():
-                return None
-            if sender.exception():
-                return str(sender.exception())
-            bad = [a for a in sender.result() if isinstance(a, httpx.Response) and a.status_code != 202]
-            return f"{len(bad)} requests not accepted: {bad[0].status_code} {bad[0].text[:200]}" if bad else None
-
-        try:
-            took = await wait_decided(conn, ids, "M4 sustained", alive=failed) - started
-            _answers("M4 sustained", await sender)
-        finally:
-            if not sender.done():
-                sender.cancel()
-                with contextlib.suppress(BaseException):
-                    await sender
+    try:
+        took = await wait_decided(conn, ids, "M4 sustained", alive=failed) - started
+        _answers("M4 sustained", await sender)
+    finally:
+        if not sender.done():
+            sender.cancel()
+            with contextlib.suppress(BaseException):
+                await sender
     confirmed = await conn.fetchval(
         "SELECT count(*) FROM rewards.redemptions WHERE redemption_id = ANY($1) AND status = 'confirmed'", ids
     )

@@ -154,6 +154,76 @@ async def insert_redemption(conn: Conn, **values: Any) -> asyncpg.Record | None:
     return await _insert(conn, "redemptions", "redemption_id", values)
 
 
+async def request_context(conn: Conn, redemption_id: str, reward_id: str, member_id: str) -> asyncpg.Record:
+    """All a redemption request is decided by, in one round trip: whether the id is taken (`seen`), the
+    reward's columns (all NULL if there is no such reward) with its stock, the member as the projection
+    has them (`member_*`, `member_known`) and the star level."""
+    row = await conn.fetchrow(
+        """SELECT EXISTS (SELECT 1 FROM redemptions WHERE redemption_id = $1) AS seen, w.*,
+                  m.member_id IS NOT NULL AS member_known, m.district AS member_district,
+                  m.locale AS member_locale, m.active AS member_active, COALESCE(s.star_level, 0) AS star_level
+           FROM (SELECT) AS one
+           LEFT JOIN rewards w ON w.reward_id = $2
+           LEFT JOIN members m ON m.member_id = $3
+           LEFT JOIN member_standing s ON s.member_id = $3""",
+        redemption_id,
+        reward_id,
+        member_id,
+    )
+    assert row is not None
+    return row
+
+
+# A redemption and its first steps in one statement. The steps' ids follow the array's order (the
+# order `steps` reads them back in); a redemption_id already taken inserts nothing and returns no row.
+_NEW_REDEMPTION = """
+    r AS (INSERT INTO redemptions ({columns}) VALUES ({values}) ON CONFLICT (redemption_id) DO NOTHING RETURNING *),
+    s AS (INSERT INTO redemption_steps (redemption_id, step, detail)
+          SELECT r.redemption_id, x.step, x.detail
+          FROM r, unnest(${steps}::text[], ${details}::text[]) WITH ORDINALITY AS x (step, detail, n) ORDER BY x.n)"""
+
+
+def _new_redemption(values: dict[str, Any], steps: list[tuple[str, str | None]]) -> tuple[str, list[Any]]:
+    n = len(values)
+    sql = _NEW_REDEMPTION.format(
+        columns=", ".join(values),
+        values=", ".join(f"${i}" for i in range(1, n + 1)),
+        steps=n + 1,
+        details=n + 2,
+    )
+    return sql, [*values.values(), [s for s, _ in steps], [d for _, d in steps]]
+
+
+async def insert_decided_redemption(
+    conn: Conn, values: dict[str, Any], steps: list[tuple[str, str | None]]
+) -> asyncpg.Record | None:
+    """Insert a redemption decided at once (a refusal) with its steps; None if the id is taken."""
+    sql, args = _new_redemption(values, steps)
+    return await conn.fetchrow(f"WITH {sql} SELECT * FROM r", *args)
+
+
+async def insert_redemption_reserving(
+    conn: Conn, values: dict[str, Any], steps: list[tuple[str, str | None]]
+) -> tuple[asyncpg.Record | None, bool]:
+    """Insert a pending redemption with its steps and take one unit of its reward if any is left (and
+    record the stock change), in one statement: (the row, whether a unit was taken); (None, False) if
+    the id is taken, and then no unit is either: the update waits for the insert's row."""
+    sql, args = _new_redemption(values, steps)
+    n = len(args)
+    row = await conn.fetchrow(
+        f"""WITH {sql},
+            took AS (UPDATE rewards SET stock_available = stock_available - 1
+                     WHERE reward_id = (SELECT reward_id FROM r) AND stock_available > 0
+                     RETURNING reward_id, stock_available),
+            c AS (INSERT INTO stock_changes (reward_id, delta, reason, actor, stock_after)
+                  SELECT reward_id, -1, 'reserved', ${n + 1}, stock_available FROM took)
+            SELECT r.*, EXISTS (SELECT 1 FROM took) AS reserved FROM r""",
+        *args,
+        f"redemption:{values['redemption_id']}",
+    )
+    return (row, bool(row["reserved"])) if row is not None else (None, False)
+
+
 async def get_redemption(conn: Conn, redemption_id: str, *, lock: bool = False) -> asyncpg.Record | None:
     sql = "SELECT * FROM redemptions WHERE redemption_id = $1" + (" FOR UPDATE" if lock else "")
     return await conn.fetchrow(sql, redemption_id)

@@ -126,36 +126,52 @@ class Asked(Protocol):
 
 
 async def request(uow: UnitOfWork, asked: Asked, *, via: str, deps: Deps) -> tuple[Row, bool]:
-    """Start a redemption, or return the one with this id (processed once, whichever way it came)."""
+    """Start a redemption, or return the one with this id (processed once, whichever way it came).
+
+    One read decides most requests: a refusal (not eligible, or no unit left as of that read) is
+    stored already decided, steps included, in one more statement; only a request that may get a unit
+    inserts itself and takes the unit in one conditional statement, then asks points for the hold.
+    """
     conn = uow.conn
     redemption_id, member_id, reward_id = asked.redemption_id, asked.member_id, asked.reward_id
-    existing = await repo.get_redemption(conn, redemption_id)
-    if existing is not None:
-        return existing, False
+    ctx = await repo.request_context(conn, redemption_id, reward_id, member_id)
+    if ctx["seen"]:
+        return await _existing(conn, redemption_id), False
     now = datetime.now(UTC)
-    reward = await repo.get_reward(conn, reward_id)
-    await repo.lock_member(conn, member_id)  # one member's requests in turn: the yearly limit counts the ones before
-    row = await repo.insert_redemption(
-        conn,
-        redemption_id=redemption_id,
-        member_id=member_id,
-        reward_id=reward_id,
-        kind="instant",
-        step=Step.REQUESTED,
-        cost_points=reward["cost_points"] if reward else 0,
-        business_year=business_year(now, deps.settings.timezone),
-        requested_via=via,
+    reward = ctx if ctx["reward_id"] is not None else None
+    member = (
+        members.Member(member_id, ctx["member_district"], ctx["member_locale"], ctx["member_active"])
+        if ctx["member_known"]
+        else None
     )
-    if row is None:  # the same id arrived the other way at the same moment: that one goes on
-        existing = await repo.get_redemption(conn, redemption_id)
-        assert existing is not None
-        return existing, False
-    await repo.record_step(conn, redemption_id, Step.REQUESTED, f"via {via}")
-    refusal = await check(conn, reward, member_id, "instant", now, deps, redemption_id)
+    year = business_year(now, deps.settings.timezone)
+    taken = 0
+    if reward is not None and reward["per_member_limit"] is not None:
+        # One member's requests for a limited reward in turn: the yearly limit counts the ones before.
+        await repo.lock_member(conn, member_id)
+        taken = await repo.taken_this_year(conn, member_id, reward_id, year, excluding=redemption_id)
+    refusal = eligibility.check(
+        terms(reward), member, star_level=ctx["star_level"], taken_this_year=taken, now=now, kind="instant"
+    )
+    if refusal is None and ctx["stock_available"] <= 0:
+        refusal = eligibility.Refusal(Reason.OUT_OF_STOCK, "no units left")
+    values: dict[str, Any] = {
+        "redemption_id": redemption_id,
+        "member_id": member_id,
+        "reward_id": reward_id,
+        "kind": "instant",
+        "cost_points": reward["cost_points"] if reward else 0,
+        "business_year": year,
+        "requested_via": via,
+    }
+    requested = (Step.REQUESTED.value, f"via {via}")
     if refusal is not None:
-        return await reject(uow, row, refusal.reason, refusal.detail, deps), True
+        return await _refuse(uow, values, requested, refusal, reward, now, deps)
     assert reward is not None
-    if not await repo.reserve_unit(conn, reward_id, redemption_id):
+    row, reserved = await repo.insert_redemption_reserving(conn, values | {"step": Step.REQUESTED}, [requested])
+    if row is None:  # the same id arrived the other way at the same moment: that one goes on
+        return await _existing(conn, redemption_id), False
+    if not reserved:  # the last unit went between the read and the update
         return await reject(uow, row, Reason.OUT_OF_STOCK, "no units left", deps), True
     hold_id = derived_event_id("hold", "redemption", redemption_id)
     ttl = deps.settings.hold_ttl_s
@@ -179,6 +195,39 @@ async def request(uow: UnitOfWork, asked: Asked, *, via: str, deps: Deps) -> tup
         hold_id=hold_id,
         deadline=now + timedelta(seconds=ttl + deps.settings.saga_grace_s),
     )
+    return row, True
+
+
+async def _existing(conn: Conn, redemption_id: str) -> Row:
+    existing = await repo.get_redemption(conn, redemption_id)
+    assert existing is not None
+    return existing
+
+
+async def _refuse(
+    uow: UnitOfWork,
+    values: dict[str, Any],
+    requested: tuple[str, str],
+    refusal: eligibility.Refusal,
+    reward: Row | None,
+    now: datetime,
+    deps: Deps,
+) -> tuple[Row, bool]:
+    """A request refused before anything was taken: stored decided, with the steps and the event `reject` gives."""
+    reason, detail = refusal.reason, refusal.detail
+    decided = {"status": RedemptionStatus.REJECTED.value, "step": Step.DONE.value, "reason": reason.value}
+    row = await repo.insert_decided_redemption(
+        uow.conn,
+        values | decided | {"detail": detail, "decided_at": now},
+        [requested, (RedemptionStatus.REJECTED.value, f"{reason.value}: {detail}")],
+    )
+    if row is None:  # the same id arrived the other way at the same moment: that one goes on
+        return await _existing(uow.conn, values["redemption_id"]), False
+    said = {"redemption_id": row["redemption_id"], "member_id": row["member_id"], "reward_id": row["reward_id"]}
+    name = reward["name"] if reward else None
+    data = RedemptionRejected(**said, reward_name=name, reason=reason, detail=detail, occurred_at=row["decided_at"])
+    announce(uow, "redemption.rejected", row, data)
+    _count(uow, deps, f"rejected_{reason.value}")
     return row, True
 
 
