@@ -393,7 +393,8 @@ def mixed_stream(rnd: random.Random, p: str) -> tuple[list[dict[str, Any]], list
 
     stream: list[dict[str, Any]] = []
     for step in range(160):
-        roll, member = rnd.random(), rnd.choice(everyone)
+        # m0 is busy (past the cap most days); reversals often take back a recent credit, in its run.
+        roll, member = rnd.random(), rnd.choices(everyone, [4, 1, 1, 1, 1])[0]
         if roll < 0.30 or not reports:
             report = fresh("r")
             e = verified(member, report, rnd.choice(["fire_hazard", "traffic_safety", "sanitation", "other"]))
@@ -413,7 +414,7 @@ def mixed_stream(rnd: random.Random, p: str) -> tuple[list[dict[str, Any]], list
             e = volunteered(member, attendance, rnd.choice([0.2, 1, 3, 6, 24]))
             attendances.append((member, attendance))
         elif roll < 0.78:
-            who, report = rnd.choice(reports)
+            who, report = rnd.choice(reports[-4:] if rnd.random() < 0.6 else reports)
             e = reversed_(who, report, rnd.choice(["invalid", "fraudulent"]))
         elif roll < 0.83:
             # A reversal before its credit: nothing to reverse yet; the credit may follow.
@@ -453,13 +454,29 @@ async def test_random_runs_of_credits_and_reversals_end_as_one_by_one(pair: tupl
     rnd = random.Random(seed)
     p = f"x{seed}-{uuid.uuid4().hex[:6]}"
     registrations, stream = mixed_stream(rnd, p)
+    busy = f"{p}-m0"
+    # What a random stream rarely puts in one batch: a credit the cap cut in part, and its reversal
+    # (it takes back what was credited, not what was asked), then the same again and once more.
+    cut_in_part = verified(busy, f"{p}-cut", "sanitation")  # 5 asked, 2 credited after 48
+    scripted = [
+        *(verified(busy, f"{p}-f{i}") for i in range(4)),
+        verified(busy, f"{p}-t", "traffic_safety"),
+        cut_in_part,
+        reversed_(busy, f"{p}-cut"),
+        rated(busy, f"{p}-f0"),  # cut to nothing
+        reversed_(busy, f"{p}-cut", "fraudulent"),  # already reversed, in the same run
+        reversed_(busy, f"{p}-f1"),
+        reversed_(f"{p}-m1", f"{p}-f2"),  # another member's credit: dead-lettered, the rest of the run kept
+        reversed_(busy, f"{p}-f3"),
+    ]
     for system in pair:
         await system.deliver(*registrations)
     set_based.statements.clear()
+    await set_based.deliver(*scripted)
     await deliver_in_random_batches(set_based, rnd, stream)
     sent = len(set_based.statements)
     reference.statements.clear()
-    await reference.deliver_one_by_one(*stream)
+    await reference.deliver_one_by_one(*scripted, *stream)
 
     expected = await full_state(reference)
     actual = await full_state(set_based)
