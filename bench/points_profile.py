@@ -98,7 +98,8 @@ async def run(n: int, m: int, batch: int, profile: str | None, cold: bool, mix: 
         for query, count in it.statements.most_common(25):
             print(f"  {count:>7}  {count / n:6.2f}/event  {query}")
         if work is not None:
-            print(f"PostgreSQL's work per event ({n + (m if cold else 0)} events, registrations included):")
+            setup = "registrations included" if cold else "the registrations before not counted"
+            print(f"PostgreSQL's work per event ({n + (m if cold else 0)} events, {setup}):")
             print_work(work, top=10, tables=True)
         if profile:
             print_profile(t, profile, 40)
