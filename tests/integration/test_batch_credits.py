@@ -56,6 +56,16 @@ class System:
     consumer: EventConsumer
     statements: list[str] = field(default_factory=list)
     offsets: itertools.count = field(default_factory=itertools.count)
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def domain_metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """The points service's own counters (not the kernel's, which count batches)."""
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for m in self.registry.collect()
+            for s in m.samples
+            if s.name.startswith("incentives_points_") and s.name.endswith("_total")
+        }
 
     def record(self, value: dict[str, Any] | bytes) -> ConsumerRecord[bytes, bytes]:
         """A record keyed by its member, as every topic points reads is."""
@@ -78,7 +88,7 @@ async def _system(dsn: str, *, set_based: bool) -> System:
     async with pool.acquire() as conn:
         await migrate(conn, "points", load_migrations(migrations_dir("points")))
         conn.add_query_logger(lambda q: system.statements.append(q.query))
-    registry = CollectorRegistry()
+    registry = system.registry
     deps = Deps(PointsMetrics(registry), "Asia/Shanghai")
     use_cases = subscribers.use_cases(deps)
     if not set_based:  # the reference: each event's one-event use case (`earn`, `reverse`), one after another
@@ -482,6 +492,7 @@ async def test_random_runs_of_credits_and_reversals_end_as_one_by_one(pair: tupl
     actual = await full_state(set_based)
     for name in FULL_STATE:
         assert actual[name] == expected[name], f"{name} differs from the one-by-one path (seed {seed})"
+    assert set_based.domain_metrics() == reference.domain_metrics()
 
     # The stream covers what it claims to (on both paths, since they agree).
     async with reference.pool.acquire() as conn:

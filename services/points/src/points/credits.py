@@ -30,6 +30,7 @@ from incentives_kernel.outcome import OneByOne, Outcome, ParsedEvent, UnitOfWork
 from . import policy
 from . import repository as repo
 from .ledger import issuance_account
+from .metrics import RunCounts
 from .transfers import Earned, Posting, post
 from .usecases import (
     ALREADY_REVERSED,
@@ -39,8 +40,6 @@ from .usecases import (
     ReversalAsked,
     announce_cap_cut,
     cap_cut,
-    count_earning,
-    count_reversal,
     earning_of,
     new_transfer,
     nothing_to_reverse,
@@ -215,18 +214,20 @@ async def _apply(
         await repo.insert_cap_cuts(conn, cuts)
 
     outcomes: list[Outcome] = []
+    counts = RunCounts()  # the run's domain metrics, counted once per kind after the commit
     for s, p, balance in zip(steps, run, posted, strict=True):
         if isinstance(s, Skip):
             outcomes.append(ignored(s.why))
         elif isinstance(s, Decided):
-            uow.after_commit(count_earning(s.earning.kind, s.decision, deps))
+            counts.earned(s.earning.kind, s.decision.credited, s.decision.cut)
             outcomes.append(applied())
         elif balance is None:  # its reversal was posted before, or earlier in the run
             outcomes.append(ignored(ALREADY_REVERSED))
         else:
             assert p is not None
-            uow.after_commit(count_reversal(s.asked, p.transfer.amount, deps))
+            counts.took_back(s.asked.kind, p.transfer.amount)
             outcomes.append(applied())
+    uow.after_commit(lambda: deps.metrics.count_run(counts))
     return outcomes
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
@@ -48,11 +48,12 @@ class Earning:
     ref: str
     amount: int
     reason: str
+    # The transfer id and the cap-cut id it is recorded under (the same whatever event announces it):
+    # worked out once, as a run needs them four or five times per earning.
+    ids: tuple[str, str] = field(init=False, compare=False, repr=False)
 
-    @property
-    def ids(self) -> tuple[str, str]:
-        """The transfer id and the cap-cut id it is recorded under (the same whatever event announces it)."""
-        return _entry_ids(self.kind, self.ref)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ids", _entry_ids(self.kind, self.ref))
 
 
 @lru_cache(maxsize=65_536)
