@@ -85,6 +85,11 @@ class InProcess:
 
     async def before(self) -> pgwork.Snapshot | None:
         """PostgreSQL's counters before the measured feed (with --pg), the statement counts reset."""
+        if self.pg_work:
+            # The consumer's backend sends its table statistics when idle, at most once a second: flush
+            # them now, or the setup's rows (the registrations) are counted as the measured feed's.
+            async with self.pool.acquire() as conn:
+                await conn.execute("SELECT pg_stat_force_next_flush()")
         self.statements.clear()
         return await snapshot(self.pg.admin_dsn) if self.pg_work else None
 

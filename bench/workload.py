@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 from incentives_kernel import topics
+from incentives_kernel.db import Conn
 from incentives_kernel.envelope import encode_event
 from incentives_ops.demo import cloud_event, member_registered
 
@@ -172,7 +172,7 @@ def _interleave(streams: dict[str, list[Record]], rnd: random.Random) -> list[Re
     return out
 
 
-async def check(conn: asyncpg.Connection, exp: Expected) -> list[str]:
+async def check(conn: Conn, exp: Expected) -> list[str]:
     """What the points ledger shows that it should not (empty: every event counted exactly once)."""
     problems: list[str] = []
     rows = await conn.fetch("SELECT member_id, credits - debits AS net FROM points.member_balances")

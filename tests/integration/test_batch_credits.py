@@ -2,14 +2,16 @@
 
 The points consumer tries each batch whole: one savepoint, one inbox statement, a run of credits
 written with one statement per kind of row (points.credits), outbox rows in one round trip. These
-tests drive it on a real PostgreSQL: it must leave every table and the outbox as `earn` one event
-after another does (daily cap, levels, duplicates, already credited), and a poison record or a
-parked event in the middle of a batch must fall back to the per-record path without partial effect.
+tests drive it on a real PostgreSQL: it must leave every table and the outbox as `earn` and
+`reverse` one event after another do (daily cap, levels, duplicates, already credited, reversals in
+the same run as credits, before them, twice, of nothing), and a poison record or a parked event in
+the middle of a batch must fall back to the per-record path without partial effect.
 """
 
 from __future__ import annotations
 
 import itertools
+import random
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -54,6 +56,16 @@ class System:
     consumer: EventConsumer
     statements: list[str] = field(default_factory=list)
     offsets: itertools.count = field(default_factory=itertools.count)
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def domain_metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        """The points service's own counters (not the kernel's, which count batches)."""
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for m in self.registry.collect()
+            for s in m.samples
+            if s.name.startswith("incentives_points_") and s.name.endswith("_total")
+        }
 
     def record(self, value: dict[str, Any] | bytes) -> ConsumerRecord[bytes, bytes]:
         """A record keyed by its member, as every topic points reads is."""
@@ -76,11 +88,11 @@ async def _system(dsn: str, *, set_based: bool) -> System:
     async with pool.acquire() as conn:
         await migrate(conn, "points", load_migrations(migrations_dir("points")))
         conn.add_query_logger(lambda q: system.statements.append(q.query))
-    registry = CollectorRegistry()
+    registry = system.registry
     deps = Deps(PointsMetrics(registry), "Asia/Shanghai")
     use_cases = subscribers.use_cases(deps)
-    if not set_based:  # the reference: `earn`, one event after another
-        use_cases |= {t: partial(usecases.credit, deps=deps) for t in CREDIT_TYPES}
+    if not set_based:  # the reference: each event's one-event use case (`earn`, `reverse`), one after another
+        use_cases = {t: u.one if isinstance(u, Batchable) else u for t, u in use_cases.items()}
     system.consumer = EventConsumer(
         service="points",
         pool=lambda: pool,
@@ -332,3 +344,173 @@ async def test_a_source_the_allow_list_refuses_is_dead_lettered_even_in_a_batch_
         refused = await conn.fetchval("SELECT count(*) FROM inbox WHERE reason = 'source_not_allowed'")
     assert len(reports) == 2  # the two genuine credits, not the forged one
     assert refused >= 1
+
+
+# ------------------------------------------------------------ credits and reversals in one run, at random
+
+YESTERDAY = (_DAY_START - timedelta(hours=12)).isoformat()
+
+# Every column the two paths must agree on (not sequences, creation times, or a level move's own time).
+FULL_STATE = {
+    **STATE,
+    "transfers": """SELECT transfer_id, debit_account, credit_account, amount, kind, member_id, rule_version, reason,
+                           source, source_event_id, occurred_at, ref, reverses FROM transfers ORDER BY transfer_id""",
+    "cuts": """SELECT cut_id, member_id, day, kind, ref, requested, credited, cut, rule_version, reason, source,
+                      source_event_id, occurred_at FROM cap_cuts ORDER BY cut_id""",
+    "daily": "SELECT member_id, day, earned FROM daily_earnings ORDER BY member_id, day",
+    "levels": "SELECT member_id, level, earned_365d FROM member_levels ORDER BY member_id",
+    "parked": "SELECT source, event_id, awaiting, reason FROM parked_events ORDER BY source, event_id",
+    # Each member's points events in order, whole but for a level move's own time (now()).
+    "announced": """SELECT key, event_id, (convert_from(value, 'UTF8')::jsonb -> 'data') - 'occurred_at' AS data
+                    FROM outbox WHERE topic = 'incentives.points.v1' ORDER BY key, id""",
+}
+
+
+async def full_state(system: System) -> dict[str, list[tuple[Any, ...]]]:
+    async with system.pool.acquire() as conn:
+        return {name: [tuple(r) for r in await conn.fetch(sql)] for name, sql in FULL_STATE.items()}
+
+
+def reversed_(member: str, report: str, reason: str = "invalid") -> dict[str, Any]:
+    data = {"report_id": report, "member_id": member, "reason": reason, "reversed_at": EARLY}
+    return event("report.verification_reversed", data)
+
+
+def revoked(member: str, attendance: str) -> dict[str, Any]:
+    data = {"attendance_id": attendance, "member_id": member, "reason": "no-show"}
+    return event("volunteer.attendance_revoked", data)
+
+
+def mixed_stream(rnd: random.Random, p: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Registrations, then a random stream of credits and reversals for a few members: duplicates,
+    announcements of what was credited already, reversals of credits, of credits still to come and of
+    nothing, twice over, of another member's credit (dead-lettered), ratings and volunteering that
+    cross the daily cap and star levels both ways, a member who registers mid-stream (what came
+    before waits for it) and one who is deactivated mid-stream (what they earn after is dead-lettered)."""
+    known = [f"{p}-m{i}" for i in range(4)]
+    late, leaving = f"{p}-late", known[3]
+    everyone = [*known, late]
+    registrations = [registered(m, f"d{i % 2}") for i, m in enumerate(known)]
+    reports: list[tuple[str, str]] = []  # (member, report) verified so far
+    attendances: list[tuple[str, str]] = []
+    sent: list[dict[str, Any]] = []
+    n = 0
+
+    def fresh(kind: str) -> str:
+        nonlocal n
+        n += 1
+        return f"{p}-{kind}{n}"
+
+    stream: list[dict[str, Any]] = []
+    for step in range(160):
+        # m0 is busy (past the cap most days); reversals often take back a recent credit, in its run.
+        roll, member = rnd.random(), rnd.choices(everyone, [4, 1, 1, 1, 1])[0]
+        if roll < 0.30 or not reports:
+            report = fresh("r")
+            e = verified(member, report, rnd.choice(["fire_hazard", "traffic_safety", "sanitation", "other"]))
+            if rnd.random() < 0.15:
+                e["time"] = e["data"]["verified_at"] = YESTERDAY  # another business day: another cap
+            reports.append((member, report))
+        elif roll < 0.40:
+            e = rnd.choice(sent)  # the same event delivered again
+        elif roll < 0.45:
+            who, report = rnd.choice(reports)
+            e = verified(who, report, "sanitation")  # the same report, announced again
+        elif roll < 0.52:
+            who, report = rnd.choice(reports)
+            e = rated(who, report)
+        elif roll < 0.60:
+            attendance = fresh("a")
+            e = volunteered(member, attendance, rnd.choice([0.2, 1, 3, 6, 24]))
+            attendances.append((member, attendance))
+        elif roll < 0.78:
+            who, report = rnd.choice(reports[-4:] if rnd.random() < 0.6 else reports)
+            e = reversed_(who, report, rnd.choice(["invalid", "fraudulent"]))
+        elif roll < 0.83:
+            # A reversal before its credit: nothing to reverse yet; the credit may follow.
+            report = fresh("r")
+            e = reversed_(member, report)
+            reports.append((member, report))
+        elif roll < 0.90 and attendances:
+            e = revoked(*rnd.choice(attendances))
+        elif roll < 0.92:
+            who, report = rnd.choice(reports)
+            other = rnd.choice([m for m in known if m != who])
+            e = reversed_(other, report)  # another member's credit: dead-lettered where there is one
+        elif roll < 0.95 and late not in {x["data"]["member_id"] for x in sent if x["type"] == "member.registered"}:
+            e = registered(late, "d2")
+        elif roll < 0.96 and step > 100:
+            e = event("member.deactivated", {"member_id": leaving, "reason": "left"}, time=LATER)
+        else:
+            report = fresh("r")
+            e = verified(member, report, "fire_hazard")
+            reports.append((member, report))
+        sent.append(e)
+        stream.append(e)
+    return registrations, stream
+
+
+async def deliver_in_random_batches(system: System, rnd: random.Random, events: list[dict[str, Any]]) -> None:
+    i = 0
+    while i < len(events):
+        size = rnd.randint(1, 60)
+        await system.deliver(*events[i : i + size])
+        i += size
+
+
+@pytest.mark.parametrize("seed", [19, 25, 2026])
+async def test_random_runs_of_credits_and_reversals_end_as_one_by_one(pair: tuple[System, System], seed: int) -> None:
+    set_based, reference = pair
+    rnd = random.Random(seed)
+    p = f"x{seed}-{uuid.uuid4().hex[:6]}"
+    registrations, stream = mixed_stream(rnd, p)
+    busy = f"{p}-m0"
+    # What a random stream rarely puts in one batch: a credit the cap cut in part, and its reversal
+    # (it takes back what was credited, not what was asked), then the same again and once more.
+    cut_in_part = verified(busy, f"{p}-cut", "sanitation")  # 5 asked, 2 credited after 48
+    scripted = [
+        *(verified(busy, f"{p}-f{i}") for i in range(4)),
+        verified(busy, f"{p}-t", "traffic_safety"),
+        cut_in_part,
+        reversed_(busy, f"{p}-cut"),
+        rated(busy, f"{p}-f0"),  # cut to nothing
+        reversed_(busy, f"{p}-cut", "fraudulent"),  # already reversed, in the same run
+        reversed_(busy, f"{p}-f1"),
+        reversed_(f"{p}-m1", f"{p}-f2"),  # another member's credit: dead-lettered, the rest of the run kept
+        reversed_(busy, f"{p}-f3"),
+    ]
+    for system in pair:
+        await system.deliver(*registrations)
+    set_based.statements.clear()
+    await set_based.deliver(*scripted)
+    await deliver_in_random_batches(set_based, rnd, stream)
+    sent = len(set_based.statements)
+    reference.statements.clear()
+    await reference.deliver_one_by_one(*scripted, *stream)
+
+    expected = await full_state(reference)
+    actual = await full_state(set_based)
+    for name in FULL_STATE:
+        assert actual[name] == expected[name], f"{name} differs from the one-by-one path (seed {seed})"
+    assert set_based.domain_metrics() == reference.domain_metrics()
+
+    # The stream covers what it claims to (on both paths, since they agree).
+    async with reference.pool.acquire() as conn:
+        reasons = {r["reason"] or r["outcome"] for r in await conn.fetch("SELECT outcome, reason FROM inbox")}
+        kinds = {r["kind"] for r in await conn.fetch("SELECT kind FROM transfers WHERE member_id LIKE $1", f"{p}%")}
+        causes = {
+            r["cause"]
+            for r in await conn.fetch(
+                """SELECT convert_from(value, 'UTF8')::jsonb -> 'data' ->> 'cause' AS cause FROM outbox
+                   WHERE key LIKE $1 AND convert_from(value, 'UTF8')::jsonb ->> 'type' = 'member.level_changed'""",
+                f"{p}%".encode(),
+            )
+        }
+    mine = {r for r in reasons if r}
+    for reason in ("already reversed", "already credited", "reversal_member_mismatch", "member_deactivated"):
+        assert reason in mine, f"seed {seed} never gives {reason!r}"
+    assert any(r.startswith("nothing was credited for report") for r in mine), f"seed {seed}: no reversal of nothing"
+    assert {"report", "rating", "volunteer", "reversal"} <= kinds
+    assert {"earned", "reversed"} <= causes, f"seed {seed}: levels moved by {causes}"
+    assert any(c[1].startswith(p) for c in expected["cuts"]), f"seed {seed}: the daily cap never cut"
+    assert sent * 3 < len(reference.statements), (sent, len(reference.statements))

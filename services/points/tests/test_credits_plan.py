@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from incentives_kernel.envelope import ParsedEvent, parse_event
 from incentives_kernel.events import ALL_TYPES
+from incentives_kernel.outcome import OneByOne
 from points import policy
-from points.credits import Decided, Skip, Step, plan
+from points.credits import Decided, Reversing, Skip, Step, asked_of, plan
 from points.metrics import PointsMetrics
-from points.usecases import Deps, earning_of
+from points.usecases import Deps, Original, earning_of
 from prometheus_client import CollectorRegistry
 
 NOON = "2026-11-23T12:00:00+08:00"
@@ -36,10 +38,19 @@ def volunteering(member: str, ref: str, hours: float) -> ParsedEvent:
     return parsed("volunteer.attendance_confirmed", {**data, "organizer": "o", "started_at": NOON, "ended_at": NOON})
 
 
+def reversal(member: str, ref: str) -> ParsedEvent:
+    data = {"report_id": ref, "member_id": member, "reason": "invalid", "reversed_at": NOON}
+    return parsed("report.verification_reversed", data)
+
+
 def decide(
-    events: list[ParsedEvent], recorded: set[str] | None = None, earned: dict[tuple[str, date], int] | None = None
+    events: list[ParsedEvent],
+    recorded: set[str] | None = None,
+    earned: dict[tuple[str, date], int] | None = None,
+    originals: dict[str, Original] | None = None,
 ) -> list[Step]:
-    return plan(events, [earning_of(e, DEPS) for e in events], recorded or set(), earned or {}, DEPS)
+    asks = [asked_of(e, DEPS) for e in events]
+    return plan(events, asks, recorded or set(), earned or {}, DEPS, originals)
 
 
 def test_the_cap_runs_across_the_run_from_what_the_day_already_earned() -> None:
@@ -94,3 +105,31 @@ def test_per_member_and_day_nothing_passes_the_cap_and_nothing_is_unaccounted(ru
     for member, before in (("m1", 20), ("m2", 0)):
         asked = sum(policy.REPORT_POINTS[c] for m, c in run if m == member)
         assert totals[member] == min(policy.DAILY_CAP, before + asked)
+
+
+def test_a_reversal_takes_back_a_credit_before_it_in_the_run_or_the_ledger_and_nothing_after_it() -> None:
+    before = earning_of(report("m1", "old"), DEPS)
+    assert not isinstance(before, str)
+    ledger = Original("m1", "issuance:d1", 6, "report", datetime(2026, 11, 22, 4, tzinfo=UTC))
+    events = [
+        reversal("m1", "r1"),  # before its credit: nothing to reverse (yet)
+        report("m1", "r1"),
+        reversal("m1", "r1"),
+        reversal("m1", "old"),
+        report("m1", "r2"),  # 10 more after 45: 5 credited
+        report("m1", "r3"),  # cut to nothing: nothing to reverse
+        reversal("m1", "r3"),
+        reversal("m1", "r2"),
+    ]
+    steps = decide(events, recorded={before.ids[0]}, earned={("m1", DAY): 35}, originals={before.ids[0]: ledger})
+    assert isinstance(steps[0], Skip) and steps[0].why.startswith("nothing was credited for report r1")
+    assert isinstance(steps[2], Reversing) and steps[2].original is steps[1]
+    assert isinstance(steps[3], Reversing) and steps[3].original is ledger
+    assert isinstance(steps[6], Skip)
+    r2 = steps[7]
+    assert isinstance(r2, Reversing) and isinstance(r2.original, Decided) and r2.original.credited == 5
+
+
+def test_a_reversal_of_another_members_credit_is_left_to_reverse_one_by_one() -> None:
+    with pytest.raises(OneByOne):
+        decide([report("m1", "r1"), reversal("m2", "r1")])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 
@@ -44,3 +46,32 @@ class PointsMetrics:
     def credit(self, kind: str, amount: int) -> None:
         self.credited.labels(kind).inc(amount)
         self.transfers.labels(kind).inc()
+
+    def count_run(self, run: RunCounts) -> None:
+        """What a run of credits and reversals did, counted once per kind (labels() is not free)."""
+        for kind, (points, transfers) in run.credited.items():
+            self.credited.labels(kind).inc(points)
+            self.transfers.labels(kind).inc(transfers)
+        for kind, points in run.capped.items():
+            self.capped.labels(kind).inc(points)
+        for kind, points in run.reversed.items():
+            self.reversed.labels(kind).inc(points)
+
+
+@dataclass
+class RunCounts:
+    """The domain metrics of a run, per kind: credited (points, transfers), capped and reversed points."""
+
+    credited: dict[str, tuple[int, int]] = field(default_factory=dict)
+    capped: dict[str, int] = field(default_factory=dict)
+    reversed: dict[str, int] = field(default_factory=dict)
+
+    def earned(self, kind: str, credited: int, cut: int) -> None:
+        if credited:
+            points, transfers = self.credited.get(kind, (0, 0))
+            self.credited[kind] = (points + credited, transfers + 1)
+        if cut:
+            self.capped[kind] = self.capped.get(kind, 0) + cut
+
+    def took_back(self, kind: str, amount: int) -> None:
+        self.reversed[kind] = self.reversed.get(kind, 0) + amount

@@ -117,42 +117,47 @@ async def add_earned(conn: Conn, member_id: str, day: date, amount: int) -> None
     )
 
 
-async def insert_cap_cut(
-    conn: Conn,
-    *,
-    cut_id: str,
-    member_id: str,
-    day: date,
-    kind: str,
-    ref: str,
-    requested: int,
-    credited: int,
-    cut: int,
-    rule_version: str,
-    reason: str,
-    source: str,
-    source_event_id: str,
-    occurred_at: datetime,
-) -> bool:
-    status = await conn.execute(
+@dataclass(frozen=True, slots=True)
+class CapCut:
+    """What the daily cap cut from an earning (a row of cap_cuts)."""
+
+    cut_id: str
+    member_id: str
+    day: date
+    kind: str
+    ref: str
+    requested: int
+    credited: int
+    cut: int
+    rule_version: str
+    reason: str
+    source: str
+    source_event_id: str
+    occurred_at: datetime
+
+
+async def insert_cap_cuts(conn: Conn, cuts: Sequence[CapCut]) -> None:
+    """Record cap cuts in order, in one statement (an id recorded before is that cut already)."""
+    await conn.execute(
         """INSERT INTO cap_cuts (cut_id, member_id, day, kind, ref, requested, credited, cut, rule_version, reason,
                                  source, source_event_id, occurred_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (cut_id) DO NOTHING""",
-        cut_id,
-        member_id,
-        day,
-        kind,
-        ref,
-        requested,
-        credited,
-        cut,
-        rule_version,
-        reason,
-        source,
-        source_event_id,
-        occurred_at,
+           SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::text[], $5::text[], $6::int[], $7::int[],
+                                $8::int[], $9::text[], $10::text[], $11::text[], $12::text[], $13::timestamptz[])
+           ON CONFLICT (cut_id) DO NOTHING""",
+        [c.cut_id for c in cuts],
+        [c.member_id for c in cuts],
+        [c.day for c in cuts],
+        [c.kind for c in cuts],
+        [c.ref for c in cuts],
+        [c.requested for c in cuts],
+        [c.credited for c in cuts],
+        [c.cut for c in cuts],
+        [c.rule_version for c in cuts],
+        [c.reason for c in cuts],
+        [c.source for c in cuts],
+        [c.source_event_id for c in cuts],
+        [c.occurred_at for c in cuts],
     )
-    return status.endswith("1")
 
 
 async def ledger_page(conn: Conn, member_id: str, before_seq: int | None, limit: int) -> list[asyncpg.Record]:
@@ -323,15 +328,19 @@ async def get_transfer(conn: Conn, transfer_id: str) -> asyncpg.Record | None:
 # Rows are locked in key order, so two transactions touching the same members cannot deadlock on them.
 
 
-async def earnings_recorded(conn: Conn, transfer_ids: Sequence[str], cut_ids: Sequence[str]) -> set[str]:
-    """Of these transfer and cap-cut ids, those already recorded (`earning_recorded` for many)."""
+async def recorded(
+    conn: Conn, transfer_ids: Sequence[str], cut_ids: Sequence[str]
+) -> tuple[set[str], dict[str, dict[str, Any]]]:
+    """Of these transfer and cap-cut ids, those already recorded (`earning_recorded` for many), and
+    the transfers among them (what a reversal takes back: `find_transfer` for many), in one round trip."""
     rows = await conn.fetch(
-        """SELECT transfer_id AS id FROM transfers WHERE transfer_id = ANY($1::text[])
-           UNION ALL SELECT cut_id FROM cap_cuts WHERE cut_id = ANY($2::text[])""",
+        """SELECT transfer_id AS id, member_id, debit_account, amount, kind, occurred_at FROM transfers
+           WHERE transfer_id = ANY($1::text[])
+           UNION ALL SELECT cut_id, NULL, NULL, NULL, NULL, NULL FROM cap_cuts WHERE cut_id = ANY($2::text[])""",
         transfer_ids,
         cut_ids,
     )
-    return {r["id"] for r in rows}
+    return {r["id"] for r in rows}, {r["id"]: dict(r) for r in rows if r["member_id"] is not None}
 
 
 async def lock_earned_on(conn: Conn, pairs: Sequence[tuple[str, date]]) -> dict[tuple[str, date], int]:

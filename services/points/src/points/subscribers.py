@@ -26,16 +26,18 @@ IGNORED = ("report.lifecycle_changed", "report.overdue", "need.lifecycle_changed
 
 def use_cases(deps: Deps) -> dict[str, UseCase]:
     """What points does with each event and command type (the tests drive the same table)."""
-    # One Batchable for the three: a run of them in a batch, in any mix, is credited at once.
-    credit = Batchable(partial(usecases.credit, deps=deps), partial(credits.earn_many, deps=deps))
+    # One `many` for credits and reversals: a run of them in a batch, in any mix, is posted at once
+    # (the consumer extends a run while the next event's `many` is the same object).
+    run = partial(credits.apply_run, deps=deps)
+    credit = Batchable(partial(usecases.credit, deps=deps), run)
     return {
         **members.USE_CASES,
         "report.verified": credit,
         "report.rating_recorded": credit,
         "need.rating_recorded": credit,
         "volunteer.attendance_confirmed": credit,
-        "report.verification_reversed": partial(usecases.reverse_report, deps=deps),
-        "volunteer.attendance_revoked": partial(usecases.reverse_volunteering, deps=deps),
+        "report.verification_reversed": Batchable(partial(usecases.reverse_report, deps=deps), run),
+        "volunteer.attendance_revoked": Batchable(partial(usecases.reverse_volunteering, deps=deps), run),
         "points.place_hold": partial(holds.place_hold, deps=deps),
         "points.capture_hold": partial(holds.capture_hold, deps=deps),
         "points.release_hold": partial(holds.release_hold, deps=deps),

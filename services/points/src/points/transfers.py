@@ -15,7 +15,7 @@ holds.py, credits.py for a run of credits).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -57,10 +57,12 @@ class Posting:
     earned: Earned | None = None
     reversal: Reversal | None = None
     from_hold: bool = False
+    # Whether it pays the member (else it debits them): asked three times per posting on the hot path.
+    credits_member: bool = field(init=False, compare=False, repr=False)
 
-    @property
-    def credits_member(self) -> bool:
-        return self.transfer.credit_account == member_account(self.transfer.member_id)
+    def __post_init__(self) -> None:
+        t = self.transfer
+        object.__setattr__(self, "credits_member", t.credit_account == member_account(t.member_id))
 
     @property
     def move(self) -> Move:

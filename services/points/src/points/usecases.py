@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
+from typing import Any
 
 from incentives_kernel import members, standing
 from incentives_kernel.envelope import derived_event_id
@@ -47,11 +48,12 @@ class Earning:
     ref: str
     amount: int
     reason: str
+    # The transfer id and the cap-cut id it is recorded under (the same whatever event announces it):
+    # worked out once, as a run needs them four or five times per earning.
+    ids: tuple[str, str] = field(init=False, compare=False, repr=False)
 
-    @property
-    def ids(self) -> tuple[str, str]:
-        """The transfer id and the cap-cut id it is recorded under (the same whatever event announces it)."""
-        return _entry_ids(self.kind, self.ref)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ids", _entry_ids(self.kind, self.ref))
 
 
 @lru_cache(maxsize=65_536)
@@ -65,7 +67,7 @@ async def earn(uow: UnitOfWork, event: ParsedEvent, earning: Earning, deps: Deps
 
     The transfer id derives from (kind, ref), so one report or attendance earns once however many
     events announce it; the business day is the event's own time in the configured timezone, so a
-    replay decides the same. (`credits.earn_many` does the same for a run of events at once; both post
+    replay decides the same. (`credits.apply_run` does the same for a run of events at once; both post
     with `transfers.post`.)
     """
     conn = uow.conn
@@ -115,19 +117,14 @@ def new_transfer(event: ParsedEvent, earning: Earning, district: str, amount: in
     )
 
 
-async def record_cap_cut(
-    uow: UnitOfWork, event: ParsedEvent, earning: Earning, decision: policy.CapDecision, day: date, deps: Deps
-) -> None:
-    """Record and announce what the daily cap cut from an earning (its id derives from the cut's)."""
-    cut_id = earning.ids[1]
-    occurred_at, cause = event.envelope.time, (event.envelope.source, event.envelope.id)
+def cap_cut(event: ParsedEvent, earning: Earning, decision: policy.CapDecision, day: date, deps: Deps) -> repo.CapCut:
+    """What the daily cap cut from an earning, as recorded (its id derives from the earning's)."""
     why = (
         f"daily cap of {deps.policy.rules.daily_cap} report points reached on {day.isoformat()}: "
         f"{decision.cut} of {earning.amount} not credited"
     )
-    await repo.insert_cap_cut(
-        uow.conn,
-        cut_id=cut_id,
+    return repo.CapCut(
+        cut_id=earning.ids[1],
         member_id=earning.member_id,
         day=day,
         kind=earning.kind,
@@ -137,30 +134,43 @@ async def record_cap_cut(
         cut=decision.cut,
         rule_version=deps.policy.version,
         reason=why,
-        source=cause[0],
-        source_event_id=cause[1],
-        occurred_at=occurred_at,
+        source=event.envelope.source,
+        source_event_id=event.envelope.id,
+        occurred_at=event.envelope.time,
     )
+
+
+async def record_cap_cut(
+    uow: UnitOfWork, event: ParsedEvent, earning: Earning, decision: policy.CapDecision, day: date, deps: Deps
+) -> None:
+    """Record and announce what the daily cap cut from an earning."""
+    cut = cap_cut(event, earning, decision, day, deps)
+    await repo.insert_cap_cuts(uow.conn, [cut])
+    announce_cap_cut(uow, cut, deps)
+
+
+def announce_cap_cut(uow: UnitOfWork, cut: repo.CapCut, deps: Deps) -> None:
+    """Say what the cap cut (points.capped, its id derived from the cut's)."""
     uow.emit(
         "points.capped",
-        earning.member_id,
-        earning.member_id,
+        cut.member_id,
+        cut.member_id,
         PointsCapped(
-            member_id=earning.member_id,
-            kind=earning.kind,
-            ref=earning.ref,
-            requested=earning.amount,
-            credited=decision.credited,
-            cut=decision.cut,
-            day=day.isoformat(),
+            member_id=cut.member_id,
+            kind=cut.kind,
+            ref=cut.ref,
+            requested=cut.requested,
+            credited=cut.credited,
+            cut=cut.cut,
+            day=cut.day.isoformat(),
             cap=deps.policy.rules.daily_cap,
-            reason=why,
-            rule_version=deps.policy.version,
-            source_event=SourceRef(source=cause[0], id=cause[1]),
-            occurred_at=occurred_at,
+            reason=cut.reason,
+            rule_version=cut.rule_version,
+            source_event=SourceRef(source=cut.source, id=cut.source_event_id),
+            occurred_at=cut.occurred_at,
         ),
-        id_from=(cut_id,),
-        time=occurred_at,
+        id_from=(cut.cut_id,),
+        time=cut.occurred_at,
     )
 
 
@@ -176,42 +186,120 @@ def count_earning(kind: str, decision: policy.CapDecision, deps: Deps) -> Callab
     return count
 
 
-async def reverse(
-    uow: UnitOfWork, event: ParsedEvent, *, member_id: str, kind: str, ref: str, reason: str, why: str, deps: Deps
-) -> Outcome:
-    """Take back what (kind, ref) earned with a compensating transfer; the balance may go below zero."""
-    member = await members.require(uow.conn, member_id)  # a reversal about an unknown member waits with its credit
-    original_id = derived_event_id("transfer", kind, ref)
-    original = await repo.find_transfer(uow.conn, original_id)
-    if original is None:
-        return ignored(f"nothing was credited for {kind} {ref}: nothing to reverse")
-    if original["member_id"] != member_id:
-        raise PermanentError("reversal_member_mismatch", f"{kind} {ref} was credited to another member")
+@dataclass(frozen=True, slots=True)
+class ReversalAsked:
+    """What a reversal event takes back: what (kind, ref) earned for `member_id`, and why."""
+
+    member_id: str
+    kind: str  # report | volunteer
+    ref: str
+    reason: str
+    why: str  # the points.reversed cause: invalid | fraudulent | revoked
+
+    @property
+    def original_id(self) -> str:
+        """The id of the transfer it takes back (whatever event credited it)."""
+        return _entry_ids(self.kind, self.ref)[0]
+
+
+@lru_cache(maxsize=65_536)
+def reversal_id(original_id: str) -> str:
+    return derived_event_id("reversal", original_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Original:
+    """What a reversal needs of the credit it takes back (a ledger row, or a credit earlier in a run)."""
+
+    member_id: str
+    debit_account: str
+    amount: int
+    kind: str
+    occurred_at: datetime
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> Original:
+        return cls(row["member_id"], row["debit_account"], int(row["amount"]), row["kind"], row["occurred_at"])
+
+
+def reversal_of(event: ParsedEvent) -> ReversalAsked:
+    """What a report's reversed verification or a revoked attendance takes back."""
+    data = event.data
+    if isinstance(data, ReportVerificationReversed):
+        return ReversalAsked(
+            data.member_id,
+            "report",
+            data.report_id,
+            f"report {data.report_id} rejected as {data.reason.value}",
+            data.reason.value,
+        )
+    if isinstance(data, AttendanceRevoked):
+        return ReversalAsked(
+            data.member_id,
+            "volunteer",
+            data.attendance_id,
+            f"attendance {data.attendance_id} revoked: {data.reason}",
+            "revoked",
+        )
+    raise TypeError(f"{event.type} reverses nothing")
+
+
+def reversal_posting(
+    event: ParsedEvent, asked: ReversalAsked, original: Original, district: str, deps: Deps
+) -> Posting:
+    """The compensating transfer for `original`, taken off the day it was earned, as if never earned."""
+    original_id = asked.original_id
     reversal = repo.NewTransfer(
-        transfer_id=derived_event_id("reversal", original_id),
-        debit_account=member_account(member_id),
-        credit_account=original["debit_account"],
-        amount=original["amount"],
+        transfer_id=reversal_id(original_id),
+        debit_account=member_account(asked.member_id),
+        credit_account=original.debit_account,
+        amount=original.amount,
         kind="reversal",
-        member_id=member_id,
+        member_id=asked.member_id,
         rule_version=deps.policy.version,
-        reason=reason,
+        reason=asked.reason,
         source=event.envelope.source,
         source_event_id=event.envelope.id,
         occurred_at=event.envelope.time,
-        ref=ref,
+        ref=asked.ref,
         reverses=original_id,
     )
-    # Taken off the day it was earned, as if never earned.
-    day = standing.business_day(original["occurred_at"], deps.timezone)
-    earned = Earned(day, member.district) if original["kind"] in standing.LEVEL_KINDS else None
-    [posted] = await post(
-        uow, [Posting(reversal, earned=earned, reversal=Reversal(kind, why))], rules=deps.policy, timezone=deps.timezone
-    )
+    day = standing.business_day(original.occurred_at, deps.timezone)
+    earned = Earned(day, district) if original.kind in standing.LEVEL_KINDS else None
+    return Posting(reversal, earned=earned, reversal=Reversal(asked.kind, asked.why))
+
+
+ALREADY_REVERSED = "already reversed"
+
+
+def nothing_to_reverse(asked: ReversalAsked) -> str:
+    return f"nothing was credited for {asked.kind} {asked.ref}: nothing to reverse"
+
+
+def count_reversal(asked: ReversalAsked, amount: int, deps: Deps) -> Callable[[], None]:
+    return lambda: deps.metrics.reversed.labels(asked.kind).inc(amount)
+
+
+async def reverse(uow: UnitOfWork, event: ParsedEvent, asked: ReversalAsked, deps: Deps) -> Outcome:
+    """Take back what (kind, ref) earned with a compensating transfer; the balance may go below zero.
+
+    Nothing credited (never earned, cut to nothing by the cap, or not yet: a reversal before its
+    credit) is nothing to reverse; a second reversal of the same credit is the first one.
+    (`credits.apply_run` does the same for a run of events at once.)
+    """
+    # A reversal about an unknown member waits with its credit (the member's registration releases both).
+    member = await members.require(uow.conn, asked.member_id)
+    row = await repo.find_transfer(uow.conn, asked.original_id)
+    if row is None:
+        return ignored(nothing_to_reverse(asked))
+    original = Original.of(row)
+    if original.member_id != asked.member_id:
+        raise PermanentError("reversal_member_mismatch", f"{asked.kind} {asked.ref} was credited to another member")
+    posting = reversal_posting(event, asked, original, member.district, deps)
+    [posted] = await post(uow, [posting], rules=deps.policy, timezone=deps.timezone)
     if posted is None:
-        return ignored("already reversed")
-    amount = int(original["amount"])
-    uow.after_commit(lambda: deps.metrics.reversed.labels(kind).inc(amount))
+        return ignored(ALREADY_REVERSED)
+    uow.after_commit(count_reversal(asked, original.amount, deps))
     return applied()
 
 
@@ -266,33 +354,11 @@ async def credit(uow: UnitOfWork, event: ParsedEvent, *, deps: Deps) -> Outcome:
 
 
 async def reverse_report(uow: UnitOfWork, event: ParsedEvent, *, deps: Deps) -> Outcome:
-    data = event.data
-    assert isinstance(data, ReportVerificationReversed)
-    return await reverse(
-        uow,
-        event,
-        member_id=data.member_id,
-        kind="report",
-        ref=data.report_id,
-        reason=f"report {data.report_id} rejected as {data.reason.value}",
-        why=data.reason.value,
-        deps=deps,
-    )
+    return await reverse(uow, event, reversal_of(event), deps)
 
 
 async def reverse_volunteering(uow: UnitOfWork, event: ParsedEvent, *, deps: Deps) -> Outcome:
-    data = event.data
-    assert isinstance(data, AttendanceRevoked)
-    return await reverse(
-        uow,
-        event,
-        member_id=data.member_id,
-        kind="volunteer",
-        ref=data.attendance_id,
-        reason=f"attendance {data.attendance_id} revoked: {data.reason}",
-        why="revoked",
-        deps=deps,
-    )
+    return await reverse(uow, event, reversal_of(event), deps)
 
 
 # ---------------------------------------------------------------- operators' adjustments (HTTP)
