@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_core import from_json
+from pydantic_core import from_json, to_json
 
 from .errors import InvalidEvent
 from .events import Rfc3339
@@ -179,17 +179,20 @@ def encode_built_event(
 ) -> bytes:
     """`encode_event(build_event(...))` without the round trip through Python objects.
 
-    The data is serialised by pydantic straight to JSON bytes (the same values `model_dump(mode="json")`
-    gives) and spliced in after the attributes: the same document, key order included, at a third of
-    the cost per event (docs/benchmarks/notes.md).
+    One pydantic_core `to_json` call for the whole document: it serialises the model as its own
+    serializer does (the values `model_dump(mode="json")` gives) and the attributes as json.dumps does
+    (all strings: `time` is formatted here); the same document, key order included, in about 4 us
+    instead of 10.5 (json.dumps of the attributes was most of it; bench.notify_profile).
     """
-    head = {
-        "specversion": "1.0",
-        "id": event_id,
-        "source": source,
-        "type": type,
-        "time": (time or datetime.now(UTC)).isoformat(),
-        "subject": subject,
-        "datacontenttype": "application/json",
-    }
-    return encode_event(head)[:-1] + b',"data":' + data.__pydantic_serializer__.to_json(data) + b"}"
+    return to_json(
+        {
+            "specversion": "1.0",
+            "id": event_id,
+            "source": source,
+            "type": type,
+            "time": (time or datetime.now(UTC)).isoformat(),
+            "subject": subject,
+            "datacontenttype": "application/json",
+            "data": data,
+        }
+    )
