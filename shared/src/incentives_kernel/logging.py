@@ -29,12 +29,12 @@ _MOBILE_TOKEN = re.compile(r"(?<![0-9A-Za-z])(?:\+?86|0086)?1[3-9]\d{9}(?![0-9A-
 
 
 # Either shape, in one search: every event's id, source, subject and member id pass through here.
-_PERSONAL_TOKEN = re.compile(f"{_MOBILE_TOKEN.pattern}|{_RESIDENT_ID.pattern}")
+PERSONAL_TOKEN = re.compile(f"{_MOBILE_TOKEN.pattern}|{_RESIDENT_ID.pattern}")
 
 
 def holds_personal_number(identifier: str) -> bool:
     """Whether an identifier (event id, source, subject, member id, URL) carries a phone or ID number."""
-    return _PERSONAL_TOKEN.search(identifier) is not None
+    return PERSONAL_TOKEN.search(identifier) is not None
 
 
 def redact_text(text: str) -> str:

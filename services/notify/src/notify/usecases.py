@@ -380,7 +380,7 @@ async def _fan_out_many(
                 notification_id=f.inbox_id,
                 member_id=member_id,
                 kind=kind,
-                locale=Locale(text.locale),
+                locale=text.locale,  # validated into the enum (without an Enum call here)
                 title=text.title,
                 body=text.body,
                 created_at=f.created_at,
