@@ -34,6 +34,7 @@ from incentives_kernel.health import Health
 from incentives_kernel.metrics import KernelMetrics
 from incentives_kernel.outcome import UseCase
 from incentives_ops.embedded import EmbeddedPostgres, free_port
+from incentives_ops.services import freeze_startup_objects
 from prometheus_client import CollectorRegistry
 
 from bench import pgwork
@@ -131,6 +132,7 @@ async def consumer_on_embedded_pg(
             types=ALL_TYPES,
             ignore_types=ignore_types,
         )
+        freeze_startup_objects()  # as `incentives_ops.services.serve` does before a service runs
         yield InProcess(pg, pool, consumer, statements, pg_work)
     finally:
         pg.remove()

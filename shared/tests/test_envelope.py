@@ -394,8 +394,9 @@ def test_the_direct_encoding_is_the_same_document_as_build_then_encode() -> None
         tags=["a", "b"],
     )
     when = datetime(2026, 11, 21, 1, 0, 5, tzinfo=UTC)
-    for subject in ("m-1", None):
-        fields = {"event_id": "e-1", "source": "/incentives/points", "type": "points.credited", "subject": subject}
+    # The attributes too: quotes, backslashes, controls, non-ASCII and line separators in them.
+    for subject, event_id in (("m-1", "e-1"), (None, "e-1"), ('m "1" \\ \x1f \x7f 积分 \u2028', "e/\t\u00e9")):
+        fields = {"event_id": event_id, "source": "/incentives/points", "type": "points.credited", "subject": subject}
         direct = encode_built_event(**fields, data=data, time=when)  # type: ignore[arg-type]
         assert direct == encode_event(build_event(**fields, data=data, time=when))  # type: ignore[arg-type]
 

@@ -490,6 +490,21 @@ def test_control_characters_in_stored_attributes_are_refused(attr: str) -> None:
     assert err.value.reason == "not_cloudevent" and "control characters" in err.value.message
 
 
+@pytest.mark.parametrize("attr", ["id", "source", "subject"])
+def test_stored_attributes_refuse_personal_numbers_and_name_control_characters_first(attr: str) -> None:
+    """One search finds either reason; the message is the one each check gave on its own."""
+    for value, says in (
+        (f"/x/{PHONE}", "phone or identity number"),
+        (f"e-{ID_NUMBER}", "phone or identity number"),
+        (f"/x/{PHONE}\x01", "control characters"),
+    ):
+        with pytest.raises(InvalidEvent) as err:
+            parse_event(to_bytes(cloudevent("member.deactivated", **{attr: value})), ALL_TYPES)
+        assert err.value.reason == "not_cloudevent" and says in err.value.message, (value, err.value.message)
+        assert PHONE not in err.value.message and ID_NUMBER not in err.value.message
+    parse_event(to_bytes(cloudevent("member.deactivated", **{attr: "/x/e-4f13912345678ab0c"})), ALL_TYPES)
+
+
 def test_nul_in_any_text_field_is_invalid_data_not_a_database_error() -> None:
     data = {**cloudevent("member.deactivated")["data"], "reason": "left\x00"}
     with pytest.raises(InvalidEvent) as err:

@@ -169,3 +169,18 @@ def test_hex_identifiers_with_eleven_digits_in_a_row_are_not_personal() -> None:
         "x_11010519491231002X",
     ):
         assert holds_personal_number(personal), personal
+
+
+def test_the_one_search_decides_as_the_two_shapes_do() -> None:
+    """`holds_personal_number` searches once for either shape: the verdict of searching for each."""
+    import random
+
+    from incentives_kernel.logging import _MOBILE_TOKEN, _RESIDENT_ID, holds_personal_number
+
+    rng = random.Random(19)
+    alphabet = "0123456789" * 4 + "13X+-_/ab"
+    for _ in range(20000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 26)))
+        two = bool(_MOBILE_TOKEN.search(text) or _RESIDENT_ID.search(text))
+        assert holds_personal_number(text) is two, text
+    assert holds_personal_number("x_11010519491231002X") and holds_personal_number("+8613912345678")

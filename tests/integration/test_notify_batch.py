@@ -1,21 +1,26 @@
 """Notify's set-based fan-out (`usecases.notify_many`, what the consumer's whole-batch path runs for a
-run of points events) leaves exactly what the per-event path leaves: the same notifications, push
-events, deferred pushes and webhook deliveries, and the same outcomes (parked, notified already)."""
+run of points events) leaves exactly what the per-event path (`usecases.notify`) leaves: the same
+notifications, push events (byte for byte but for the instants), deferred pushes and webhook
+deliveries, the same outcomes (parked, notified already), the same metrics, and nothing more when
+the same events come again."""
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from incentives_kernel.events import MemberLevelChanged, PointsCapped
+from incentives_kernel.events import MemberLevelChanged, PointsCapped, PointsDebited, PointsReversed, SourceRef
 from incentives_kernel.outcome import Outcome, Park
 from incentives_kernel.uow import UnitOfWork, source_of
 from notify import repository as repo
 from notify import usecases
+from notify.metrics import NotifyMetrics
 from notify.preferences import Preferences
+from prometheus_client import CollectorRegistry
 
 from tests.integration.notify_support import SECRET, Notify, credited, notify_db, parsed
 from tests.integration.test_notify_channels import new_member
@@ -23,6 +28,24 @@ from tests.support import uid
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 __all__ = ["notify_db"]  # the fixture, imported
+
+
+_INSTANTS = re.compile(rb'"(time|created_at)":"[^"]*"')
+
+
+def instantless(value: bytes) -> bytes:
+    """The exact bytes, but for the instants that differ between two transactions (now())."""
+    return _INSTANTS.sub(rb'"\1":"-"', value)
+
+
+def counted(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of notify's metrics in `registry`, by name and labels."""
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for metric in registry.collect()
+        for s in metric.samples
+        if not s.name.endswith("_created")  # the series' creation times
+    }
 
 
 def timeless(value: Any) -> Any:
@@ -38,24 +61,41 @@ class Undo(Exception):
     """Rolls a path's transaction back once its effects were read."""
 
 
-async def effects(n: Notify, events: list[Any], members: list[str], *, batched: bool) -> dict[str, Any]:
-    ctx = usecases.Context(metrics=n.metrics)
+async def effects(
+    n: Notify, events: list[Any], members: list[str], *, batched: bool, twice: bool = False
+) -> dict[str, Any]:
+    """What a path leaves (read in its transaction, then rolled back), its metrics counted after it.
+
+    `twice`: the same events again in the same transaction, as a redelivery; what it adds is kept
+    apart (`again`: its outcomes), the rows are what both runs left."""
+    registry = CollectorRegistry()
+    wakes: list[str] = []
+    ctx = usecases.Context(metrics=NotifyMetrics(registry), wake_webhooks=lambda: wakes.append("wake"))
     seen: dict[str, Any] = {}
+
+    async def run(uow: UnitOfWork) -> list[Outcome | str]:
+        if batched:
+            return list(await usecases.notify_many(uow, events, ctx=ctx))
+        outcomes: list[Outcome | str] = []
+        for event in events:
+            try:
+                async with uow.savepoint():
+                    outcomes.append(await usecases.notify_asked(uow, event, ctx=ctx))
+            except Park as wait:
+                outcomes.append(f"parked {wait.awaiting}: {wait}")
+        return outcomes
+
     async with n.pool.acquire() as conn:
         try:
             async with conn.transaction():
                 uow = UnitOfWork(conn, source_of("notify"))
-                if batched:
-                    outcomes: list[Outcome | str] = list(await usecases.notify_many(uow, events, ctx=ctx))
-                else:
-                    outcomes = []
-                    for event in events:
-                        try:
-                            async with uow.savepoint():
-                                outcomes.append(await usecases.notify_asked(uow, event, ctx=ctx))
-                        except Park as wait:
-                            outcomes.append(f"parked {wait.awaiting}: {wait}")
+                outcomes = await run(uow)
+                if twice:
+                    seen["again"] = ["parked" if isinstance(o, str) else o.kind for o in await run(uow)]
                 await uow.flush()
+                uow.committed(lambda: None)  # the after-commit callbacks: the metrics
+                seen["metrics"] = counted(registry)
+                seen["woke webhooks"] = bool(wakes)
                 seen["outcomes"] = [
                     o if isinstance(o, str) else (f"parked {o.awaiting}: {o.reason}" if o.kind == "parked" else o)
                     for o in outcomes
@@ -69,7 +109,7 @@ async def effects(n: Notify, events: list[Any], members: list[str], *, batched: 
                     )
                 ]
                 seen["pushes"] = [
-                    (r["event_id"], r["key"], timeless(r["value"]), r["headers"])
+                    (r["event_id"], r["key"], instantless(r["value"]), timeless(r["value"]), r["headers"])
                     for r in await conn.fetch(
                         """SELECT event_id, key, value, headers FROM outbox
                            WHERE topic = 'incentives.notifications.v1' AND key = ANY($1::bytea[]) ORDER BY id""",
@@ -77,18 +117,20 @@ async def effects(n: Notify, events: list[Any], members: list[str], *, batched: 
                     )
                 ]
                 seen["deferred"] = [
-                    (r["notification_id"], r["member_id"], timeless(r["data"]))
+                    (r["notification_id"], r["member_id"], timeless(r["data"]), r["created_now"], r["later"])
                     for r in await conn.fetch(
-                        """SELECT notification_id, member_id, data FROM deferred_pushes
+                        """SELECT notification_id, member_id, data, created_at = now() AS created_now,
+                                  due_at > now() AS later FROM deferred_pushes
                            WHERE member_id = ANY($1::text[]) ORDER BY notification_id""",
                         members,
                     )
                 ]
                 seen["deliveries"] = [
-                    (*tuple(r)[:5], timeless(r["body"]))
+                    (*tuple(r)[:7], instantless(r["body"]), r["due_now"])
                     for r in await conn.fetch(
-                        """SELECT delivery_id, notification_id, webhook_id, member_id, kind, body
-                           FROM webhook_deliveries WHERE member_id = ANY($1::text[]) ORDER BY delivery_id""",
+                        """SELECT delivery_id, notification_id, webhook_id, member_id, kind, event_type, status, body,
+                                  next_attempt_at = created_at AS due_now
+                           FROM webhook_deliveries WHERE member_id = ANY($1::text[]) ORDER BY seq""",
                         members,
                     )
                 ]
@@ -104,6 +146,10 @@ async def test_the_set_based_fan_out_leaves_what_the_per_event_path_leaves(notif
     unknown = uid("m-later")
     async with n.pool.acquire() as conn:
         await repo.insert_webhook(conn, uid("wh"), "http://127.0.0.1:9/x", ["points.credited"], SECRET, "operator:test")
+        await repo.insert_webhook(
+            conn, uid("wh"), "http://127.0.0.1:9/y", ["points.credited", "points.reversed"], SECRET, "operator:test"
+        )
+        await repo.insert_webhook(conn, uid("wh"), "http://127.0.0.1:9/z", ["report.overdue"], SECRET, "operator:test")
         await repo.put_preferences(conn, muted, Preferences(muted_kinds=frozenset({"points_credited"})))
         local = (await conn.fetchval("SELECT now()")).astimezone(ZoneInfo("Asia/Shanghai"))
         around = Preferences(
@@ -133,6 +179,35 @@ async def test_the_set_based_fan_out_leaves_what_the_per_event_path_leaves(notif
     level = MemberLevelChanged(
         member_id=zh, from_level=0, to_level=1, earned_365d=120, cause="earned", occurred_at=datetime.now(UTC)
     )
+
+    def reversed_(member: str, cause: str | None) -> Any:
+        data = PointsReversed(
+            member_id=member,
+            transfer_id=uid("t"),
+            reverses=uid("t"),
+            cause=cause,
+            kind="report",
+            ref='r-"9"',
+            amount=5,
+            reason="report found invalid",
+            rule_version="default@test",
+            balance=-3,
+            source_event=SourceRef(source="/incentives/reports", id=uid("e")),
+            occurred_at=datetime.now(UTC),
+        )
+        return parsed("points.reversed", data, member, source="/incentives/points")
+
+    debited = PointsDebited(
+        member_id=en,
+        transfer_id=uid("t"),
+        amount=30,
+        kind="redemption",
+        ref="h-1",
+        reason="redeemed",
+        rule_version="default@test",
+        balance=10,
+        occurred_at=datetime.now(UTC),
+    )
     events = [
         credited(zh),
         credited(en, 7),
@@ -142,11 +217,15 @@ async def test_the_set_based_fan_out_leaves_what_the_per_event_path_leaves(notif
         credited(quiet),
         parsed("points.capped", capped, en, source="/incentives/points"),
         parsed("member.level_changed", level, zh, source="/incentives/points"),
+        reversed_(en, "fraudulent"),
+        reversed_(quiet, None),
+        reversed_(muted, "invalid"),
+        parsed("points.debited", debited, en, source="/incentives/points"),
         credited(zh, 9),
     ]
     members = [zh, en, muted, quiet, unknown]
-    one = await effects(n, events, members, batched=False)
-    many = await effects(n, events, members, batched=True)
+    one = await effects(n, events, members, batched=False, twice=True)
+    many = await effects(n, events, members, batched=True, twice=True)
     assert many == one
     kinds = [o if isinstance(o, str) else o.kind for o in one["outcomes"]]
     assert kinds == [
@@ -154,10 +233,23 @@ async def test_the_set_based_fan_out_leaves_what_the_per_event_path_leaves(notif
         "applied",
         f"parked member:{unknown}: member {unknown} is not registered yet",
         "ignored",
-        "applied",
-        "applied",
-        "applied",
-        "applied",
-        "applied",
+        *["applied"] * 9,
     ]
-    assert len(one["deferred"]) == 1 and len(one["deliveries"]) >= 4
+    assert one["again"] == ["ignored", "ignored", "parked", *["ignored"] * 10]  # a redelivery adds nothing
+    # What the comparison holds is not empty: every channel and outcome is in it (already's inbox row and
+    # deliveries were there before; its push was never flushed).
+    assert len(one["notifications"]) == 11 + 1 and len(one["pushes"]) == 8 and len(one["deferred"]) == 2
+    assert len(one["deliveries"]) == 11 + 2 and one["woke webhooks"]
+    delivered = {
+        labels[0][1] + " " + labels[1][1]: value
+        for (name, labels), value in one["metrics"].items()
+        if name == "incentives_notify_deliveries_total" and value
+    }
+    assert delivered == {
+        "inbox delivered": 11,
+        "push delivered": 8,
+        "push deferred": 2,
+        "push muted": 1,
+        "webhook deferred": 3,
+        "webhook muted": 2,
+    }

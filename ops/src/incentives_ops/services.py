@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 from dataclasses import dataclass
 
@@ -27,6 +28,17 @@ SERVICES: dict[str, ServiceInfo] = {
     "rewards": ServiceInfo("rewards", 8083, "REWARDS_", "rewards.settings:RewardsSettings"),
     "notify": ServiceInfo("notify", 8084, "NOTIFY_", "notify.settings:NotifySettings"),
 }
+
+
+def freeze_startup_objects() -> None:
+    """Keep what start-up built (modules, models, the app) out of the garbage collector's full passes.
+
+    It lives as long as the process, yet every full collection walked all of it again: a consumer
+    allocates enough per batch to run a few per 10,000 events, and in notify's consumer they took
+    15-18% of the time (bench.notify_profile, measured with gc.callbacks; 5% once frozen). Cyclic
+    garbage made before this point is collected first; what comes after is collected as ever."""
+    gc.collect()
+    gc.freeze()
 
 
 def serve(name: str) -> None:
@@ -60,6 +72,7 @@ def serve(name: str) -> None:
 
     asyncio.run(preflight())
     app = importlib.import_module(f"{name}.app").create_app(settings)
+    freeze_startup_objects()
     uvicorn.run(
         app,
         host=settings.http_host,

@@ -3,6 +3,8 @@ never members, never URLs)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from incentives_kernel.metrics import Children
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -59,3 +61,17 @@ class NotifyMetrics:
         self.deliveries_as(channel, "delivered").inc()
         if latency_s is not None:
             self._latency_of(channel).observe(max(latency_s, 0.0))
+
+    def count(
+        self, created: Mapping[tuple[str, str, str], int], outcomes: Mapping[tuple[str, str], int], now: int
+    ) -> None:
+        """A run's notifications at once: created by (kind, channel, locale), delivery outcomes by
+        (channel, outcome), and `now` pushes delivered at once (a latency of 0 each), as `delivered`."""
+        for labels, n in created.items():
+            self.created_as(*labels).inc(n)
+        for (channel, outcome), n in outcomes.items():
+            self.deliveries_as(channel, outcome).inc(n)
+        if now:
+            latency = self._latency_of("push")
+            for _ in range(now):
+                latency.observe(0.0)

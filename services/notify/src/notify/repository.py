@@ -6,6 +6,7 @@ unit of work (or the delivery worker's short transactions) owns every transactio
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -166,6 +167,33 @@ async def defer_push(
     )
 
 
+class DeferredPush(NamedTuple):
+    notification_id: str
+    member_id: str
+    data: dict[str, Any]
+    created_at: datetime
+    due_at: datetime
+
+
+async def defer_pushes(conn: Conn, rows: Sequence[DeferredPush]) -> None:
+    """`defer_push` for many, in one statement (nothing for none)."""
+    if not rows:
+        return
+    await conn.execute(
+        """INSERT INTO deferred_pushes (notification_id, member_id, data, created_at, due_at)
+           SELECT notification_id, member_id, data::jsonb, created_at, due_at
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[]) WITH ORDINALITY
+                AS u(notification_id, member_id, data, created_at, due_at, n)
+           ORDER BY n
+           ON CONFLICT (notification_id) DO NOTHING""",
+        [r.notification_id for r in rows],
+        [r.member_id for r in rows],
+        [json.dumps(r.data) for r in rows],  # the pool's jsonb encoder (db.make_pool)
+        [r.created_at for r in rows],
+        [r.due_at for r in rows],
+    )
+
+
 async def take_due_pushes(conn: Conn, limit: int) -> list[asyncpg.Record]:
     """Remove and return pushes whose quiet period is over (another replica skips what this one took)."""
     return await conn.fetch(
@@ -300,6 +328,36 @@ async def insert_delivery(
         due_at,
     )
     return status.endswith("1")
+
+
+class NewDelivery(NamedTuple):
+    delivery_id: str
+    notification_id: str
+    webhook_id: str
+    member_id: str
+    kind: str
+    event_type: str
+    body: bytes
+    created_at: datetime
+    due_at: datetime
+
+
+async def insert_deliveries(conn: Conn, rows: Sequence[NewDelivery]) -> None:
+    """`insert_delivery` for many, in one statement and in order (their `seq`); nothing for none."""
+    if not rows:
+        return
+    await conn.execute(
+        """INSERT INTO webhook_deliveries (delivery_id, notification_id, webhook_id, member_id, kind, event_type,
+               body, created_at, next_attempt_at)
+           SELECT delivery_id, notification_id, webhook_id, member_id, kind, event_type, body, created_at, due_at
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bytea[],
+                       $8::timestamptz[], $9::timestamptz[]) WITH ORDINALITY
+                AS u(delivery_id, notification_id, webhook_id, member_id, kind, event_type, body, created_at,
+                     due_at, n)
+           ORDER BY n
+           ON CONFLICT DO NOTHING""",
+        *([r[i] for r in rows] for i in range(9)),
+    )
 
 
 # ---------------------------------------------------------------- webhook delivery (the worker)

@@ -5,7 +5,9 @@ a use case says whom to tell what (`Ask`: a text kind and its fields), and `noti
 rider's inbox notification, keyed by the cause so that a redelivery or a replay writes nothing, and
 in the same transaction fans it out as the rider's preferences allow: the push gateway's
 `notification.created` through the outbox (now, after the quiet hours, or muted) and one delivery
-row per webhook subscribed to the event's type. `notify_many` does a run of points events set-based.
+row per webhook subscribed to the event's type. `notify_many` does a run of points events set-based
+(`_fan_out_many`: one statement per kind of row for the run, metrics counted once per label set);
+`notify` stays the per-event reference it is tested against (tests/integration/test_notify_batch.py).
 A rider not registered yet parks the event.
 
 Not here: the texts and their languages (texts.py, templates/), preferences and quiet hours
@@ -15,11 +17,12 @@ Not here: the texts and their languages (texts.py, templates/), preferences and 
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from incentives_kernel import members
 from incentives_kernel.envelope import derived_event_id
@@ -217,8 +220,7 @@ async def _webhooks(
     return [*after, ctx.wake_webhooks]
 
 
-@dataclass(frozen=True, slots=True)
-class Ask:
+class Ask(NamedTuple):
     """What an event asks to tell its member (given their locale): `notify`'s arguments."""
 
     member_id: str
@@ -286,60 +288,154 @@ async def notify_many(uow: UnitOfWork, events: Sequence[ParsedEvent], *, ctx: Co
     """`notify_asked` for a run of events with one statement per kind of read or row, not four per event.
 
     Members, preferences and webhooks are read once for the run, the notifications inserted in one
-    statement (in event order); then each event fans out as `notify` would. A member not registered
+    statement (in event order), then fanned out together (`_fan_out_many`). A member not registered
     yet parks that event, as `members.require` would.
     """
     conn = uow.conn
     known = await members.get_many(conn, {e.data.member_id for e in events})  # type: ignore[attr-defined]
     outcomes: list[Outcome | None] = []
-    rows: list[tuple[ParsedEvent, str, Ask, texts.Text, str]] = []
+    asked: list[tuple[ParsedEvent, str, str, Ask, texts.Text]] = []  # event, type, cause, ask, text
     for event in events:
-        member = known.get(event.data.member_id)  # type: ignore[attr-defined]
+        data: Any = event.data
+        member = known.get(data.member_id)
         if member is None:
-            member_id = event.data.member_id  # type: ignore[attr-defined]
-            outcomes.append(parked(members.member_key(member_id), f"member {member_id} is not registered yet"))
+            outcomes.append(
+                parked(members.member_key(data.member_id), f"member {data.member_id} is not registered yet")
+            )
             continue
-        ask = ASKS[event.type](event.data, member.locale)
+        type_ = event.type
+        ask = ASKS[type_](data, member.locale)
         text = texts.render(ask.template or ask.kind, member.locale, ask.fields)
-        cause = f"{event.envelope.source}#{event.envelope.id}"
-        rows.append((event, cause, ask, text, notification_id(cause, ask.member_id, INBOX)))
+        envelope = event.envelope
+        asked.append((event, type_, f"{envelope.source}#{envelope.id}", ask, text))
         outcomes.append(None)
+    inbox_ids = [notification_id(cause, ask.member_id, INBOX) for _, _, cause, ask, _ in asked]
     created = await repo.insert_notifications(
         conn,
         [
-            repo.NewNotification(inbox_id, ask.member_id, ask.kind, text.locale, text.title, text.body, cause, e.type)
-            for e, cause, ask, text, inbox_id in rows
+            repo.NewNotification(inbox_id, ask.member_id, ask.kind, text.locale, text.title, text.body, cause, type_)
+            for (_, type_, cause, ask, text), inbox_id in zip(asked, inbox_ids, strict=True)
         ],
     )
-    prefs = await repo.get_preferences_many(
-        conn, {ask.member_id for _, _, ask, _, inbox_id in rows if inbox_id in created}
-    )
-    hooks = {t: await repo.webhooks_for(conn, t) for t in sorted({e.type for e, *_ in rows})}
-    fanned = iter(rows)
+    fans = [
+        Fan(event, type_, cause, inbox_id, ask.member_id, ask.kind, text, created[inbox_id])
+        for (event, type_, cause, ask, text), inbox_id in zip(asked, inbox_ids, strict=True)
+        if inbox_id in created
+    ]
+    prefs = await repo.get_preferences_many(conn, {f.member_id for f in fans})
+    hooks = {t: await repo.webhooks_for(conn, t) for t in sorted({f.type for f in fans})}
+    await _fan_out_many(uow, fans, prefs, hooks, ctx)
+    fresh = iter(zip(asked, inbox_ids, strict=True))
     done: list[Outcome] = []
     for outcome in outcomes:
-        if outcome is not None:
-            done.append(outcome)
-            continue
-        event, cause, ask, text, inbox_id = next(fanned)
-        if inbox_id not in created:
-            done.append(ignored("notified already"))
-            continue
-        done.append(
-            await _fan_out(
-                uow,
-                event,
-                cause,
-                ask.member_id,
-                ask.kind,
-                text,
-                created[inbox_id],
-                prefs.get(ask.member_id) or Preferences(),
-                hooks[event.type],
-                ctx,
-            )
-        )
+        if outcome is None:
+            _, inbox_id = next(fresh)
+            outcome = APPLIED if inbox_id in created else ignored("notified already")
+        done.append(outcome)
     return done
+
+
+@dataclass(slots=True)
+class Fan:
+    """A notification just stored, to fan out with the others of its run (`_fan_out_many`)."""
+
+    event: ParsedEvent
+    type: str
+    cause: str
+    inbox_id: str
+    member_id: str
+    kind: str
+    text: texts.Text
+    created_at: datetime
+
+
+_NO_PREFERENCES = Preferences()
+
+
+async def _fan_out_many(
+    uow: UnitOfWork, fans: Sequence[Fan], prefs: dict[str, Preferences], hooks: dict[str, list[str]], ctx: Context
+) -> None:
+    """`_fan_out` for each of a run's stored notifications, in order, with the same rows and counts.
+
+    Pushes sent now are emitted in order (outbox rows, as `_push` emits them); deferred pushes and
+    webhook deliveries are inserted in one statement each; the metrics are tallied and counted once
+    per label set after the commit, not by four callbacks per notification.
+    """
+    created: collections.Counter[tuple[str, str, str]] = collections.Counter()  # kind, channel, locale
+    outcomes: collections.Counter[tuple[str, str]] = collections.Counter()  # channel, outcome
+    pushed_now = 0  # pushes delivered now: each observes a latency of 0
+    deferred: list[repo.DeferredPush] = []
+    deliveries: list[repo.NewDelivery] = []
+    for f in fans:
+        text, kind, member_id = f.text, f.kind, f.member_id
+        p = prefs.get(member_id, _NO_PREFERENCES)
+        muted = p.mutes(kind)
+        due = None if muted or p.quiet_start is None else quiet_until(f.created_at, p, ctx.timezone)
+        created[(kind, INBOX, text.locale)] += 1
+        outcomes[(INBOX, "delivered")] += 1
+        if muted:
+            outcomes[(PUSH, "muted")] += 1
+        else:
+            data = NotificationCreated(
+                notification_id=f.inbox_id,
+                member_id=member_id,
+                kind=kind,
+                locale=text.locale,  # validated into the enum (without an Enum call here)
+                title=text.title,
+                body=text.body,
+                created_at=f.created_at,
+            )
+            created[(kind, PUSH, text.locale)] += 1
+            push_id = notification_id(f.cause, member_id, PUSH)
+            if due is None:
+                uow.emit("notification.created", member_id, member_id, data, event_id=push_id)
+                outcomes[(PUSH, "delivered")] += 1
+                pushed_now += 1
+            else:
+                deferred.append(repo.DeferredPush(push_id, member_id, data.model_dump(mode="json"), f.created_at, due))
+                outcomes[(PUSH, "deferred")] += 1
+        subscribed = hooks[f.type]
+        if not subscribed:
+            continue
+        if muted:
+            outcomes[(WEBHOOK, "muted")] += len(subscribed)
+            continue
+        hook_id = notification_id(f.cause, member_id, WEBHOOK)
+        envelope = f.event.envelope
+        body = webhooks.payload(
+            notification_id=hook_id,
+            member_id=member_id,
+            kind=kind,
+            event_type=f.type,
+            locale=text.locale,
+            title=text.title,
+            body=text.body,
+            created_at=f.created_at,
+            source_event={"source": envelope.source, "id": envelope.id},
+        )
+        for webhook_id in subscribed:
+            deliveries.append(
+                repo.NewDelivery(
+                    derived_event_id("webhook-delivery", hook_id, webhook_id),
+                    hook_id,
+                    webhook_id,
+                    member_id,
+                    kind,
+                    f.type,
+                    body,
+                    f.created_at,
+                    due or f.created_at,
+                )
+            )
+        created[(kind, WEBHOOK, text.locale)] += 1
+        if due is not None:
+            outcomes[(WEBHOOK, "deferred")] += len(subscribed)
+    await repo.defer_pushes(uow.conn, deferred)
+    await repo.insert_deliveries(uow.conn, deliveries)
+    if fans:
+        uow.after_commit(partial(ctx.metrics.count, created, outcomes, pushed_now))
+    if deliveries:
+        uow.after_commit(ctx.wake_webhooks)
 
 
 async def points_credited(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
