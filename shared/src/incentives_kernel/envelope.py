@@ -142,6 +142,22 @@ def derived_event_id(*parts: str) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+def _document(
+    event_id: str, source: str, type: str, subject: str | None, data: Any, time: datetime | None
+) -> dict[str, Any]:
+    """The attributes of every event this system emits, in one order: both encodings below share it."""
+    return {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": source,
+        "type": type,
+        "time": (time or datetime.now(UTC)).isoformat(),
+        "subject": subject,
+        "datacontenttype": "application/json",
+        "data": data,
+    }
+
+
 def build_event(
     *,
     event_id: str,
@@ -152,16 +168,7 @@ def build_event(
     time: datetime | None = None,
 ) -> dict[str, Any]:
     """A CloudEvent (structured JSON mode) as a JSON-ready dict."""
-    return {
-        "specversion": "1.0",
-        "id": event_id,
-        "source": source,
-        "type": type,
-        "time": (time or datetime.now(UTC)).isoformat(),
-        "subject": subject,
-        "datacontenttype": "application/json",
-        "data": data.model_dump(mode="json"),
-    }
+    return _document(event_id, source, type, subject, data.model_dump(mode="json"), time)
 
 
 def encode_event(event: Mapping[str, Any]) -> bytes:
@@ -184,15 +191,4 @@ def encode_built_event(
     (all strings: `time` is formatted here); the same document, key order included, in about 4 us
     instead of 10.5 (json.dumps of the attributes was most of it; bench.notify_profile).
     """
-    return to_json(
-        {
-            "specversion": "1.0",
-            "id": event_id,
-            "source": source,
-            "type": type,
-            "time": (time or datetime.now(UTC)).isoformat(),
-            "subject": subject,
-            "datacontenttype": "application/json",
-            "data": data,
-        }
-    )
+    return to_json(_document(event_id, source, type, subject, data, time))
