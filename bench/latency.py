@@ -30,6 +30,7 @@ from incentives_kernel import topics
 from incentives_kernel.envelope import encode_event
 from incentives_ops.provision import _with
 
+from bench import pgwork
 from bench.anchors import bench_stack, producer, stop_stack
 from bench.measure import CpuMeter, machine, note, peak_rss_mb, percentiles, stack_pids, step
 from bench.points_ledger import register, verified
@@ -128,9 +129,15 @@ async def main(
     everyone = [m for ms in members for m in ms]
     stack = bench_stack()
     try:
+        # pg_stat_statements and auto_explain, as M1 has them: a run whose PostgreSQL CPU per event
+        # swings (0.37-0.65 s per 1,000 between identical runs) says which statements and autovacuums did it.
+        admin, bootstrap = await stack.start_infra()
+        await pgwork.enable_statements(stack, admin)
+        stack.opt.database_url, stack.opt.bootstrap = admin, bootstrap
         info = await stack.start(only=("points", "notify"))
         await stack.wait_ready(timeout=120)
         db = _with(info.admin_dsn, database=stack.opt.database)
+        await pgwork.create_extension(db)
         conn = await asyncpg.connect(db)
         listener = await asyncpg.connect(db)
         try:
@@ -155,11 +162,15 @@ async def main(
                     lambda: _count_async(1 if "lm-warm" in seen["bench_notification"] else 0), 1, "M2 warm-up"
                 )
                 meter = CpuMeter(stack_pids(stack))
+                before = await pgwork.snapshot(conn)
+                log_from = pgwork.log_size(stack.pg.log) if stack.pg else 0
                 meter.start()
                 for (r, s), ms in zip(plan, members, strict=True):
                     due, t0 = await _step(p, seen, ms, r, f"M2 {r:.0f}/s")
                     results.append(_latencies(seen, due, t0, r, s))
                 meter.stop()
+                work = pgwork.work(before, await pgwork.snapshot(conn), len(everyone), schemas=("points", "notify"))
+                plans = pgwork.slow_plans(stack.pg.log, log_from) if stack.pg else {}
             finally:
                 await p.stop()
             pg_version = await conn.fetchval("SHOW server_version")
@@ -175,6 +186,7 @@ async def main(
         **results[0],
         "cpu_s_per_1000_events": meter.per_1000(len(everyone)),
         "peak_rss_mb": rss,
+        "pg_work": {**pgwork.as_dict(work), "slow_plans": plans},
         "target_p99_ms_to_ledger": 50,
         "target_p99_ms_to_inbox": 100,
     }

@@ -228,7 +228,9 @@ def slow_plans(log: Path, since: int, keep: int = 3) -> dict[str, Any]:
         if "plan:" not in rest[:40]:
             continue
         lines = [ln for ln in rest.splitlines()[1:40] if ln.startswith(("\t", "  ", "Query Text", "\tQuery"))]
-        entries.append((ms, "\n".join(x.strip() for x in lines)[:1500]))
+        # A batch's bound arrays (`Query Parameters: $1 = '{...500 ids...}'`) would fill the kept text
+        # before the plan itself: cut each line, not the entry.
+        entries.append((ms, "\n".join(x.strip()[:240] for x in lines)[:3000]))
     entries.sort(key=lambda e: -e[0])
     return {"count": len(entries), "slowest": [{"ms": ms, "plan": plan} for ms, plan in entries[:keep]]}
 
