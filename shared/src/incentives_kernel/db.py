@@ -57,14 +57,20 @@ async def _init_connection(conn: Conn) -> None:
         await conn.set_type_codec(typ, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-def make_pool(dsn: str, schema: str, *, min_size: int, max_size: int, application_name: str) -> asyncpg.Pool:
+def make_pool(
+    dsn: str, schema: str, *, min_size: int, max_size: int, application_name: str, plan_cache_mode: str = "auto"
+) -> asyncpg.Pool:
     """A pool that connects when awaited, in the running loop (it is bound to that loop)."""
     return asyncpg.create_pool(
         dsn,
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
-        server_settings={"search_path": schema, "application_name": application_name},
+        server_settings={
+            "search_path": schema,
+            "application_name": application_name,
+            "plan_cache_mode": plan_cache_mode,
+        },
         command_timeout=30,
     )
 

@@ -218,6 +218,7 @@ class ServiceRuntime:
             min_size=s.db_pool_min,
             max_size=s.db_pool_max,
             application_name=f"incentives-{self.service}",
+            plan_cache_mode=s.db_plan_cache_mode,
         )
         await roles.migrate_and_grant(self.pool, s.db_schema, self._migrations, s.migration_dsn)
         self._producer = AIOKafkaProducer(

@@ -98,6 +98,11 @@ class ServiceSettings(BaseSettings):
     db_schema: str = Field(default="", description="PostgreSQL schema; defaults to the service name")
     db_pool_min: int = Field(default=1, ge=1)
     db_pool_max: int = Field(default=6, ge=1)
+    # PostgreSQL's plan cache: "auto" lets a pooled connection keep a generic plan after five runs of a
+    # statement, which is built from the statistics of that moment. A table that was empty then (a new
+    # database, a restore) keeps a sequential-scan plan as it grows, until an ANALYZE invalidates it
+    # (autovacuum's first comes a minute or more later); points overrides this (its settings.py).
+    db_plan_cache_mode: Literal["auto", "force_custom_plan", "force_generic_plan"] = "auto"
     kafka_bootstrap_servers: str | None = None
     http_host: str = "127.0.0.1"
     http_port: int = 8080
