@@ -133,9 +133,10 @@ class ServiceSettings(BaseSettings):
     consumer_max_records: int = Field(default=500, ge=1, le=10_000)
     consumer_batch_timeout_ms: int = Field(default=50, ge=1)
     # How long the broker may hold a fetch that found nothing (aiokafka's 500 ms). Apache Kafka answers
-    # as soon as a record arrives. The embedded Tansu 0.6 often holds a fetch for all of it (250 ms
-    # median per hop, measured), but 25 ms made its idle polls cost 8x its CPU per redemption in M4
-    # (drain 18.5 -> 29 s on 2 cores): lower it only where CPU is spare (docs/benchmarks/context.md).
+    # as soon as a record arrives. The embedded Tansu 0.6 sleeps after every pass of a fetch, records
+    # found or not (its fetch.rs), so there a hop costs a quarter of this at p50 and half at p99 (126 and
+    # 255 ms at 500). The embedded stack gives points and notify 50 ms (ops stack.py) and the others
+    # this: at 50 ms for all four, an idle stack's Tansu used 25% of a core, not 5% (docs/benchmarks/context.md).
     consumer_fetch_max_wait_ms: int = Field(default=500, ge=1, le=10_000)
     consumer_session_timeout_ms: int = Field(default=10_000, ge=1000)
     consumer_max_backoff_s: float = Field(default=30.0, gt=0)
