@@ -301,7 +301,8 @@ async def test_a_report_counts_where_it_is_and_falls_back_to_the_members_distric
     b = await case_when(apis.reports, f"/v1/reports/{in_b}", lambda x: True, "the report in beiqu")
     assert (b["district"], b["grid_id"], b["district_source"]) == ("beiqu", "bq-02", "location")
     assert b["location"]["lat"] == pytest.approx(where_b[0]) and b["photos"]
-    o = await case_when(apis.reports, f"/v1/reports/{outside}", lambda x: True, "the report outside")
+    # Reports learns the member from the members topic on its own (register() waits for points only).
+    o = await case_when(apis.reports, f"/v1/reports/{outside}", lambda x: x["district"], "the report outside")
     assert (o["district"], o["grid_id"], o["district_source"]) == ("nanqu", None, "member")
     box = f"{where_b[1] - 0.0001},{where_b[0] - 0.0001},{where_b[1] + 0.0001},{where_b[0] + 0.0001}"
     found = (await apis.operator.get("/v1/reports", params={"district": "beiqu", "grid": "bq-02", "bbox": box})).json()
@@ -311,6 +312,19 @@ async def test_a_report_counts_where_it_is_and_falls_back_to_the_members_distric
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_bbox"
     areas = (await apis.reports.get("/v1/areas")).json()
     assert {f["properties"]["district"] for f in areas["features"]} == {"nanqu", "beiqu", "xincheng"}
+
+
+async def test_a_report_before_its_members_registration_gets_the_members_district_when_it_arrives(
+    apis: Apis,
+) -> None:
+    member, report = uid("m"), uid("r")
+    now = datetime.now(UTC)
+    await publish(apis.bootstrap, topics.REPORTS, report, report_at(report, member, _jitter(OUTSIDE), now))
+    early = await case_when(apis.reports, f"/v1/reports/{report}", lambda x: True, "the report")
+    assert (early["district"], early["district_source"]) == (None, "member")
+    await register(apis, member, district="beiqu")
+    late = await case_when(apis.reports, f"/v1/reports/{report}", lambda x: x["district"], "the member's district")
+    assert (late["district"], late["grid_id"], late["district_source"]) == ("beiqu", None, "member")
 
 
 async def test_a_status_dated_before_its_submission_is_dead_lettered_with_no_effect(apis: Apis) -> None:

@@ -92,6 +92,17 @@ async def member_district(conn: Conn, member_id: str) -> str | None:
     return str(district) if district else None
 
 
+async def fill_member_district(conn: Conn, member_id: str, district: str) -> None:
+    """Cases placed by their member's district before reports knew the member get it now (never re-placed)."""
+    for kind in ("report", "need"):
+        await conn.execute(
+            f"""UPDATE {TABLE[kind]} SET district = $2
+                WHERE member_id = $1 AND district IS NULL AND district_source = 'member'""",
+            member_id,
+            district,
+        )
+
+
 async def add_points_earned(conn: Conn, report_id: str, delta: int) -> None:
     await conn.execute("UPDATE reports SET points_earned = points_earned + $2 WHERE report_id = $1", report_id, delta)
 

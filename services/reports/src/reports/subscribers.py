@@ -33,6 +33,8 @@ def use_cases(deps: Deps) -> dict[str, UseCase]:
     """What reports does with each event type."""
     return {
         **members.USE_CASES,
+        "member.registered": usecases.register_member,
+        "member.updated": usecases.register_member,
         "report.submitted": partial(usecases.submit_report, deps=deps),
         "report.status_changed": partial(usecases.change_status, deps=deps),
         "report.rated": usecases.rate_report,

@@ -16,10 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from incentives_kernel import members
 from incentives_kernel.db import Conn, Row
 from incentives_kernel.events import (
     CaseState,
     DepartmentRegistered,
+    MemberRegistered,
     NeedCategory,
     NeedLifecycleChanged,
     NeedRated,
@@ -481,6 +483,18 @@ async def rate_need(uow: UnitOfWork, event: ParsedEvent) -> Outcome:
         need_id=data.need_id, member_id=data.member_id, rating=data.rating, rated_at=event.envelope.time
     )
     return await _rate(uow, event, Kind.NEED, data.need_id, data, ("need.rating_recorded", recorded))
+
+
+# ---------------------------------------------------------------------------------------------- members
+
+
+async def register_member(uow: UnitOfWork, event: ParsedEvent) -> Outcome:
+    """The kernel's projection, and: a case that came before its member (district unknown then) gets it now."""
+    outcome = await members.upsert_member(uow, event)
+    data = event.data
+    if outcome.kind == "applied" and isinstance(data, MemberRegistered):
+        await repo.fill_member_district(uow.conn, data.member_id, data.district)
+    return outcome
 
 
 # ---------------------------------------------------------------------------------------------- departments
