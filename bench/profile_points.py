@@ -1,11 +1,12 @@
-"""Where the points service's time goes under M1: the drain with the service started under py-spy.
+"""Where a service's time goes: M1's drain with points, or M6's fan-out with notify, under py-spy.
 
 py-spy is the service's parent (`py-spy record -- python -m incentives_ops.cli serve points`), so
 it needs no ptrace rights beyond its own child. It samples at 100 Hz, idle frames excluded, and
 writes collapsed stacks (`profile-points.txt`); this module sums them into the top functions by own
-time and by inclusive time, in `profile-points.md`.
+time and by inclusive time, in `profile-points.md` (`profile-notify.*` for notify).
 
-    uv run python -m bench.profile_points [N] [M]      # default 20000 events, 10000 members
+    uv run python -m bench.profile_points [N] [M]          # M1, default 20000 events, 10000 members
+    uv run python -m bench.profile_points notify [N] [M]   # M6, default 10000 events, 5000 members
 """
 
 from __future__ import annotations
@@ -23,12 +24,11 @@ from pathlib import Path
 import psutil
 from incentives_ops.stack import Stack
 
-from bench import points_ledger
+from bench import fanout, points_ledger
 from bench.measure import note
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks"
 TOP = 30
-OURS = re.compile(r"\((incentives_kernel|points)/")
 # The first marker found in a stack names its kind (checked in this order).
 KINDS = (
     ("EpollSelector.select", "the event loop waiting on its sockets (PostgreSQL, Kafka, HTTP replies)"),
@@ -71,12 +71,12 @@ class ServiceChild:
         return 0
 
 
-def start_under_py_spy(raw: Path) -> tuple[list[subprocess.Popen[bytes]], object]:
+def start_under_py_spy(raw: Path, service: str = "points") -> tuple[list[subprocess.Popen[bytes]], object]:
     started: list[subprocess.Popen[bytes]] = []
 
     def start(stack: Stack) -> None:
         spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-        log = (stack.logs / "points.log").open("ab")
+        log = (stack.logs / f"{service}.log").open("ab")
         proc = subprocess.Popen(
             [
                 spy,
@@ -92,9 +92,9 @@ def start_under_py_spy(raw: Path) -> tuple[list[subprocess.Popen[bytes]], object
                 "-m",
                 "incentives_ops.cli",
                 "serve",
-                "points",
+                service,
             ],
-            env=stack.service_env("points"),
+            env=stack.service_env(service),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -106,12 +106,13 @@ def start_under_py_spy(raw: Path) -> tuple[list[subprocess.Popen[bytes]], object
         while not psutil.Process(proc.pid).children() and time.monotonic() < deadline:
             time.sleep(0.05)
         # The service itself, so that RSS and CPU are read from it (and stop() signals it, not py-spy).
-        stack.procs["points"] = ServiceChild(psutil.Process(proc.pid).children()[0])  # type: ignore[assignment]
+        stack.procs[service] = ServiceChild(psutil.Process(proc.pid).children()[0])  # type: ignore[assignment]
 
     return started, start
 
 
-def summarize(raw: Path, top: int = TOP) -> str:
+def summarize(raw: Path, top: int = TOP, service: str = "points", under: str = "M1") -> str:
+    ours_re = re.compile(rf"\((incentives_kernel|{service})/")
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     ours: Counter[str] = Counter()
@@ -131,14 +132,14 @@ def summarize(raw: Path, top: int = TOP) -> str:
         for frame in set(frames):
             inclusive[frame] += n
         # The project's functions whatever the line (a function appears at one line per await in it).
-        for function in {LINE.sub(")", f) for f in frames if OURS.search(f)}:
+        for function in {LINE.sub(")", f) for f in frames if ours_re.search(f)}:
             ours[function] += n
         kinds[next((name for marker, name in KINDS if marker in stack), "other Python")] += n
     lines = [
-        "# Points service under M1: where the time goes",
+        f"# {service.capitalize()} service under {under}: where the time goes",
         "",
         f"py-spy, 100 Hz, {total:,} samples (py-spy without --idle; {imports:,} more samples of"
-        " start-up imports left out); raw collapsed stacks in `profile-points.txt` beside this file"
+        f" start-up imports left out); raw collapsed stacks in `profile-{service}.txt` beside this file"
         " after a run (not committed: 1.5 MB; flamegraph.pl reads them).",
         "",
         "## Where the samples are",
@@ -157,7 +158,7 @@ def summarize(raw: Path, top: int = TOP) -> str:
         "",
         "## The project's own functions by inclusive time",
         "",
-        "(the kernel and the points service, lines of a function added up)",
+        f"(the kernel and the {service} service, lines of a function added up)",
         "",
         "| share | samples | function |",
         "|---|---|---|",
@@ -168,17 +169,21 @@ def summarize(raw: Path, top: int = TOP) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def main(n: int = 20000, m: int = 10000, out: Path = DOCS) -> dict[str, object]:
-    await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
-    raw = out / "profile-points.txt"
-    spies, start = start_under_py_spy(raw)
-    result = await points_ledger.one_run(n, m, districts=50, naive=0, start_points=start)  # type: ignore[arg-type]
+def _wait_for(spies: list[subprocess.Popen[bytes]]) -> None:
     for spy in spies:  # the service stopped with the stack: py-spy writes its file and exits
         try:
             spy.wait(60)
         except subprocess.TimeoutExpired:
             spy.send_signal(signal.SIGINT)
             spy.wait(30)
+
+
+async def main(n: int = 20000, m: int = 10000, out: Path = DOCS) -> dict[str, object]:
+    await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
+    raw = out / "profile-points.txt"
+    spies, start = start_under_py_spy(raw)
+    result = await points_ledger.one_run(n, m, districts=50, naive=0, start_points=start)  # type: ignore[arg-type]
+    _wait_for(spies)
     if not raw.exists():
         raise RuntimeError(f"py-spy wrote no profile to {raw}; see the points log")
     (out / "profile-points.md").write_text(summarize(raw))
@@ -186,6 +191,22 @@ async def main(n: int = 20000, m: int = 10000, out: Path = DOCS) -> dict[str, ob
     return result
 
 
+async def notify_main(n: int = 10000, m: int = 5000, out: Path = DOCS) -> dict[str, object]:
+    """M6 (one notify process) with notify under py-spy: `profile-notify.md`."""
+    await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
+    raw = out / "profile-notify.txt"
+    spies, start = start_under_py_spy(raw, "notify")
+    result = await fanout.main(n, m, start_notify=start)  # type: ignore[arg-type]
+    _wait_for(spies)
+    if not raw.exists():
+        raise RuntimeError(f"py-spy wrote no profile to {raw}; see the notify log")
+    (out / "profile-notify.md").write_text(summarize(raw, service="notify", under="M6"))
+    note(f"wrote {out}/profile-notify.md (M6 under the profiler: {result['notifications_per_s']} notifications/s)")
+    return result
+
+
 if __name__ == "__main__":
-    args = [int(a) for a in sys.argv[1:3]]
-    asyncio.run(main(*args))
+    if sys.argv[1:2] == ["notify"]:
+        asyncio.run(notify_main(*[int(a) for a in sys.argv[2:4]]))
+    else:
+        asyncio.run(main(*[int(a) for a in sys.argv[1:3]]))

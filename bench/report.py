@@ -212,6 +212,8 @@ def metrics(raw: Raw) -> list[dict[str, Any]]:
             )
         )
         out.append(metric("RSS", "notify peak RSS under M6", m6.get("notify_peak_rss_mb"), "MB"))
+        if cold := m6.get("cold"):
+            out.append(metric("M6", "fan-out, cold start (credits parked for their members)", cold, "events/s"))
     if m4 := raw.get("M4"):
         c = m4["contention"]
         worst_over = c.get("oversold_max", c.get("oversold"))
@@ -678,8 +680,11 @@ runs the harness at `BENCH_SCALE=smoke` and unit-tests the met/missed logic on g
   ample stock, 50 in flight: confirmed per second.
 - **M5** (`bench/relay.py`): the kernel's OutboxRelay in-process, N rows committed at once, then
   rows committed one per transaction at a fixed rate (commit -> ack).
-- **M6** (`bench/fanout.py`): N points.credited pre-filled, only notify started; until every
-  notification is stored and its notification.created acknowledged.
+- **M6** (`bench/fanout.py`): M members projected by notify first (then it is stopped), N
+  points.credited pre-filled, notify started again; from the first stored notification until every
+  one is stored and its notification.created acknowledged. Beside it (full runs), one cold run:
+  members and credits on their topics before notify starts, so early credits wait in parking for
+  their member (`M6.cold`).
 - **SCALEOUT / M3**: M1 with two points processes in one consumer group (uniform, then every member
   in one district: one issuance account, M3), and M6 with two notify processes. M3 compares the two
   two-process runs: a hot row would make two processes wait on each other, one process never does.
