@@ -164,7 +164,7 @@ class OutboxRelay:
         *,
         schema: str,
         observer: RelayObserver,
-        batch_size: int = 500,
+        batch_size: int = 2000,
         idle_poll_s: float = 0.05,
         retention_hours: int = 72,
         on_health: Callable[[bool, str], None] = lambda ok, why: None,

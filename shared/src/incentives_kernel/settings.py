@@ -179,7 +179,7 @@ class ServiceSettings(BaseSettings):
     # TEST HOOK (tests/faults/), dev only: exit right after the n-th batch commit, before its offsets.
     fault_exit_after_commit: int = Field(default=0, ge=0)
 
-    relay_batch_size: int = Field(default=500, ge=1)
+    relay_batch_size: int = Field(default=2000, ge=1)
     relay_idle_poll_s: float = Field(default=0.05, gt=0)
     outbox_retention_hours: int = Field(default=72, ge=1)
 
