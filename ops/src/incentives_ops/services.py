@@ -79,6 +79,10 @@ def serve(name: str) -> None:
         port=settings.http_port,
         log_config=None,
         access_log=False,
+        # uvloop and httptools (C): the services' CPU is largely the event loop's own scheduling and
+        # HTTP parsing (docs/benchmarks/context.md, M4 with and without).
+        loop="uvloop",
+        http="httptools",
         # HTTP requests are short; the consumers' graceful stop (broker) follows in the lifespan,
         # and both together stay inside compose's 30 s stop_grace_period.
         timeout_graceful_shutdown=5,
