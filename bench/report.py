@@ -698,7 +698,13 @@ def _short(name: str, limit: int = 90) -> str:
 
 
 def readme(
-    raw: Raw, rows: list[dict[str, Any]], images: list[str], profile: bool, notes: bool = False, context: str = ""
+    raw: Raw,
+    rows: list[dict[str, Any]],
+    images: list[str],
+    profile: bool,
+    notes: bool = False,
+    context: str = "",
+    notify_profile: bool = False,
 ) -> str:
     m = raw["machine"]
     lines = [
@@ -752,6 +758,8 @@ def readme(
         lines += ["", "## Plots", ""] + [f"![{name}]({name})" for name in images]
     if profile:
         lines += ["", "Where the points service's time goes under M1: [profile-points.md](profile-points.md)."]
+    if notify_profile:
+        lines += ["", "Where the notify service's time goes under M6: [profile-notify.md](profile-notify.md)."]
     if notes:
         lines += ["", "The regression of issue 19 and the analysis of the misses: [notes.md](notes.md)."]
     lines += ["", METHOD]
@@ -773,6 +781,7 @@ def write(raw: Raw, out: Path) -> dict[str, Any]:
         (out / "profile-points.md").exists(),
         (out / "notes.md").exists(),
         context.read_text() if context.exists() else "",
+        (out / "profile-notify.md").exists(),
     )
     (out / "README.md").write_text(text)
     return result
