@@ -72,6 +72,14 @@ def test_unprefixed_shared_variables_are_used(base_env) -> None:
     assert s.env == "prod"
 
 
+def test_delegating_tokens_must_be_named(base_env, monkeypatch) -> None:
+    monkeypatch.setenv("INCENTIVES_DELEGATING_TOKENS", f"console:{OP1}")
+    assert S().delegating_tokens.get_secret_value() == f"console:{OP1}"
+    monkeypatch.setenv("INCENTIVES_DELEGATING_TOKENS", OP1)
+    with pytest.raises(ValidationError, match="INCENTIVES_DELEGATING_TOKENS entry 1: name it"):
+        S()
+
+
 def test_prefixed_variable_wins(base_env, monkeypatch) -> None:
     monkeypatch.setenv("POINTS_DATABASE_URL", "postgresql://points@db/points")
     monkeypatch.setenv("POINTS_KAFKA_BOOTSTRAP_SERVERS", "kafka-points:9092")

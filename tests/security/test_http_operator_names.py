@@ -49,13 +49,14 @@ async def test_a_named_operator_is_recorded_by_name_and_a_plain_token_by_fingerp
             http_stack.client("rewards", OPERATOR_TWO) as plain,
         ):
             me = (await alice.get("/v1/whoami")).json()
-            assert me == {"role": "operator", "actor": f"operator:{NAME}", "name": NAME, "member_id": None}
+            assert me == {"role": "operator", "actor": f"operator:{NAME}", "name": NAME, "member_id": None, "via": None}
             other = (await plain.get("/v1/whoami")).json()
             assert other == {
                 "role": "operator",
                 "actor": f"operator:{fingerprint(OPERATOR_TWO)}",
                 "name": None,
                 "member_id": None,
+                "via": None,
             }
 
             unnamed = f"operator:{fingerprint(OPERATOR_TWO)}"
@@ -158,6 +159,7 @@ async def test_a_named_operator_is_recorded_by_name_and_a_plain_token_by_fingerp
                 "actor": "member:sec-named-1",
                 "name": None,
                 "member_id": "sec-named-1",
+                "via": None,
             }
         async with http_stack.client("rewards", "not-a-token") as nobody:
             assert (await nobody.get("/v1/whoami")).status_code == 401

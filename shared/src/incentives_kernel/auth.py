@@ -10,6 +10,14 @@ services then record `operator:<name>` as the actor of what that token does (sto
 closes, ...), where an unnamed token is recorded by its fingerprint, `operator:<12 hex digits>`.
 A person may have several entries (rotation: add the new one, then remove the old).
 
+A delegating entry (INCENTIVES_DELEGATING_TOKENS, `name:token` or `name:sha256:<hex>`, the name
+required: the console's, which signs operators in through the office's identity provider) is an
+operator token that may also say who acts, with the header `X-Acting-Operator: <name>`
+(percent-encoded UTF-8, as header values are Latin-1: `%E5%BC%A0%E4%BC%9F` for 张伟): the request is
+then the operator `<name>` (`Caller.name`, recorded `operator:<name>`) with `Caller.via` naming the
+delegating entry. Any other token presenting the header is refused (403), never silently taken for
+itself: a caller that thinks it names someone must learn it does not.
+
 Providers (a rider station, a partner shop, a hospital) hold provider tokens
 (INCENTIVES_PROVIDER_TOKENS, entries `provider_id:token` or `provider_id:sha256:<hex>`): the role
 `provider`, bound to that provider id (`Caller.provider_id`), for the voucher routes only.
@@ -29,11 +37,14 @@ import hmac
 import re
 from dataclasses import dataclass
 from enum import StrEnum
+from urllib.parse import unquote
 
 from fastapi import Request
 
 from .http_errors import ApiError
 from .member_tokens import InvalidMemberToken, MemberTokenKeys, looks_like_jwt
+
+ACTING_HEADER = "x-acting-operator"
 
 
 class Role(StrEnum):
@@ -64,7 +75,17 @@ def _parse(config: str) -> list[bytes]:
     return [_entry_digest(e) for e in (e.strip() for e in config.split(",")) if e]
 
 
-def parse_operators(config: str) -> list[tuple[bytes, str | None]]:
+def check_operator_name(name: str, where: str) -> str:
+    """`name` if it may name an operator in an audit trail, else ValueError saying `where` it came from."""
+    if not OPERATOR_NAME.fullmatch(name) or _FINGERPRINT.fullmatch(name):
+        raise ValueError(
+            f"{where}: an operator's name must be 1-64 letters, digits, '.', '_' or '-' (starting with a"
+            " letter or digit) and not 12 hex digits"
+        )
+    return name
+
+
+def parse_operators(config: str, variable: str = "INCENTIVES_OPERATOR_TOKENS") -> list[tuple[bytes, str | None]]:
     """INCENTIVES_OPERATOR_TOKENS: `token`, `sha256:<hex>`, `name:token` or `name:sha256:<hex>` entries.
 
     Raises ValueError (naming the entry's position, never its token) for a name that is not one."""
@@ -75,14 +96,20 @@ def parse_operators(config: str) -> list[tuple[bytes, str | None]]:
         name: str | None = None
         if ":" in entry and not entry.startswith("sha256:"):
             name, _, entry = entry.partition(":")
-            if not OPERATOR_NAME.fullmatch(name) or _FINGERPRINT.fullmatch(name):
-                raise ValueError(
-                    f"INCENTIVES_OPERATOR_TOKENS entry {n}: the name before ':' must be 1-64 letters, digits,"
-                    " '.', '_' or '-' (starting with a letter or digit) and not 12 hex digits"
-                )
+            check_operator_name(name, f"{variable} entry {n} (the name before ':')")
             if not entry:
-                raise ValueError(f"INCENTIVES_OPERATOR_TOKENS entry {n} ({name}): no token after the name")
+                raise ValueError(f"{variable} entry {n} ({name}): no token after the name")
         out.append((_entry_digest(entry), name))
+    return out
+
+
+def parse_delegating(config: str) -> list[tuple[bytes, str]]:
+    """INCENTIVES_DELEGATING_TOKENS: `name:token` or `name:sha256:<hex>` entries, each named."""
+    out = []
+    for n, (entry_digest, name) in enumerate(parse_operators(config, "INCENTIVES_DELEGATING_TOKENS"), start=1):
+        if name is None:
+            raise ValueError(f"INCENTIVES_DELEGATING_TOKENS entry {n}: name it (name:token), as `via` records it")
+        out.append((entry_digest, name))
     return out
 
 
@@ -109,6 +136,7 @@ class Caller:
     member_id: str | None = None
     name: str | None = None  # the person an operator token is configured for (`name:token`)
     provider_id: str | None = None  # the provider a provider token is bound to
+    via: str | None = None  # the delegating operator entry that said this operator acts (X-Acting-Operator)
 
     @property
     def actor(self) -> str:
@@ -153,10 +181,13 @@ class TokenAuth:
         gateway_tokens: str,
         member_keys: MemberTokenKeys | None = None,
         provider_tokens: str = "",
+        delegating_tokens: str = "",
     ) -> None:
         # (digest, role, name): an operator's configured name, a provider token's provider id.
+        delegating = parse_delegating(delegating_tokens)
+        self._delegating = [d for d, _ in delegating]
         self._digests: list[tuple[bytes, Role, str | None]] = (
-            [(d, Role.OPERATOR, name) for d, name in parse_operators(operator_tokens)]
+            [(d, Role.OPERATOR, name) for d, name in parse_operators(operator_tokens) + list(delegating)]
             + [(d, Role.GATEWAY, None) for d in _parse(gateway_tokens)]
             + [(d, Role.PROVIDER, provider_id) for d, provider_id in _parse_providers(provider_tokens)]
         )
@@ -210,4 +241,16 @@ class TokenAuth:
         found = self.caller(token)
         if found is None:
             raise ApiError(401, "unauthenticated", "the bearer token is not valid")
-        return found
+        acting = request.headers.get(ACTING_HEADER)
+        if acting is None:
+            return found
+        presented = digest(token)
+        if not any([hmac.compare_digest(presented, d) for d in self._delegating]):  # every one compared
+            raise ApiError(403, "acting_refused", "this token may not say who acts (INCENTIVES_DELEGATING_TOKENS)")
+        try:
+            acting = check_operator_name(unquote(acting, errors="strict"), "X-Acting-Operator")
+        except UnicodeDecodeError:
+            raise ApiError(400, "bad_acting_operator", "X-Acting-Operator: not percent-encoded UTF-8") from None
+        except ValueError as exc:
+            raise ApiError(400, "bad_acting_operator", str(exc)) from None
+        return Caller(Role.OPERATOR, found.fingerprint, name=acting, via=found.name)

@@ -52,11 +52,13 @@ class HttpGuard:
             try:
                 caller = self.auth.authenticate(request)
             except ApiError as exc:
-                self.on_refused("missing" if bearer_token(request) is None else "invalid")
+                # A valid token refused an acting operator (403/400) is not someone guessing tokens.
+                headers = {}
+                if exc.status == 401:
+                    self.on_refused("missing" if bearer_token(request) is None else "invalid")
+                    headers["WWW-Authenticate"] = "Bearer"
                 body = error_body(exc.code, exc.message)
-                await JSONResponse(body, status_code=exc.status, headers={"WWW-Authenticate": "Bearer"})(
-                    scope, receive, send
-                )
+                await JSONResponse(body, status_code=exc.status, headers=headers)(scope, receive, send)
                 return
             scope.setdefault("state", {})["caller"] = caller
         length = request.headers.get("content-length")

@@ -80,6 +80,7 @@ class ServiceRuntime:
             settings.gateway_tokens.get_secret_value(),
             MemberTokenKeys.parse(settings.member_token_keys.get_secret_value()),
             settings.provider_tokens.get_secret_value(),
+            settings.delegating_tokens.get_secret_value(),
         )
         self.limiters: dict[str, RateLimiter] = {}
         for name in RATE_LIMITED:

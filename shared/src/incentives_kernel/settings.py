@@ -22,7 +22,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from . import replay
-from .auth import parse_operators
+from .auth import parse_delegating, parse_operators
 from .intake import policy_from_settings, proof_error, proof_problems, signing_keys_from_settings
 from .member_tokens import MemberTokenKeys
 from .pii import PiiHasher
@@ -33,6 +33,7 @@ SHARED_ENV = {
     "database_url": "DATABASE_URL",
     "kafka_bootstrap_servers": "KAFKA_BOOTSTRAP_SERVERS",
     "operator_tokens": "INCENTIVES_OPERATOR_TOKENS",
+    "delegating_tokens": "INCENTIVES_DELEGATING_TOKENS",
     "gateway_tokens": "INCENTIVES_GATEWAY_TOKENS",
     "provider_tokens": "INCENTIVES_PROVIDER_TOKENS",
     "env": "INCENTIVES_ENV",
@@ -111,6 +112,9 @@ class ServiceSettings(BaseSettings):
     # (uvicorn's 5 s default did so to the M4 benchmark's client under load).
     http_keep_alive_s: int = Field(default=65, ge=1, le=3600)
     operator_tokens: SecretStr = SecretStr("")
+    # Operator entries (name:token) that may also say who acts (X-Acting-Operator): the console's, when
+    # operators sign in to it through an identity provider and it calls the services with its own token.
+    delegating_tokens: SecretStr = SecretStr("")
     gateway_tokens: SecretStr = SecretStr("")
     provider_tokens: SecretStr = Field(
         default=SecretStr(""), description="provider_id:token,... (voucher routes: the provider role)"
@@ -205,6 +209,7 @@ class ServiceSettings(BaseSettings):
             raise ValueError(f"missing required settings: {', '.join(missing)}")
         MemberTokenKeys.parse(self.member_token_keys.get_secret_value())  # refuse a weak key at start
         parse_operators(self.operator_tokens.get_secret_value())  # refuse a malformed `name:token` at start
+        parse_delegating(self.delegating_tokens.get_secret_value())
         for rate in (
             self.rate_limit_redemptions,
             self.rate_limit_adjustments,

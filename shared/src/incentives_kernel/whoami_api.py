@@ -24,6 +24,9 @@ class WhoAmI(BaseModel):
     actor: str = Field(description="as audit trails record this caller: operator:<name or token fingerprint>, ...")
     name: str | None = Field(default=None, description="the person a named operator token belongs to")
     member_id: str | None = Field(default=None, description="for a member token, the member it acts for")
+    via: str | None = Field(
+        default=None, description="the delegating operator entry that said who acts (X-Acting-Operator)"
+    )
 
 
 def whoami_router(runtime: ServiceRuntime) -> APIRouter:
@@ -32,6 +35,8 @@ def whoami_router(runtime: ServiceRuntime) -> APIRouter:
 
     @router.get("/whoami", response_model=WhoAmI, summary="The caller's role and actor name (extension)")
     async def whoami(caller: Caller = anyone) -> WhoAmI:
-        return WhoAmI(role=caller.role, actor=caller.actor, name=caller.name, member_id=caller.member_id)
+        return WhoAmI(
+            role=caller.role, actor=caller.actor, name=caller.name, member_id=caller.member_id, via=caller.via
+        )
 
     return router
