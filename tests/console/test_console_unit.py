@@ -46,6 +46,7 @@ def test_every_text_the_pages_ask_for_is_in_the_catalogues() -> None:
         source = path.read_text(encoding="utf-8")
         used |= set(re.findall(r"""\bt\(\s*["']([a-z_]+\.[A-Za-z0-9_.\-]+)["']""", source))
         used |= set(re.findall(r"""Refused\(\d+, "([a-z_]+\.[a-z_]+)"\)""", source))
+        used |= set(re.findall(r'OidcError\(\s*"([a-z_]+\.[a-z_]+)"', source))
         used |= set(re.findall(r"""\(\s*"/[a-z]*",\s*"(nav\.[a-z_]+)"\)""", source))
         groups |= set(re.findall(r"""t\.label\(\s*"([a-z_]+)\"""", source))
     catalogue = i18n.catalogue("en")

@@ -3,14 +3,20 @@
 Each call carries that operator's bearer token, never one of the console's: a service checks the
 operator's role itself and records the operator (its name, or its token's fingerprint) as the actor of what it
 changes, exactly as for a call made with curl. The console adds no authority of its own.
+
+The one exception is an operator signed in through the office's identity provider (oidc.py): they
+hold no token, so the calls carry the console's own (a named entry the services list as delegating)
+and `X-Acting-Operator: <name>`, and the services record that operator as the actor.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
+from incentives_kernel.auth import ACTING_HEADER
 
 
 class ServiceError(Exception):
@@ -55,8 +61,8 @@ class Backends:
         self.urls = urls
         self.http = httpx.AsyncClient(timeout=timeout_s, follow_redirects=False)
 
-    def as_operator(self, token: str) -> Api:
-        return Api(self, token)
+    def as_operator(self, token: str, acting: str | None = None) -> Api:
+        return Api(self, token, acting)
 
     async def ready(self, service: str) -> bool:
         try:
@@ -72,19 +78,23 @@ class Backends:
 class Api:
     backends: Backends
     token: str
+    acting: str | None = None  # percent-encoded into X-Acting-Operator (header values are Latin-1)
 
     async def call(
         self, service: str, method: str, path: str, *, params: dict[str, Any] | None = None, json: Any = None
     ) -> Any:
         """The decoded JSON answer; ServiceError for anything but 2xx, or when the service is unreachable."""
         query = {k: v for k, v in (params or {}).items() if v not in (None, "")}
+        headers = {"Authorization": f"Bearer {self.token}"}
+        if self.acting is not None:
+            headers[ACTING_HEADER] = quote(self.acting, safe="")
         try:
             response = await self.backends.http.request(
                 method,
                 self.backends.urls[service] + path,
                 params=query,
                 json=json,
-                headers={"Authorization": f"Bearer {self.token}"},
+                headers=headers,
             )
         except httpx.HTTPError as exc:
             raise ServiceError(service, 0, "unreachable", type(exc).__name__) from None

@@ -1,5 +1,7 @@
 """Server-side sessions: the browser holds a random id, the console holds the operator token.
 
+(For an operator signed in through OIDC the token is the console's own and `acting` names them.)
+
 The operator token never reaches the browser: the cookie carries 256 random bits, and the store is
 keyed by their SHA-256, so the store's contents (a memory dump, a debug print) are not cookies
 anyone can present. A session ends at sign-out, after `idle_s` without a request, or `max_s` after
@@ -29,6 +31,7 @@ class Session:
     signed_in_at: datetime
     started: float  # monotonic clock
     last_seen: float
+    acting: str | None = None  # signed in through OIDC: the operator the console's own token names
     flashes: list[tuple[str, str]] = field(default_factory=list)
 
     def flash(self, kind: str, message: str) -> None:
@@ -53,14 +56,14 @@ class SessionStore:
     def __len__(self) -> int:
         return len(self._sessions)
 
-    def create(self, token: str, actor: str) -> tuple[str, Session]:
+    def create(self, token: str, actor: str, acting: str | None = None) -> tuple[str, Session]:
         """A new session (always a new id: signing in never reuses one, so none can be planted)."""
         self.sweep()
         while len(self._sessions) >= self.capacity:
             self._sessions.popitem(last=False)
         sid = secrets.token_urlsafe(32)
         now = self.clock()
-        session = Session(token, actor, datetime.now(UTC), now, now)
+        session = Session(token, actor, datetime.now(UTC), now, now, acting)
         self._sessions[_key(sid)] = session
         return sid, session
 

@@ -55,6 +55,20 @@ class ConsoleSettings(BaseSettings):
     signin_window_s: int = Field(default=300, ge=1)
     max_form_bytes: int = Field(default=64 * 1024, ge=1024, le=1024 * 1024)
 
+    # Sign-in through the office's OpenID Connect provider (oidc.py), beside the operator token: on when
+    # the issuer is set. The console then calls the services with its own token (service_token, a named
+    # operator entry the services list in INCENTIVES_DELEGATING_OPERATORS) naming who acts.
+    oidc_issuer: str = Field(default="", description="the provider's issuer URL, exactly as its ID tokens say it")
+    oidc_client_id: str = ""
+    oidc_client_secret: SecretStr = SecretStr("")
+    oidc_scopes: str = "openid profile email"
+    oidc_name_claim: str = Field(default="preferred_username", description="the operator's name: operator:<name>")
+    oidc_operator_claim: str = Field(default="groups", description="the claim that says who is an operator")
+    oidc_operator_value: str = Field(default="", description="the value of that claim an operator has")
+    oidc_label: str = Field(default="", description="how the sign-in page names the provider")
+    oidc_redirect_url: str = Field(default="", description="default: this console's /login/oidc/callback")
+    service_token: SecretStr = Field(default=SecretStr(""), description="the console's own operator token (OIDC)")
+
     timezone: str = Field(default="Asia/Shanghai", validation_alias=_env("timezone", "INCENTIVES_TIMEZONE"))
     default_locale: Literal["zh-CN", "en"] = "zh-CN"
     low_stock: int = Field(default=10, ge=0, description="an instant reward at or below this is shown as running out")
@@ -80,7 +94,25 @@ class ConsoleSettings(BaseSettings):
         elif not secret:
             # Dev: one per process. Sessions live in this process's memory anyway, so none outlives it.
             self.session_secret = SecretStr(secrets.token_urlsafe(32))
+        if self.oidc_issuer:
+            self._check_oidc()
         return self
+
+    def _check_oidc(self) -> None:
+        secure = self.oidc_issuer.startswith("https://") or (
+            self.env == "dev" and self.oidc_issuer.startswith("http://")
+        )
+        if not secure:
+            raise ValueError("CONSOLE_OIDC_ISSUER must be an https:// URL (http:// only in dev mode)")
+        missing = [
+            f"CONSOLE_{name.upper()}"
+            for name in ("oidc_client_id", "oidc_client_secret", "oidc_operator_value", "service_token")
+            if not (value := getattr(self, name)) or (isinstance(value, SecretStr) and not value.get_secret_value())
+        ]
+        if missing:
+            raise ValueError(f"with CONSOLE_OIDC_ISSUER set, {', '.join(missing)} must be set too")
+        if self.oidc_redirect_url and not self.oidc_redirect_url.startswith(("https://", "http://")):
+            raise ValueError("CONSOLE_OIDC_REDIRECT_URL must be an http:// or https:// URL")
 
     def service_urls(self) -> dict[str, str]:
         return {name: getattr(self, f"{name}_url") for name in SERVICES}

@@ -25,11 +25,13 @@ from . import areamap, i18n
 from .backends import Api, Backends
 from .csrf import Csrf
 from .forms import Form, read_form
+from .oidc import OidcClient
 from .sessions import Session, SessionStore
 from .settings import ConsoleSettings
 
 SESSION_COOKIE = "console_session"
 LOGIN_COOKIE = "console_login"
+OIDC_COOKIE = "console_oidc"  # binds a sign-in through the identity provider to the browser that began it
 AREAS_TTL_S = 300.0  # the map's areas, fetched once per this period (they change only with a restart)
 audit_log = structlog.get_logger("incentives_console.audit")
 
@@ -82,6 +84,20 @@ class Console:
         self.csrf = Csrf(settings.session_secret.get_secret_value())
         self.backends = Backends(settings.service_urls(), settings.service_timeout_s)
         self.signin_limiter = SignInLimiter(settings.signin_max_failures, settings.signin_window_s)
+        self.oidc = (
+            OidcClient(
+                issuer=settings.oidc_issuer,
+                client_id=settings.oidc_client_id,
+                client_secret=settings.oidc_client_secret.get_secret_value(),
+                scopes=settings.oidc_scopes,
+                name_claim=settings.oidc_name_claim,
+                operator_claim=settings.oidc_operator_claim,
+                operator_value=settings.oidc_operator_value,
+                http=self.backends.http,
+            )
+            if settings.oidc_issuer
+            else None
+        )
         self.zone = ZoneInfo(settings.timezone)
         self.areas = areamap.AreasCache(ttl_s=AREAS_TTL_S)
         self.templates = Environment(
@@ -144,7 +160,7 @@ class Page:
     @property
     def api(self) -> Api:
         assert self.session is not None
-        return self.console.backends.as_operator(self.session.token)
+        return self.console.backends.as_operator(self.session.token, self.session.acting)
 
     @property
     def operator(self) -> str:

@@ -146,7 +146,9 @@ async def _demo_awards(info: StackInfo) -> None:
 async def _start_console(stack: Stack) -> str:
     """The operator console on CONSOLE_HTTP_PORT (default 8090; another free port if that is taken)."""
     wanted = int(os.environ.get("CONSOLE_HTTP_PORT") or 8090)
-    url = stack.start_console(wanted if not port_open(wanted) else free_port())
+    # Sign-in through an identity provider, if the developer configured one (docs/console.md shows how).
+    oidc = {k: v for k, v in os.environ.items() if k.startswith("CONSOLE_OIDC_")}
+    url = stack.start_console(wanted if not port_open(wanted) else free_port(), oidc)
     await stack.wait_console(url)
     return url
 

@@ -34,6 +34,7 @@ DEV_SOURCES = ("/tests/**", "/gateway")
 # to the inbox 592 -> 493 ms); the others keep 500 ms, since idle polls cost Tansu CPU (an idle
 # stack: 5% of a core, 11% so, 25% with all four at 50). An operator's env still wins.
 EMBEDDED_FETCH_WAIT_MS = {"points": 50, "notify": 50}
+CONSOLE_OPERATOR = "console"  # the name of the console's own (delegating) operator entry
 
 
 @dataclass
@@ -84,6 +85,9 @@ class StackInfo:
     operator_tokens: str = ""  # what the services are given (the user's list, or operator_token)
     gateway_tokens: str = ""
     provider_tokens: str = ""  # provider_id:token,...
+    # The console's own delegating entry (INCENTIVES_DELEGATING_TOKENS=console:<token>): it calls the
+    # services with it for operators signed in through an identity provider, naming them in X-Acting-Operator.
+    console_token: str = ""
 
     def provider_token(self, provider_id: str) -> str:
         """The (first clear) token of a provider, for demos and tests."""
@@ -160,6 +164,7 @@ class Stack:
             operators,
             gateways,
             providers,
+            "dev-console-" + secrets.token_urlsafe(24),
         )
         for name in only:
             self.start_service(name)
@@ -182,6 +187,9 @@ class Stack:
                 "INCENTIVES_ENV": "dev",
                 "KAFKA_BOOTSTRAP_SERVERS": self.info.bootstrap,
                 "INCENTIVES_OPERATOR_TOKENS": self.info.operator_tokens or self.info.operator_token,
+                "INCENTIVES_DELEGATING_TOKENS": (
+                    f"{CONSOLE_OPERATOR}:{self.info.console_token}" if self.info.console_token else ""
+                ),
                 "INCENTIVES_GATEWAY_TOKENS": self.info.gateway_tokens or self.info.gateway_token,
                 "INCENTIVES_PROVIDER_TOKENS": self.info.provider_tokens,
                 "INCENTIVES_MEMBER_TOKEN_KEYS": self.info.member_token_keys,
@@ -215,13 +223,19 @@ class Stack:
         self.procs[name] = proc
         return proc
 
-    def start_console(self, port: int, extra_env: dict[str, str] | None = None) -> str:
-        """The operator console beside the services, as `incentives console` runs it; returns its URL."""
+    def console_env(self, port: int, extra_env: dict[str, str] | None = None) -> dict[str, str]:
+        """The environment `incentives console` runs with beside this stack (none of the caller's CONSOLE_
+        variables: `extra_env` says what differs)."""
         assert self.info is not None
         env = {k: v for k, v in os.environ.items() if not k.startswith("CONSOLE_")}
         env.update({f"{name.upper()}_URL": url for name, url in self.info.urls.items()})
         env.update({"CONSOLE_ENV": "dev", "CONSOLE_HTTP_HOST": "127.0.0.1", "CONSOLE_HTTP_PORT": str(port)})
-        env.update({"PYTHONUNBUFFERED": "1", **(extra_env or {})})
+        env.update({"CONSOLE_SERVICE_TOKEN": self.info.console_token, "PYTHONUNBUFFERED": "1", **(extra_env or {})})
+        return env
+
+    def start_console(self, port: int, extra_env: dict[str, str] | None = None) -> str:
+        """The operator console beside the services, as `incentives console` runs it; returns its URL."""
+        env = self.console_env(port, extra_env)
         log = (self.logs / "console.log").open("ab")
         self.console = subprocess.Popen(
             [sys.executable, "-m", "incentives_ops.cli", "console"],

@@ -1,16 +1,18 @@
-"""Sign-in with an operator token, sign-out, and the language switch."""
+"""Sign-in with an operator token or through the office's identity provider, sign-out, the language switch."""
 
 from __future__ import annotations
 
+import html
 import time
 
-from fastapi import APIRouter, Depends, Path
-from starlette.responses import Response
+from fastapi import APIRouter, Depends, Path, Query
+from starlette.responses import HTMLResponse, Response
 
 from .. import i18n
 from ..backends import ServiceError
 from ..forms import read_form
-from ..web import LOGIN_COOKIE, SESSION_COOKIE, Page, Refused, public, signed_in
+from ..oidc import PENDING_TTL_S, OidcError
+from ..web import LOGIN_COOKIE, OIDC_COOKIE, SESSION_COOKIE, Page, Refused, public, signed_in
 
 router = APIRouter()
 
@@ -24,11 +26,32 @@ def safe_next(target: str | None) -> str:
     return target
 
 
+def _login(
+    page: Page, next_page: str, *, status: int = 200, expired: bool = False, error: str | None = None
+) -> Response:
+    settings = page.console.settings
+    oidc_label = (settings.oidc_label or page.t("signin.oidc_default_label")) if page.console.oidc else None
+    return page.render("login.html", status=status, next=next_page, expired=expired, error=error, oidc_label=oidc_label)
+
+
+def _start_session(page: Page, next_page: str, token: str, actor: str, acting: str | None = None) -> Response:
+    """A new session for this browser (never an old one carried over), then on to `next_page`."""
+    console = page.console
+    console.sessions.drop(page.request.cookies.get(SESSION_COOKIE))
+    sid, session = console.sessions.create(token, actor, acting)
+    page.session = session
+    page.audit("signin", page.request.url.path, "ok", method="oidc" if acting else "token")
+    response = page.redirect(next_page)
+    console.set_cookie(response, page.request, SESSION_COOKIE, sid, max_age=console.settings.session_max_s)
+    response.delete_cookie(LOGIN_COOKIE, path="/")
+    return response
+
+
 @router.get("/login")
 async def login_page(next: str = "/", expired: bool = False, page: Page = Depends(public)) -> Response:
     if page.session is not None:
         return page.redirect(safe_next(next))
-    return page.render("login.html", next=safe_next(next), expired=expired, error=None)
+    return _login(page, safe_next(next), expired=expired)
 
 
 @router.post("/login")
@@ -44,7 +67,7 @@ async def login(page: Page = Depends(public)) -> Response:
 
     def again(key: str, status: int) -> Response:
         page.audit("signin", "/login", "refused", reason=key)
-        return page.render("login.html", status=status, next=next_page, expired=False, error=page.t(key))
+        return _login(page, next_page, status=status, error=page.t(key))
 
     if console.signin_limiter.blocked(client, now):
         return again("signin.too_many", 429)
@@ -68,13 +91,88 @@ async def login(page: Page = Depends(public)) -> Response:
         console.signin_limiter.failed(client, now)
         return again("signin.not_operator", 403)
     console.signin_limiter.succeeded(client)
-    console.sessions.drop(page.request.cookies.get(SESSION_COOKIE))  # never carry an old session over
-    sid, session = console.sessions.create(token, actor)
-    page.session = session
-    page.audit("signin", "/login", "ok")
-    response = page.redirect(next_page)
-    console.set_cookie(response, page.request, SESSION_COOKIE, sid, max_age=console.settings.session_max_s)
-    response.delete_cookie(LOGIN_COOKIE, path="/")
+    return _start_session(page, next_page, token, actor)
+
+
+def _oidc_redirect_uri(page: Page) -> str:
+    return page.console.settings.oidc_redirect_url or str(page.request.url_for("oidc_callback"))
+
+
+@router.get("/login/oidc")
+async def oidc_begin(next: str = "/", page: Page = Depends(public)) -> Response:
+    """Off to the identity provider, with a sign-in bound to this browser."""
+    oidc = page.console.oidc
+    if oidc is None:
+        raise Refused(404, "error.not_found")
+    try:
+        url, binding = await oidc.begin(safe_next(next), _oidc_redirect_uri(page))
+    except OidcError as exc:
+        page.audit("signin", "/login/oidc", "refused", reason=exc.key, detail=exc.detail)
+        return _login(page, safe_next(next), status=exc.status, error=page.t(exc.key))
+    response = page.redirect(url)
+    # Lax whatever the session cookie's setting: the provider sends the browser back with a cross-site GET.
+    response.set_cookie(
+        OIDC_COOKIE,
+        binding,
+        max_age=PENDING_TTL_S,
+        path="/login/oidc",
+        httponly=True,
+        secure=page.console.secure(page.request),
+        samesite="lax",
+    )
+    return response
+
+
+@router.get("/login/oidc/callback", name="oidc_callback")
+async def oidc_callback(
+    state: str = Query(default="", max_length=512),
+    code: str = Query(default="", max_length=4096),
+    error: str = Query(default="", max_length=256),
+    page: Page = Depends(public),
+) -> Response:
+    """The provider's answer: the code is exchanged and the ID token checked, then the services are asked
+    whether they take the console's word for this operator."""
+    console = page.console
+    if console.oidc is None:
+        raise Refused(404, "error.not_found")
+    binding = page.request.cookies.get(OIDC_COOKIE)
+
+    def refuse(key: str, status: int, detail: str) -> Response:
+        page.audit("signin", "/login/oidc/callback", "refused", method="oidc", reason=key, detail=detail)
+        response = _login(page, "/", status=status, error=page.t(key))
+        response.delete_cookie(OIDC_COOKIE, path="/login/oidc")
+        return response
+
+    if error or not code:
+        console.oidc.pending.take(state, None)  # that sign-in is over either way
+        return refuse("signin.oidc_denied", 401, error or "no code")
+    try:
+        identity, next_page = await console.oidc.finish(state, code, binding)
+    except OidcError as exc:
+        return refuse(exc.key, exc.status, exc.detail)
+    token = console.settings.service_token.get_secret_value()
+    try:
+        me = await console.backends.as_operator(token, identity.name).get("reports", "/v1/whoami")
+        role, actor, via = str(me["role"]), str(me["actor"]), me.get("via")
+    except ServiceError as exc:
+        if exc.status in (401, 403):
+            return refuse("signin.oidc_not_delegating", 503, f"{exc.status} {exc.code}")
+        return refuse("signin.cannot_check", 503, f"{exc.status} {exc.code}")
+    except (KeyError, TypeError):
+        return refuse("signin.cannot_check", 503, "whoami")
+    if role != "operator" or via is None or actor != f"operator:{identity.name}":
+        return refuse("signin.oidc_not_delegating", 503, f"whoami: {role} {actor} via {via}")
+    response = _start_session(page, next_page, token, actor, acting=identity.name)
+    if console.settings.cookie_samesite == "strict":
+        # A Strict cookie is not sent along a redirect chain a cross-site page (the provider's) began;
+        # a page of our own that moves on starts a same-site navigation, which carries it.
+        location = html.escape(response.headers["location"])
+        moving_on = HTMLResponse(
+            f'<!doctype html><meta http-equiv="refresh" content="0;url={location}"><a href="{location}">&rarr;</a>'
+        )
+        moving_on.raw_headers += [(k, v) for k, v in response.raw_headers if k == b"set-cookie"]
+        response = moving_on
+    response.delete_cookie(OIDC_COOKIE, path="/login/oidc")
     return response
 
 
