@@ -6,7 +6,10 @@
   modules name rows with `incentives_kernel.db.Row`), and nothing of the engine's inside a service;
 - no service imports another (nor the kernel a service);
 - every service has the standard files;
-- the background jobs table of docs/architecture.md lists exactly the jobs the code registers.
+- the background jobs table of docs/architecture.md lists exactly the jobs the code registers;
+- no session state left on a pooled connection (pools are not reset on release: `db.keep_session`):
+  no LISTEN, session-level SET, temporary table or cursor WITH HOLD, and session advisory locks only
+  where `db.release_session_lock` lets go of them.
 Each check has a test that plants violations in a scratch tree: the check must find them all.
 """
 
@@ -32,6 +35,12 @@ STANDARD = (
 SQL = re.compile(r"\s*(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM|WITH \w+|CREATE|ALTER|DROP|GRANT|REVOKE)\b")
 NEVER_IN_SERVICES = ("faststream", "aiokafka", "incentives_kernel.engine", "incentives_kernel.kafka_adapter")
 KERNEL_INTERNALS = ("incentives_kernel.outbox", "incentives_kernel.inbox")  # a service writes through a unit of work
+# What would outlive a transaction on a pooled connection; db.py (migrate: its lock, and a search_path
+# equal to the pool's own) and outbox.py (the relay's lock) let go through db.release_session_lock.
+SESSION_STATE = re.compile(
+    r"^\s*SET\s+(?!LOCAL\b)|\bLISTEN\b|\bpg_(try_)?advisory_lock\(|\bTEMP(ORARY)?\s+TABLE\b|\bWITH HOLD\b"
+)
+SESSION_STATE_ALLOWED = {"db.py", "outbox.py"}
 
 
 def imported(tree: ast.Module) -> list[str]:
@@ -48,6 +57,19 @@ def imported(tree: ast.Module) -> list[str]:
     return names
 
 
+def texts(tree: ast.Module) -> list[str]:
+    """The strings of a module, an f-string whole (`{}` for each value): `f"UPDATE {t}" " SET x = 1"`
+    is one UPDATE, not a SET."""
+    parts: set[int] = set()
+    out: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            out.append("".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values))
+            parts.update(id(v) for v in node.values)
+    strings = (n for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str))
+    return out + [n.value for n in strings if id(n) not in parts]
+
+
 def violations(root: Path) -> list[str]:
     found: list[str] = []
     kernel = sorted((root / "shared/src/incentives_kernel").glob("*.py"))
@@ -61,6 +83,8 @@ def violations(root: Path) -> list[str]:
         sql_allowed = path.name == "repository.py" if service else path.name in KERNEL_SQL
         if not sql_allowed and any(SQL.match(s) for s in strings):
             found.append(f"{where}: SQL outside a repository")
+        if (service or path.name not in SESSION_STATE_ALLOWED) and any(SESSION_STATE.search(s) for s in texts(tree)):
+            found.append(f"{where}: session state on a pooled connection")
         environ = any(isinstance(n, ast.Attribute) and n.attr in ("environ", "getenv") for n in ast.walk(tree))
         if environ and path.name != "settings.py":
             found.append(f"{where}: os.environ outside settings")
@@ -75,6 +99,12 @@ def violations(root: Path) -> list[str]:
         found += [f"{where}: imports {m}" for m in NEVER_IN_SERVICES + KERNEL_INTERNALS if m in modules or m in top]
         if "asyncpg" in top and path.name != "repository.py":
             found.append(f"{where}: imports asyncpg outside the repository")
+    for path in sorted(root.glob("shared/src/incentives_kernel/migrations/*.sql")) + sorted(
+        root.glob("services/*/src/*/migrations/*.sql")
+    ):
+        text = re.sub(r"^\s*SET\s.*$", "", path.read_text(encoding="utf-8"), flags=re.M)  # an UPDATE's SET lines
+        if SESSION_STATE.search(text):
+            found.append(f"{path.relative_to(root)}: session state on a pooled connection")
     return found
 
 
@@ -102,6 +132,11 @@ def test_the_check_finds_a_planted_violation_of_each_kind(tmp_path: Path) -> Non
         "from faststream.kafka import KafkaBroker\nfrom incentives_kernel import outbox\n"
     )
     (points / "repository.py").write_text('import asyncpg\nQ = "SELECT 1"\n')  # allowed there
+    (points / "metrics.py").write_text(
+        'A = "LISTEN reports"\nB = "SET search_path TO x"\nC = "SET LOCAL lock_timeout = 1"\n'
+    )
+    (points / "migrations" / "0001.sql").write_text("CREATE TEMP TABLE t (x int);\nUPDATE t\n   SET x = 1;\n")
+    (kernel / "inbox.py").write_text('Q = "SELECT pg_try_advisory_lock(1)"\n')
     (points / "settings.py").write_text("import os\nX = os.environ.get('X')\n")  # allowed there
     assert sorted(violations(tmp_path)) == sorted(
         [
@@ -114,6 +149,9 @@ def test_the_check_finds_a_planted_violation_of_each_kind(tmp_path: Path) -> Non
             "services/points/src/points/subscribers.py: imports incentives_kernel.outbox",
             "shared/src/incentives_kernel/uow.py: imports aiokafka",
             "shared/src/incentives_kernel/outcome.py: the kernel imports points",
+            "services/points/src/points/metrics.py: session state on a pooled connection",
+            "services/points/src/points/migrations/0001.sql: session state on a pooled connection",
+            "shared/src/incentives_kernel/inbox.py: session state on a pooled connection",
         ]
     )
 

@@ -23,7 +23,7 @@ import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError
-from incentives_kernel.db import load_migrations, make_pool, migrate
+from incentives_kernel.db import load_migrations, make_pool, migrate, release_session_lock
 from incentives_kernel.metrics import KernelMetrics
 from incentives_kernel.outbox import OutboxRelay, enqueue, event_row, write
 from prometheus_client import CollectorRegistry
@@ -598,3 +598,57 @@ async def test_header_values_may_be_any_bytes_nul_included(
         await all_published(pool, 1)
     [record] = await read_all(infra.bootstrap, topic)
     assert header(record, "raw") == raw
+
+
+# --------------------------------------------------------------------------------------------------
+# Pools are not reset on release (db.keep_session): a session lock must never stay on a pooled
+# connection, or this process's own relay could not take it again.
+
+
+async def _lock_is_free(dsn: str, key: int) -> bool:
+    other = await asyncpg.connect(dsn)
+    try:
+        return bool(await other.fetchval("SELECT pg_try_advisory_lock($1)", key))
+    finally:
+        await other.close()
+
+
+async def test_a_session_lock_that_cannot_be_let_go_goes_with_its_connection(pool: asyncpg.Pool, dsn: str) -> None:
+    key = random.randint(1, 2**62)
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT pg_try_advisory_lock($1)", key)
+        backend = await conn.fetchval("SELECT pg_backend_pid()")
+        # Letting go of a lock this connection does not hold fails (PostgreSQL warns and answers false),
+        # as an unlock cut off by a dropped connection would: the connection is closed, lock and all.
+        await release_session_lock(conn, key + 1)
+    assert await _lock_is_free(dsn, key)
+    async with pool.acquire() as conn:
+        alive = await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", backend)
+        assert alive == 0
+
+
+async def test_a_relay_cancelled_while_leading_leaves_no_lock_on_the_pool(
+    pool: asyncpg.Pool, producer: AIOKafkaProducer, schema: str
+) -> None:
+    relay = OutboxRelay(pool, producer, schema=schema, observer=Recorder(), idle_poll_s=0.01)
+    task = asyncio.create_task(relay.run())
+    await eventually(lambda: _async(relay.is_leader), timeout=10, what="the relay to lead")
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    successor = OutboxRelay(pool, producer, schema=schema, observer=Recorder(), idle_poll_s=0.01)
+    async with running(successor):
+        await eventually(lambda: _async(successor.is_leader), timeout=10, what="a new relay on the same pool to lead")
+
+
+async def test_released_connections_are_not_reset_but_keep_no_transaction(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        await conn.execute("CREATE TABLE IF NOT EXISTS keep_session_probe (x int)")
+        backend = await conn.fetchval("SELECT pg_backend_pid()")
+        # Released with its transaction open (a bug elsewhere): asyncpg rolls it back even so.
+    async with pool.acquire() as conn:
+        if await conn.fetchval("SELECT pg_backend_pid()") == backend:
+            assert not conn.is_in_transaction()
+        assert await conn.fetchval("SELECT to_regclass('keep_session_probe')") is None

@@ -28,7 +28,7 @@ import structlog
 from pydantic import BaseModel
 from pydantic_core import to_json
 
-from .db import Conn
+from .db import Conn, release_session_lock
 from .envelope import encode_built_event, encode_event
 
 log = structlog.get_logger(__name__)
@@ -237,8 +237,8 @@ class OutboxRelay:
                     await self._sleep(self._idle)
         finally:
             self.is_leader = False
-            with contextlib.suppress(Exception):
-                await conn.execute("SELECT pg_advisory_unlock($1)", key)
+            with contextlib.suppress(Exception):  # a connection it could not unlock is closed, lock and all
+                await release_session_lock(conn, key)
 
     async def publish_batch(self, conn: Conn) -> int:
         """Publish one batch of unpublished rows, pipelined; returns how many were sent."""
