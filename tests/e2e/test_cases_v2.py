@@ -392,6 +392,23 @@ async def test_departments_come_from_the_registry_topic_in_time_order_and_from_o
         ("Women's federation", "directory", "/department-registry"),
         ("妇联", "operator", operator),
     ]
+    # A registry change dated after an operator's PUT stays in force, and the PUT says so: 409, with
+    # who and when, rather than 200 with the registry's state as if the PUT had held.
+    ahead = department_registered(dept, "妇联 (registry, dated ahead)", ("nanqu",))
+    ahead["type"], ahead["time"] = "department.updated", (datetime.now(UTC) + timedelta(minutes=2)).isoformat()
+    await publish(apis.bootstrap, topics.DIRECTORY, dept, ahead)
+
+    async def registry_ahead() -> dict[str, Any] | None:
+        found = await listed()
+        return found if found and found["name"] == "妇联 (registry, dated ahead)" else None
+
+    await eventually(registry_ahead, what="the registry's change dated ahead")
+    r = await apis.operator.put(f"/v1/departments/{dept}", json={"name": "妇联 again", "districts": []})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "superseded", r.text
+    assert "/department-registry" in r.json()["error"]["message"]
+    assert (await registry_ahead()) is not None  # nothing changed
+    changes = (await apis.operator.get(f"/v1/departments/{dept}/changes")).json()
+    assert [c["origin"] for c in changes] == ["directory", "directory", "operator", "directory"]
     assert (await apis.operator.get(f"/v1/departments/{uid('dept')}/changes")).status_code == 404
     gateway = await apis.reports.http.put(f"/v1/departments/{dept}", json={"name": "x"})
     assert gateway.status_code == 403

@@ -337,17 +337,18 @@ def build_routers(runtime: ServiceRuntime, deps: Deps) -> list[APIRouter]:
         async with runtime.pool.acquire() as conn:
             return [Department(**{k: r[k] for k in Department.model_fields}) for r in await repo.departments(conn)]
 
-    @router.put("/departments/{department_id}", response_model=Department)
+    @router.put("/departments/{department_id}", response_model=Department, responses=errors(409))
     async def put_department(
         department_id: str = Path(pattern=ID_PATTERN), body: DepartmentIn = Body(...), caller: Caller = operator
     ) -> Department:
-        """Create or update a department; who (the operator) and when are recorded with it."""
+        """Create or update a department; who (the operator) and when are recorded with it. A registry
+        change dated after this request stays in force: 409 `superseded`, nothing changed."""
         if len(set(body.districts)) != len(body.districts):
             raise ApiError(422, "invalid_districts", "districts must not repeat")
         if any(not d or len(d) > 64 for d in body.districts):
             raise ApiError(422, "invalid_districts", "a district is 1..64 characters")
         async with runtime.unit_of_work() as uow:
-            await repo.upsert_department(
+            applied = await repo.upsert_department(
                 uow.conn,
                 department_id,
                 body.name,
@@ -358,6 +359,14 @@ def build_routers(runtime: ServiceRuntime, deps: Deps) -> list[APIRouter]:
             )
             row = await repo.get_department(uow.conn, department_id)
         assert row is not None
+        if not applied:
+            # Answering 200 with the registry's state would let the operator believe their change holds.
+            raise ApiError(
+                409,
+                "superseded",
+                f"department {department_id} has a newer change in force ({row['updated_by']}, dated"
+                f" {row['as_of'].isoformat()}): nothing was changed (a PUT after that time overrides it)",
+            )
         return Department(**{k: row[k] for k in Department.model_fields})
 
     @router.get(
