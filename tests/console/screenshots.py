@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import oidc_provider_mock
 from incentives_kernel import signing, topics
 from incentives_ops.demo import (
     DemoTraffic,
@@ -239,38 +240,56 @@ async def main() -> int:
         assert stack.info is not None
         print("filling a working day ...")
         made = await fill_the_day(stack)
-        url = stack.start_console(free_port())
-        await stack.wait_console(url)
-        print(f"console at {url}; photographing ...")
-        with chromium(WIDTH, 900) as browser:
-            shoot(browser, url + "/login", "login")
-            fill(browser, {"#token": OPERATOR})
-            browser.find_element(By.ID, "sign-in").click()
-            pages = [
-                ("/", "home"),
-                ("/reports", "reports"),
-                (f"/reports/{made['report']}", "report"),
-                ("/catalogue", "catalogue"),
-                ("/catalogue/daily-goods", "reward"),
-                (f"/rounds/{made['round']}", "round"),
-                (f"/rounds/{made['round']}/verify", "verify"),
-                (f"/members/{made['member']}", "member"),
-                ("/webhooks", "webhooks"),
-                (f"/webhooks/{made['webhook']}", "webhook"),
-                ("/needs", "needs"),
-                (f"/needs/{made['need']}", "need"),
-                ("/departments", "departments"),
-                ("/providers", "providers"),
-                ("/dead-letters?service=reports", "dead-letters"),
-                ("/parked?service=reports", "parked"),
-            ]
-            for path, name in pages:
-                shoot(browser, url + path, name)
-            shoot(browser, url + "/reports", "map", element="map-card")
-            browser.get(url + "/lang/en")
-            shoot(browser, url + "/", "home-en")
-            shoot(browser, url + f"/rounds/{made['round']}", "round-en")
+        # The sign-in page as an office with an identity provider has it (docs/console.md): the
+        # provider the OIDC tests use, in a thread; the pages themselves are signed in with the token.
+        with oidc_provider_mock.run_server_in_thread() as provider:
+            url = stack.start_console(free_port(), oidc_env(f"http://localhost:{provider.server_port}"))
+            await stack.wait_console(url)
+            print(f"console at {url}; photographing ...")
+            photograph(url, made)
     return 0
+
+
+def oidc_env(issuer: str) -> dict[str, str]:
+    return {
+        "CONSOLE_OIDC_ISSUER": issuer,
+        "CONSOLE_OIDC_CLIENT_ID": "incentives-console",
+        "CONSOLE_OIDC_CLIENT_SECRET": "screenshots",
+        "CONSOLE_OIDC_OPERATOR_VALUE": "incentives-operators",
+        "CONSOLE_OIDC_LABEL": "城市统一身份认证",
+    }
+
+
+def photograph(url: str, made: dict[str, Any]) -> None:
+    """Each main page, signed in with the named token (the pictures say who acted by name)."""
+    with chromium(WIDTH, 900) as browser:
+        shoot(browser, url + "/login", "login")
+        fill(browser, {"#token": OPERATOR})
+        browser.find_element(By.ID, "sign-in").click()
+        pages = [
+            ("/", "home"),
+            ("/reports", "reports"),
+            (f"/reports/{made['report']}", "report"),
+            ("/catalogue", "catalogue"),
+            ("/catalogue/daily-goods", "reward"),
+            (f"/rounds/{made['round']}", "round"),
+            (f"/rounds/{made['round']}/verify", "verify"),
+            (f"/members/{made['member']}", "member"),
+            ("/webhooks", "webhooks"),
+            (f"/webhooks/{made['webhook']}", "webhook"),
+            ("/needs", "needs"),
+            (f"/needs/{made['need']}", "need"),
+            ("/departments", "departments"),
+            ("/providers", "providers"),
+            ("/dead-letters?service=reports", "dead-letters"),
+            ("/parked?service=reports", "parked"),
+        ]
+        for path, name in pages:
+            shoot(browser, url + path, name)
+        shoot(browser, url + "/reports", "map", element="map-card")
+        browser.get(url + "/lang/en")
+        shoot(browser, url + "/", "home-en")
+        shoot(browser, url + f"/rounds/{made['round']}", "round-en")
 
 
 if __name__ == "__main__":
