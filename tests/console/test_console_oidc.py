@@ -215,6 +215,7 @@ class PlayedProvider:
         self.jwks_fetches = 0
         self.token_requests: list[httpx.Request] = []
         self.auth_methods = ["client_secret_basic"]
+        self.token_endpoint = f"{ISSUER}/token"
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
@@ -224,7 +225,7 @@ class PlayedProvider:
                 json={
                     "issuer": ISSUER,
                     "authorization_endpoint": f"{ISSUER}/authorize",
-                    "token_endpoint": f"{ISSUER}/token",
+                    "token_endpoint": self.token_endpoint,
                     "jwks_uri": f"{ISSUER}/jwks",
                     "token_endpoint_auth_methods_supported": self.auth_methods,
                 },
@@ -359,6 +360,14 @@ async def test_a_rotated_key_is_fetched_once_and_unknown_keys_do_not_hammer_the_
         played.nonce_token = rs256(_claims(query["nonce"][0]), kid="rsa-2", key=OTHER_RSA)
         identity, _ = await oidc.finish(query["state"][0], "c", binding)
         assert identity.name == "li.wei" and played.jwks_fetches == 3
+
+
+async def test_an_https_provider_naming_a_plain_http_endpoint_is_refused() -> None:
+    played = PlayedProvider()
+    played.token_endpoint = "http://id.example.gov.cn/token"  # the secret and the code would go in clear
+    with pytest.raises(OidcError, match="not https"):
+        await _sign_in(played, lambda nonce: rs256(_claims(nonce)))
+    assert played.token_requests == []
 
 
 async def test_an_unreachable_provider_says_so() -> None:

@@ -194,6 +194,11 @@ class OidcClient:
             )
         except KeyError as exc:
             raise OidcError("signin.oidc_failed", f"discovery lacks {exc}", 502) from None
+        if self.issuer.startswith("https://"):
+            # The client secret, the code and the ID token go to these: never over plain http.
+            plain = [u for u in (found.authorization, found.token, found.jwks_uri) if not u.startswith("https://")]
+            if plain:
+                raise OidcError("signin.oidc_failed", f"discovery names endpoints that are not https: {plain}", 502)
         self._endpoints = (self.clock(), found)
         return found
 
