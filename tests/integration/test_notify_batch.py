@@ -13,7 +13,28 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from incentives_kernel.events import MemberLevelChanged, PointsCapped, PointsDebited, PointsReversed, SourceRef
+from incentives_kernel.events import (
+    AllocationDisqualified,
+    AllocationLost,
+    CaseState,
+    MemberLevelChanged,
+    NeedCategory,
+    NeedLifecycleChanged,
+    NeedOverdue,
+    NeedRejectionReason,
+    PointsCapped,
+    PointsDebited,
+    PointsReversed,
+    RedemptionConfirmed,
+    RedemptionRejected,
+    RedemptionRejectionReason,
+    RejectionReason,
+    ReportCategory,
+    ReportLifecycleChanged,
+    ReportOverdue,
+    ReportStatus,
+    SourceRef,
+)
 from incentives_kernel.outcome import Outcome, Park
 from incentives_kernel.uow import UnitOfWork, source_of
 from notify import repository as repo
@@ -23,7 +44,7 @@ from notify.preferences import Preferences
 from prometheus_client import CollectorRegistry
 
 from tests.integration.notify_support import SECRET, Notify, credited, notify_db, parsed
-from tests.integration.test_notify_channels import new_member
+from tests.integration.test_notify_channels import new_member, rewards_events
 from tests.support import uid
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
@@ -253,3 +274,93 @@ async def test_the_set_based_fan_out_leaves_what_the_per_event_path_leaves(notif
         "webhook deferred": 3,
         "webhook muted": 2,
     }
+
+
+async def test_every_other_type_goes_set_based_and_leaves_what_the_per_event_path_leaves(notify_db: Notify) -> None:
+    """Report and need steps, redemptions and allocations (rewards' 990 refusals in a rush are one run):
+    the same rows, pushes, deliveries, outcomes and metrics either way, an allocation's confirmation
+    `ignored` before its member is looked up (so not parked for an unknown one)."""
+    n = notify_db
+    zh, en, muted = [await new_member(n, loc) for loc in ("zh-CN", "en", "en")]
+    unknown = uid("m-later")
+    async with n.pool.acquire() as conn:
+        await repo.insert_webhook(
+            conn, uid("wh"), "http://127.0.0.1:9/r", ["redemption.rejected", "need.lifecycle_changed"], SECRET, "op:t"
+        )
+        await repo.put_preferences(conn, muted, Preferences(muted_kinds=frozenset({"redemption_rejected"})))
+    at = datetime.now(UTC)
+    rewards = rewards_events(en)
+    unnamed = RedemptionRejected(
+        member_id=zh, reward_id="gone", redemption_id=uid("rd"), reward_name=None,
+        reason=RedemptionRejectionReason.OUT_OF_STOCK, detail="no units left", occurred_at=at,
+    )  # fmt: skip
+
+    def rejected(member: str) -> Any:
+        data = RedemptionRejected(
+            member_id=member, reward_id="camp", redemption_id=uid("rd"), reward_name="Summer camp",
+            reason=RedemptionRejectionReason.OUT_OF_STOCK, detail="no units left", occurred_at=at,
+        )  # fmt: skip
+        return parsed("redemption.rejected", data, member)
+
+    allocated = RedemptionConfirmed(
+        member_id=unknown, reward_id="school", redemption_id=uid("rd"), reward_name="School place",
+        kind="allocation", round_id="round-9", cost_points=0, voucher_code="VC-1", occurred_at=at,
+    )  # fmt: skip
+    report_step = ReportLifecycleChanged(
+        report_id=uid("r"), member_id=zh, category=ReportCategory.FIRE_HAZARD, status=ReportStatus.DISPATCHED,
+        department="fire-dept", previous_department=None, transfer=True, changed_at=at,
+    )  # fmt: skip
+    refused = ReportLifecycleChanged(
+        report_id=uid("r"), member_id=en, category=ReportCategory.SANITATION, status=ReportStatus.REJECTED,
+        reason=RejectionReason.DUPLICATE, changed_at=at,
+    )  # fmt: skip
+    need_step = NeedLifecycleChanged(
+        need_id=uid("n"), member_id=en, category=NeedCategory.HEALTH, status=CaseState.REJECTED,
+        reason=NeedRejectionReason.DUPLICATE, changed_at=at,
+    )  # fmt: skip
+    late = {"category": ReportCategory.ROAD_DAMAGE, "district": "d1", "status": "accepted"}
+    times = {"submitted_at": at, "due_at": at, "overdue_at": at}
+    report_late = ReportOverdue(report_id=uid("r"), member_id=zh, **late, **times)  # type: ignore[arg-type]
+    need_late = NeedOverdue(
+        need_id=uid("n"), member_id=en, category=NeedCategory.HOUSING, district="d1", status="dispatched", **times
+    )
+    lost = AllocationLost(round_id="round-9", reward_name="School place", rank=None, quota=3, reason="not_eligible",
+                          member_id=zh, reward_id="school", occurred_at=at)  # fmt: skip
+    disqualified = AllocationDisqualified(
+        round_id="round-9", reward_name="School place", rank=2, reason="moved away", points_returned=50,
+        member_id=en, reward_id="school", occurred_at=at,
+    )  # fmt: skip
+    events = [
+        *[parsed(t, d, en) for t, d in rewards.items()],
+        parsed("redemption.rejected", unnamed, zh),
+        *[rejected(m) for m in (zh, en, muted, unknown, zh)],
+        parsed("redemption.confirmed", allocated, unknown),
+        parsed("report.lifecycle_changed", report_step, zh, source="/incentives/reports"),
+        parsed("report.lifecycle_changed", refused, en, source="/incentives/reports"),
+        parsed("need.lifecycle_changed", need_step, en, source="/incentives/reports"),
+        parsed("report.overdue", report_late, zh, source="/incentives/reports"),
+        parsed("need.overdue", need_late, en, source="/incentives/reports"),
+        parsed("allocation.lost", lost, zh),
+        parsed("allocation.disqualified", disqualified, en),
+        credited(en),
+    ]
+    # with the test above, every type notify tells
+    assert set(usecases.ASKS) - {e.type for e in events} == {
+        "points.debited",
+        "points.reversed",
+        "points.capped",
+        "member.level_changed",
+    }
+    members = [zh, en, muted, unknown]
+    one = await effects(n, events, members, batched=False, twice=True)
+    many = await effects(n, events, members, batched=True, twice=True)
+    assert many == one
+    kinds = [o if isinstance(o, str) else o.kind for o in one["outcomes"]]
+    assert kinds.count("applied") == len(events) - 2
+    assert kinds[len(rewards) + 4] == f"parked member:{unknown}: member {unknown} is not registered yet"
+    assert one["outcomes"][len(rewards) + 6].reason == "an allocation place is announced by allocation.won"
+    assert len(one["notifications"]) == len(events) - 2
+    # the subscribed types only: 5 refusals told (of 7: one muted, one parked) and the need's refusal
+    assert len(one["deliveries"]) == 5 + 1 and one["woke webhooks"]
+    texts_of = {r[2]: r[5] for r in one["notifications"]}
+    assert texts_of["allocation_lost"] and texts_of["need_rejected"] and texts_of["report_transferred"]

@@ -213,7 +213,7 @@ def test_rejected_text_carries_the_reason() -> None:
         assert reason in text.body
 
 
-# Templates named otherwise than `<kind>` or `<kind>_<variant>` (usecases.level_changed picks one).
+# Templates named otherwise than `<kind>` or `<kind>_<variant>` (usecases._level picks one).
 RENAMED = {"level_up": "level_changed", "level_down": "level_changed"}
 
 

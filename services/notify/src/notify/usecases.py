@@ -1,12 +1,12 @@
 """What the notify service does with each event: one text per rider, once, in their language.
 
 For each event that concerns a rider (points, levels, reports and needs, redemptions, allocations)
-a use case says whom to tell what (`Ask`: a text kind and its fields), and `notify` stores the
+`ASKS` says whom to tell what (`Ask`: a text kind and its fields), and `notify` stores the
 rider's inbox notification, keyed by the cause so that a redelivery or a replay writes nothing, and
 in the same transaction fans it out as the rider's preferences allow: the push gateway's
 `notification.created` through the outbox (now, after the quiet hours, or muted) and one delivery
-row per webhook subscribed to the event's type. `notify_many` does a run of points events set-based
-(`_fan_out_many`: one statement per kind of row for the run, metrics counted once per label set);
+row per webhook subscribed to the event's type. `notify_many` does a run of them, any mix of types,
+set-based (`_fan_out_many`: one statement per kind of row for the run, metrics counted once per label set);
 `notify` stays the per-event reference it is tested against (tests/integration/test_notify_batch.py).
 A rider not registered yet parks the event.
 
@@ -265,19 +265,152 @@ def _level(data: Any, _locale: str) -> Ask:
     return Ask(data.member_id, "level_changed", fields, "level_up" if data.to_level > data.from_level else "level_down")
 
 
-# The events of incentives.points.v1, the bulk of notify's input: a run of them is notified set-based
-# (`notify_many`), each by `notify` otherwise. Each needs only its member's locale.
+def _report_overdue(data: Any, locale: str) -> Ask:
+    assert isinstance(data, ReportOverdue)
+    fields = {"report_id": data.report_id, "department": data.department or texts.reason_text("department", locale)}
+    return Ask(data.member_id, "report_overdue", fields)
+
+
+def _report_changed(data: Any, locale: str) -> Ask:
+    assert isinstance(data, ReportLifecycleChanged)
+    # A step that handed the report to another department is told as a transfer, whatever its status.
+    kind = "report_transferred" if data.transfer else f"report_{data.status.value}"
+    fields = {
+        "report_id": data.report_id,
+        "department": data.department or texts.reason_text("department", locale),
+        "previous_department": data.previous_department or texts.reason_text("department", locale),
+        "reason_text": texts.reason_text(data.reason.value if data.reason else None, locale),
+    }
+    return Ask(data.member_id, kind, fields)
+
+
+def _need_changed(data: Any, locale: str) -> Ask:
+    """Every step of a rider's need is told: received, assigned, transferred, taken on, done, refused, reopened."""
+    assert isinstance(data, NeedLifecycleChanged)
+    kind = "need_transferred" if data.transfer else f"need_{data.status.value}"
+    reason = data.reason.value if data.reason else None
+    if reason == "duplicate":
+        reason = "duplicate_need"  # a need repeats the rider's own request, not a report nearby
+    fields = {
+        "need_id": data.need_id,
+        "department": data.department or texts.reason_text("department", locale),
+        "previous_department": data.previous_department or texts.reason_text("department", locale),
+        "reason_text": texts.reason_text(reason, locale),
+    }
+    return Ask(data.member_id, kind, fields)
+
+
+def _need_overdue(data: Any, locale: str) -> Ask:
+    assert isinstance(data, NeedOverdue)
+    fields = {"need_id": data.need_id, "department": data.department or texts.reason_text("department", locale)}
+    return Ask(data.member_id, "need_overdue", fields)
+
+
+def _confirmed_untold(data: Any) -> str | None:
+    assert isinstance(data, RedemptionConfirmed)
+    if data.round_id is not None or data.kind == "allocation":
+        # The winner hears it once, from allocation.won (rank and voucher), not a second time from here.
+        return "an allocation place is announced by allocation.won"
+    return None
+
+
+def _confirmed(data: Any, _locale: str) -> Ask:
+    assert isinstance(data, RedemptionConfirmed)
+    fields = {"reward_name": data.reward_name, "cost_points": data.cost_points, "voucher_code": data.voucher_code}
+    return Ask(data.member_id, "redemption_confirmed", fields)
+
+
+def _rejected(data: Any, locale: str) -> Ask:
+    assert isinstance(data, RedemptionRejected)
+    fields = {
+        "reward_name": data.reward_name or texts.reason_text("reward_unknown", locale),
+        "reason_text": texts.reason_text(data.reason.value, locale),
+    }
+    return Ask(data.member_id, "redemption_rejected", fields)
+
+
+def _fulfilled(data: Any, _locale: str) -> Ask:
+    assert isinstance(data, RedemptionFulfilled)
+    return Ask(data.member_id, "redemption_fulfilled", {"reward_name": data.reward_name})
+
+
+def _cancelled(data: Any, locale: str) -> Ask:
+    assert isinstance(data, RedemptionCancelled)
+    # The free-text `reason` is for operators (any language); the rider is told who cancelled.
+    by = data.cancelled_by if data.cancelled_by in ("member", "expiry") else "operator"
+    fields = {
+        "reward_name": data.reward_name,
+        "points_returned": data.points_returned,
+        "cancelled_by_text": texts.reason_text(f"cancelled_by_{by}", locale),
+    }
+    return Ask(data.member_id, "redemption_cancelled", fields)
+
+
+def _won(data: Any, _locale: str) -> Ask:
+    assert isinstance(data, AllocationWon)
+    fields = {
+        "reward_name": data.reward_name,
+        "rank": data.rank,
+        "cost_points": data.cost_points,
+        "voucher_code": data.voucher_code,
+    }
+    return Ask(data.member_id, "allocation_won", fields)
+
+
+def _lost(data: Any, locale: str) -> Ask:
+    assert isinstance(data, AllocationLost)
+    fields: dict[str, Any] = {
+        "reward_name": data.reward_name,
+        "quota": data.quota,
+        "reason_text": texts.reason_text(data.reason, locale),
+    }
+    if data.rank is None:
+        return Ask(data.member_id, "allocation_lost", fields)
+    fields["rank"] = data.rank
+    return Ask(data.member_id, "allocation_lost", fields, "allocation_lost_ranked")
+
+
+def _disqualified(data: Any, _locale: str) -> Ask:
+    """Version 2: a provisional winner's place withdrawn during the public notice, with the reason (masked)."""
+    assert isinstance(data, AllocationDisqualified)
+    fields = {
+        "reward_name": data.reward_name,
+        "rank": data.rank if data.rank is not None else "-",
+        "reason": data.reason,
+        "points_returned": data.points_returned,
+    }
+    return Ask(data.member_id, "allocation_disqualified", fields)
+
+
+# Every event notify tells a rider of, by type: what to tell (`Ask`) given the member's locale. A run
+# of them, of any mix of types, is notified set-based (`notify_many`); `notify_asked` does one.
 ASKS: dict[str, Callable[[Any, str], Ask]] = {
     "points.credited": _credited,
     "points.debited": _debited,
     "points.reversed": _reversed,
     "points.capped": _capped,
     "member.level_changed": _level,
+    "report.overdue": _report_overdue,
+    "report.lifecycle_changed": _report_changed,
+    "need.lifecycle_changed": _need_changed,
+    "need.overdue": _need_overdue,
+    "redemption.confirmed": _confirmed,
+    "redemption.rejected": _rejected,
+    "redemption.fulfilled": _fulfilled,
+    "redemption.cancelled": _cancelled,
+    "allocation.won": _won,
+    "allocation.lost": _lost,
+    "allocation.disqualified": _disqualified,
 }
+# Events of those types that tell no one, by type: why (an outcome `ignored`), before the member is looked up.
+UNTOLD: dict[str, Callable[[Any], str | None]] = {"redemption.confirmed": _confirmed_untold}
 
 
 async def notify_asked(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
     """One event of ASKS, as `notify` does it (the consumer's per-record path, and tests)."""
+    untold = UNTOLD.get(event.type)
+    if untold is not None and (why := untold(event.data)) is not None:
+        return ignored(why)
     member_id = event.data.member_id  # type: ignore[attr-defined]
     locale = (await members.require(uow.conn, member_id)).locale
     ask = ASKS[event.type](event.data, locale)
@@ -292,10 +425,15 @@ async def notify_many(uow: UnitOfWork, events: Sequence[ParsedEvent], *, ctx: Co
     yet parks that event, as `members.require` would.
     """
     conn = uow.conn
-    known = await members.get_many(conn, {e.data.member_id for e in events})  # type: ignore[attr-defined]
+    untold = {i: why for i, e in enumerate(events) if (skip := UNTOLD.get(e.type)) and (why := skip(e.data))}
+    told = {e.data.member_id for i, e in enumerate(events) if i not in untold}  # type: ignore[attr-defined]
+    known = await members.get_many(conn, told)
     outcomes: list[Outcome | None] = []
     asked: list[tuple[ParsedEvent, str, str, Ask, texts.Text]] = []  # event, type, cause, ask, text
-    for event in events:
+    for i, event in enumerate(events):
+        if i in untold:
+            outcomes.append(ignored(untold[i]))
+            continue
         data: Any = event.data
         member = known.get(data.member_id)
         if member is None:
@@ -436,169 +574,3 @@ async def _fan_out_many(
         uow.after_commit(partial(ctx.metrics.count, created, outcomes, pushed_now))
     if deliveries:
         uow.after_commit(ctx.wake_webhooks)
-
-
-async def points_credited(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
-    return await notify_asked(uow, event, ctx=ctx)
-
-
-async def points_debited(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
-    return await notify_asked(uow, event, ctx=ctx)
-
-
-async def points_reversed(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
-    return await notify_asked(uow, event, ctx=ctx)
-
-
-async def points_capped(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
-    return await notify_asked(uow, event, ctx=ctx)
-
-
-async def level_changed(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
-    return await notify_asked(uow, event, ctx=ctx)
-
-
-async def report_overdue(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
-    data = event.data
-    assert isinstance(data, ReportOverdue)
-    locale = (await members.require(uow.conn, data.member_id)).locale
-    fields = {"report_id": data.report_id, "department": data.department or texts.reason_text("department", locale)}
-    return await notify(uow, event, data.member_id, "report_overdue", fields, ctx)
-
-
-async def report_changed(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
-    data = event.data
-    assert isinstance(data, ReportLifecycleChanged)
-    locale = (await members.require(uow.conn, data.member_id)).locale
-    # A step that handed the report to another department is told as a transfer, whatever its status.
-    kind = "report_transferred" if data.transfer else f"report_{data.status.value}"
-    return await notify(
-        uow,
-        event,
-        data.member_id,
-        kind,
-        {
-            "report_id": data.report_id,
-            "department": data.department or texts.reason_text("department", locale),
-            "previous_department": data.previous_department or texts.reason_text("department", locale),
-            "reason_text": texts.reason_text(data.reason.value if data.reason else None, locale),
-        },
-        ctx,
-    )
-
-
-async def need_changed(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
-    """Every step of a rider's need is told: received, assigned, transferred, taken on, done, refused, reopened."""
-    data = event.data
-    assert isinstance(data, NeedLifecycleChanged)
-    locale = (await members.require(uow.conn, data.member_id)).locale
-    kind = "need_transferred" if data.transfer else f"need_{data.status.value}"
-    reason = data.reason.value if data.reason else None
-    if reason == "duplicate":
-        reason = "duplicate_need"  # a need repeats the rider's own request, not a report nearby
-    return await notify(
-        uow,
-        event,
-        data.member_id,
-        kind,
-        {
-            "need_id": data.need_id,
-            "department": data.department or texts.reason_text("department", locale),
-            "previous_department": data.previous_department or texts.reason_text("department", locale),
-            "reason_text": texts.reason_text(reason, locale),
-        },
-        ctx,
-    )
-
-
-async def need_overdue(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
-    data = event.data
-    assert isinstance(data, NeedOverdue)
-    locale = (await members.require(uow.conn, data.member_id)).locale
-    fields = {"need_id": data.need_id, "department": data.department or texts.reason_text("department", locale)}
-    return await notify(uow, event, data.member_id, "need_overdue", fields, ctx)
-
-
-# ---------------------------------------------------------------- incentives.rewards.v1
-
-
-async def redemption_confirmed(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
-    data = event.data
-    assert isinstance(data, RedemptionConfirmed)
-    if data.round_id is not None or data.kind == "allocation":
-        # The winner hears it once, from allocation.won (rank and voucher), not a second time from here.
-        return ignored("an allocation place is announced by allocation.won")
-    fields = {"reward_name": data.reward_name, "cost_points": data.cost_points, "voucher_code": data.voucher_code}
-    return await notify(uow, event, data.member_id, "redemption_confirmed", fields, ctx)
-
-
-async def redemption_rejected(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
-    data = event.data
-    assert isinstance(data, RedemptionRejected)
-    locale = (await members.require(uow.conn, data.member_id)).locale
-    fields = {
-        "reward_name": data.reward_name or texts.reason_text("reward_unknown", locale),
-        "reason_text": texts.reason_text(data.reason.value, locale),
-    }
-    return await notify(uow, event, data.member_id, "redemption_rejected", fields, ctx)
-
-
-async def redemption_fulfilled(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
-    data = event.data
-    assert isinstance(data, RedemptionFulfilled)
-    return await notify(uow, event, data.member_id, "redemption_fulfilled", {"reward_name": data.reward_name}, ctx)
-
-
-async def redemption_cancelled(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
-    data = event.data
-    assert isinstance(data, RedemptionCancelled)
-    locale = (await members.require(uow.conn, data.member_id)).locale
-    # The free-text `reason` is for operators (any language); the rider is told who cancelled.
-    by = data.cancelled_by if data.cancelled_by in ("member", "expiry") else "operator"
-    fields = {
-        "reward_name": data.reward_name,
-        "points_returned": data.points_returned,
-        "cancelled_by_text": texts.reason_text(f"cancelled_by_{by}", locale),
-    }
-    return await notify(uow, event, data.member_id, "redemption_cancelled", fields, ctx)
-
-
-async def allocation_won(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
-    data = event.data
-    assert isinstance(data, AllocationWon)
-    fields = {
-        "reward_name": data.reward_name,
-        "rank": data.rank,
-        "cost_points": data.cost_points,
-        "voucher_code": data.voucher_code,
-    }
-    return await notify(uow, event, data.member_id, "allocation_won", fields, ctx)
-
-
-async def allocation_lost(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
-    data = event.data
-    assert isinstance(data, AllocationLost)
-    locale = (await members.require(uow.conn, data.member_id)).locale
-    fields: dict[str, Any] = {
-        "reward_name": data.reward_name,
-        "quota": data.quota,
-        "reason_text": texts.reason_text(data.reason, locale),
-    }
-    template = "allocation_lost"
-    if data.rank is not None:
-        fields["rank"] = data.rank
-        template = "allocation_lost_ranked"
-    return await notify(uow, event, data.member_id, "allocation_lost", fields, ctx, template=template)
-
-
-async def allocation_disqualified(uow: UnitOfWork, event: ParsedEvent, *, ctx: Context) -> Outcome:
-    """Version 2: a provisional winner's place withdrawn during the public notice, with the reason (masked)."""
-    data = event.data
-    assert isinstance(data, AllocationDisqualified)
-    fields = {
-        "reward_name": data.reward_name,
-        "rank": data.rank if data.rank is not None else "-",
-        "reason": data.reason,
-        "points_returned": data.points_returned,
-    }
-    return await notify(uow, event, data.member_id, "allocation_disqualified", fields, ctx)
