@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import statistics
 import sys
 import time
@@ -200,6 +201,17 @@ async def contention(
     }
 
 
+def contention_cpu(meter: CpuMeter, requests: int, drain_s: float) -> dict[str, object]:
+    """CPU per 1,000 requests of each process in the contention phase, and the share of the machine's
+    cores they kept busy over the drain (near 1: the drain is the CPU's, not a wait)."""
+    spent = sum(meter.spent.values())
+    cores = os.cpu_count() or 1
+    return {
+        "cpu_s_per_1000_requests": meter.per_1000(requests),
+        "cpu_busy_share": round(spent / (cores * drain_s), 3) if drain_s > 0 else None,
+    }
+
+
 async def sql_anchor(dsn: str, r: int, u: int) -> float:
     """The conditional-UPDATE loop alone: r transactions from CONNECTIONS connections against u units."""
     pool = await asyncpg.create_pool(dsn, min_size=CONNECTIONS, max_size=CONNECTIONS)
@@ -309,8 +321,14 @@ async def main(
             rtt = await kafka_round_trip(info.bootstrap, rtt_samples)
             anchor = await sql_anchor(dsn, r, u)
             meter = CpuMeter(stack_pids(stack))
+            # The contention phase alone, the load client (this process) included: whether the drain
+            # waits on the two cores, and on whose share of them.
+            crowd_meter = CpuMeter(stack_pids(stack) | {"client": os.getpid()})
             meter.start()
+            crowd_meter.start()
             crowd = await contention(info, conn, members, r, u)
+            crowd_meter.stop()
+            crowd |= contention_cpu(crowd_meter, r, float(crowd["drain_s"]))  # type: ignore[arg-type]
             flow = await sustained(info, conn, members, n)
             meter.stop()
             rss = {name: peak_rss_mb(proc.pid) for name, proc in stack.procs.items()}

@@ -373,6 +373,8 @@ def cpu_table(raw: Raw) -> dict[str, dict[str, float]]:
         table["M2 (points + notify, 1,000/s)"] = medians(m2["at_1000"].get("cpu_s_per_1000_events"))
     if m4 := raw.get("M4"):
         table["M4 (all four, per redemption)"] = medians(m4.get("cpu_s_per_1000_redemptions"))
+        crowd = m4.get("contention") or {}
+        table["M4 contention only (per request, the load client too)"] = medians(crowd.get("cpu_s_per_1000_requests"))
     if m6 := raw.get("M6"):
         table["M6 (notify alone, drain)"] = medians(m6.get("cpu_s_per_1000_events"))
     return {k: v for k, v in table.items() if v}
