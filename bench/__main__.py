@@ -32,6 +32,7 @@ from typing import Any
 
 from bench import (
     areas,
+    broker_growth,
     console_pages,
     external,
     fanout,
@@ -74,6 +75,7 @@ class Sizes:
     curve: tuple[float, ...] = CURVE  # M2's curve: its steps, as fractions of the measured maximum
     rtt_samples: int = 20  # M4's anchor: the median of this many Kafka round trips (each about 250 ms on Tansu)
     scale_samples: int = 1000  # Scale: timed queries per read path (three tenths of it per leaderboard)
+    broker_fetches: int = 100  # M2's broker anchor: fetches timed at each number of batches held
     # The runs that repeat another run's code path with another parameter: M1 with one issuance account,
     # M3 (the same with two processes) and two notify processes. Full runs only.
     variants: bool = True
@@ -129,6 +131,7 @@ SCALES = {
         curve=(0.5, 1.0),
         rtt_samples=3,
         scale_samples=50,
+        broker_fetches=10,
         variants=False,
         m2_curve_on_run_stack=True,
         side_by_side=True,
@@ -260,6 +263,12 @@ async def run_m2(s: Sizes, reps: int, maximum: float | None, failed: dict[str, s
         return None
     at = combine(runs, "publish_to_committed_transfer.p99_ms")
     out: dict[str, Any] = {**at, "at_1000": at}
+    # What the embedded broker pays per fetch as batches pile up (it lists them all): M2 leaves up to
+    # one per record offered, so this is the broker's part of M2's latency and CPU, apart.
+    sizes = [0, *(round(s.m2_rate * s.m2_seconds * f) for f in (1 / 6, 1 / 2, 1))]
+    growth = await _guarded(failed, "M2.broker", lambda: broker_growth.main(sizes, s.broker_fetches))
+    if growth:
+        out["broker_growth"] = growth
     if steps and curve is None:
         note(f"[bold]M2 curve[/]: {len(steps)} steps up to the measured maximum {maximum:,.0f}/s")
         curve = await _guarded(failed, "M2.curve", lambda: latency.main(steps=steps))

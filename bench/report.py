@@ -195,6 +195,18 @@ def metrics(raw: Raw) -> list[dict[str, Any]]:
         for service, mb in (at.get("peak_rss_mb") or {}).items():
             if not service.endswith(("_min", "_max")):
                 out.append(metric("RSS", f"{service} peak RSS under M2 load", mb, "MB"))
+        if growth := m2.get("broker_growth"):
+            held = growth["steps"][-1]
+            out.append(
+                metric(
+                    "M2",
+                    f"embedded broker CPU per fetch holding {held['batches']:,} batches (it lists them all)",
+                    held["broker_cpu_ms_per_fetch"],
+                    "ms",
+                    anchor=growth["steps"][0]["broker_cpu_ms_per_fetch"],
+                    anchor_name="the same fetch on an empty partition",
+                )
+            )
     if m6 := raw.get("M6"):
         value = m6.get("notifications_per_s")
         out.append(

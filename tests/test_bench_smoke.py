@@ -62,6 +62,10 @@ async def test_every_benchmark_runs_at_smoke_scale_and_writes_table_and_plots(tm
     assert m2["missing_transfers"] == 0 and m2["missing_notifications"] == 0
     assert m2["publish_to_committed_transfer"]["count"] == m2["published"]
     assert len(raw["M2"]["curve"]["points"]) == len(sizes.curve)
+    growth = raw["M2"]["broker_growth"]["steps"]  # the broker's fetch against the batches it holds
+    assert growth[-1]["batches"] == sizes.m2_rate * sizes.m2_seconds and growth[-1]["fetch_wall_ms_p50"] > 0
+    crowd_cpu = raw["M4"]["contention"]["cpu_s_per_1000_requests"]  # the rush alone, the load client too
+    assert {"rewards", "postgresql", "client"} <= set(crowd_cpu) and raw["M4"]["contention"]["cpu_busy_share"] > 0
     crowd = raw["M4"]["contention"]
     assert (crowd["confirmed"], crowd["oversold"], crowd["undersold"], crowd["failed_requests"]) == (
         sizes.m4_units,
