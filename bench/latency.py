@@ -108,7 +108,7 @@ def _latencies(
         "published": len(members),
         "publish_to_committed_transfer": percentiles(to_ledger),
         "publish_to_inbox_notification": percentiles(to_inbox),
-        # p99 to the ledger per second of the schedule: flat when the system keeps up, rising when it queues.
+        # p99 to the ledger per second of the schedule: rising when it queues (on Tansu, as its batches pile up).
         "ledger_latency_by_second": [{"second": sec, **percentiles(v)} for sec, v in sorted(by_second.items())],
         "missing_transfers": 0,
         "missing_notifications": 0,

@@ -509,7 +509,7 @@ def plots(raw: Raw, out: Path) -> list[str]:
         ax.axhline(50, color="tab:red", linestyle="--", linewidth=1, label="target p99 50 ms")
         ax.set_xlabel(f"second of the open-loop schedule ({at['rate_per_s']:.0f} events/s, median run)")
         ax.set_ylabel("publish -> committed transfer, ms")
-        ax.set_title("M2 over the run: flat when the system keeps up, rising when it queues")
+        ax.set_title("M2 over the run: rising as the embedded broker's batches pile up (it lists them per fetch)")
         ax.legend()
         fig.tight_layout()
         fig.savefig(out / "latency_timeline.png", dpi=100)
