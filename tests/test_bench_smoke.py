@@ -75,7 +75,11 @@ async def test_every_benchmark_runs_at_smoke_scale_and_writes_table_and_plots(tm
     )
     assert crowd["confirmed"] + crowd["rejected_out_of_stock"] == sizes.m4_requests
     assert raw["M5"]["commit_to_ack"]["count"] == sizes.m5_paced
-    assert raw["M6"]["notifications_per_s"] > 0
+    # At smoke size notify may store all 2,000 before the first poll sees one (no rate, as kafkajs above):
+    # that every one was stored and pushed (else its waits raise, and the run fails) is the check.
+    m6 = raw["M6"]
+    assert m6["events"] == sizes.m6_events and (m6["notifications_per_s"] is None or m6["notifications_per_s"] > 0)
+    assert "notify" in m6["cpu_s_per_1000_events"]
     assert so["points_x2"]["processes"] == 2 and so["points_x2_events_per_s"] is not None
     assert so["notify_x1_notifications_per_s"] == raw["M6"]["notifications_per_s"]
     assert so["sizing_basis"]["events_per_s_per_core"] > 0
